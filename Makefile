@@ -1,0 +1,58 @@
+# Attention, interactively. The quick start is two commands: `make book`, then `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JB_FLAGS := --all -W -n --keep-going
+
+.PHONY: book test lab serve lock browser-deps clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make book   build the HTML book into _build/html (sets up .venv first)"
+	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
+	@echo "make lab    open the labs in JupyterLab"
+	@echo "make serve  serve the built book on http://localhost:8000"
+
+# The virtual environment is (re)made whenever the pins change.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
+
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check attnlib tests tools
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+serve:
+	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }
+	$(BIN)/python -m http.server --directory _build/html 8000
+
+# After editing requirements.in: re-resolve the lock and regenerate environment.yml.
+lock:
+	rm -rf /tmp/attn-lock && $(PYTHON) -m venv /tmp/attn-lock
+	/tmp/attn-lock/bin/python -m pip install --quiet -r requirements.in
+	{ sed -n '1,4p' requirements.txt; /tmp/attn-lock/bin/python -m pip freeze; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt
+	$(PYTHON) tools/sync_environment.py
+
+# Debian's chromium for the browser tests (Playwright drives it; it cannot download its own).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+clean:
+	rm -rf _build

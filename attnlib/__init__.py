@@ -1,0 +1,38 @@
+"""attnlib: the small numpy library behind *Attention, interactively*.
+
+Every function is pure numpy, does one thing, and is explained in a chapter of
+the book.  Masks are boolean: True means "this query may attend to this key".
+"""
+
+from attnlib.attention import check_qkv, scaled_dot_product_attention
+from attnlib.kernel import nadaraya_watson
+from attnlib.masks import causal_mask, padding_mask
+from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
+from attnlib.positional import sinusoidal_positional_encoding
+from attnlib.scores import (
+    additive_scores,
+    dot_product_scores,
+    init_additive,
+    scaled_dot_product_scores,
+)
+from attnlib.softmax import softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "additive_scores",
+    "causal_mask",
+    "check_qkv",
+    "dot_product_scores",
+    "init_additive",
+    "init_multi_head",
+    "merge_heads",
+    "multi_head_attention",
+    "nadaraya_watson",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_scores",
+    "sinusoidal_positional_encoding",
+    "softmax",
+    "split_heads",
+]

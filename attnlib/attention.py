@@ -1,0 +1,88 @@
+"""Scaled dot-product attention: the formula at the heart of the book."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnlib._checks import as_float_array, broadcast_batch, broadcast_mask, check_finite, check_nonempty
+from attnlib.scores import resolve_scale
+from attnlib.softmax import softmax
+
+
+def check_qkv(Q, K, V) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``Q (..., n_q, d_k)``, ``K (..., n_k, d_k)``, ``V (..., n_k, d_v)``.
+
+    Returns the three as float arrays; raises ``ValueError``/``TypeError`` that
+    say what was expected and what arrived.
+    """
+    Q = as_float_array(Q, "Q", min_ndim=2)
+    K = as_float_array(K, "K", min_ndim=2)
+    V = as_float_array(V, "V", min_ndim=2)
+    check_nonempty(Q, "Q", ("n_q", "d_k"))
+    check_nonempty(K, "K", ("n_k", "d_k"))
+    check_nonempty(V, "V", ("n_k", "d_v"))
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(
+            f"Q has d_k={Q.shape[-1]} but K has d_k={K.shape[-1]}; "
+            "queries and keys must have the same size"
+        )
+    if K.shape[-2] != V.shape[-2]:
+        raise ValueError(
+            f"K has n_k={K.shape[-2]} keys but V has {V.shape[-2]} values; "
+            "every key needs exactly one value"
+        )
+    broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2], "V": V.shape[:-2]})
+    for name, arr in (("Q", Q), ("K", K), ("V", V)):
+        check_finite(arr, name)
+    return Q, K, V
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
+    r"""Attention: each query takes a softmax-weighted average of the values.
+
+    .. math:: \operatorname{Attention}(Q, K, V) =
+              \operatorname{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V
+
+    Chapter 3 ("How attention works") builds it step by step.
+
+    Parameters
+    ----------
+    Q : array_like, shape (..., n_q, d_k)
+        Queries: what each position is looking for.
+    K : array_like, shape (..., n_k, d_k)
+        Keys: what each position offers to be matched against.
+    V : array_like, shape (..., n_k, d_v)
+        Values: the content that is averaged.
+    mask : array_like of bool, optional
+        Broadcastable to ``(..., n_q, n_k)``. ``mask[..., i, j]`` True means query i
+        may attend to key j (PyTorch's boolean ``attn_mask`` convention).  A query
+        with no allowed key gets zero weights and a zero output.
+    scale : float, optional
+        Multiplies the scores; defaults to ``1/sqrt(d_k)``.
+
+    Returns
+    -------
+    output : ndarray, shape (..., n_q, d_v)
+    weights : ndarray, shape (..., n_q, n_k)
+        Each row sums to 1 (or 0 for a fully masked row).
+
+    Examples
+    --------
+    >>> Q = np.array([[1.0, 0.0]])
+    >>> K = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> V = np.array([[10.0], [20.0]])
+    >>> out, w = scaled_dot_product_attention(Q, K, V)
+    >>> w.round(3), out.round(3)
+    (array([[0.67, 0.33]]), array([[13.302]]))
+    >>> scaled_dot_product_attention(Q, K, V, mask=np.array([[False, True]]))[0]
+    array([[20.]])
+    """
+    Q, K, V = check_qkv(Q, K, V)
+    s = resolve_scale(scale, Q.shape[-1])
+    scores = (Q @ K.swapaxes(-1, -2)) * s  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    if mask is not None:
+        mask = broadcast_mask(mask, scores.shape)  # may add batch dimensions
+        scores = np.where(mask, scores, -np.inf)  # masked keys score -inf: weight exactly 0
+    weights = softmax(scores, axis=-1)  # (..., n_q, n_k)
+    output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
+    return output, weights
