@@ -1,0 +1,30 @@
+"""The book builds from clean with zero warnings (the README's `make book`)."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.build
+
+WARNING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
+HARMLESS = ("Kernel is running over TCP without encryption",)
+
+
+def test_book_builds_without_warnings(built_book):
+    problems = [
+        line for line in built_book.log.splitlines()
+        if WARNING.search(line) and not any(h in line for h in HARMLESS)
+    ]
+    assert built_book.returncode == 0, built_book.log[-3000:]
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_every_chapter_and_lab_is_a_page(built_book):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for prose in sorted((root / "book").glob("0*.md")):
+        assert (built_book.html / "book" / f"{prose.stem}.html").exists(), prose.name
+        lab = root / "notebooks" / f"{prose.stem}.ipynb"
+        assert lab.exists(), f"chapter {prose.stem} has no lab"
+        assert (built_book.html / "notebooks" / f"{lab.stem}.html").exists(), lab.name
