@@ -41,7 +41,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 def check_nonempty(arr: np.ndarray, name: str, axes_names: tuple[str, ...]) -> None:
     """Raise if one of the trailing axes of ``arr`` has length 0."""
     tail = arr.shape[-len(axes_names):]
-    for axis_name, size in zip(axes_names, tail):
+    for axis_name, size in zip(axes_names, tail, strict=True):
         if size == 0:
             raise ValueError(
                 f"{name} has {axis_name}=0 (shape {arr.shape}); "

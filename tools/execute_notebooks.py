@@ -19,18 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
     elapsed = time.perf_counter() - start
-    nb.metadata.pop("widgets", None) if not _has_widgets(nb) else None
     nbformat.write(nb, path)
     return elapsed
-
-
-def _has_widgets(nb) -> bool:
-    return any(
-        "application/vnd.jupyter.widget-view+json" in out.get("data", {})
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
 
 
 if __name__ == "__main__":
