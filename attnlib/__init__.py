@@ -16,6 +16,16 @@ from attnlib.scores import (
     scaled_dot_product_scores,
 )
 from attnlib.softmax import softmax
+from attnlib.toy import (
+    TOY_SENTENCE,
+    TOY_TRANSLATION,
+    random_rotation,
+    toy_embeddings,
+    toy_embeddings_with_positions,
+    toy_self_attention_params,
+    toy_translation,
+    toy_two_head_params,
+)
 
 __version__ = "0.1.0"
 
@@ -35,4 +45,12 @@ __all__ = [
     "sinusoidal_positional_encoding",
     "softmax",
     "split_heads",
+    "TOY_SENTENCE",
+    "TOY_TRANSLATION",
+    "random_rotation",
+    "toy_embeddings",
+    "toy_embeddings_with_positions",
+    "toy_self_attention_params",
+    "toy_translation",
+    "toy_two_head_params",
 ]
