@@ -5,6 +5,7 @@ the book.  Masks are boolean: True means "this query may attend to this key".
 """
 
 from attnlib.attention import check_qkv, scaled_dot_product_attention
+from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
@@ -31,6 +32,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "additive_scores",
+    "blockwise_attention",
+    "blockwise_plan",
     "causal_mask",
     "check_qkv",
     "dot_product_scores",
