@@ -27,6 +27,8 @@ from attnlib.toy import (
     toy_translation,
     toy_two_head_params,
 )
+from attnlib.toy_lm import generate, masked_token_head, next_token_head, shifted_one_hot
+from attnlib.vision import embed_patches, image_to_patches, patches_to_image, pca_patch_projection
 
 __version__ = "0.1.0"
 
@@ -56,4 +58,12 @@ __all__ = [
     "toy_self_attention_params",
     "toy_translation",
     "toy_two_head_params",
+    "generate",
+    "masked_token_head",
+    "next_token_head",
+    "shifted_one_hot",
+    "embed_patches",
+    "image_to_patches",
+    "patches_to_image",
+    "pca_patch_projection",
 ]
