@@ -10,6 +10,7 @@ from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
 from attnlib.positional import sinusoidal_positional_encoding
+from attnlib.pretrained import head_attention, load_minilm
 from attnlib.scores import (
     additive_scores,
     dot_product_scores,
@@ -28,6 +29,7 @@ from attnlib.toy import (
     toy_two_head_params,
 )
 from attnlib.toy_lm import generate, masked_token_head, next_token_head, shifted_one_hot
+from attnlib.transformer import encoder_layer, feed_forward, gelu, layer_norm, token_embeddings
 from attnlib.vision import embed_patches, image_to_patches, patches_to_image, pca_patch_projection
 
 __version__ = "0.1.0"
@@ -66,4 +68,11 @@ __all__ = [
     "image_to_patches",
     "patches_to_image",
     "pca_patch_projection",
+    "load_minilm",
+    "head_attention",
+    "layer_norm",
+    "gelu",
+    "feed_forward",
+    "token_embeddings",
+    "encoder_layer",
 ]
