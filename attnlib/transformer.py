@@ -118,20 +118,21 @@ def token_embeddings(token_ids, word_embeddings, position_embeddings, type_embed
     .. math:: x_i = E_{\text{word}}[t_i] + E_{\text{pos}}[i] + E_{\text{type}}[s_i]
 
     Unlike the fixed sinusoids of chapter 4, BERT *learns* its position vectors.  The sum
-    still goes through a layer norm before the first layer (see :func:`encoder_layer`'s caller).
+    still goes through a layer norm before the first layer.
 
     Parameters
     ----------
-    token_ids : array_like of int, shape (n,)
+    token_ids : array_like of int, shape (..., n)
+        One sequence, or a batch of sequences of the same (padded) length.
     word_embeddings : (vocab_size, d_model)
     position_embeddings : (max_positions, d_model)
     type_embeddings : (n_types, d_model), optional
-    type_ids : array_like of int, shape (n,), optional
+    type_ids : array_like of int, shape (..., n), optional
         The segment of each token; defaults to 0 for all (a single sentence).
 
     Returns
     -------
-    ndarray, shape (n, d_model)
+    ndarray, shape (..., n, d_model)
 
     Examples
     --------
@@ -141,19 +142,20 @@ def token_embeddings(token_ids, word_embeddings, position_embeddings, type_embed
            [ 1., 10.,  0.,  0.]])
     """
     ids = np.asarray(token_ids)
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token_ids must be a 1-D array of integers, got shape {ids.shape}, dtype {ids.dtype}")
+    if ids.ndim < 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token_ids must be an array of integers (..., n), got shape {ids.shape}, "
+                        f"dtype {ids.dtype}")
     word = as_float_array(word_embeddings, "word_embeddings", min_ndim=2)
     pos = as_float_array(position_embeddings, "position_embeddings", min_ndim=2)
-    n = len(ids)
+    n = ids.shape[-1]
     if n > pos.shape[0]:
         raise ValueError(f"the model knows {pos.shape[0]} positions but got {n} tokens")
     if ids.size and (ids.min() < 0 or ids.max() >= word.shape[0]):
         raise ValueError(f"token ids must be in [0, {word.shape[0]}), got {ids.min()}..{ids.max()}")
-    X = word[ids].astype(np.float64) + pos[:n]  # (n, d_model)
+    X = word[ids].astype(np.float64) + pos[:n]  # (..., n, d_model) + (n, d_model)
     if type_embeddings is not None:
-        types = np.zeros(n, dtype=int) if type_ids is None else np.asarray(type_ids)
-        X = X + as_float_array(type_embeddings, "type_embeddings", min_ndim=2)[types]  # (n, d_model)
+        types = np.zeros(ids.shape, dtype=int) if type_ids is None else np.asarray(type_ids)
+        X = X + as_float_array(type_embeddings, "type_embeddings", min_ndim=2)[types]  # (..., n, d_model)
     return X
 
 

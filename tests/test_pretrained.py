@@ -47,39 +47,42 @@ def sentences(reference):
     return [str(s) for s in reference["sentences"]]
 
 
+@pytest.fixture(scope="module")
+def outputs(model, reference):
+    """The model run on each reference sentence, one call per sentence (the public API)."""
+    return [model(s) for s in sentences(reference)]
+
+
 def test_fixture_covers_several_sentences_and_names_its_versions(reference):
     assert len(reference["sentences"]) >= 3
     assert any(v.startswith("sentence-transformers==") for v in reference["versions"])
 
 
-def test_tokens_match_reference(model, reference):
-    for i, s in enumerate(sentences(reference)):
-        out = model(s)
+def test_tokens_match_reference(outputs, reference):
+    for i, out in enumerate(outputs):
         assert out.tokens == [str(t) for t in reference[f"tokens_{i}"]]
         np.testing.assert_array_equal(out.token_ids, reference[f"ids_{i}"])
         assert out.tokens[0] == "[CLS]" and out.tokens[-1] == "[SEP]"
 
 
-def test_hidden_states_match_reference(model, reference):
-    for i, s in enumerate(sentences(reference)):
-        out = model(s)
+def test_hidden_states_match_reference(outputs, reference):
+    for i, out in enumerate(outputs):
         expected = reference[f"hidden_states_{i}"]
         assert out.hidden_states.shape == expected.shape == (7, len(out.tokens), 384)
         diff = np.abs(out.hidden_states - expected).max()
         assert diff < TOL, f"sentence {i}: hidden states differ by {diff:.2e}"
 
 
-def test_attentions_match_reference(model, reference):
-    for i, s in enumerate(sentences(reference)):
-        out = model(s)
+def test_attentions_match_reference(outputs, reference):
+    for i, out in enumerate(outputs):
         expected = reference[f"attentions_{i}"]
         assert out.attentions.shape == expected.shape == (6, 12, len(out.tokens), len(out.tokens))
         assert np.abs(out.attentions - expected).max() < TOL
 
 
-def test_sentence_embeddings_match_reference(model, reference):
-    for i, s in enumerate(sentences(reference)):
-        emb = model(s).sentence_embedding
+def test_sentence_embeddings_match_reference(outputs, reference):
+    for i, out in enumerate(outputs):
+        emb = out.sentence_embedding
         assert emb.shape == (384,)
         assert np.linalg.norm(emb) == pytest.approx(1.0, abs=1e-9)
         diff = np.abs(emb - reference[f"embedding_{i}"]).max()
@@ -97,6 +100,16 @@ def test_similar_sentences_are_closer(model):
     E = model.embed(["A cat sits on a mat.", "A kitten is sitting on a rug.", "Stock markets fell sharply."])
     S = E @ E.T  # (3, 3) cosine similarities
     assert S[0, 1] > S[0, 2] + 0.2
+
+
+def test_batch_equals_one_at_a_time(model, reference, outputs):
+    texts = sentences(reference) + ["Short."]
+    for one, alone in zip(model.batch(texts), [*outputs, model("Short.")], strict=True):
+        assert one.tokens == alone.tokens
+        np.testing.assert_allclose(one.hidden_states, alone.hidden_states, atol=1e-10)
+        np.testing.assert_allclose(one.attentions, alone.attentions, atol=1e-12)
+        np.testing.assert_allclose(one.sentence_embedding, alone.sentence_embedding, atol=1e-12)
+    assert model.batch([]) == []
 
 
 def test_layer_one_is_attnlib_multi_head_attention(model):
@@ -127,7 +140,7 @@ def test_loading_imports_no_torch_and_works_offline():
     code = ("import sys, attnlib.pretrained as p; m = p.load_minilm(); m('Hello there.');"
             "bad = [x for x in ('torch', 'transformers', 'sentence_transformers', 'huggingface_hub')"
             " if x in sys.modules]; print(bad)")
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -144,14 +157,17 @@ def test_bad_sentence_type(model):
         model(["a list"])
     with pytest.raises(TypeError, match="list of sentences"):
         model.embed("one sentence")
+    with pytest.raises(TypeError, match="list of sentences"):
+        model.batch("one sentence")
 
 
 # --- the head-reading helpers -------------------------------------------------------------------
 
 
-def test_head_attention_is_one_slice(model):
+def test_head_attention_is_one_slice(model, outputs, reference):
+    assert sentences(reference)[0] == "The cat sat on the mat."
     tokens, W = head_attention(model, "The cat sat on the mat.", layer=2, head=3)
-    out = model("The cat sat on the mat.")
+    out = outputs[0]
     assert tokens == out.tokens
     np.testing.assert_array_equal(W, out.attentions[1, 3])
     np.testing.assert_allclose(W.sum(axis=-1), 1.0, atol=1e-12)
@@ -231,6 +247,8 @@ def test_token_embeddings_checks_ids():
         token_embeddings([0] * 5, E, E)
     with pytest.raises(TypeError, match="integers"):
         token_embeddings([0.5], E, E)
+    batch = token_embeddings([[2, 0], [1, 3]], E, 10 * E)  # (batch, n, d_model)
+    np.testing.assert_array_equal(batch[0], token_embeddings([2, 0], E, 10 * E))
 
 
 def test_pooling_and_normalize():
