@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader
 .DEFAULT_GOAL := help
 
 help:
@@ -15,6 +15,8 @@ help:
 	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
 	@echo "make lab    open the labs in JupyterLab"
 	@echo "make serve  serve the built book on http://localhost:8000"
+	@echo "make student   student versions of the labs in _build/student (solutions removed)"
+	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
 
 # The virtual environment is (re)made whenever the pins change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -33,6 +35,13 @@ book: $(STAMP)
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools
 	$(BIN)/python -m pytest
+
+# Coursework: student versions of the labs (solutions replaced by stubs) and an nbgrader course source.
+student: $(STAMP)
+	$(BIN)/python tools/student.py --out _build/student
+
+nbgrader: $(STAMP)
+	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -1,0 +1,168 @@
+"""Every lab follows the exercise convention, and its student version runs to the end.
+
+The student version (``make student``, tools/student.py) replaces each solution by a stub that
+raises NotImplementedError; run top to bottom in a fresh kernel it must not crash, and every
+check cell must say "not implemented yet".  A synthetic lab proves the validator can fail.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import student  # noqa: E402  (tools/student.py)
+from new_notebook import write_lab  # noqa: E402
+
+LABS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _run(nb, cwd: Path):
+    """Execute a notebook in a fresh kernel; the working directory is ``cwd`` (the labs' folder)."""
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _shown(cell) -> str:
+    """The text a code cell shows as its result."""
+    return "\n".join(
+        out.get("data", {}).get("text/plain", "") for out in cell.outputs if out.get("output_type") == "execute_result"
+    )
+
+
+def _check_cells(nb):
+    return [cell for cell in nb.cells if "check" in cell.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_follows_the_exercise_convention(lab):
+    nb = nbformat.read(lab, as_version=4)
+    problems = student.convention_problems(nb)
+    assert not problems, f"{lab.name} breaks the exercise convention:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_stored_lab_checks_pass(lab):
+    """In the source lab (solutions in place) every check cell reports success."""
+    nb = nbformat.read(lab, as_version=4)
+    if student.convention_problems(nb):
+        pytest.skip("the lab does not follow the exercise convention yet (reported by the test above)")
+    for cell in _check_cells(nb):
+        shown = _shown(cell)
+        assert shown.startswith("✓"), f"{lab.name}: a check cell shows {shown!r}, not a passed check"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_student_version_has_no_solutions(lab):
+    nb = nbformat.read(lab, as_version=4)
+    if student.convention_problems(nb):
+        pytest.skip("the lab does not follow the exercise convention yet")
+    stu = student.student_version(nb)
+    text = "\n".join(cell.source for cell in stu.cells if cell.cell_type == "code")
+    assert student.BEGIN not in text and student.END not in text
+    for ex in student.exercises(nb):
+        source = nb.cells[ex.solution].source
+        begin, end = student.solution_region(source)
+        solution_lines = [line for line in source.splitlines()[begin + 2:end] if line.strip()]
+        cell = stu.cells[ex.solution + 1]  # one note cell is inserted at the top
+        assert "NotImplementedError" in cell.source
+        for line in solution_lines:
+            assert line not in cell.source.splitlines(), f"{lab.name}: solution line left in: {line!r}"
+        assert "hide-input" not in cell.metadata.get("tags", [])
+    assert all(not c.get("outputs") for c in stu.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_student_version_runs_and_says_not_implemented(lab):
+    nb = nbformat.read(lab, as_version=4)
+    if student.convention_problems(nb):
+        pytest.skip("the lab does not follow the exercise convention yet")
+    stu = _run(student.student_version(nb), lab.parent)  # raises if a cell crashes
+    checks = _check_cells(stu)
+    assert len(checks) == len(student.exercises(nb))
+    for cell in checks:
+        shown = _shown(cell)
+        assert "not implemented yet" in shown, f"{lab.name}: a check cell shows {shown!r}"
+        assert shown.startswith("…")
+
+
+# --- the tools themselves, on a small synthetic lab -------------------------------------------
+
+EXERCISES = [
+    ("md", "### Exercise 1: Double\n\nWrite `double(x)`."),
+    ("code", "def double(x):\n    ### BEGIN SOLUTION\n    # Hint: add x to itself\n    return x + x\n"
+             "    ### END SOLUTION"),
+    ("code", "from attnlib.checks import check_function, check_softmax, check_value\n"
+             "check_value('Exercise 1', lambda: double(np.arange(3.0)), 2 * np.arange(3.0))"),
+    ("md", "### Exercise 2: Softmax\n\nWrite `my_softmax(x)`."),
+    ("code", "def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n    ### BEGIN SOLUTION\n"
+             "    # Hint: subtract the maximum first\n    e = np.exp(x - x.max(axis=-1, keepdims=True))\n"
+             "    return e / e.sum(axis=-1, keepdims=True)\n    ### END SOLUTION"),
+    ("code", "check_softmax(my_softmax, name='Exercise 2')"),
+    ("md", "### Exercise 3: Square\n\nWrite `square(x)`."),
+    ("code", "def square(x):\n    ### BEGIN SOLUTION\n    # Hint: multiply\n    return x * x\n    ### END SOLUTION"),
+    ("code", "check_function('Exercise 3', square, np.square, [(np.arange(4.0),)])"),
+]
+TAGS = {1: ["solution", "hide-input"], 2: ["check"], 4: ["solution", "hide-input"], 5: ["check"],
+        7: ["solution", "hide-input"], 8: ["check"]}
+
+
+def synthetic_lab(tmp_path: Path, cells=EXERCISES, tags=TAGS) -> Path:
+    path = tmp_path / "99-synthetic.ipynb"
+    write_lab(path, "# Lab 99", [("code", "import numpy as np")] + list(cells),
+              {i + 1: t for i, t in tags.items()})
+    return path
+
+
+def test_synthetic_lab_student_version(tmp_path):
+    nb = nbformat.read(synthetic_lab(tmp_path), as_version=4)
+    assert student.convention_problems(nb) == []
+    assert [(e.number, e.function, e.hint) for e in student.exercises(nb)] == [
+        (1, "double", "add x to itself"), (2, "my_softmax", "subtract the maximum first"), (3, "square", "multiply")]
+    solved = _run(nb, tmp_path)
+    assert [_shown(c)[:1] for c in _check_cells(solved)] == ["✓"] * 3
+    unsolved = _run(student.student_version(nb), tmp_path)
+    shown = [_shown(c) for c in _check_cells(unsolved)]
+    assert shown[0] == "… Exercise 1: not implemented yet (Hint: add x to itself)."
+    assert all("not implemented yet" in s for s in shown)
+
+
+def test_make_student_writes_the_folder(tmp_path):
+    lab = synthetic_lab(tmp_path)
+    assert student.main([str(lab), "--out", str(tmp_path / "out")]) == 0
+    written = nbformat.read(tmp_path / "out" / lab.name, as_version=4)
+    assert "raise NotImplementedError('Hint: multiply')" in "\n".join(c.source for c in written.cells)
+
+
+BROKEN = {
+    "too few exercises": (EXERCISES[:6], TAGS, "has 2 exercise(s)"),
+    "missing tags": (EXERCISES, {**TAGS, 4: ["solution"]}, "lacks the tag(s) ['hide-input']"),
+    "missing check tag": (EXERCISES, {**TAGS, 8: []}, "lacks the tag 'check'"),
+    "no hint": (EXERCISES[:7] + [("code", EXERCISES[7][1].replace("# Hint: multiply\n", ""))] + EXERCISES[8:],
+                TAGS, "must be '# Hint: <one-line hint>'"),
+    "region outside a function": (
+        EXERCISES[:7] + [("code", "### BEGIN SOLUTION\n# Hint: x\nsquare = np.square\n### END SOLUTION")]
+        + EXERCISES[8:], TAGS, "inside the body of a function"),
+    "result passed instead of the function": (
+        EXERCISES[:8] + [("code", "check_value('Exercise 3', square(np.arange(3.0)), np.arange(3.0) ** 2)")],
+        TAGS, "passes the result of square(...)"),
+    "no check at the end": (EXERCISES[:8] + [("code", "print(square(2.0))")], TAGS, "must end with a call"),
+    "bad numbering": ([(k, s.replace("Exercise 3", "Exercise 4")) for k, s in EXERCISES], TAGS,
+                      "numbered 1, 2, 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_convention_violations_are_reported(tmp_path, case):
+    cells, tags, expected = BROKEN[case]
+    nb = nbformat.read(synthetic_lab(tmp_path, cells, tags), as_version=4)
+    problems = student.convention_problems(nb)
+    assert any(expected in p for p in problems), problems
+    with pytest.raises(ValueError, match="breaks the exercise convention"):
+        student.student_version(nb)
