@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from attnlib._checks import as_float_array
+
+# Rows are processed in chunks of about this many entries (256 KB of float32), so
+# that the max, exp, sum and division of a chunk happen while it sits in the cache.
+_CHUNK_ENTRIES = 1 << 16
+# Arrays at least this large are split between the CPU cores (numpy releases the
+# GIL inside its loops, so plain threads run in parallel).
+_PARALLEL_ENTRIES = 1 << 20
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -41,12 +51,63 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     array([0., 0.])
     """
     x = as_float_array(x, "x", min_ndim=1)
-    if np.isnan(x).any() or np.isposinf(x).any():
-        raise ValueError("softmax expects finite scores or -inf (masked), got NaN or +inf")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for an array of shape {x.shape}")
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isneginf(m), 0.0, m)  # an all -inf slice: exp(-inf) = 0 below
-    e = np.exp(x - m)
-    total = np.sum(e, axis=axis, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    out = np.moveaxis(x, axis, -1).copy(order="C")  # (..., n), our own copy to overwrite
+    softmax_last_axis_(out)
+    return np.moveaxis(out, -1, axis)
+
+
+def softmax_last_axis_(x: np.ndarray, scale: float = 1.0) -> None:
+    """Overwrite a C-contiguous float array ``x`` with ``softmax(scale * x, axis=-1)``.
+
+    The same math as :func:`softmax`, done in place and one cache-sized chunk of
+    rows at a time, split between the CPU cores for large arrays: a handful of
+    passes over a small chunk instead of one pass over all of ``x`` per step.
+    ``scale`` multiplies the scores first (attention's ``1/sqrt(d_k)``).
+    """
+    n = x.shape[-1]
+    rows = x.reshape(-1, n)  # (rows, n), a view because x is C-contiguous
+    if rows.size == 0:
+        np.max(rows, axis=-1)  # raises numpy's own error for an empty axis, as np.max(x) does
+        return
+    step = max(1, _CHUNK_ENTRIES // n)
+    chunks = [rows[i : i + step] for i in range(0, rows.shape[0], step)]
+    workers = min(len(chunks), _cpu_count()) if rows.size >= _PARALLEL_ENTRIES else 1
+    if workers == 1:
+        for chunk in chunks:
+            _softmax_rows_(chunk, scale)
+        return
+    per_worker = -(-len(chunks) // workers)  # ceil: each worker takes neighbouring chunks
+    groups = [chunks[k : k + per_worker] for k in range(0, len(chunks), per_worker)]
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for done in [pool.submit(_softmax_chunks_, group, scale) for group in groups]:
+            done.result()  # re-raises a worker's ValueError here
+
+
+def _softmax_chunks_(chunks: list[np.ndarray], scale: float) -> None:
+    for chunk in chunks:
+        _softmax_rows_(chunk, scale)
+
+
+def _softmax_rows_(y: np.ndarray, scale: float) -> None:
+    """In place: ``y (rows, n) <- softmax(scale * y)`` along the last axis."""
+    if scale != 1.0:
+        y *= scale
+    m = np.max(y, axis=-1, keepdims=True)  # (rows, 1); NaN anywhere in a row makes it NaN
+    if not np.all(np.isfinite(m)):
+        if np.isnan(m).any() or np.isposinf(m).any():
+            raise ValueError("softmax expects finite scores or -inf (masked), got NaN or +inf")
+        m[np.isneginf(m)] = 0.0  # an all -inf row: exp(-inf) = 0 below
+    np.subtract(y, m, out=y)
+    np.exp(y, out=y)
+    total = np.sum(y, axis=-1, keepdims=True)  # (rows, 1)
+    np.divide(y, total, out=y, where=total > 0)  # an all -inf row is already all zeros
+
+
+def _cpu_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

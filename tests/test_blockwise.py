@@ -202,3 +202,43 @@ def test_bad_arguments_say_what_was_expected(kwargs, error, message):
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError, match="Q has d_k=2 but K has d_k=3"):
         al.blockwise_attention(np.ones((2, 2)), np.ones((2, 3)), np.ones((2, 1)))
+
+
+# The vectorized path that the benchmark compares against: softmax in place, chunked, on both cores.
+
+
+def _softmax_formula(x):
+    m = np.max(x, axis=-1, keepdims=True)
+    m = np.where(np.isneginf(m), 0.0, m)
+    e = np.exp(x - m)
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_softmax_split_between_threads_is_exact(dtype):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 700, 600)).astype(dtype)  # 1.26 M entries: the parallel, chunked path
+    x[0, 5] = -np.inf  # a fully masked row
+    x[2, :, ::3] = -np.inf
+    out = al.softmax(x)
+    assert out.dtype == dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-13  # rows may be summed in another order
+    np.testing.assert_allclose(out, _softmax_formula(x), rtol=rtol, atol=0)
+    assert np.all(out[0, 5] == 0.0) and np.all(out[2, :, ::3] == 0.0)
+    along_1 = np.moveaxis(_softmax_formula(np.moveaxis(x, 1, -1)), -1, 1)
+    np.testing.assert_allclose(al.softmax(x, axis=1), along_1, rtol=rtol, atol=0)
+
+
+def test_large_softmax_rejects_nan_found_by_any_thread():
+    x = np.zeros((1500, 1000))
+    x[1400, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        al.softmax(x)
+
+
+def test_softmax_does_not_overwrite_its_input():
+    x = np.random.default_rng(9).normal(size=(1100, 1000))
+    before = x.copy()
+    al.softmax(x)
+    np.testing.assert_array_equal(x, before)
