@@ -1,0 +1,141 @@
+"""The labs export as an nbgrader course, and nbgrader grades them: full marks solved, zero unsolved.
+
+Runs ``nbgrader generate_assignment`` and ``nbgrader autograde`` offline in a temporary course
+folder with its own sqlite gradebook.  Autograding executes every notebook twice, so by default it
+covers a synthetic lab and the first lab that follows the exercise convention; set
+``ATTN_NBGRADER_LABS=all`` (or a comma-separated list of lab names) to grade more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import nbgrader_export  # noqa: E402  (tools/nbgrader_export.py)
+import student  # noqa: E402
+from test_student import synthetic_lab  # noqa: E402
+
+LABS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ASSIGNMENT = "labs"
+
+
+def _follows(lab: Path) -> bool:
+    return not student.convention_problems(nbformat.read(lab, as_version=4))
+
+
+def _graded_labs() -> list[Path]:
+    chosen = os.environ.get("ATTN_NBGRADER_LABS", "")
+    ready = [lab for lab in LABS if _follows(lab)]
+    if chosen == "all":
+        return ready
+    if chosen:
+        return [lab for lab in ready if lab.stem in chosen.split(",")]
+    return ready[:1]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_export_uses_nbgrader_metadata(lab):
+    nb = nbformat.read(lab, as_version=4)
+    if student.convention_problems(nb):
+        pytest.skip("the lab does not follow the exercise convention yet (see test_student.py)")
+    graded = nbgrader_export.nbgrader_version(nb, points=2)
+    for ex in student.exercises(nb):
+        answer, test = graded.cells[ex.solution], graded.cells[ex.check]
+        assert answer.metadata["nbgrader"] == {
+            "solution": True, "grade": False, "locked": False, "grade_id": f"exercise-{ex.number}",
+            "schema_version": 3}
+        assert test.metadata["nbgrader"] == {
+            "solution": False, "grade": True, "locked": True, "points": 2,
+            "grade_id": f"exercise-{ex.number}-check", "schema_version": 3}
+        lines = answer.source.splitlines()
+        begin = lines.index(next(line for line in lines if line.strip() == student.BEGIN))
+        assert student.HINT.match(lines[begin - 1]), "the hint stays above the region, for students"
+        assert test.source.splitlines()[-2:] == ["assert check_result.passed, check_result.message", "check_result"]
+    others = [c.source for i, c in enumerate(graded.cells) if i not in
+              {e.solution for e in student.exercises(nb)}]
+    assert not any("BEGIN SOLUTION" in s or "END SOLUTION" in s for s in others)
+
+
+def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",  # nbgrader calls alembic
+           "JUPYTER_CONFIG_DIR": str(course / ".jupyter")}  # ignore the user's own nbgrader config
+    cmd = [str(bin_dir / "nbgrader"), *args, f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
+           f"--CourseDirectory.root={course}"]
+    return subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _fill_solutions(release: Path, source: Path, target: Path) -> None:
+    """A submission that solves every exercise: the source's solution cells in the released notebook."""
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = solutions[meta["grade_id"]]
+    nbformat.write(nb, target)
+
+
+@pytest.fixture(scope="module")
+def gradebook(tmp_path_factory):
+    """Export, generate, submit (solved and unsolved), autograde; return the scores by student and lab."""
+    from nbgrader.api import Gradebook
+
+    course = tmp_path_factory.mktemp("course")
+    labs = [synthetic_lab(tmp_path_factory.mktemp("synthetic")), *_graded_labs()]
+    nbgrader_export.export(labs, course, points=1, assignment=ASSIGNMENT)
+    assert (course / "nbgrader_config.py").exists()
+    done = _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    release = course / "release" / ASSIGNMENT
+    for name in ("solved", "unsolved"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        for lab in labs:
+            released = release / lab.name
+            assert "BEGIN SOLUTION" not in released.read_text(), "the release must not contain solutions"
+            if name == "solved":
+                _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name)
+            else:
+                (folder / lab.name).write_text(released.read_text())
+    done = _nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for name in ("solved", "unsolved"):
+            for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
+                scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades}
+    return {"labs": labs, "scores": scores}
+
+
+def test_solved_submissions_get_full_marks(gradebook):
+    for lab in gradebook["labs"]:
+        grades = gradebook["scores"]["solved", lab.stem]
+        n = len(student.exercises(nbformat.read(lab, as_version=4)))
+        assert len(grades) == n >= student.MIN_EXERCISES
+        assert all(score == max_score == 1 for score, max_score in grades.values()), (lab.name, grades)
+
+
+def test_unsolved_submissions_get_zero(gradebook):
+    for lab in gradebook["labs"]:
+        grades = gradebook["scores"]["unsolved", lab.stem]
+        assert grades and all(score == 0 and max_score == 1 for score, max_score in grades.values()), \
+            (lab.name, grades)
+
+
+def test_the_course_config_is_plain_python(tmp_path):
+    nbgrader_export.export([synthetic_lab(tmp_path)], tmp_path / "course")
+    config = (tmp_path / "course" / "nbgrader_config.py").read_text()
+    compile(config, "nbgrader_config.py", "exec")
+    assert 'course_id = "attention-interactively"' in config
+    assert json.loads((tmp_path / "course" / "source" / "99-synthetic" / "99-synthetic.ipynb").read_text())
