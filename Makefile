@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader bench
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make serve  serve the built book on http://localhost:8000"
 	@echo "make student   student versions of the labs in _build/student (solutions removed)"
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
+	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
 
 # The virtual environment is (re)made whenever the pins change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -45,6 +46,11 @@ nbgrader: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# Benchmark attention (benchmarks/README.md).  OpenBLAS's CORETYPE/L2_SIZE overrides, set on some
+# machines for older builds, slow a current numpy: they are dropped for this command only.
+bench: $(STAMP)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/attention.py $(BENCH_ARGS)
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }

@@ -1,0 +1,394 @@
+"""Attention three ways, measured in one run: plain Python loops, vectorized, blockwise.
+
+Prints a Markdown table: for n queries = n keys from 256 to 16384, d_k = d_v = 64,
+float32, the median wall time and the peak extra memory of
+
+- naive Python loops (the formula written out; run only at the sizes where it
+  finishes in reasonable time, and the table says where it was not run),
+- ``attnlib.scaled_dot_product_attention`` (vectorized; returns the n x n weights),
+- ``attnlib.blockwise_attention`` (tiles with an online softmax; never forms them),
+  without a mask and with ``causal=True`` (tiles above the diagonal are skipped),
+
+plus the FLOP rate of the vectorized version (4 n^2 d flops) as a fraction of this
+machine's own float32 matrix-multiply rate measured in the same run, and, when
+PyTorch is importable, the ratio of attnlib's time to
+``torch.nn.functional.scaled_dot_product_attention`` on the CPU.
+
+Usage::
+
+    python benchmarks/attention.py                 # the full table (a few minutes)
+    python benchmarks/attention.py --sizes 256 1024 --repeats 3
+    python benchmarks/attention.py --record benchmarks/results.md   # also save it, dated
+
+Peak memory is measured with ``tracemalloc`` (numpy reports its array buffers to
+it) in a separate, untimed call: the largest amount of memory allocated on top of
+the inputs while the function ran, its result included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import gc
+import glob
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+import attnlib  # noqa: E402
+from attnlib.softmax import _cpu_count  # noqa: E402
+
+D = 64  # d_k = d_v
+DTYPE = np.float32
+SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
+TARGET_N = 4096  # where the FLOP-rate target (>= 0.5 of matmul) is checked
+NAIVE_BUDGET_S = 20.0  # run the loops at a size only if the estimate from the last size fits this
+MIB = 2**20
+
+
+# --------------------------------------------------------------------------- the contenders
+
+
+def naive_attention(Q, K, V):
+    """Attention with Python loops over lists of floats: the formula, one number at a time."""
+    d_k = len(Q[0])
+    scale = 1.0 / math.sqrt(d_k)
+    out = []
+    for q in Q:
+        scores = [scale * sum(a * b for a, b in zip(q, k, strict=True)) for k in K]
+        m = max(scores)
+        e = [math.exp(s - m) for s in scores]
+        total = sum(e)
+        row = [0.0] * len(V[0])
+        for w, v in zip(e, V, strict=True):
+            w /= total
+            for t, v_t in enumerate(v):
+                row[t] += w * v_t
+        out.append(row)
+    return out
+
+
+def vectorized(Q, K, V):
+    return attnlib.scaled_dot_product_attention(Q, K, V)[0]
+
+
+def blockwise(Q, K, V):
+    return attnlib.blockwise_attention(Q, K, V)
+
+
+def blockwise_causal(Q, K, V):
+    return attnlib.blockwise_attention(Q, K, V, causal=True)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def median_time(f, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_memory(f) -> int:
+    """Peak bytes allocated by ``f()`` on top of what existed before (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        f()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def matmul_rate(m: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate in FLOP/s: an (m, m) @ (m, m) product."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((m, m), dtype=DTYPE)
+    B = rng.standard_normal((m, m), dtype=DTYPE)
+    A @ B  # warm up the BLAS threads
+    return 2 * m**3 / median_time(lambda: A @ B, repeats)
+
+
+def repeats_for(n: int) -> int:
+    return 9 if n <= 1024 else 7 if n <= 4096 else 5 if n <= 8192 else 3
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def _openblas():
+    """numpy's bundled OpenBLAS, to read (never set) its thread count and kernel."""
+    folder = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(glob.glob(str(folder / "libscipy_openblas*.so*"))):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            pass
+    return None
+
+
+def machine_description() -> dict[str, str]:
+    info = {}
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info["CPU"] = f"{model}, {os.cpu_count()} logical CPUs ({_cpu_count()} usable by this process)"
+    try:
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        kb = int(next(ln for ln in meminfo if ln.startswith("MemTotal")).split()[1])
+        info["memory"] = f"{kb / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        pass
+    info["system"] = (
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, numpy {np.__version__}"
+    )
+    lib = _openblas()
+    blas = "unknown"
+    if lib is not None:
+        try:
+            lib.scipy_openblas_get_config64_.restype = ctypes.c_char_p
+            lib.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+            blas = (
+                f"{lib.scipy_openblas_get_config64_().decode()}; kernel "
+                f"{lib.scipy_openblas_get_corename64_().decode()}; "
+                f"{lib.scipy_openblas_get_num_threads64_()} threads"
+            )
+        except AttributeError:
+            pass
+    info["BLAS"] = blas
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                      "OMP_NUM_THREADS") if k in os.environ}
+    info["environment"] = ", ".join(f"{k}={v}" for k, v in env.items()) or "no OPENBLAS_*/OMP_* variables set"
+    info["threads"] = (
+        f"matrix products: the BLAS threads above; attnlib's softmax: {_cpu_count()} worker threads "
+        "for arrays of 1M entries or more; blockwise: one Python thread calling the BLAS"
+    )
+    info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return info
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def fmt_time(t: float | None) -> str:
+    if t is None:
+        return "not run"
+    return f"{t * 1e3:.3g} ms" if t < 1 else f"{t:.3g} s"
+
+
+def fmt_mem(b: int | None) -> str:
+    return "not run" if b is None else f"{b / MIB:.3g} MiB"
+
+
+def measure_size(n: int, r: int, torch_sdpa, run_naive: bool) -> dict:
+    """Every cell of the table's row for n."""
+    rng = np.random.default_rng(n)
+    Q, K, V = (rng.standard_normal((n, D), dtype=DTYPE) for _ in range(3))
+    row = {"n": n, "repeats": r, "naive_time": None, "naive_mem": None}
+
+    if run_naive:
+        Ql, Kl, Vl = Q.tolist(), K.tolist(), V.tolist()
+        row["naive_mem"] = peak_memory(lambda: naive_attention(Ql, Kl, Vl))
+        row["naive_repeats"] = max(1, min(r, 3))
+        row["naive_time"] = median_time(lambda: naive_attention(Ql, Kl, Vl), row["naive_repeats"])
+        check = np.asarray(naive_attention(Ql[:4], Kl, Vl), dtype=np.float64)
+        row["naive_error"] = float(np.abs(check - vectorized(Q[:4], K, V)).max())
+
+    for name, f in (("vec", vectorized), ("block", blockwise), ("causal", blockwise_causal)):
+        row[f"{name}_mem"] = peak_memory(lambda f=f: f(Q, K, V))  # also the warm-up
+        row[f"{name}_time"] = median_time(lambda f=f: f(Q, K, V), r)
+    row["block_error"] = float(np.abs(blockwise(Q, K, V) - vectorized(Q, K, V)).max())
+
+    if torch_sdpa is not None:
+        import torch
+
+        Qt, Kt, Vt = (torch.from_numpy(a) for a in (Q, K, V))
+        with torch.inference_mode():
+            torch_sdpa(Qt, Kt, Vt)  # warm up
+            row["torch_time"] = median_time(lambda: torch_sdpa(Qt, Kt, Vt), r)
+    return row
+
+
+def run(sizes, repeats: int | None, torch_sdpa) -> tuple[list[dict], dict]:
+    rate_before = matmul_rate()
+    rows = []
+    naive_estimate = 0.0
+    for n in sizes:
+        row = measure_size(n, repeats or repeats_for(n), torch_sdpa, naive_estimate <= NAIVE_BUDGET_S)
+        if row["naive_time"] is not None:
+            naive_estimate = 4 * row["naive_time"] * row["naive_repeats"]  # n doubles: 4x the work
+        else:
+            naive_estimate = math.inf
+        rows.append(row)
+        print(f"  n = {n:>5}: done", file=sys.stderr, flush=True)
+    rate_after = matmul_rate()
+    rate = max(rate_before, rate_after)  # the higher one: the harder target
+    for row in rows:
+        n = row["n"]
+        row["vec_flops"] = 4 * n * n * D / row["vec_time"]
+        row["vec_ratio"] = row["vec_flops"] / rate
+    return rows, {"rate_before": rate_before, "rate_after": rate_after, "rate": rate}
+
+
+def table(rows: list[dict], rates: dict, torch_version: str | None) -> str:
+    head = [
+        "n",
+        "naive loops: time",
+        "naive loops: peak memory",
+        "vectorized: time",
+        "vectorized: peak memory",
+        "vectorized: FLOP rate / matmul rate",
+        "blockwise: time",
+        "blockwise: peak memory",
+        "blockwise peak / n² float32 scores",
+        "blockwise causal: time",
+    ]
+    if torch_version:
+        head += ["torch: time", "attnlib vectorized / torch", "attnlib blockwise / torch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        n = r["n"]
+        cells = [
+            f"{n}",
+            fmt_time(r["naive_time"]),
+            fmt_mem(r["naive_mem"]),
+            fmt_time(r["vec_time"]),
+            fmt_mem(r["vec_mem"]),
+            f"{r['vec_ratio']:.2f}",
+            fmt_time(r["block_time"]),
+            fmt_mem(r["block_mem"]),
+            f"{r['block_mem'] / (n * n * 4):.4f}",
+            fmt_time(r["causal_time"]),
+        ]
+        if torch_version:
+            cells += [
+                fmt_time(r["torch_time"]),
+                f"{r['vec_time'] / r['torch_time']:.2f}",
+                f"{r['block_time'] / r['torch_time']:.2f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict], rates: dict, torch_version: str | None) -> list[str]:
+    out = [
+        f"- Matrix-multiply rate of this machine (float32, 2048 x 2048 @ 2048 x 2048, median): "
+        f"{rates['rate_before'] / 1e9:.1f} GFLOP/s before the table, {rates['rate_after'] / 1e9:.1f} after; "
+        f"the ratios use the higher, {rates['rate'] / 1e9:.1f} GFLOP/s."
+    ]
+    by_n = {r["n"]: r for r in rows}
+    if TARGET_N in by_n:
+        r = by_n[TARGET_N]
+        verdict = "meets" if r["vec_ratio"] >= 0.5 else "misses"
+        out.append(
+            f"- Vectorized attention at n = {TARGET_N}: {r['vec_flops'] / 1e9:.1f} GFLOP/s "
+            f"(4·n²·d flops in {fmt_time(r['vec_time'])}) = **{r['vec_ratio']:.2f}** of the matmul rate "
+            f"({verdict} the target of 0.5)."
+        )
+    big = max(by_n)
+    r = by_n[big]
+    share = r["block_mem"] / (big * big * 4)
+    verdict = "meets" if share < 0.1 else "misses"
+    out.append(
+        f"- Blockwise peak extra memory at n = {big}: {fmt_mem(r['block_mem'])} = **{share:.4f}** of the "
+        f"{big * big * 4 / MIB:.0f} MiB float32 score matrix ({verdict} the target of < 0.1); "
+        f"vectorized: {fmt_mem(r['vec_mem'])}."
+    )
+    out.append(
+        "- Largest difference blockwise vs vectorized (float32): "
+        + ", ".join(f"n={x['n']}: {x['block_error']:.1e}" for x in rows)
+        + "; naive loops vs vectorized (first 4 queries): "
+        + ", ".join(f"n={x['n']}: {x['naive_error']:.1e}" for x in rows if "naive_error" in x)
+        + "."
+    )
+    skipped = [str(x["n"]) for x in rows if x["naive_time"] is None]
+    if skipped:
+        last = max(x["n"] for x in rows if x["naive_time"] is not None)
+        out.append(
+            f"- Naive loops were not run at n = {', '.join(skipped)}: their n²·d Python steps would take "
+            f"more than {NAIVE_BUDGET_S:.0f} s per size (n = {last} took {fmt_time(by_n[last]['naive_time'])}, "
+            "and each doubling of n multiplies the work by 4). No number is extrapolated into the table."
+        )
+    if torch_version:
+        out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads.")
+    else:
+        out.append("- PyTorch was not installed for this run: no torch column.")
+    return out
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="values of n")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default: 9 down to 3)")
+    parser.add_argument("--record", type=Path, default=None, help="also write the dated table to this file")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    args = parser.parse_args(argv)
+
+    torch_sdpa, torch_version = None, None
+    if not args.no_torch:
+        try:
+            import torch
+            import torch.nn.functional as F
+
+            torch_sdpa, torch_version = F.scaled_dot_product_attention, torch.__version__
+        except ImportError:
+            pass
+
+    machine = machine_description()
+    started = datetime.datetime.now(datetime.UTC)
+    t0 = time.perf_counter()
+    rows, rates = run(sorted(args.sizes), args.repeats, torch_sdpa)
+    machine["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    elapsed = time.perf_counter() - t0
+
+    text = [
+        f"Attention benchmark, run on {started:%Y-%m-%d %H:%M} UTC ({elapsed:.0f} s in all); "
+        f"d_k = d_v = {D}, float32, median of the timed runs (9 for n ≤ 1024, 7 up to 4096, "
+        "5 at 8192, 3 at 16384; naive loops at most 3). Peak memory: tracemalloc, on top of the inputs, "
+        "result included.",
+        "",
+        *[f"- {k}: {v}" for k, v in machine.items()],
+        "",
+        table(rows, rates, torch_version),
+        "",
+        *summary(rows, rates, torch_version),
+    ]
+    text = "\n".join(text)
+    print(text)
+    if args.record:
+        args.record.write_text(
+            "<!-- Written by benchmarks/attention.py --record: a recorded run, not recomputed at build time. -->\n"
+            + text
+            + "\n"
+        )
+        print(f"\n(recorded in {args.record})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
