@@ -141,11 +141,27 @@ def pca_patch_projection(patches, d_model: int) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"d_model must be an integer between 1 and {limit} for patches of shape "
                          f"{X.shape}, got {d_model!r}")
     mean = X.mean(axis=0)  # (patch_dim,)
-    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)  # Vt: (min(n, patch_dim), patch_dim)
-    W_e = Vt[:d_model].T  # (patch_dim, d_model)
+    W_e = _top_principal_directions(X - mean, d_model)  # (patch_dim, d_model)
     biggest = np.argmax(np.abs(W_e), axis=0)  # (d_model,)
     W_e = W_e * np.sign(W_e[biggest, np.arange(d_model)])  # a deterministic sign per column
     return mean, W_e
+
+
+def _top_principal_directions(Xc: np.ndarray, d: int) -> np.ndarray:
+    """The ``d`` leading right singular vectors of centred data ``Xc (n, p)``, as columns.
+
+    Uses the eigenvectors of the smaller of ``Xc Xc^T (n, n)`` and ``Xc^T Xc (p, p)``: the
+    same directions as an SVD, at a fraction of its cost when ``n`` and ``p`` differ a lot.
+    """
+    n, p = Xc.shape
+    if p <= n:
+        _, vecs = np.linalg.eigh(Xc.T @ Xc)  # (p, p) @ ... -> eigenvectors (p, p), ascending
+        return vecs[:, ::-1][:, :d]  # (p, d)
+    vals, U = np.linalg.eigh(Xc @ Xc.T)  # (n, n): eigenvalues are the squared singular values
+    vals, U = vals[::-1][:d], U[:, ::-1][:, :d]  # (d,), (n, d): largest first
+    if vals[-1] <= 1e-12 * max(vals[0], 1e-300):  # fewer than d directions with any variance
+        return np.linalg.svd(Xc, full_matrices=False)[2][:d].T  # (p, d)
+    return (Xc.T @ U) / np.sqrt(vals)  # (p, n) @ (n, d) -> (p, d): unit columns
 
 
 def embed_patches(patches, mean, W_e) -> np.ndarray:

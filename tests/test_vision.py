@@ -69,3 +69,19 @@ def test_pca_projection_is_deterministic_in_sign():
     np.testing.assert_array_equal(W1, W2)
     for col in W1.T:
         assert col[np.argmax(np.abs(col))] > 0
+
+
+@pytest.mark.parametrize("shape", [(10, 40), (40, 10), (12, 12)])
+def test_pca_projection_matches_the_svd(shape):
+    X = np.random.default_rng(3).normal(size=shape) @ np.diag(np.linspace(3, 1, shape[1]))
+    mean, W_e = pca_patch_projection(X, 4)
+    Vt = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)[2][:4]  # (4, patch_dim)
+    for got, ref in zip(W_e.T, Vt, strict=True):
+        np.testing.assert_allclose(np.abs(got @ ref), 1.0, atol=1e-8)  # same direction, up to sign
+
+
+def test_pca_projection_of_rank_deficient_patches_stays_orthonormal():
+    X = np.zeros((4, 9))
+    X[1, 0], X[2, 1] = 1.0, 2.0  # only two directions vary; ask for three
+    _, W_e = pca_patch_projection(X, 3)
+    np.testing.assert_allclose(W_e.T @ W_e, np.eye(3), atol=1e-10)
