@@ -19,6 +19,7 @@ from attnlib.checks import (
     CheckResult,
     check_attention,
     check_causal_mask,
+    check_dropout,
     check_function,
     check_merge_heads,
     check_multi_head,
@@ -104,6 +105,15 @@ def multi_head_with(scale="head", split="transpose", merge="transpose", w_o=True
     return mha
 
 
+def attention_2d(Q, K, V, mask=None):
+    """A learner's attention that only works for one sequence (K.T)."""
+    scores = Q @ K.T / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = attnlib.softmax(scores)
+    return weights @ V, weights
+
+
 def not_implemented(*args, **kwargs):
     raise NotImplementedError("Hint: start from the scores")
 
@@ -178,6 +188,8 @@ BUGS = {
     "attention: transposed weights": (
         check_attention, lambda Q, K, V: (attention_with()(Q, K, V)[0], T(attention_with()(Q, K, V)[1])),
         "It looks transposed"),
+    "attention: .T breaks batches (2-D only)": (
+        check_attention, attention_2d, "Count axes from the end"),
     "attention: .T breaks batches": (
         check_attention, lambda Q, K, V: attnlib.softmax(Q @ K.T / math.sqrt(Q.shape[-1])) @ V,
         "Count axes from the end"),
@@ -223,6 +235,20 @@ BUGS = {
     "padding mask: off by one": (
         check_padding_mask, lambda lengths, n_k: (np.arange(n_k) <= np.asarray(lengths)[:, None])[:, None, :],
         "off by one"),
+    # dropout --------------------------------------------------------------------------
+    "dropout scaled by 1/p": (
+        check_dropout, lambda x, p, rng: np.where(rng.random(x.shape) < p, 0.0, x / p), "divided by p = 0.25"),
+    "dropout not rescaled": (
+        check_dropout, lambda x, p, rng: np.where(rng.random(x.shape) < p, 0.0, x), "not rescaled"),
+    "dropout keeps with probability p": (
+        check_dropout, lambda x, p, rng: np.where(rng.random(x.shape) < p, x / (1 - p), 0.0),
+        "p is the probability of dropping"),
+    "dropout from the global random state": (
+        check_dropout, lambda x, p, rng: np.where(np.random.random(x.shape) < p, 0.0, x / (1 - p)),
+        "global random state"),
+    "dropout in place": (
+        check_dropout, lambda x, p, rng: np.multiply(x, (rng.random(x.shape) >= p) / (1 - p), out=x),
+        "changed its input array in place"),
     # heads ----------------------------------------------------------------------------
     "split heads: reshape instead of transpose": (
         check_split_heads, lambda X, h: X.reshape(*X.shape[:-2], h, X.shape[-2], -1), "heads mixed up"),
@@ -291,6 +317,13 @@ CORRECT = {
     "merge heads": (check_merge_heads, attnlib.merge_heads),
     "multi-head (attnlib)": (check_multi_head, attnlib.multi_head_attention),
     "multi-head (learner's)": (check_multi_head, multi_head_with()),
+    "dropout": (check_dropout, lambda x, p, rng: np.where(rng.random(np.shape(x)) < p, 0.0, x / (1 - p))),
+    "attention without batches, batch=False": (
+        lambda fn: check_attention(fn, batch=False), attention_2d),
+    "scores with .T, batch=False": (lambda fn: check_scores(fn, batch=False), lambda Q, K: Q @ K.T / np.sqrt(6)),
+    "multi-head without batches, batch=False": (
+        lambda fn: check_multi_head(fn, batch=False),
+        lambda X_q, X_kv, p, h, mask=None: multi_head_with()(X_q, X_kv, p, h, mask) if np.ndim(X_q) == 2 else 1 / 0),
     "multi-head, self-attention only": (
         check_multi_head, lambda X, params, n_heads: multi_head_with()(X, X, params, n_heads)),
 }
@@ -305,7 +338,7 @@ def test_correct_implementations_pass(case):
 
 
 ALL_CHECKS = [check_softmax, check_scores, check_attention, check_causal_mask, check_padding_mask,
-              check_split_heads, check_merge_heads, check_multi_head]
+              check_split_heads, check_merge_heads, check_multi_head, check_dropout]
 
 
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)

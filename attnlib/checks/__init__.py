@@ -16,11 +16,13 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_attention` ``fn(Q, K, V)`` or ``fn(Q, K, V, mask)`` (chapters 3 and 4)
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
+- :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
 
 and :func:`check_value` / :func:`check_function` compare any answer with one computed by attnlib.
 """
 
 from attnlib.checks._attention import check_attention
+from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
 from attnlib.checks._masks import check_causal_mask, check_padding_mask
 from attnlib.checks._result import (
@@ -40,6 +42,7 @@ __all__ = [
     "CheckResult",
     "check_attention",
     "check_causal_mask",
+    "check_dropout",
     "check_function",
     "check_merge_heads",
     "check_multi_head",

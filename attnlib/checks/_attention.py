@@ -130,7 +130,7 @@ def _leak(learner, Q, K, V, mask, out):
 
 
 def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
-                    fully_masked_rows: bool = True) -> CheckResult:
+                    fully_masked_rows: bool = True, batch: bool = True) -> CheckResult:
     r"""Check a learner's ``fn(Q, K, V)`` or ``fn(Q, K, V, mask)``: scaled dot-product attention.
 
     ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  If it
@@ -138,6 +138,8 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     padding mask that must broadcast over a batch and, unless
     ``fully_masked_rows=False``, a query with no allowed key (zero weights, zero output).
     ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
+    With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
+    ask for no batch dimension).
 
     Examples
     --------
@@ -182,18 +184,22 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
 
     # 2. a batch of sequences
     Qb, Kb, Vb = rng.normal(size=(2, n_q, d_k)), rng.normal(size=(2, n_k, d_k)), rng.normal(size=(2, n_k, d_v))
-    context = f"with a batch (Q {Qb.shape}, K {Kb.shape}, V {Vb.shape})"
-    out, weights, problem = learner(context, Qb, Kb, Vb)
-    if problem is not None:
-        return with_hint(problem, "Count axes from the end (for example swapaxes(-1, -2)) so that batches "
-                                  "work; .T reverses every axis.")
-    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,))
-    if problem is not None:
-        return problem
-    expected = attend(Qb, Kb, Vb)
-    if not _matches(out, weights, expected):
-        return failed(name, f"{context}, the output is wrong although one sequence worked "
-                            f"({difference(out, expected[0])}); count axes from the end.")
+    if batch:
+        context = f"with a batch (Q {Qb.shape}, K {Kb.shape}, V {Vb.shape})"
+        out, weights, problem = learner(context, Qb, Kb, Vb)
+        if problem is not None:
+            return with_hint(problem, "Count axes from the end (for example swapaxes(-1, -2)) so that batches "
+                                      "work; .T reverses every axis.")
+        problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,))
+        if problem is not None:
+            return problem
+        expected = attend(Qb, Kb, Vb)
+        if not _matches(out, weights, expected):
+            return failed(name, f"{context}, the output is wrong although one sequence worked "
+                                f"({difference(out, expected[0])}); count axes from the end.")
+    else:  # one padded sequence instead of a batch below
+        Qb, Kb, Vb = Qb[1], Kb[1], Vb[1]
+    tried = "one sequence, a batch" if batch else "one sequence"
 
     # 3. large scores: a softmax that does not subtract the maximum overflows
     Qbig, Kbig = 30.0 * Q, 30.0 * K
@@ -208,7 +214,7 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qbig, Kbig, V)[0])}).")
 
     if not learner.takes_mask:
-        return passed(name, "correct on one sequence, a batch and large scores.")
+        return passed(name, f"correct on {tried} and large scores.")
 
     # 4. a causal mask
     mask = causal_mask(n_q, n_k)  # (n_q, n_k): query i sees keys 0..i
@@ -244,19 +250,20 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}).")
 
     # 5. a padding mask that must broadcast over a batch
-    mask = padding_mask([n_k, 2], n_k)  # (2, 1, n_k)
-    context = f"with a batch and a padding mask of shape {mask.shape}"
+    mask = padding_mask([n_k, 2], n_k) if batch else padding_mask([2], n_k)[0]  # (2, 1, n_k) or (1, n_k)
+    scores_shape = (*Qb.shape[:-1], n_k)
+    context = f"with {'a batch and ' if batch else ''}a padding mask of shape {mask.shape}"
     out, weights, problem = learner(context, Qb, Kb, Vb, mask)
     if problem is not None:
         return with_hint(problem, "A mask must broadcast to the scores' shape (..., n_q, n_k); "
-                                  "here (2, 1, 5) against (2, 3, 5).")
-    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,))
+                                  f"here {mask.shape} against {scores_shape}.")
+    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,) if batch else ())
     if problem is not None:
         return problem
     if not _matches(out, weights, attend(Qb, Kb, Vb, mask)):
         return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qb, Kb, Vb, mask)[0])}).")
     if not fully_masked_rows:
-        return passed(name, "correct on one sequence, a batch, large scores, a causal and a padding mask.")
+        return passed(name, f"correct on {tried}, large scores, a causal and a padding mask.")
 
     # 6. a query that may attend to no key at all
     mask = np.array([[True, False, True, True, False],
@@ -281,5 +288,5 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
                                 "turns an all -inf row into zeros.")
         return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}); a query with no "
                             "allowed key should get zero weights and a zero output.")
-    return passed(name, "correct on one sequence, a batch, large scores, causal and padding masks, "
+    return passed(name, f"correct on {tried}, large scores, causal and padding masks, "
                         "and a query with no allowed key.")

@@ -148,7 +148,7 @@ class _LearnerMHA:
         return out, weights, None
 
 
-def check_multi_head(fn, *, name: str = "Multi-head attention") -> CheckResult:
+def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = True) -> CheckResult:
     """Check a learner's multi-head attention.
 
     ``fn(X_q, X_kv, params, n_heads)`` (or ``fn(X, params, n_heads)`` for
@@ -156,7 +156,8 @@ def check_multi_head(fn, *, name: str = "Multi-head attention") -> CheckResult:
     :func:`attnlib.multi_head_attention`: ``params`` holds ``W_q, W_k, W_v, W_o``
     ``(d_model, d_model)`` used as ``X @ W``, head h owns columns ``h*d_head:(h+1)*d_head``,
     each head scales by ``1/sqrt(d_head)``.  ``fn`` returns the output ``(..., n_q, d_model)``
-    or ``(output, weights)`` with weights ``(..., n_heads, n_q, n_k)``.
+    or ``(output, weights)`` with weights ``(..., n_heads, n_q, n_k)``.  With ``batch=False``
+    only single sequences ``(n, d_model)`` are tried.
 
     Examples
     --------
@@ -204,17 +205,19 @@ def check_multi_head(fn, *, name: str = "Multi-head attention") -> CheckResult:
         return failed(name, f"{context}, the output differs from the expected one ({difference(out, expected[0])}).")
 
     Xb = rng.normal(size=(2, n, d_model))
-    context = f"with a batch (X of shape {Xb.shape})"
-    out, weights, problem = learner(context, Xb, Xb, p, n_heads)
-    if problem is not None:
-        return problem
-    expected = _mha(Xb, Xb, p, n_heads)
-    if not close(out, expected[0]):
-        detail = difference(out, expected[0]) if out.shape == expected[0].shape else \
-            f"shape {out.shape}, expected {expected[0].shape}"
-        return failed(name, f"{context}, the output is wrong although one sequence worked ({detail}); "
-                            "count axes from the end.")
-    tried = "one sequence and a batch"
+    tried = "one sequence"
+    if batch:
+        context = f"with a batch (X of shape {Xb.shape})"
+        out, weights, problem = learner(context, Xb, Xb, p, n_heads)
+        if problem is not None:
+            return problem
+        expected = _mha(Xb, Xb, p, n_heads)
+        if not close(out, expected[0]):
+            detail = difference(out, expected[0]) if out.shape == expected[0].shape else \
+                f"shape {out.shape}, expected {expected[0].shape}"
+            return failed(name, f"{context}, the output is wrong although one sequence worked ({detail}); "
+                                "count axes from the end.")
+        tried += " and a batch"
 
     if not learner.self_only:
         X_kv = rng.normal(size=(n + 2, d_model))

@@ -202,10 +202,11 @@ def _scale_in_words(ratio: float, sizes: dict[str, int]) -> str | None:
     return None
 
 
-def check_scores(fn, *, name: str = "Scores", scaled: bool = True) -> CheckResult:
+def check_scores(fn, *, name: str = "Scores", scaled: bool = True, batch: bool = True) -> CheckResult:
     r"""Check a learner's ``fn(Q, K)``: the scores :math:`Q K^\top / \sqrt{d_k}`, shape ``(..., n_q, n_k)``.
 
-    With ``scaled=False`` the expected scores are the raw dot products :math:`Q K^\top`.
+    With ``scaled=False`` the expected scores are the raw dot products :math:`Q K^\top`;
+    with ``batch=False`` only single sequences ``(n, d_k)`` are tried.
 
     Examples
     --------
@@ -247,6 +248,8 @@ def check_scores(fn, *, name: str = "Scores", scaled: bool = True) -> CheckResul
             return failed(name, message)
         return failed(name, f"{context}, your scores differ from the expected ones ({difference(got, raw * factor)}).")
 
+    if not batch:
+        return passed(name, "correct.")
     Qb, Kb = rng.normal(size=(2, n_q, d_k)), rng.normal(size=(2, n_k, d_k))
     context = f"with a batch (Q of shape {Qb.shape} and K of shape {Kb.shape})"
     expected = (Qb @ Kb.swapaxes(-1, -2)) * factor  # (2, n_q, n_k)
