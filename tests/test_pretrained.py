@@ -147,9 +147,9 @@ def test_loading_imports_no_torch_and_works_offline():
 
 
 def test_long_input_is_truncated_like_sentence_transformers(model):
-    out = model("word " * 400)
-    assert len(out.tokens) == model.max_length == 256
-    assert out.tokens[-1] == "[SEP]"
+    tokens, ids = model.tokenize("word " * 400)  # the model then runs on these 256 tokens
+    assert len(tokens) == len(ids) == model.max_length == 256
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
 
 
 def test_bad_sentence_type(model):
