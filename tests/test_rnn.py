@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import attnlib
 from attnlib.memory import (
@@ -274,3 +276,37 @@ def test_timing_returns_positive_seconds(rng):
 def test_public_names_are_reexported():
     for name in ("init_rnn", "rnn_step", "rnn_encode", "ridge_fit", "final_state_recall", "attention_recall"):
         assert name in attnlib.__all__ and hasattr(attnlib, name)
+
+
+# --- properties ----------------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 12), d_in=st.integers(1, 5), d_hidden=st.integers(1, 6), seed=st.integers(0, 2**16),
+       scale=st.floats(0.01, 100.0))
+def test_states_stay_inside_the_tanh_range(n, d_in, d_hidden, seed, scale):
+    rng = np.random.default_rng(seed)
+    params = init_rnn(d_in, d_hidden, rng)
+    H = rnn_encode(scale * rng.normal(size=(n, d_in)), params)
+    assert H.shape == (n, d_hidden)
+    assert np.all(np.abs(H) <= 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 30), d=st.integers(1, 6), d_out=st.integers(1, 3), seed=st.integers(0, 2**16),
+       alpha=st.floats(1e-3, 10.0))
+def test_ridge_gradient_vanishes(n, d, d_out, seed, alpha):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(n, d))
+    Y = rng.normal(size=(n, d_out))
+    W = ridge_fit(F, Y, alpha)
+    gradient = F.T @ (F @ W - Y) + alpha * W  # half the gradient of |FW - Y|^2 + alpha |W|^2
+    np.testing.assert_allclose(gradient, 0.0, atol=1e-8 * (1 + np.abs(F).max() ** 2 * n))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 40), p=st.integers(0, 39))
+def test_positional_query_peaks_at_its_position(n, p):
+    p = p % n
+    _, w = attend_to_positions(np.zeros((n, 1)), [p])
+    assert int(w[0].argmax()) == p
+    np.testing.assert_allclose(w.sum(), 1.0)
