@@ -55,6 +55,8 @@ def test_stored_lab_checks_pass(lab):
         pytest.skip("the lab does not follow the exercise convention yet (reported by the test above)")
     for cell in _check_cells(nb):
         shown = _shown(cell)
+        assert shown, f"{lab.name}: a check cell has no result; store the lab executed " \
+                      "(python tools/execute_notebooks.py)"
         assert shown.startswith("✓"), f"{lab.name}: a check cell shows {shown!r}, not a passed check"
 
 
