@@ -186,7 +186,7 @@ BUGS = {
         check_attention, lambda Q, K, V: attnlib.softmax(Q @ T(K) / math.sqrt(Q.shape[-1])),
         "That is the shape of the weights"),
     "attention: returns (weights, output)": (
-        check_attention, lambda Q, K, V: attention_with()(Q, K, V)[::-1], "return (output, weights)"),
+        check_attention, lambda Q, K, V: attention_with()(Q, K, V)[::-1], "the output should come first"),
     "attention: transposed weights": (
         check_attention, lambda Q, K, V: (attention_with()(Q, K, V)[0], T(attention_with()(Q, K, V)[1])),
         "It looks transposed"),
