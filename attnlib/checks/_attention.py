@@ -69,7 +69,8 @@ class _Learner:
 def _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=()):
     expected = (*lead, n_q, d_v)
     if weights is not None and weights.shape == expected and out.shape == (*lead, n_q, n_k) and n_k != d_v:
-        return failed(name, f"{context}, your function gives back (weights, output); the output should come first: (output, weights).")
+        return failed(name, f"{context}, your function gives back (weights, output); "
+                            "the output should come first: (output, weights).")
     if out.shape != expected:
         hint = ""
         if out.shape == (*lead, n_q, d_k) and d_k != d_v:
