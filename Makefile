@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader bench
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +19,7 @@ help:
 	@echo "make student   student versions of the labs in _build/student (solutions removed)"
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
 	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
+	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
 
 # The virtual environment is (re)made whenever the pins change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -29,11 +31,17 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# The site's browser scripts (require.js, ipywidgets' HTML manager, anywidget, MathJax) and axe-core,
+# pinned in package-lock.json; tools/vendor_js.py copies them into the built site at every build.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+book: $(STAMP) $(NODE_STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
 
-test: $(STAMP) browser-deps
+test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools
 	$(BIN)/python -m pytest
 
@@ -51,6 +59,9 @@ lab: $(STAMP)
 # machines for older builds, slow a current numpy: they are dropped for this command only.
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/attention.py $(BENCH_ARGS)
+
+bench-widgets: $(STAMP) $(NODE_STAMP) browser-deps
+	$(BIN)/python benchmarks/widget_latency.py
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }
