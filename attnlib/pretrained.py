@@ -55,7 +55,7 @@ def minilm_dir() -> Path:
     return folder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncoderOutput:
     """What :class:`MiniLM` returns for one sentence.
 
@@ -144,7 +144,7 @@ def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, 
     return np.stack(hidden), np.stack(attentions)  # (L + 1, ..., n, d_model), (L, ..., n_heads, n, n)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MiniLM:
     """all-MiniLM-L6-v2 with numpy weights; call it on a sentence.  Make one with :func:`load_minilm`.
 
