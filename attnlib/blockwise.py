@@ -112,7 +112,7 @@ def blockwise_plan(n_q: int, n_k: int, block_size: int, mask=None, *, causal: bo
     return plan
 
 
-def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 256, causal: bool = False, scale=None):
+def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bool = False, scale=None):
     r"""Scaled dot-product attention computed tile by tile with an online softmax.
 
     The result equals :func:`attnlib.scaled_dot_product_attention`'s output, but
@@ -138,7 +138,7 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 256, causal: bo
         Broadcastable to ``(..., n_q, n_k)``; True = this query may attend to
         this key.  A query with no allowed key gets a zero output.
     block_size : int
-        Queries and keys per tile (default 256).
+        Queries and keys per tile (default 512: a 1 MiB float32 tile of scores).
     causal : bool
         Also apply the causal mask (query i sees keys 0..i) without building an
         ``(n_q, n_k)`` array for it.
