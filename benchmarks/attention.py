@@ -186,11 +186,11 @@ def machine_description() -> dict[str, str]:
     info["BLAS"] = blas
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                       "OMP_NUM_THREADS") if k in os.environ}
-    info["environment"] = ", ".join(f"{k}={v}" for k, v in env.items()) or "no OPENBLAS_*/OMP_* variables set"
+    info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
     info["threads"] = (
         f"matrix products: the BLAS threads above; attnlib's softmax: {_cpu_count()} worker threads "
         "for arrays of 1M entries or more; blockwise: one Python thread calling the BLAS "
-        "(tiles of 512 x 512)"
+        "(tiles of 512 × 512)"
     )
     info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return info
@@ -206,7 +206,9 @@ def fmt_time(t: float | None) -> str:
 
 
 def fmt_mem(b: int | None) -> str:
-    return "not run" if b is None else f"{b / MIB:.3g} MiB"
+    if b is None:
+        return "not run"
+    return f"{b / MIB:.3g} MiB" if b < 2**30 else f"{b / 2**30:.3g} GiB"
 
 
 def measure_size(n: int, r: int, torch_sdpa, run_naive: bool) -> dict:
@@ -267,47 +269,35 @@ def run(sizes, repeats: int | None, torch_sdpa) -> tuple[list[dict], dict]:
     return rows, {"rate_before": rate_before, "rate_after": rate_after}
 
 
-def table(rows: list[dict], rates: dict, torch_version: str | None) -> str:
-    head = [
-        "n",
-        "naive loops: time",
-        "naive loops: peak memory",
-        "vectorized: time",
-        "vectorized: peak memory",
-        "vectorized: FLOP rate / matmul rate",
-        "blockwise: time",
-        "blockwise: peak memory",
-        "blockwise peak / n² float32 scores",
-        "blockwise causal: time",
-    ]
-    if torch_version:
-        head += ["torch: time", "attnlib vectorized / torch", "attnlib blockwise / torch"]
+def _markdown(head: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        n = r["n"]
-        cells = [
-            f"{n}",
-            fmt_time(r["naive_time"]),
-            fmt_mem(r["naive_mem"]),
-            fmt_time(r["vec_time"]),
-            fmt_mem(r["vec_mem"]),
-            f"{r['vec_ratio']:.2f}",
-            fmt_time(r["block_time"]),
-            fmt_mem(r["block_mem"]),
-            f"{r['block_mem'] / (n * n * 4):.4f}",
-            fmt_time(r["causal_time"]),
-        ]
-        if torch_version:
-            cells += [
-                fmt_time(r["torch_time"]),
-                f"{r['vec_time'] / r['torch_time']:.2f}",
-                f"{r['block_time'] / r['torch_time']:.2f}",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
-def summary(rows: list[dict], rates: dict, torch_version: str | None) -> list[str]:
+def tables(rows: list[dict], torch_version: str | None) -> str:
+    """Two Markdown tables: median times (with the FLOP-rate ratio), then peak memory."""
+    head = ["n", "naive loops", "vectorized", "vectorized FLOP rate / matmul rate", "blockwise",
+            "blockwise, causal"]
+    if torch_version:
+        head += ["torch", "vectorized / torch", "blockwise / torch"]
+    body = []
+    for r in rows:
+        cells = [str(r["n"]), fmt_time(r["naive_time"]), fmt_time(r["vec_time"]), f"{r['vec_ratio']:.2f}",
+                 fmt_time(r["block_time"]), fmt_time(r["causal_time"])]
+        if torch_version:
+            cells += [fmt_time(r["torch_time"]), f"{r['vec_time'] / r['torch_time']:.2f}",
+                      f"{r['block_time'] / r['torch_time']:.2f}"]
+        body.append(cells)
+    times = _markdown(head, body)
+    head = ["n", "naive loops", "vectorized", "blockwise", "blockwise, causal", "blockwise / n² float32 scores"]
+    body = [[str(r["n"]), fmt_mem(r["naive_mem"]), fmt_mem(r["vec_mem"]), fmt_mem(r["block_mem"]),
+             fmt_mem(r["causal_mem"]), f"{r['block_mem'] / (r['n'] ** 2 * 4):.4f}"] for r in rows]
+    memory = _markdown(head, body)
+    return f"Median time of one call:\n\n{times}\n\nPeak memory of one call:\n\n{memory}"
+
+
+def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: dict) -> list[str]:
     out = [
         "- Matrix-multiply rate of this machine (float32, 2048 x 2048 @ 2048 x 2048, median of 5): "
         f"{rates['rate_before'] / 1e9:.1f} GFLOP/s before the table, {rates['rate_after'] / 1e9:.1f} after. "
@@ -349,6 +339,13 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None) -> list[st
             f"- Naive loops were not run at n = {', '.join(skipped)}: their n²·d Python steps would take "
             f"more than {NAIVE_BUDGET_S:.0f} s per size (n = {last} took {fmt_time(by_n[last]['naive_time'])}, "
             "and each doubling of n multiplies the work by 4). No number is extrapolated into the table."
+        )
+    loads = [float(x) for key in ("load average before", "load average after") for x in machine[key].split()]
+    if max(loads) > _cpu_count():
+        out.append(
+            f"- The load average reached {max(loads):.1f} on {_cpu_count()} usable CPUs: other programs were "
+            "competing for the processor during this run, so its times are inflated and noisy (multi-threaded "
+            "matrix products suffer most: a thread waits for its partner to be scheduled)."
         )
     if torch_version:
         out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads.")
@@ -398,9 +395,9 @@ def main(argv=None) -> int:
         "",
         *[f"- {k}: {v}" for k, v in machine.items()],
         "",
-        table(rows, rates, torch_version),
+        tables(rows, torch_version),
         "",
-        *summary(rows, rates, torch_version),
+        *summary(rows, rates, torch_version, machine),
     ]
     text = "\n".join(text)
     print(text)
