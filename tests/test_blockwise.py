@@ -242,3 +242,21 @@ def test_softmax_does_not_overwrite_its_input():
     before = x.copy()
     al.softmax(x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_benchmark_script_prints_both_tables(tmp_path):
+    """A tiny run of benchmarks/attention.py (what `make bench` runs in full)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "attention.py"
+    record = tmp_path / "results.md"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--sizes", "32", "64", "--repeats", "1", "--no-torch", "--record", str(record)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for expected in ("Median time of one call:", "Peak memory of one call:", "| 64 |", "matmul rate"):
+        assert expected in proc.stdout
+    assert record.read_text().startswith("<!-- Written by benchmarks/attention.py --record")
