@@ -8,8 +8,8 @@ does it) and are copied to ``<html>/_static/npm/`` at every build.
 Two ways to use this module:
 
 * as a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``), which copies
-  the files when the HTML builder starts and fixes two console errors of stock
-  Jupyter Book pages;
+  the files when the HTML builder starts, fixes two console errors of stock Jupyter
+  Book pages and five accessibility faults of the theme's markup (``A11Y_FIXES``);
 * from the command line, ``python tools/vendor_js.py DEST`` copies the same files to
   ``DEST`` (the widget benchmark uses it).
 
@@ -22,6 +22,7 @@ sub-folders and on a site served under a sub-path.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -102,6 +103,55 @@ def vendor(dest: Path, node_modules: Path = NODE_MODULES) -> list[Path]:
     return written
 
 
+# --- a standalone page, for the widget benchmark and browser tests outside the book ------
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8" />
+<title>{title}</title>
+<link rel="icon" href="data:," />
+{scripts}
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+{views}
+</main>
+</body>
+</html>
+"""
+
+
+def _script_json(data) -> str:
+    import json
+
+    return json.dumps(data).replace("</", "<\\/")  # never close the <script> early
+
+
+def write_widget_page(dest: Path, widgets, title: str = "attnlib widgets") -> Path:
+    """Write ``dest/index.html`` showing ``widgets`` with their state embedded, as the book does.
+
+    The page loads the same vendored scripts as the book (copied to ``dest/npm``), so it
+    works from a plain local web server with no kernel and no network.
+    """
+    from ipywidgets.embed import embed_data
+
+    dest = Path(dest)
+    vendor(dest / VENDOR)
+    data = embed_data(views=list(widgets), drop_defaults=False)
+    scripts = "\n".join(f'<script src="{src}"></script>' for src in PAGE_SCRIPTS)
+    views = "\n".join(
+        f'<script type="application/vnd.jupyter.widget-view+json">{_script_json(spec)}</script>'
+        for spec in data["view_specs"]
+    )
+    page = dest / "index.html"
+    page.write_text(PAGE.format(title=title, scripts=scripts, state=_script_json(data["manager_state"]),
+                                views=views), encoding="utf-8")
+    return page
+
+
 # --- the Sphinx extension --------------------------------------------------------------
 
 def _copy_assets(app) -> None:
@@ -135,9 +185,48 @@ def _tidy_page(app, pagename, templatename, context, doctree) -> None:
     context["metatags"] = context.get("metatags", "") + '\n    <link rel="icon" href="data:," />'
 
 
+# Accessibility fixes for the pinned theme's (pydata-sphinx-theme 0.17, sphinx-book-theme 1.3)
+# markup, each for an axe-core rule of serious or critical impact that stock pages fail:
+# (pattern, replacement, axe rule)
+A11Y_FIXES = [
+    # The search field shows "Search Ctrl+K" but is named only "Search": let its text name it.
+    (re.compile(r'(<button class="btn search-button-field search-button__button[^"]*" title="Search") '
+                r'aria-label="Search"'), r"\1", "label-content-name-mismatch"),
+    # The colour-mode button is named "Color mode" but its icons carry titles ("Light", ...)
+    # that become visible names; without the titles Font Awesome hides the icons from readers.
+    (re.compile(r'(<i class="theme-switch [^"]*" data-mode="\w+")\s+title="[^"]*"'), r"\1",
+     "label-content-name-mismatch"),
+    # The navigation's expand/collapse toggles have only an icon.
+    (re.compile(r"<summary>(<span class=\"toctree-toggle\")"), r'<summary aria-label="Show or hide sections">\1',
+     "summary-name"),
+    # myst-nb's hidden-cell toggles are named "Toggle hidden content" but show "Show code cell source".
+    (re.compile(r'<summary aria-label="Toggle hidden content">'), "<summary>", "label-content-name-mismatch"),
+    # The bibliography is a role="list" whose entries use the deprecated doc-biblioentry role.
+    (re.compile(r'(<div class="citation" id="[^"]+") role="doc-biblioentry"'), r'\1 role="listitem"',
+     "aria-required-children"),
+]
+
+
+def _fix_accessibility(app, exception) -> None:
+    """Apply A11Y_FIXES to every page written by the HTML builder."""
+    if exception is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    for page in outdir.rglob("*.html"):
+        if page.relative_to(outdir).parts[0] in ("_static", "_sources"):
+            continue
+        text = page.read_text(encoding="utf-8")
+        fixed = text
+        for pattern, replacement, _rule in A11Y_FIXES:
+            fixed = pattern.sub(replacement, fixed)
+        if fixed != text:
+            page.write_text(fixed, encoding="utf-8")
+
+
 def setup(app):
     app.connect("builder-inited", _copy_assets)
     app.connect("html-page-context", _tidy_page, priority=900)
+    app.connect("build-finished", _fix_accessibility)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -58,13 +58,29 @@ const ATTN_CIVIDIS = ["#00224e", "#083370", "#35456c", "#4f576c", "#666970", "#7
 // Okabe–Ito colours (attnlib.plotting.COLORS).
 const ATTN_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
 
-function attnCividis(t) {
+// The cividis colour at t in [0, 1], as [r, g, b] in 0..255.
+function attnCividisRGB(t) {
   const x = Math.min(1, Math.max(0, t)) * (ATTN_CIVIDIS.length - 1);
   const i = Math.min(ATTN_CIVIDIS.length - 2, Math.floor(x));
   const f = x - i;
   const a = ATTN_CIVIDIS[i], b = ATTN_CIVIDIS[i + 1];
-  const mix = (p) => Math.round(parseInt(a.slice(p, p + 2), 16) * (1 - f) + parseInt(b.slice(p, p + 2), 16) * f);
-  return `rgb(${mix(1)}, ${mix(3)}, ${mix(5)})`;
+  return [1, 3, 5].map((p) => Math.round(parseInt(a.slice(p, p + 2), 16) * (1 - f) + parseInt(b.slice(p, p + 2), 16) * f));
+}
+
+function attnCividis(t) {
+  const [r, g, b] = attnCividisRGB(t);
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+// Text on a cell of colour rgb: white or black, whichever contrasts more (WCAG relative
+// luminance; the better of the two is always at least 4.58:1).
+function attnTextIsWhite(rgb) {
+  const lin = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  const L = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+  return 1.05 / (L + 0.05) > (L + 0.05) / 0.05;
 }
 
 const ATTN_SVGNS = "http://www.w3.org/2000/svg";

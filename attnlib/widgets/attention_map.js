@@ -75,7 +75,9 @@ function render({ model, el }) {
     "aria-pressed": "false" }, right, t));
 
   // --- the weights as numbers: a table, coloured as a heatmap in that view --------------
-  const heatBox = attnEl("div", { class: "attnlib-map-heat" }, root);
+  // a region that may scroll sideways: focusable, so that the keyboard can scroll it too
+  const heatBox = attnEl("div", { class: "attnlib-map-heat", role: "region", tabindex: "0",
+    "aria-label": "Attention weights as a table" }, root);
   const table = attnEl("table", { class: "attnlib-heat" }, heatBox);
   const caption = attnEl("caption", {}, table);
   const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
@@ -127,12 +129,12 @@ function render({ model, el }) {
         td.classList.toggle("attnlib-masked", masked);
         td.classList.toggle("attnlib-hl", !!f && (f.side === "q" ? f.index === i : f.index === j));
         if (state.view === "heatmap" && !masked) {
-          const t = wMax > 0 ? w / wMax : 0;
-          td.style.background = attnCividis(t);
-          td.classList.toggle("attnlib-dark", t < 0.6);
+          const rgb = attnCividisRGB(wMax > 0 ? w / wMax : 0);
+          td.style.background = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+          td.style.color = attnTextIsWhite(rgb) ? "#ffffff" : "#000000";
         } else {
           td.style.background = "";
-          td.classList.remove("attnlib-dark");
+          td.style.color = "";
         }
       }
     }

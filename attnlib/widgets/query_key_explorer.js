@@ -109,8 +109,9 @@ function render({ model, el }) {
     const th = attnEl("th", { scope: "row" }, tr);
     attnEl("span", { class: "attnlib-dot", style: `background:${colorOf(j)}` }, th);
     th.appendChild(document.createTextNode(labels[j]));
-    scoreCells.push(attnEl("td", { class: "attnlib-num" }, tr));
-    weightCells.push(attnEl("td", { class: "attnlib-num" }, tr));
+    // text nodes made once and updated in place: cheaper than replacing cell contents
+    scoreCells.push(attnEl("td", { class: "attnlib-num" }, tr).appendChild(document.createTextNode("")));
+    weightCells.push(attnEl("td", { class: "attnlib-num" }, tr).appendChild(document.createTextNode("")));
     const barCell = attnEl("td", { class: "attnlib-barcell", "aria-hidden": "true" }, tr);
     bars.push(attnEl("div", { class: "attnlib-bar" }, barCell));
   }
@@ -154,9 +155,9 @@ function render({ model, el }) {
       lines[j].setAttribute("stroke-width", 0.5 + 5 * w[j]);
       lines[j].setAttribute("stroke-opacity", 0.12 + 0.88 * w[j]);
       circles[j].setAttribute("r", 3 + 10 * Math.sqrt(w[j]));
-      scoreCells[j].textContent = attnFmt(scores[j], 3);
-      weightCells[j].textContent = attnFmt(w[j], 4);
-      bars[j].style.width = `${(100 * w[j]).toFixed(1)}%`;
+      scoreCells[j].data = attnFmt(scores[j], 3);
+      weightCells[j].data = attnFmt(w[j], 4);
+      bars[j].style.transform = `scaleX(${w[j].toFixed(4)})`; // no layout, only paint
     }
     queryMark.setAttribute("transform", `translate(${qpx},${qpy})`);
     if (outputMark) outputMark.setAttribute("transform", `translate(${toPx(out[0])},${toPy(out[1])})`);

@@ -1,0 +1,494 @@
+"""The built book in headless Chromium: clean pages, working widgets, accessibility.
+
+Every page of the built book is opened from a plain local web server, under a sub-path
+as on GitHub Pages, with every request to another host blocked (the network is off):
+no console error, no failed or third-party request, and axe-core finds no serious or
+critical violation.  On the widget pages the query is moved with the slider, by dragging
+and with the keyboard, and ``data-weights`` must equal attnlib's weights within 1e-6.
+Screenshots of the widget pages go to test-artifacts/widgets/.
+
+Run only these:  .venv/bin/python -m pytest -m browser
+(they build the book once per session; ATTN_BOOK_HTML=/path/to/_build/html reuses a
+build, ATTN_BOOK_PREBUILT=1 the repository's _build/html).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pytest
+
+import attnlib
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SUB_PATH = "/attention-book/"  # served like a GitHub Pages project site
+NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "_panels_static/")
+TOL = 1e-6
+
+
+# --- serving the site ---------------------------------------------------------------------
+
+class _SubPathHandler(http.server.SimpleHTTPRequestHandler):
+    """Serve ``directory`` under ``SUB_PATH`` only (anything else is a 404)."""
+
+    def translate_path(self, path):
+        clean = unquote(urlsplit(path).path)
+        if not clean.startswith(SUB_PATH):
+            return str(Path(self.directory) / "__outside_the_site__")
+        return super().translate_path("/" + clean[len(SUB_PATH):])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(request) -> Path:
+    """The built book's HTML folder (the session's build, or ATTN_BOOK_HTML)."""
+    if os.environ.get("ATTN_BOOK_HTML"):
+        html = Path(os.environ["ATTN_BOOK_HTML"])
+    else:
+        html = request.getfixturevalue("built_book").html
+    assert (html / "index.html").exists(), f"no built book in {html}"
+    return html
+
+
+@pytest.fixture(scope="session")
+def base_url(site) -> str:
+    handler = functools.partial(_SubPathHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{SUB_PATH}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# --- loading a page and recording what went wrong ------------------------------------------
+
+@dataclass
+class PageReport:
+    path: str
+    problems: list[str] = field(default_factory=list)  # console errors, failed/third-party requests
+    axe: list[dict] = field(default_factory=list)  # axe-core violations (all impacts)
+    widgets: list[str] = field(default_factory=list)  # data-attnlib-widget names on the page
+    n_views: int = 0  # widget views embedded in the page
+
+
+def open_page(browser, base_url, path, problems):
+    """A new page at ``path`` with the network off: requests to other hosts are blocked and recorded."""
+    origin = base_url.split(SUB_PATH)[0]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(origin) or url.startswith(("data:", "blob:")):
+            r.continue_()
+        else:
+            problems.append(f"third-party request: {url}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.goto(base_url + path, wait_until="load")
+    return page
+
+
+COUNT_OUR_VIEWS = """() => {
+    const s = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+    if (!s) return 0;
+    const models = JSON.parse(s.textContent).state;
+    const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+    return views.filter((v) => {
+        const m = models[JSON.parse(v.textContent).model_id];
+        return m && (m.state._anywidget_id || "").startsWith("attnlib.widgets.");
+    }).length;
+}"""
+
+AXE_RUN = """async () => {
+    const r = await axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+}"""
+
+
+def wait_for_widgets(page) -> int:
+    """Wait until every embedded widget view of ours has rendered; return how many views there are."""
+    n_views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    n_ours = page.evaluate(COUNT_OUR_VIEWS) if n_views else 0
+    if n_ours:
+        page.wait_for_function(
+            f"document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= {n_ours}",
+            timeout=30_000)
+    return n_views
+
+
+def run_axe(page) -> list[dict]:
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))  # inline: no request
+    return page.evaluate(AXE_RUN)
+
+
+def pages_of(site: Path) -> list[str]:
+    return sorted(
+        p.relative_to(site).as_posix() for p in site.rglob("*.html")
+        if not p.relative_to(site).as_posix().startswith(NOT_PAGES)
+    )
+
+
+CONCURRENT_PAGES = 3  # pages open at once while surveying the site
+
+
+async def _survey_page(browser, base_url, path) -> PageReport:
+    """Open one page (async API) and record its problems, axe-core violations and widgets."""
+    report = PageReport(path)
+    origin = base_url.split(SUB_PATH)[0]
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+
+    async def route(r):
+        url = r.request.url
+        if url.startswith(origin) or url.startswith(("data:", "blob:")):
+            await r.continue_()
+        else:
+            report.problems.append(f"third-party request: {url}")
+            await r.abort()
+
+    await page.route("**/*", route)
+    page.on("console", lambda m: report.problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: report.problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: report.problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", lambda r: report.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    try:
+        await page.goto(base_url + path, wait_until="load")
+        report.n_views = await page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+        n_ours = await page.evaluate(COUNT_OUR_VIEWS)
+        if n_ours:
+            await page.wait_for_function(
+                f"document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= {n_ours}",
+                timeout=30_000)
+        await page.wait_for_load_state("networkidle")
+        report.widgets = await page.eval_on_selector_all(
+            "[data-attnlib-widget]", "els => els.map((e) => e.dataset.attnlibWidget)")
+        await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))  # inline: no request
+        report.axe = await page.evaluate(AXE_RUN)
+    except Exception as err:  # a page that never settles is a problem of that page
+        report.problems.append(f"{type(err).__name__}: {err}")
+    finally:
+        await page.close()
+    return report
+
+
+def survey(site: Path, base_url: str) -> dict[str, PageReport]:
+    """Every page of the site, a few at a time, in a browser of its own (async API, own thread)."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    async def main():
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            gate = asyncio.Semaphore(CONCURRENT_PAGES)
+
+            async def one(path):
+                async with gate:
+                    return await _survey_page(browser, base_url, path)
+
+            reports = await asyncio.gather(*(one(path) for path in pages_of(site)))
+            await browser.close()
+            return {r.path: r for r in reports}
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(asyncio.run(main())))
+    thread.start()
+    thread.join()
+    return result
+
+
+@pytest.fixture(scope="session")
+def reports(site, base_url) -> dict[str, PageReport]:
+    """Open every page once: record problems, axe-core violations and the widgets found."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (make node_modules/.installed)")
+    out = survey(site, base_url)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-report.json").write_text(json.dumps(
+        {p: {"problems": r.problems, "axe": r.axe, "widgets": r.widgets} for p, r in out.items()}, indent=1))
+    return out
+
+
+# --- every page ------------------------------------------------------------------------------
+
+def test_every_page_loads_cleanly_with_the_network_off(reports):
+    assert len(reports) >= 10, f"only {len(reports)} pages found"
+    bad = {p: r.problems for p, r in reports.items() if r.problems}
+    assert not bad, json.dumps(bad, indent=1)[:6000]
+
+
+def test_axe_finds_no_serious_or_critical_violation(reports):
+    bad = {p: [v for v in r.axe if v["impact"] in ("serious", "critical")] for p, r in reports.items()}
+    bad = {p: v for p, v in bad.items() if v}
+    assert not bad, json.dumps(bad, indent=1)[:6000]
+
+
+def test_every_embedded_widget_renders(reports):
+    missing = {p: (r.n_views, r.widgets) for p, r in reports.items() if r.n_views and not r.widgets}
+    assert not missing, f"pages whose widgets did not render (views, rendered): {missing}"
+
+
+def test_chapter_3_and_its_lab_have_the_query_key_explorer(reports):
+    for path in ("book/03-how-attention-works.html", "notebooks/03-how-attention-works.html"):
+        assert path in reports, f"{path} was not built"
+        assert "QueryKeyExplorer" in reports[path].widgets, f"{path} shows no QueryKeyExplorer"
+
+
+# --- the widgets, driven as a reader would --------------------------------------------------
+
+def shot(path: str, suffix: str = "") -> str:
+    """Where a screenshot of page ``path`` goes: test-artifacts/widgets/<path with _>[suffix].png."""
+    folder = ARTIFACTS / "widgets"
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{Path(path).with_suffix('').as_posix().replace('/', '_')}{suffix}.png")
+
+
+def widget_pages(reports, name):
+    return [p for p, r in reports.items() if name in r.widgets]
+
+
+def embedded_state(page, uid) -> dict:
+    """The model state that Python embedded in the page for the widget with this uid."""
+    models = json.loads(page.locator('script[type="application/vnd.jupyter.widget-state+json"]')
+                        .first.text_content())["state"]
+    for m in models.values():
+        if m["state"].get("uid") == uid:
+            return m["state"]
+    raise AssertionError(f"no embedded state for widget {uid}")
+
+
+def qke_expected(state, query, temperature, scaled) -> np.ndarray:
+    """attnlib's weights for what the widget shows."""
+    K = np.array(state["key_points"])
+    scale = (1 / np.sqrt(K.shape[1]) if scaled else 1.0) / temperature
+    return attnlib.softmax(attnlib.scaled_dot_product_scores(np.array([query]), K, scale=scale))[0]
+
+
+def qke_read(root):
+    weights_el = root.locator("[data-weights]")
+    weights = np.array(json.loads(weights_el.get_attribute("data-weights")))
+    query = json.loads(root.get_attribute("data-query"))
+    return weights, query
+
+
+def qke_check(root, state, what):
+    """data-weights equals attnlib's weights and the table shows the same numbers."""
+    weights, query = qke_read(root)
+    temperature = float(root.locator('input[type="range"]').nth(2).input_value())
+    scaled = root.locator('input[type="checkbox"]').is_checked()
+    expected = qke_expected(state, query, temperature, scaled)
+    np.testing.assert_allclose(weights, expected, rtol=0, atol=TOL, err_msg=f"{what}: query {query}")
+    text = [float(t) for t in root.locator("[data-weights] tbody td:nth-child(3)").all_text_contents()]
+    np.testing.assert_allclose(text, weights, atol=5e-5 + 1e-12, err_msg=f"{what}: readable text")
+    return weights, query
+
+
+def test_query_key_explorer_follows_slider_drag_and_keyboard(reports, base_url, browser):
+    pages = widget_pages(reports, "QueryKeyExplorer")
+    assert pages, "no page shows a QueryKeyExplorer"
+    (ARTIFACTS / "widgets").mkdir(parents=True, exist_ok=True)
+    for path in pages:
+        problems = []
+        page = open_page(browser, base_url, path, problems)
+        wait_for_widgets(page)
+        roots = page.locator('[data-attnlib-widget="QueryKeyExplorer"]')
+        for i in range(roots.count()):
+            root = roots.nth(i)
+            root.scroll_into_view_if_needed()
+            state = embedded_state(page, root.get_attribute("data-uid"))
+            w0, q0 = qke_check(root, state, f"{path} #{i} initially")
+            np.testing.assert_allclose(w0, state["current_weights"], atol=TOL)  # Python's own weights
+
+            # 1. the slider (an input event, as a reader dragging its thumb)
+            x_slider, y_slider = root.locator('input[type="range"]').nth(0), root.locator('input[type="range"]').nth(1)
+            target = float(x_slider.get_attribute("min")) * 0.5
+            x_slider.fill(str(target))
+            w1, q1 = qke_check(root, state, f"{path} #{i} slider")
+            assert q1[0] == pytest.approx(target) and not np.allclose(w1, w0, atol=1e-9)
+
+            # 2. dragging the query on the plane with the mouse
+            box = root.locator("svg").first.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.25, steps=5)
+            page.mouse.up()
+            w2, q2 = qke_check(root, state, f"{path} #{i} drag")
+            assert q2[0] > 0 and q2[1] > 0 and not np.allclose(w2, w1, atol=1e-9)
+
+            # 3. the keyboard: arrow keys on the focused slider
+            y_slider.focus()
+            for _ in range(4):
+                page.keyboard.press("ArrowDown")
+            w3, q3 = qke_check(root, state, f"{path} #{i} keyboard")
+            assert q3[1] == pytest.approx(q2[1] - 4 * state["step"], abs=1e-9) or q3[1] < q2[1]
+            assert not np.allclose(w3, w2, atol=1e-9)
+
+            # temperature and the sqrt(d_k) switch
+            root.locator('input[type="range"]').nth(2).fill("2.5")
+            root.locator('input[type="checkbox"]').click()
+            qke_check(root, state, f"{path} #{i} temperature and unscaled")
+
+            root.screenshot(path=shot(path, f"-{i}"))
+        page.screenshot(path=shot(path), full_page=True)
+        page.close()
+        assert not problems, problems
+
+
+def map_check(root, state, what):
+    W = np.array(json.loads(root.locator("[data-weights]").get_attribute("data-weights")))
+    head = int(root.get_attribute("data-head"))
+    if state["mode"] == "masks":
+        S = np.array(state["head_scores"][head])
+        n_q, n_k = S.shape
+        mask = attnlib.padding_mask([int(root.get_attribute("data-n-valid"))], n_k)[0]
+        if root.get_attribute("data-causal") == "true":
+            mask = mask & attnlib.causal_mask(n_q, n_k)
+        expected = attnlib.softmax(np.where(np.broadcast_to(mask, S.shape), S, -np.inf))
+    else:
+        expected = np.array(state["head_weights"][head])
+    np.testing.assert_allclose(W, expected, rtol=0, atol=TOL, err_msg=what)
+    return W
+
+
+def drive_attention_map(page, root, state, what):
+    W0 = map_check(root, state, f"{what} initially")
+    if root.locator("select").count() > 1:  # a head selector
+        select = root.locator("select").first
+        select.select_option(index=len(state["head_names"]) - 1)
+        map_check(root, state, f"{what} last head")
+    view = root.locator("select").last
+    view.select_option("lines")
+    button = root.locator(".attnlib-tokens button").first
+    button.focus()
+    assert root.locator(".attnlib-hl").count() >= 1, f"{what}: focusing a token highlights nothing"
+    view.select_option("heatmap")
+    if state["mode"] == "masks":
+        root.locator('input[type="checkbox"]').click()
+        map_check(root, state, f"{what} causal toggled")
+        root.locator('input[type="number"]').fill("0")
+        W = map_check(root, state, f"{what} all keys padding")
+        assert not np.isnan(W).any() and np.all(W == 0)
+        assert "fully masked" in root.inner_text()
+        root.locator('input[type="number"]').fill(str(len(state["tokens_k"])))
+        map_check(root, state, f"{what} no padding")
+    return W0
+
+
+def test_attention_maps_in_the_book(reports, base_url, browser):
+    pages = widget_pages(reports, "AttentionMap") + widget_pages(reports, "MaskExplorer")
+    if not pages:
+        pytest.skip("no chapter uses AttentionMap or MaskExplorer yet (tested on a standalone page below)")
+    for path in sorted(set(pages)):
+        problems = []
+        page = open_page(browser, base_url, path, problems)
+        wait_for_widgets(page)
+        roots = page.locator('[data-attnlib-widget="AttentionMap"], [data-attnlib-widget="MaskExplorer"]')
+        for i in range(roots.count()):
+            root = roots.nth(i)
+            root.scroll_into_view_if_needed()
+            drive_attention_map(page, root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
+            root.screenshot(path=shot(path, f"-map{i}"))
+        page.close()
+        assert not problems, problems
+
+
+# --- all three widgets on a standalone page built like the book's --------------------------
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory):
+    """A page with each widget, its state embedded, the book's vendored scripts, no kernel."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from vendor_js import write_widget_page
+
+    from attnlib.widgets import AttentionMap, MaskExplorer, QueryKeyExplorer
+
+    rng = np.random.default_rng(0)
+    tokens = "the cat sat on the mat".split()
+    X = rng.normal(size=(6, 8))
+    _, heads = attnlib.multi_head_attention(X, X, attnlib.init_multi_head(8, 2, rng), 2)
+    widgets = [
+        QueryKeyExplorer(rng.normal(size=(40, 2)), rng.normal(size=(40, 3)), query=[0.5, -0.5]),
+        AttentionMap(heads, tokens, head_names=["head A", "head B"]),
+        MaskExplorer(attnlib.scaled_dot_product_scores(X, X), tokens, causal=True),
+    ]
+    folder = tmp_path_factory.mktemp("standalone") / "site"
+    write_widget_page(folder / "sub", widgets, title="attnlib widgets")  # a page in a sub-folder
+    return folder
+
+
+def test_standalone_page_every_widget(standalone, browser):
+    handler = functools.partial(_SubPathHandler, directory=str(standalone))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}{SUB_PATH}"
+    problems = []
+    try:
+        page = open_page(browser, base, "sub/index.html", problems)
+        page.wait_for_function("document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= 3",
+                               timeout=30_000)
+        qke = page.locator('[data-attnlib-widget="QueryKeyExplorer"]')
+        state = embedded_state(page, qke.get_attribute("data-uid"))
+        qke_check(qke, state, "standalone initially")
+        qke.locator('input[type="range"]').first.fill("1")
+        qke_check(qke, state, "standalone slider")
+        for name in ("AttentionMap", "MaskExplorer"):
+            root = page.locator(f'[data-attnlib-widget="{name}"]')
+            drive_attention_map(page, root, embedded_state(page, root.get_attribute("data-uid")), name)
+        violations = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]
+        (ARTIFACTS / "widgets").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "widgets" / "standalone.png"), full_page=True)
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not problems, problems
+    assert not violations, violations
+
+
+def test_the_site_uses_no_third_party_script(site):
+    """Belt and braces for the request log: no page even names a script or stylesheet on another host."""
+    pattern = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//(?!127\.0\.0\.1)[^"]+"[^>]*>')
+    offenders = {}
+    for path in pages_of(site):
+        text = (site / path).read_text(encoding="utf-8")
+        found = [m.group(0)[:120] for m in pattern.finditer(text) if 'rel="canonical"' not in m.group(0)]
+        if found:
+            offenders[path] = found
+    assert not offenders, offenders

@@ -1,0 +1,181 @@
+"""The widgets from Python: built from attnlib arrays, state that round-trips, clear errors.
+
+What the browser does with them is tested in tests/test_browser.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from ipywidgets.embed import embed_data
+
+import attnlib
+from attnlib.widgets import AttentionMap, MaskExplorer, QueryKeyExplorer
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def _state(widget) -> dict:
+    """The widget's synced state as it is embedded in a static page (JSON round trip)."""
+    data = embed_data(views=[widget], drop_defaults=False)
+    models = json.loads(json.dumps(data["manager_state"]))["state"]
+    return models[widget.model_id]["state"]
+
+
+# --- QueryKeyExplorer --------------------------------------------------------------------
+
+def test_query_key_explorer_weights_are_attnlibs(rng):
+    K, V = rng.normal(size=(7, 2)), rng.normal(size=(7, 3))
+    w = QueryKeyExplorer(K, V, query=[0.3, -1.2])
+    out, weights = attnlib.scaled_dot_product_attention(np.array([[0.3, -1.2]]), K, V)
+    np.testing.assert_allclose(w.weights, weights[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(w.output, out[0], rtol=0, atol=1e-12)
+    assert w.weights.shape == (7,) and w.query.shape == (2,)
+
+
+def test_query_key_explorer_follows_query_temperature_and_scaling(rng):
+    K = rng.normal(size=(5, 2))
+    w = QueryKeyExplorer(K)
+    w.query = [1.5, 0.5]
+    w.temperature = 0.5
+    w.scaled = False
+    scores = attnlib.dot_product_scores(np.array([[1.5, 0.5]]), K) / 0.5
+    np.testing.assert_allclose(w.weights, attnlib.softmax(scores)[0], atol=1e-12)
+    np.testing.assert_allclose(w.output, w.weights @ K, atol=1e-12)  # V defaults to K
+    assert w.scale == pytest.approx(2.0)
+
+
+def test_query_key_explorer_reads_back_a_query_moved_in_the_browser(rng):
+    w = QueryKeyExplorer(rng.normal(size=(4, 2)))
+    w.query_point = [0.25, -0.75]  # what the front end sets when the reader drags the query
+    assert w.query.tolist() == [0.25, -0.75]
+    expected = attnlib.softmax(attnlib.scaled_dot_product_scores(np.array([[0.25, -0.75]]), w.K))[0]
+    np.testing.assert_allclose(w.weights, expected, atol=1e-12)
+
+
+def test_query_key_explorer_state_round_trips(rng):
+    K, V = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    w = QueryKeyExplorer(K, V, query=[0.5, 0.5], temperature=2.0, labels=list("abcdef"))
+    state = _state(w)
+    np.testing.assert_array_equal(np.array(state["key_points"]), K)
+    np.testing.assert_array_equal(np.array(state["value_points"]), V)
+    assert state["query_point"] == [0.5, 0.5]
+    assert state["temperature"] == 2.0 and state["scaled"] is True
+    assert state["key_labels"] == list("abcdef")
+    np.testing.assert_allclose(state["current_weights"], w.weights, atol=0)
+    assert state["uid"] == w.uid and state["uid"].startswith("attn-")
+    assert state["extent"] >= np.abs(np.concatenate([K, V])).max()  # keys and values fit the plane
+    assert "function attnSoftmax" in state["_esm"] and "export default" in state["_esm"]
+    assert "data-attnlib-widget" in state["_esm"] and "data-weights" in state["_esm"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((np.zeros((0, 2)),), {}, ValueError, "n_k=0"),
+        ((np.zeros((3, 3)),), {}, ValueError, "shape (n_k, 2)"),
+        ((np.zeros(3),), {}, ValueError, "2-D"),
+        ((np.zeros((3, 2)), np.zeros((4, 2))), {}, ValueError, "n_k=3 keys but V has 4"),
+        (([[0.0, np.nan], [1.0, 1.0]],), {}, ValueError, "finite"),
+        (([[0.0, np.inf], [1.0, 1.0]],), {}, ValueError, "finite"),
+        ((np.zeros((3, 2)),), {"query": [1.0, 2.0, 3.0]}, ValueError, "shape (2,)"),
+        ((np.zeros((3, 2)),), {"query": [np.nan, 0.0]}, ValueError, "finite"),
+        ((np.zeros((3, 2)),), {"temperature": 0.0}, ValueError, "temperature"),
+        ((np.zeros((3, 2)),), {"temperature": "hot"}, TypeError, "temperature"),
+        ((np.zeros((3, 2)),), {"labels": ["a"]}, ValueError, "labels has 1 entries"),
+        ((["a", "b"],), {}, TypeError, "numbers"),
+    ],
+)
+def test_query_key_explorer_rejects_bad_input(args, kwargs, error, message):
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        QueryKeyExplorer(*args, **kwargs)
+
+
+def test_query_key_explorer_rejects_bad_updates(rng):
+    w = QueryKeyExplorer(rng.normal(size=(3, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        w.query = [1.0]
+    with pytest.raises(ValueError, match="temperature"):
+        w.temperature = -1.0
+
+
+def test_no_trait_shadows_widget_keys(rng):
+    # ipywidgets' Widget.keys lists the synced traits; a widget trait named `keys` would replace it
+    w = QueryKeyExplorer(rng.normal(size=(3, 2)))
+    assert {"key_points", "query_point", "uid"} <= set(w.keys)
+    assert {"head_weights", "tokens_q"} <= set(AttentionMap(np.eye(2), ["a", "b"]).keys)
+
+
+# --- AttentionMap and MaskExplorer -------------------------------------------------------
+
+def test_attention_map_shows_multi_head_weights(rng):
+    X = rng.normal(size=(5, 8))
+    params = attnlib.init_multi_head(8, 2, rng)
+    _, weights = attnlib.multi_head_attention(X, X, params, 2)  # (2, 5, 5)
+    m = AttentionMap(weights, list("abcde"), head_names=["first", "second"])
+    np.testing.assert_allclose(m.weights, weights[0])
+    m.head = 1
+    np.testing.assert_allclose(m.weights, weights[1])
+    state = _state(m)
+    np.testing.assert_allclose(np.array(state["head_weights"]), weights)
+    assert state["head"] == 1 and state["head_names"] == ["first", "second"] and state["mode"] == "weights"
+
+
+def test_attention_map_cross_attention_needs_key_tokens(rng):
+    W = attnlib.softmax(rng.normal(size=(2, 3)))
+    with pytest.raises(ValueError, match="tokens_k"):
+        AttentionMap(W, ["a", "b"])
+    m = AttentionMap(W, ["a", "b"], ["x", "y", "z"])
+    assert m.tokens_k == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize(
+    ("weights", "tokens", "kwargs", "message"),
+    [
+        (np.zeros((2, 2, 2, 2)), ["a", "b"], {}, "n_heads, n_q, n_k"),
+        (np.zeros((0, 2)), [], {}, "empty"),
+        ([[np.nan, 1.0], [0.0, 1.0]], ["a", "b"], {}, "finite"),
+        (np.eye(2), ["a"], {}, "tokens has 1 entries"),
+        (np.eye(2), ["a", "b"], {"view": "pie"}, "view"),
+        (np.ones((2, 2, 2)), ["a", "b"], {"head_names": ["x"]}, "head_names"),
+    ],
+)
+def test_attention_map_rejects_bad_input(weights, tokens, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AttentionMap(weights, tokens, **kwargs)
+
+
+def test_attention_map_rejects_a_head_out_of_range():
+    m = AttentionMap(np.eye(2), ["a", "b"])
+    with pytest.raises(Exception, match="head must be in 0..0"):
+        m.head = 1
+
+
+def test_mask_explorer_renormalizes_like_attnlib(rng):
+    X = rng.normal(size=(4, 6))
+    S = attnlib.scaled_dot_product_scores(X, X)
+    m = MaskExplorer(S, list("abcd"), causal=True, n_valid=3)
+    mask = attnlib.causal_mask(4) & attnlib.padding_mask([3], 4)[0]
+    np.testing.assert_array_equal(m.mask, mask)
+    np.testing.assert_allclose(m.weights, attnlib.softmax(np.where(mask, S, -np.inf)), atol=1e-12)
+    # the same weights as attention with that mask
+    _, w = attnlib.scaled_dot_product_attention(X, X, X, mask=mask)
+    np.testing.assert_allclose(m.weights, w, atol=1e-12)
+    np.testing.assert_allclose(m.weights[:3].sum(axis=-1), 1.0)
+
+
+def test_mask_explorer_fully_masked_rows_are_zero_not_nan(rng):
+    m = MaskExplorer(rng.normal(size=(3, 3)), list("abc"))
+    m.n_valid = 0
+    assert not np.isnan(m.weights).any()
+    np.testing.assert_array_equal(m.weights, np.zeros((3, 3)))
+    m.n_valid = 3
+    m.causal = False
+    np.testing.assert_allclose(m.weights.sum(axis=-1), 1.0)
+    with pytest.raises(Exception, match="n_valid must be in 0..3"):
+        m.n_valid = 4
+    state = _state(m)
+    assert state["mode"] == "masks" and state["head_weights"] == [] and len(state["head_scores"]) == 1
