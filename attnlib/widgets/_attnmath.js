@@ -51,6 +51,13 @@ function attnSave(model) {
   }
 }
 
+// An id prefix for one view of a model (a notebook may display the same widget twice).
+let attnViewCount = 0;
+function attnViewId(uid) {
+  attnViewCount += 1;
+  return `${uid}-v${attnViewCount}`;
+}
+
 // cividis, sampled from matplotlib at 11 points (attnlib.plotting.CMAP).
 const ATTN_CIVIDIS = ["#00224e", "#083370", "#35456c", "#4f576c", "#666970", "#7d7c78",
   "#948e77", "#aea371", "#c8b866", "#e5cf52", "#fee838"];

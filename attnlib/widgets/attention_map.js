@@ -5,6 +5,7 @@ const MAP_ROW = 26; // px per token row, shared by the buttons and the lines
 
 function render({ model, el }) {
   const uid = model.get("uid");
+  const vid = attnViewId(uid); // element ids: unique even when one model is shown twice
   const mode = model.get("mode"); // "weights" or "masks"
   const name = mode === "masks" ? "MaskExplorer" : "AttentionMap";
   const tokQ = model.get("tokens_q");
@@ -29,14 +30,14 @@ function render({ model, el }) {
   let headSelect = null;
   if (heads.length > 1) {
     const wrap = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${uid}-head` }, wrap, "Head");
-    headSelect = attnEl("select", { id: `${uid}-head` }, wrap);
+    attnEl("label", { for: `${vid}-head` }, wrap, "Head");
+    headSelect = attnEl("select", { id: `${vid}-head` }, wrap);
     headNames.forEach((h, i) => attnEl("option", { value: String(i) }, headSelect, h));
     headSelect.value = String(state.head);
   }
   const viewWrap = attnEl("div", { class: "attnlib-control" }, controls);
-  attnEl("label", { for: `${uid}-view` }, viewWrap, "View");
-  const viewSelect = attnEl("select", { id: `${uid}-view` }, viewWrap);
+  attnEl("label", { for: `${vid}-view` }, viewWrap, "View");
+  const viewSelect = attnEl("select", { id: `${vid}-view` }, viewWrap);
   attnEl("option", { value: "lines" }, viewSelect, "lines between tokens");
   attnEl("option", { value: "heatmap" }, viewSelect, "heatmap");
   viewSelect.value = state.view;
@@ -44,12 +45,12 @@ function render({ model, el }) {
   let validInput = null;
   if (mode === "masks") {
     const c = attnEl("div", { class: "attnlib-control attnlib-check" }, controls);
-    causalBox = attnEl("input", { type: "checkbox", id: `${uid}-causal` }, c);
+    causalBox = attnEl("input", { type: "checkbox", id: `${vid}-causal` }, c);
     causalBox.checked = state.causal;
-    attnEl("label", { for: `${uid}-causal` }, c, "Causal mask (query i sees keys 0…i)");
+    attnEl("label", { for: `${vid}-causal` }, c, "Causal mask (query i sees keys 0…i)");
     const p = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${uid}-valid` }, p, "Real keys (the rest are padding)");
-    validInput = attnEl("input", { type: "number", id: `${uid}-valid`, min: 0, max: nK, step: 1 }, p);
+    attnEl("label", { for: `${vid}-valid` }, p, "Real keys (the rest are padding)");
+    validInput = attnEl("input", { type: "number", id: `${vid}-valid`, min: 0, max: nK, step: 1 }, p);
     validInput.value = state.nValid;
   }
 

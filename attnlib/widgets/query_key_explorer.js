@@ -11,6 +11,7 @@ function qkeRound(x, step) {
 
 function render({ model, el }) {
   const uid = model.get("uid");
+  const vid = attnViewId(uid); // element ids: unique even when one model is shown twice
   const K = model.get("key_points");
   const V = model.get("value_points");
   const labels = model.get("key_labels");
@@ -121,19 +122,19 @@ function render({ model, el }) {
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
   function slider(id, text, min, max, stepValue, value) {
     const wrap = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${uid}-${id}` }, wrap, text);
-    const input = attnEl("input", { type: "range", id: `${uid}-${id}`, min, max, step: stepValue }, wrap);
+    attnEl("label", { for: `${vid}-${id}` }, wrap, text);
+    const input = attnEl("input", { type: "range", id: `${vid}-${id}`, min, max, step: stepValue }, wrap);
     input.value = value;
-    const out = attnEl("output", { for: `${uid}-${id}` }, wrap);
+    const out = attnEl("output", { for: `${vid}-${id}` }, wrap);
     return [input, out];
   }
   const [qx, qxOut] = slider("qx", "Query x", -L, L, step, state.query[0]);
   const [qy, qyOut] = slider("qy", "Query y", -L, L, step, state.query[1]);
   const [temp, tempOut] = slider("temp", "Temperature τ", 0.1, 5, 0.1, state.temperature);
   const checkWrap = attnEl("div", { class: "attnlib-control attnlib-check" }, controls);
-  const scaledBox = attnEl("input", { type: "checkbox", id: `${uid}-scaled` }, checkWrap);
+  const scaledBox = attnEl("input", { type: "checkbox", id: `${vid}-scaled` }, checkWrap);
   scaledBox.checked = state.scaled;
-  attnEl("label", { for: `${uid}-scaled` }, checkWrap, `Divide scores by √d_k = √${dK}`);
+  attnEl("label", { for: `${vid}-scaled` }, checkWrap, `Divide scores by √d_k = √${dK}`);
   const formula = attnEl("p", { class: "attnlib-note attnlib-formula" }, root);
   const outputLine = attnEl("p", { class: "attnlib-output" }, root);
 
