@@ -398,7 +398,9 @@ def drive_attention_map(page, root, state, what):
     button = root.locator(".attnlib-tokens button").first
     button.focus()
     assert root.locator(".attnlib-hl").count() >= 1, f"{what}: focusing a token highlights nothing"
+    assert root.locator(".attnlib-map-lines").is_visible(), f"{what}: the lines view shows no lines"
     view.select_option("heatmap")
+    assert not root.locator(".attnlib-map-lines").is_visible(), f"{what}: the heatmap view still shows lines"
     if state["mode"] == "masks":
         root.locator('input[type="checkbox"]').click()
         map_check(root, state, f"{what} causal toggled")
@@ -444,7 +446,7 @@ def standalone(tmp_path_factory):
     X = rng.normal(size=(6, 8))
     _, heads = attnlib.multi_head_attention(X, X, attnlib.init_multi_head(8, 2, rng), 2)
     widgets = [
-        QueryKeyExplorer(rng.normal(size=(40, 2)), rng.normal(size=(40, 3)), query=[0.5, -0.5]),
+        QueryKeyExplorer(rng.normal(size=(100, 2)), rng.normal(size=(100, 3)), query=[0.5, -0.5]),  # many keys
         AttentionMap(heads, tokens, head_names=["head A", "head B"]),
         MaskExplorer(attnlib.scaled_dot_product_scores(X, X), tokens, causal=True),
     ]

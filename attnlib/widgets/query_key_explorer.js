@@ -3,6 +3,7 @@
 
 const QKE_SIZE = 300; // the plane's drawing is QKE_SIZE x QKE_SIZE user units
 const QKE_PAD = 26;
+const QKE_LEVELS = 8; // weight levels of the lines when there are many keys
 
 function qkeRound(x, step) {
   const decimals = Math.max(0, Math.ceil(-Math.log10(step)) + 1);
@@ -62,10 +63,24 @@ function render({ model, el }) {
   // Okabe–Ito without vermillion (the query's colour) and black (the output's).
   const keyColors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"];
   const colorOf = (j) => (nK <= keyColors.length ? keyColors[j] : keyColors[0]);
+  // Lines from the query to the keys: one per key, or, with many keys, one path per weight
+  // level (QKE_LEVELS paths instead of n_k lines: far fewer changes to redraw).
+  const bucketed = nK > 64;
   const lines = [];
+  const levelPaths = [];
+  if (bucketed) {
+    for (let b = 0; b < QKE_LEVELS; b++) {
+      const w = (b + 0.5) / QKE_LEVELS;
+      levelPaths.push(attnSvg("path", { class: "attnlib-link", fill: "none",
+        "stroke-width": 0.5 + 5 * w, "stroke-opacity": 0.12 + 0.88 * w }, lineLayer));
+    }
+  }
+  const keyPx = K.map((k) => `${toPx(k[0]).toFixed(1)},${toPy(k[1]).toFixed(1)}`);
   const circles = [];
   for (let j = 0; j < nK; j++) {
-    lines.push(attnSvg("line", { x2: toPx(K[j][0]), y2: toPy(K[j][1]), class: "attnlib-link" }, lineLayer));
+    if (!bucketed) {
+      lines.push(attnSvg("line", { x2: toPx(K[j][0]), y2: toPy(K[j][1]), class: "attnlib-link" }, lineLayer));
+    }
     circles.push(attnSvg("circle", { cx: toPx(K[j][0]), cy: toPy(K[j][1]), fill: colorOf(j), class: "attnlib-key" }, keyLayer));
     if (!many) {
       attnSvg("text", { x: toPx(K[j][0]) + 9, y: toPy(K[j][1]) - 7, class: "attnlib-label" }, keyLayer).textContent = labels[j];
@@ -150,16 +165,23 @@ function render({ model, el }) {
     const out = attnWeightedSum(w, V);
     const qpx = toPx(q[0]);
     const qpy = toPy(q[1]);
+    const levels = bucketed ? Array.from({ length: QKE_LEVELS }, () => []) : null;
+    const from = `M${qpx.toFixed(1)},${qpy.toFixed(1)}L`;
     for (let j = 0; j < nK; j++) {
-      lines[j].setAttribute("x1", qpx);
-      lines[j].setAttribute("y1", qpy);
-      lines[j].setAttribute("stroke-width", 0.5 + 5 * w[j]);
-      lines[j].setAttribute("stroke-opacity", 0.12 + 0.88 * w[j]);
+      if (bucketed) {
+        levels[Math.min(QKE_LEVELS - 1, Math.floor(w[j] * QKE_LEVELS))].push(from + keyPx[j]);
+      } else {
+        lines[j].setAttribute("x1", qpx);
+        lines[j].setAttribute("y1", qpy);
+        lines[j].setAttribute("stroke-width", 0.5 + 5 * w[j]);
+        lines[j].setAttribute("stroke-opacity", 0.12 + 0.88 * w[j]);
+      }
       circles[j].setAttribute("r", 3 + 10 * Math.sqrt(w[j]));
       scoreCells[j].data = attnFmt(scores[j], 3);
       weightCells[j].data = attnFmt(w[j], 4);
       bars[j].style.transform = `scaleX(${w[j].toFixed(4)})`; // no layout, only paint
     }
+    if (bucketed) levelPaths.forEach((path, b) => path.setAttribute("d", levels[b].join("")));
     queryMark.setAttribute("transform", `translate(${qpx},${qpy})`);
     if (outputMark) outputMark.setAttribute("transform", `translate(${toPx(out[0])},${toPy(out[1])})`);
     table.setAttribute("data-weights", JSON.stringify(w));
