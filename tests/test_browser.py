@@ -384,6 +384,8 @@ def map_check(root, state, what):
     else:
         expected = np.array(state["head_weights"][head])
     np.testing.assert_allclose(W, expected, rtol=0, atol=TOL, err_msg=what)
+    text = np.array([float(t) for t in root.locator("[data-weights] tbody td").all_text_contents()])
+    np.testing.assert_allclose(text.reshape(W.shape), W, atol=5e-3 + 1e-12, err_msg=f"{what}: readable text")
     return W
 
 
