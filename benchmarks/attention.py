@@ -192,8 +192,19 @@ def machine_description() -> dict[str, str]:
         "for arrays of 1M entries or more; blockwise: one Python thread calling the BLAS "
         "(tiles of 512 × 512)"
     )
-    info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 minutes)"
     return info
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine spent busy or stolen, CPU seconds of this process) so far."""
+    import resource
+
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return machine, own.ru_utime + own.ru_stime
 
 
 # --------------------------------------------------------------------------- the run
@@ -340,12 +351,12 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
             f"more than {NAIVE_BUDGET_S:.0f} s per size (n = {last} took {fmt_time(by_n[last]['naive_time'])}, "
             "and each doubling of n multiplies the work by 4). No number is extrapolated into the table."
         )
-    loads = [float(x) for key in ("load average before", "load average after") for x in machine[key].split()]
-    if max(loads) > _cpu_count():
+    others = machine.get("_others_share")
+    if others is not None and others > 0.1:
         out.append(
-            f"- The load average reached {max(loads):.1f} on {_cpu_count()} usable CPUs: other programs were "
-            "competing for the processor during this run, so its times are inflated and noisy (multi-threaded "
-            "matrix products suffer most: a thread waits for its partner to be scheduled)."
+            f"- Other programs (and the hypervisor) took {100 * others:.0f}% of this machine's CPU time during "
+            "the run: the times are inflated and noisy, multi-threaded matrix products most of all (a thread "
+            "waits for its partner to be scheduled)."
         )
     if torch_version:
         out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads.")
@@ -383,9 +394,17 @@ def main(argv=None) -> int:
     machine = machine_description()
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.perf_counter()
+    busy0, own0 = cpu_seconds()
     rows, rates = run(sorted(args.sizes), args.repeats, torch_sdpa)
-    machine["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    busy1, own1 = cpu_seconds()
+    machine["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 minutes)"
     elapsed = time.perf_counter() - t0
+    others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (elapsed * (os.cpu_count() or 1))
+    machine["CPU time of other programs"] = (
+        f"{100 * others:.0f}% of the machine's CPU time during the run (from /proc/stat, "
+        "this process's own time taken out; the hypervisor's steal time counts as other)"
+    )
+    summary_machine = dict(machine, _others_share=others)
 
     text = [
         f"Attention benchmark, run on {started:%Y-%m-%d %H:%M} UTC ({elapsed:.0f} s in all); "
@@ -397,7 +416,7 @@ def main(argv=None) -> int:
         "",
         tables(rows, torch_version),
         "",
-        *summary(rows, rates, torch_version, machine),
+        *summary(rows, rates, torch_version, summary_machine),
     ]
     text = "\n".join(text)
     print(text)
