@@ -76,8 +76,9 @@ function render({ model, el }) {
     "aria-pressed": "false" }, right, t));
 
   // --- the weights as numbers: a table, coloured as a heatmap in that view --------------
-  // a region that may scroll sideways: focusable, so that the keyboard can scroll it too
-  const heatBox = attnEl("div", { class: "attnlib-map-heat", role: "region", tabindex: "0",
+  // a box that may scroll sideways: focusable, so that the keyboard can scroll it too (a group,
+  // not a landmark: several maps on one page need no unique names)
+  const heatBox = attnEl("div", { class: "attnlib-map-heat", role: "group", tabindex: "0",
     "aria-label": "Attention weights as a table" }, root);
   const table = attnEl("table", { class: "attnlib-heat" }, heatBox);
   const caption = attnEl("caption", {}, table);

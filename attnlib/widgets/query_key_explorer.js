@@ -103,7 +103,7 @@ function render({ model, el }) {
       + "<span class=\"attnlib-swatch attnlib-swatch-output\"></span> output" : "");
 
   // --- the weights: a table with a bar per key -----------------------------------------
-  const panel = attnEl("div", { class: "attnlib-weights-panel", role: "region",
+  const panel = attnEl("div", { class: "attnlib-weights-panel", role: "group",
     "aria-label": `Scores and attention weights of the ${nK} keys` }, row);
   if (nK > 12) {
     panel.setAttribute("tabindex", "0");
