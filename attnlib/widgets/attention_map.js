@@ -211,6 +211,8 @@ function render({ model, el }) {
   }
 
   const fromModel = () => {
+    if (model.get("head") === state.head && model.get("view") === state.view
+        && model.get("causal") === state.causal && model.get("n_valid") === state.nValid) return; // already drawn
     state.head = model.get("head");
     state.view = model.get("view");
     state.causal = model.get("causal");

@@ -246,6 +246,8 @@ function render({ model, el }) {
   // Changes made from Python (a live kernel) move the view too.
   const fromModel = () => {
     const q = model.get("query_point");
+    if (q[0] === state.query[0] && q[1] === state.query[1] && model.get("temperature") === state.temperature
+        && model.get("scaled") === state.scaled) return; // our own change, already drawn
     state.temperature = model.get("temperature");
     state.scaled = model.get("scaled");
     temp.value = state.temperature;
