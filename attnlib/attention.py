@@ -79,15 +79,16 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     """
     Q, K, V = check_qkv(Q, K, V)
     s = resolve_scale(scale, Q.shape[-1])
-    scores = Q @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
+    scores = (Q * s) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
     if mask is not None:
         mask = broadcast_mask(mask, scores.shape)  # may add batch dimensions
         if mask.shape == scores.shape:
             np.copyto(scores, -np.inf, where=~mask)  # masked keys score -inf: weight exactly 0
         else:
             scores = np.where(mask, scores, -np.inf)  # the same, with the mask's batch dimensions
-    # weights = softmax(s * scores): computed in place, in cache-sized chunks (see softmax.py)
-    softmax_last_axis_(scores, scale=s)
+    # weights = softmax(scores): computed in place, in cache-sized chunks (see softmax.py)
+    softmax_last_axis_(scores)
     weights = scores  # (..., n_q, n_k)
     output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
     return output, weights

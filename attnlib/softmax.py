@@ -102,7 +102,8 @@ def _softmax_rows_(y: np.ndarray, scale: float) -> None:
     np.subtract(y, m, out=y)
     np.exp(y, out=y)
     total = np.sum(y, axis=-1, keepdims=True)  # (rows, 1)
-    np.divide(y, total, out=y, where=total > 0)  # an all -inf row is already all zeros
+    inverse = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)  # (rows, 1)
+    np.multiply(y, inverse, out=y)  # one multiply per entry; an all -inf row stays all zeros
 
 
 def _cpu_count() -> int:
