@@ -184,6 +184,7 @@ def machine_description() -> dict[str, str]:
         except AttributeError:
             pass
     info["BLAS"] = blas
+    info["code"] = _git_revision()
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                       "OMP_NUM_THREADS") if k in os.environ}
     info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
@@ -205,6 +206,23 @@ def cpu_seconds() -> tuple[float, float]:
     machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
     own = resource.getrusage(resource.RUSAGE_SELF)
     return machine, own.ru_utime + own.ru_stime
+
+
+def _git_revision() -> str:
+    """The commit of attnlib that was measured (and whether the checkout had local changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/blockwise.py", "attnlib/_checks.py",
+                    "attnlib/scores.py", "benchmarks/attention.py"]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *measured],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"git commit {rev}" + (" with local changes to the measured code" if dirty else "")
 
 
 # --------------------------------------------------------------------------- the run
