@@ -328,6 +328,7 @@ def test_query_key_explorer_follows_slider_drag_and_keyboard(reports, base_url, 
         problems = []
         page = open_page(browser, base_url, path, problems)
         wait_for_widgets(page)
+        page.screenshot(path=shot(path), full_page=True)  # as a reader first sees it
         roots = page.locator('[data-attnlib-widget="QueryKeyExplorer"]')
         for i in range(roots.count()):
             root = roots.nth(i)
@@ -365,8 +366,7 @@ def test_query_key_explorer_follows_slider_drag_and_keyboard(reports, base_url, 
             root.locator('input[type="checkbox"]').click()
             qke_check(root, state, f"{path} #{i} temperature and unscaled")
 
-            root.screenshot(path=shot(path, f"-{i}"))
-        page.screenshot(path=shot(path), full_page=True)
+            root.screenshot(path=shot(path, f"-{i}"))  # after the moves
         page.close()
         assert not problems, problems
 
