@@ -305,25 +305,23 @@ def _markdown(head: list[str], body: list[list[str]]) -> str:
 
 
 def tables(rows: list[dict], torch_version: str | None) -> str:
-    """Two Markdown tables: median times (with the FLOP-rate ratio), then peak memory."""
+    """Markdown tables: median times (with the FLOP-rate ratio), peak memory, and PyTorch if present."""
     head = ["n", "naive loops", "vectorized", "vectorized FLOP rate / matmul rate", "blockwise",
             "blockwise, causal"]
-    if torch_version:
-        head += ["torch", "vectorized / torch", "blockwise / torch"]
-    body = []
-    for r in rows:
-        cells = [str(r["n"]), fmt_time(r["naive_time"]), fmt_time(r["vec_time"]), f"{r['vec_ratio']:.2f}",
-                 fmt_time(r["block_time"]), fmt_time(r["causal_time"])]
-        if torch_version:
-            cells += [fmt_time(r["torch_time"]), f"{r['vec_time'] / r['torch_time']:.2f}",
-                      f"{r['block_time'] / r['torch_time']:.2f}"]
-        body.append(cells)
-    times = _markdown(head, body)
+    body = [[str(r["n"]), fmt_time(r["naive_time"]), fmt_time(r["vec_time"]), f"{r['vec_ratio']:.2f}",
+             fmt_time(r["block_time"]), fmt_time(r["causal_time"])] for r in rows]
+    parts = [f"Median time of one call:\n\n{_markdown(head, body)}"]
     head = ["n", "naive loops", "vectorized", "blockwise", "blockwise, causal", "blockwise / n² float32 scores"]
     body = [[str(r["n"]), fmt_mem(r["naive_mem"]), fmt_mem(r["vec_mem"]), fmt_mem(r["block_mem"]),
              fmt_mem(r["causal_mem"]), f"{r['block_mem'] / (r['n'] ** 2 * 4):.4f}"] for r in rows]
-    memory = _markdown(head, body)
-    return f"Median time of one call:\n\n{times}\n\nPeak memory of one call:\n\n{memory}"
+    parts.append(f"Peak memory of one call:\n\n{_markdown(head, body)}")
+    if torch_version:
+        head = ["n", "torch (median time)", "attnlib vectorized / torch", "attnlib blockwise / torch"]
+        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{r['vec_time'] / r['torch_time']:.2f}",
+                 f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
+        parts.append("attnlib against `torch.nn.functional.scaled_dot_product_attention` on the CPU "
+                     f"(time ratios: below 1 means attnlib is faster):\n\n{_markdown(head, body)}")
+    return "\n\n".join(parts)
 
 
 def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: dict) -> list[str]:
