@@ -34,6 +34,9 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # The site's browser scripts (require.js, ipywidgets' HTML manager, anywidget, MathJax) and axe-core,
 # pinned in package-lock.json; tools/vendor_js.py copies them into the built site at every build.
 $(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nodejs and npm for the site's pinned browser scripts"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
@@ -42,7 +45,7 @@ book: $(STAMP) $(NODE_STAMP)
 	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
 
 test: $(STAMP) $(NODE_STAMP) browser-deps
-	$(BIN)/ruff check attnlib tests tools
+	$(BIN)/ruff check attnlib tests tools benchmarks
 	$(BIN)/python -m pytest
 
 # Coursework: student versions of the labs (solutions replaced by stubs) and an nbgrader course source.
