@@ -46,7 +46,7 @@ book: $(STAMP) $(NODE_STAMP)
 
 test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=12
 
 # Coursework: student versions of the labs (solutions replaced by stubs) and an nbgrader course source.
 student: $(STAMP)
