@@ -158,11 +158,25 @@ def run_axe(page) -> list[dict]:
     return page.evaluate(AXE_RUN)
 
 
+def is_redirect(page: Path) -> bool:
+    """A stub that only forwards the browser elsewhere (the site's index.html)."""
+    return 'http-equiv="Refresh"' in page.read_text(encoding="utf-8")[:500]
+
+
 def pages_of(site: Path) -> list[str]:
+    """Every real page of the site; redirect stubs are checked by test_redirects_lead_to_pages."""
     return sorted(
         p.relative_to(site).as_posix() for p in site.rglob("*.html")
-        if not p.relative_to(site).as_posix().startswith(NOT_PAGES)
+        if not p.relative_to(site).as_posix().startswith(NOT_PAGES) and not is_redirect(p)
     )
+
+
+def test_redirects_lead_to_pages(site):
+    stubs = [p for p in site.rglob("*.html") if is_redirect(p)]
+    assert site / "index.html" in stubs, "index.html should forward the reader to the first page"
+    for stub in stubs:
+        target = re.search(r'url=([^"]+)"', stub.read_text(encoding="utf-8")).group(1)
+        assert (stub.parent / target).is_file(), f"{stub.name} redirects to missing {target}"
 
 
 CONCURRENT_PAGES = 3  # pages open at once while surveying the site
