@@ -56,7 +56,7 @@ nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(SUDO),,--allow-root)
 
 # Benchmark attention (benchmarks/README.md).  OpenBLAS's CORETYPE/L2_SIZE overrides, set on some
 # machines for older builds, slow a current numpy: they are dropped for this command only.
