@@ -45,24 +45,15 @@ def _reference(Q, K, V, mask):
     return al.scaled_dot_product_attention(Q, K, V, mask)[0]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @settings(max_examples=150, deadline=None)
-@given(problems(np.float64))
-def test_equals_scaled_dot_product_attention_float64(p):
-    Q, K, V, mask, block_size = p
+@given(data=st.data())
+def test_equals_scaled_dot_product_attention(dtype, data):
+    Q, K, V, mask, block_size = data.draw(problems(dtype))
     out = al.blockwise_attention(Q, K, V, mask, block_size=block_size)
     expected = _reference(Q, K, V, mask)
-    assert out.shape == expected.shape and out.dtype == np.float64
-    np.testing.assert_allclose(out, expected, rtol=0, atol=TOL[np.float64])
-
-
-@settings(max_examples=150, deadline=None)
-@given(problems(np.float32))
-def test_equals_scaled_dot_product_attention_float32(p):
-    Q, K, V, mask, block_size = p
-    out = al.blockwise_attention(Q, K, V, mask, block_size=block_size)
-    expected = _reference(Q, K, V, mask)
-    assert out.shape == expected.shape and out.dtype == np.float32
-    np.testing.assert_allclose(out, expected, rtol=0, atol=TOL[np.float32])
+    assert out.shape == expected.shape and out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=0, atol=TOL[dtype])
 
 
 @settings(max_examples=80, deadline=None)
