@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from attnlib._checks import as_float_array, broadcast_batch, broadcast_mask, check_finite, check_nonempty
+from attnlib._parallel import cpu_count, run_tasks
 from attnlib.scores import resolve_scale
-from attnlib.softmax import softmax_last_axis_
+from attnlib.softmax import PARALLEL_ENTRIES, softmax_rows_
+
+# Query rows are processed in blocks of about this many scores (4 MB of float32):
+# small enough to stay in the cache between the three steps of a block.
+_BLOCK_ENTRIES = 1 << 20
 
 
 def check_qkv(Q, K, V) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,16 +86,37 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     """
     Q, K, V = check_qkv(Q, K, V)
     s = resolve_scale(scale, Q.shape[-1])
-    # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
-    scores = (Q * s) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    (n_q, n_k), d_v = (Q.shape[-2], K.shape[-2]), V.shape[-1]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
     if mask is not None:
-        mask = broadcast_mask(mask, scores.shape)  # may add batch dimensions
-        if mask.shape == scores.shape:
-            np.copyto(scores, -np.inf, where=~mask)  # masked keys score -inf: weight exactly 0
-        else:
-            scores = np.where(mask, scores, -np.inf)  # the same, with the mask's batch dimensions
-    # weights = softmax(scores): computed in place, in cache-sized chunks (see softmax.py)
-    softmax_last_axis_(scores)
-    weights = scores  # (..., n_q, n_k)
-    output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
+        mask = broadcast_mask(mask, (*batch, n_q, n_k))  # may add batch dimensions
+        batch = mask.shape[:-2]
+    dtype = np.result_type(Q, K, V)
+    weights = np.empty((*batch, n_q, n_k), dtype)
+    output = np.empty((*batch, n_q, d_v), dtype)
+    # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
+    Q, K, V = (np.broadcast_to(x, (*batch, *x.shape[-2:])) for x in (Q * s, K, V))
+
+    def attend(b: tuple[int, ...], rows: slice) -> None:
+        """Queries ``rows`` of batch entry ``b``: scores, softmax, weighted sum of values."""
+        scores = weights[b][rows]  # (rows, n_k), a view: the weights are computed in place
+        np.matmul(Q[b][rows], K[b].T, out=scores)  # (rows, d_k) @ (d_k, n_k)
+        if mask is not None:
+            np.copyto(scores, -np.inf, where=~mask[b][rows])  # masked keys score -inf: weight exactly 0
+        softmax_rows_(scores)
+        np.matmul(scores, V[b], out=output[b][rows])  # (rows, n_k) @ (n_k, d_v)
+
+    # One block of query rows at a time, so that its scores are still in the cache
+    # when the softmax and the product with V read them; blocks go to all CPU cores.
+    step = _rows_per_block(n_q, n_k, parallel=weights.size >= PARALLEL_ENTRIES)
+    blocks = [(b, slice(i, i + step)) for b in np.ndindex(batch) for i in range(0, n_q, step)]
+    run_tasks([partial(attend, b, rows) for b, rows in blocks], parallel=weights.size >= PARALLEL_ENTRIES)
     return output, weights
+
+
+def _rows_per_block(n_q: int, n_k: int, *, parallel: bool) -> int:
+    """Query rows per block: about _BLOCK_ENTRIES scores, and work for every core."""
+    rows = max(1, _BLOCK_ENTRIES // n_k)
+    if parallel:
+        rows = min(rows, -(-n_q // cpu_count()))
+    return rows

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
 from attnlib._checks import as_float_array
+from attnlib._parallel import run_tasks
 
 # Rows are processed in chunks of about this many entries (256 KB of float32), so
 # that the max, exp, sum and division of a chunk happen while it sits in the cache.
 _CHUNK_ENTRIES = 1 << 16
-# Arrays at least this large are split between the CPU cores (numpy releases the
-# GIL inside its loops, so plain threads run in parallel).
-_PARALLEL_ENTRIES = 1 << 20
+# Arrays at least this large are split between the CPU cores (see _parallel.py).
+PARALLEL_ENTRIES = 1 << 20
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -58,13 +57,12 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     return np.moveaxis(out, -1, axis)
 
 
-def softmax_last_axis_(x: np.ndarray, scale: float = 1.0) -> None:
-    """Overwrite a C-contiguous float array ``x`` with ``softmax(scale * x, axis=-1)``.
+def softmax_last_axis_(x: np.ndarray) -> None:
+    """Overwrite a C-contiguous float array ``x`` with ``softmax(x, axis=-1)``.
 
     The same math as :func:`softmax`, done in place and one cache-sized chunk of
     rows at a time, split between the CPU cores for large arrays: a handful of
     passes over a small chunk instead of one pass over all of ``x`` per step.
-    ``scale`` multiplies the scores first (attention's ``1/sqrt(d_k)``).
     """
     n = x.shape[-1]
     rows = x.reshape(-1, n)  # (rows, n), a view because x is C-contiguous
@@ -72,28 +70,12 @@ def softmax_last_axis_(x: np.ndarray, scale: float = 1.0) -> None:
         np.max(rows, axis=-1)  # raises numpy's own error for an empty axis, as np.max(x) does
         return
     step = max(1, _CHUNK_ENTRIES // n)
-    chunks = [rows[i : i + step] for i in range(0, rows.shape[0], step)]
-    workers = min(len(chunks), _cpu_count()) if rows.size >= _PARALLEL_ENTRIES else 1
-    if workers == 1:
-        for chunk in chunks:
-            _softmax_rows_(chunk, scale)
-        return
-    per_worker = -(-len(chunks) // workers)  # ceil: each worker takes neighbouring chunks
-    groups = [chunks[k : k + per_worker] for k in range(0, len(chunks), per_worker)]
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        for done in [pool.submit(_softmax_chunks_, group, scale) for group in groups]:
-            done.result()  # re-raises a worker's ValueError here
+    tasks = [partial(softmax_rows_, rows[i : i + step]) for i in range(0, rows.shape[0], step)]
+    run_tasks(tasks, parallel=rows.size >= PARALLEL_ENTRIES)
 
 
-def _softmax_chunks_(chunks: list[np.ndarray], scale: float) -> None:
-    for chunk in chunks:
-        _softmax_rows_(chunk, scale)
-
-
-def _softmax_rows_(y: np.ndarray, scale: float) -> None:
-    """In place: ``y (rows, n) <- softmax(scale * y)`` along the last axis."""
-    if scale != 1.0:
-        y *= scale
+def softmax_rows_(y: np.ndarray) -> None:
+    """In place: ``y (rows, n) <- softmax(y)`` along the last axis."""
     m = np.max(y, axis=-1, keepdims=True)  # (rows, 1); NaN anywhere in a row makes it NaN
     if not np.all(np.isfinite(m)):
         if np.isnan(m).any() or np.isposinf(m).any():
@@ -104,11 +86,3 @@ def _softmax_rows_(y: np.ndarray, scale: float) -> None:
     total = np.sum(y, axis=-1, keepdims=True)  # (rows, 1)
     inverse = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)  # (rows, 1)
     np.multiply(y, inverse, out=y)  # one multiply per entry; an all -inf row stays all zeros
-
-
-def _cpu_count() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

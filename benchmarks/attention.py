@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import attnlib  # noqa: E402
-from attnlib.softmax import _cpu_count  # noqa: E402
+from attnlib._parallel import cpu_count  # noqa: E402
 
 D = 64  # d_k = d_v
 DTYPE = np.float32
@@ -160,7 +160,7 @@ def machine_description() -> dict[str, str]:
                 break
     except OSError:
         pass
-    info["CPU"] = f"{model}, {os.cpu_count()} logical CPUs ({_cpu_count()} usable by this process)"
+    info["CPU"] = f"{model}, {os.cpu_count()} logical CPUs ({cpu_count()} usable by this process)"
     try:
         meminfo = Path("/proc/meminfo").read_text().splitlines()
         kb = int(next(ln for ln in meminfo if ln.startswith("MemTotal")).split()[1])
@@ -189,7 +189,7 @@ def machine_description() -> dict[str, str]:
                                       "OMP_NUM_THREADS") if k in os.environ}
     info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
     info["threads"] = (
-        f"matrix products: the BLAS threads above; attnlib's softmax: {_cpu_count()} worker threads "
+        f"matrix products: the BLAS threads above; attnlib's softmax: {cpu_count()} worker threads "
         "for arrays of 1M entries or more; blockwise: one Python thread calling the BLAS "
         "(tiles of 512 × 512)"
     )

@@ -5,6 +5,7 @@ import pytest
 from reference import attention_loop, multi_head_loop, softmax_loop
 
 import attnlib as al
+import attnlib.attention as attention_module
 
 
 @pytest.fixture
@@ -125,3 +126,44 @@ def test_float32_stays_float32(rng):
     Q = rng.normal(size=(4, 8)).astype(np.float32)
     out, w = al.scaled_dot_product_attention(Q, Q, Q)
     assert out.dtype == np.float32 and w.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_large_inputs_split_into_blocks_on_all_cores(rng, dtype, tol):
+    # 2 x 2 x 701 x 600 = 1.7M scores: the query rows are split into blocks and run on
+    # several threads.  Check rows at both ends of every block against the loops.
+    Q = rng.normal(size=(2, 2, 701, 16)).astype(dtype)
+    K = rng.normal(size=(2, 1, 600, 16)).astype(dtype)  # broadcast over heads
+    V = rng.normal(size=(1, 2, 600, 3)).astype(dtype)  # broadcast over batch
+    mask = rng.random((2, 1, 701, 600)) > 0.2
+    mask[1, 0, 350] = False  # a fully masked row, on a block boundary
+    out, w = al.scaled_dot_product_attention(Q, K, V, mask)
+    assert out.dtype == dtype and w.dtype == dtype and w.shape == (2, 2, 701, 600)
+    step = attention_module._rows_per_block(701, 600, parallel=True)
+    starts = range(0, 701, step)
+    rows = sorted({0, 350, 700, *starts, *(min(s + step, 701) - 1 for s in starts)})
+    for b in range(2):
+        for h in range(2):
+            ref_out, ref_w = attention_loop(Q[b, h, rows].astype(float), K[b, 0].astype(float),
+                                            V[0, h].astype(float), mask[b, 0, rows])
+            np.testing.assert_allclose(out[b, h, rows], ref_out, atol=tol)
+            np.testing.assert_allclose(w[b, h, rows], ref_w, atol=tol)
+    np.testing.assert_allclose(w.sum(-1)[mask.any(-1).repeat(2, axis=1)], 1.0, atol=tol)
+    assert np.all(w[1, :, 350] == 0) and np.all(out[1, :, 350] == 0)
+
+
+def test_threads_leave_the_blas_as_they_found_it(rng):
+    from threadpoolctl import threadpool_info
+
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    Q = rng.normal(size=(1100, 8))
+    al.scaled_dot_product_attention(Q, Q, Q)  # 1.2M scores: the threaded path
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_an_error_in_a_worker_thread_reaches_the_caller(rng):
+    Q = rng.normal(size=(1100, 8)).astype(np.float32)
+    Q[700, 0] = 1e30  # its scores overflow float32 to +inf, in the second block
+    with pytest.raises(ValueError, match="finite scores"):
+        al.scaled_dot_product_attention(Q, Q, Q)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = [
-    "numpy", "matplotlib", "ipywidgets", "anywidget", "ipykernel", "jupyterlab",
+    "numpy", "threadpoolctl", "matplotlib", "ipywidgets", "anywidget", "ipykernel", "jupyterlab",
     "jupyterlab_widgets", "widgetsnbextension", "safetensors", "tokenizers",
 ]
 
