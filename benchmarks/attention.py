@@ -55,6 +55,7 @@ DTYPE = np.float32
 SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
 TARGET_N = 4096  # where the FLOP-rate target (>= 0.5 of matmul) is checked
 NAIVE_BUDGET_S = 20.0  # run the loops at a size only if the estimate from the last size fits this
+BLAS_SPIN_PAUSE_S = 0.3  # after a reference product: longer than OpenBLAS's threads spin
 MIB = 2**20
 
 
@@ -189,9 +190,9 @@ def machine_description() -> dict[str, str]:
                                       "OMP_NUM_THREADS") if k in os.environ}
     info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
     info["threads"] = (
-        f"matrix products: the BLAS threads above; attnlib's softmax: {cpu_count()} worker threads "
-        "for arrays of 1M entries or more; blockwise: one Python thread calling the BLAS "
-        "(tiles of 512 × 512)"
+        f"matrix products: the BLAS threads above; attnlib's vectorized attention: blocks of query rows "
+        f"on {cpu_count()} threads (BLAS held to one thread each) for 1M scores or more; "
+        "blockwise: one Python thread calling the BLAS (tiles of 512 × 512)"
     )
     info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 minutes)"
     return info
@@ -217,7 +218,7 @@ def _git_revision() -> str:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
         measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/blockwise.py", "attnlib/_checks.py",
-                    "attnlib/scores.py", "benchmarks/attention.py"]
+                    "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
         dirty = subprocess.run(["git", "status", "--porcelain", "--", *measured],
                                cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -259,10 +260,14 @@ def measure_size(n: int, r: int, torch_sdpa, run_naive: bool) -> dict:
         if name != "vec":
             row[f"{name}_time"] = median_time(lambda f=f: f(Q, K, V), r)
     # The vectorized runs alternate with runs of the reference matrix product, so that both
-    # see the same conditions (other programs on the machine come and go).
+    # see the same conditions (other programs on the machine come and go).  After a product,
+    # OpenBLAS's helper threads keep spinning for a while, waiting for more work (about 2**28
+    # cycles, 0.1 s here): the pause lets them sleep, so that they don't take a core from the
+    # attention run that follows (which holds the BLAS to one thread and uses every core itself).
     t_vec, t_mm = [], []
     for _ in range(r):
         t_mm.append(median_time(REFERENCE_PRODUCT, 1))
+        time.sleep(BLAS_SPIN_PAUSE_S)
         t_vec.append(median_time(lambda: vectorized(Q, K, V), 1))
     row["vec_time"] = statistics.median(t_vec)
     row["mm_rate"] = REFERENCE_FLOPS / statistics.median(t_mm)
@@ -387,15 +392,73 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def breakdown(n: int = TARGET_N, rows: int = 256, repeats: int = 9) -> str:
+    """Where one vectorized call spends its time: each step timed on its own, on one core.
+
+    The steps of attnlib's vectorized attention, run over blocks of ``rows`` query rows
+    with the BLAS held to one thread: the sum is the time of a call on one core, half of
+    it the time with two cores working perfectly in parallel.
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    Q, K, V = (rng.standard_normal((n, D), dtype=DTYPE) for _ in range(3))
+    Q *= DTYPE(1 / math.sqrt(D))
+    S = np.empty((rows, n), DTYPE)
+    blocks = n // rows
+    m, total = S.max(-1, keepdims=True), S.sum(-1, keepdims=True)
+
+    def per_call(step):  # milliseconds for all n query rows
+        return 1e3 * blocks * median_time(step, repeats)
+
+    def fresh_pages():  # first writes to fresh memory vs writes to memory already in use
+        W = np.empty((n, n), DTYPE)
+        t0 = time.perf_counter()
+        W.fill(1.0)
+        t1 = time.perf_counter()
+        W.fill(2.0)
+        return (t1 - t0) - (time.perf_counter() - t1)
+
+    with threadpool_limits(1, user_api="blas"):
+        scores = Q[:rows] @ K.T  # kept unchanged: every step reads it or a fresh copy of it
+        steps = {
+            "scores: `Q_block @ K.T`": per_call(lambda: np.matmul(Q[:rows], K.T, out=S)),
+            "`exp`": per_call(lambda: np.exp(scores, out=S)),
+            "max, subtract, sum, multiply by 1/sum": per_call(lambda: (
+                np.max(scores, axis=-1, keepdims=True, out=m), np.subtract(scores, m, out=S),
+                np.sum(S, axis=-1, keepdims=True, out=total), np.multiply(S, total, out=S))),
+            "`weights_block @ V`": per_call(lambda: scores @ V),
+            "first writes to fresh memory for the weights": 1e3 * statistics.median(
+                fresh_pages() for _ in range(repeats)),
+        }
+    one_core = sum(steps.values())
+    lines = [f"One call at n = {n} (float32, d = {D}), each step timed alone on one core "
+             f"over blocks of {rows} query rows:", "", "| step | one core | per score |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} ms | {v * 1e6 / (n * n):.2f} ns |" for k, v in steps.items()]
+    time.sleep(BLAS_SPIN_PAUSE_S)
+    rate = matmul_rate()
+    budget = 1e3 * 4 * n * n * D / (0.5 * rate)
+    cores = cpu_count()
+    lines += ["", f"Sum: {one_core:.1f} ms on one core; {one_core / cores:.1f} ms if {cores} cores shared it "
+              f"perfectly. The target, half of this machine's matrix-product rate ({rate / 1e9:.0f} GFLOP/s "
+              f"with {cores} cores), allows {budget:.1f} ms."]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="values of n")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default: 9 down to 3)")
     parser.add_argument("--record", type=Path, default=None, help="also write the dated table to this file")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    parser.add_argument("--breakdown", action="store_true",
+                        help=f"only time the steps of one vectorized call at n = {TARGET_N}, one by one")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="set OPENBLAS_NUM_THREADS for this run (default: OpenBLAS's own choice)")
     args = parser.parse_args(argv)
+    if args.breakdown:
+        print(breakdown())
+        return 0
 
     torch_sdpa, torch_version = None, None
     if not args.no_torch:
@@ -434,6 +497,8 @@ def main(argv=None) -> int:
         "",
         *summary(rows, rates, torch_version, summary_machine),
     ]
+    if TARGET_N in args.sizes:
+        text += ["", "Where the time of the vectorized version goes. " + breakdown()]
     text = "\n".join(text)
     print(text)
     if args.record:
