@@ -32,6 +32,7 @@ import ctypes
 import datetime
 import gc
 import glob
+import importlib.util
 import math
 import os
 import platform
@@ -241,7 +242,7 @@ def fmt_mem(b: int | None) -> str:
     return f"{b / MIB:.3g} MiB" if b < 2**30 else f"{b / 2**30:.3g} GiB"
 
 
-def measure_size(n: int, r: int, torch_sdpa, run_naive: bool) -> dict:
+def measure_size(n: int, r: int, run_naive: bool) -> dict:
     """Every cell of the table's row for n."""
     rng = np.random.default_rng(n)
     Q, K, V = (rng.standard_normal((n, D), dtype=DTYPE) for _ in range(3))
@@ -273,22 +274,27 @@ def measure_size(n: int, r: int, torch_sdpa, run_naive: bool) -> dict:
     row["mm_rate"] = REFERENCE_FLOPS / statistics.median(t_mm)
     row["block_error"] = float(np.abs(blockwise(Q, K, V) - vectorized(Q, K, V)).max())
 
-    if torch_sdpa is not None:
-        import torch
-
-        Qt, Kt, Vt = (torch.from_numpy(a) for a in (Q, K, V))
-        with torch.inference_mode():
-            torch_sdpa(Qt, Kt, Vt)  # warm up
-            row["torch_time"] = median_time(lambda: torch_sdpa(Qt, Kt, Vt), r)
     return row
 
 
-def run(sizes, repeats: int | None, torch_sdpa) -> tuple[list[dict], dict]:
+def measure_torch(row: dict, torch_sdpa) -> None:
+    """PyTorch's time on the same inputs as the row (its own random numbers, same seed)."""
+    import torch
+
+    n, r = row["n"], row["repeats"]
+    rng = np.random.default_rng(n)
+    Qt, Kt, Vt = (torch.from_numpy(rng.standard_normal((n, D), dtype=DTYPE)) for _ in range(3))
+    with torch.inference_mode():
+        torch_sdpa(Qt, Kt, Vt)  # warm up
+        row["torch_time"] = median_time(lambda: torch_sdpa(Qt, Kt, Vt), r)
+
+
+def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]:
     rate_before = matmul_rate()
     rows = []
     naive_estimate = 0.0
     for n in sizes:
-        row = measure_size(n, repeats or repeats_for(n), torch_sdpa, naive_estimate <= NAIVE_BUDGET_S)
+        row = measure_size(n, repeats or repeats_for(n), naive_estimate <= NAIVE_BUDGET_S)
         if row["naive_time"] is not None:
             naive_estimate = 4 * row["naive_time"] * row["naive_repeats"]  # n doubles: 4x the work
         else:
@@ -300,7 +306,20 @@ def run(sizes, repeats: int | None, torch_sdpa) -> tuple[list[dict], dict]:
         n = row["n"]
         row["vec_flops"] = 4 * n * n * D / row["vec_time"]
         row["vec_ratio"] = row["vec_flops"] / row["mm_rate"]
-    return rows, {"rate_before": rate_before, "rate_after": rate_after}
+    steps = breakdown() if TARGET_N in sizes else None
+    # PyTorch last: after its first call, numpy's own steps ran up to 1.6x slower in the same
+    # process on the machine of the recorded run, so nothing of attnlib is timed after it.
+    torch_version = None
+    if with_torch:
+        import torch
+        import torch.nn.functional as F
+
+        torch_version = torch.__version__
+        for row in rows:
+            measure_torch(row, F.scaled_dot_product_attention)
+            print(f"  n = {row['n']:>5}: torch done", file=sys.stderr, flush=True)
+    return rows, {"rate_before": rate_before, "rate_after": rate_after, "breakdown": steps,
+                  "torch_version": torch_version}
 
 
 def _markdown(head: list[str], body: list[list[str]]) -> str:
@@ -460,21 +479,16 @@ def main(argv=None) -> int:
         print(breakdown())
         return 0
 
-    torch_sdpa, torch_version = None, None
-    if not args.no_torch:
-        try:
-            import torch
-            import torch.nn.functional as F
-
-            torch_sdpa, torch_version = F.scaled_dot_product_attention, torch.__version__
-        except ImportError:
-            pass
+    # PyTorch is imported only after attnlib has been measured: importing it made numpy's own
+    # work about 5% slower in the same process on the machine of the recorded run.
+    with_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
 
     machine = machine_description()
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.perf_counter()
     busy0, own0 = cpu_seconds()
-    rows, rates = run(sorted(args.sizes), args.repeats, torch_sdpa)
+    rows, rates = run(sorted(args.sizes), args.repeats, with_torch)
+    torch_version = rates["torch_version"]
     busy1, own1 = cpu_seconds()
     machine["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 minutes)"
     elapsed = time.perf_counter() - t0
@@ -497,8 +511,8 @@ def main(argv=None) -> int:
         "",
         *summary(rows, rates, torch_version, summary_machine),
     ]
-    if TARGET_N in args.sizes:
-        text += ["", "Where the time of the vectorized version goes. " + breakdown()]
+    if rates["breakdown"]:
+        text += ["", "Where the time of the vectorized version goes. " + rates["breakdown"]]
     text = "\n".join(text)
     print(text)
     if args.record:
