@@ -29,13 +29,23 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()  # finds the loaded BLAS once (about a millisecond)
 
 
+def thread_budget() -> int:
+    """How many threads attnlib may use: the BLAS's own thread count, at most the cores.
+
+    So one setting rules both: ``OPENBLAS_NUM_THREADS=1`` (or threadpoolctl's
+    ``threadpool_limits(1)``) makes attnlib single-threaded too.
+    """
+    counts = [lib.num_threads for lib in _blas().select(user_api="blas").lib_controllers]
+    return max(1, min(max(counts, default=cpu_count()), cpu_count()))
+
+
 def run_tasks(tasks: Sequence[Callable[[], None]], *, parallel: bool) -> None:
     """Call every task; with ``parallel``, split them between the CPU cores.
 
-    Each core gets a run of neighbouring tasks (tasks should be of similar size).
+    Each thread gets a run of neighbouring tasks (tasks should be of similar size).
     An exception in a task is raised here, in the caller's thread.
     """
-    workers = min(len(tasks), cpu_count()) if parallel else 1
+    workers = min(len(tasks), thread_budget()) if parallel else 1
     if workers <= 1:
         for task in tasks:
             task()

@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 
 from attnlib._checks import as_float_array, broadcast_batch, broadcast_mask, check_finite, check_nonempty
-from attnlib._parallel import cpu_count, run_tasks
+from attnlib._parallel import run_tasks
 from attnlib.scores import resolve_scale
 from attnlib.softmax import PARALLEL_ENTRIES, softmax_rows_
 
@@ -115,8 +115,10 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
 
 
 def _rows_per_block(n_q: int, n_k: int, *, parallel: bool) -> int:
-    """Query rows per block: about _BLOCK_ENTRIES scores, and work for every core."""
+    """Query rows per block: about _BLOCK_ENTRIES scores, and at least 8 blocks to share
+    between the cores when the work is large enough to be shared.  It depends only on the
+    shapes, so the result is the same, to the last bit, whatever the number of threads."""
     rows = max(1, _BLOCK_ENTRIES // n_k)
     if parallel:
-        rows = min(rows, -(-n_q // cpu_count()))
+        rows = min(rows, -(-n_q // 8))
     return rows

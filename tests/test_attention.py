@@ -167,3 +167,21 @@ def test_an_error_in_a_worker_thread_reaches_the_caller(rng):
     Q[700, 0] = 1e30  # its scores overflow float32 to +inf, in the second block
     with pytest.raises(ValueError, match="finite scores"):
         al.scaled_dot_product_attention(Q, Q, Q)
+
+
+def test_one_blas_thread_means_one_thread(rng, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    import attnlib._parallel as parallel
+
+    started = []
+    real_pool = parallel.ThreadPoolExecutor
+    monkeypatch.setattr(parallel, "ThreadPoolExecutor", lambda **kw: started.append(kw) or real_pool(**kw))
+    Q = rng.normal(size=(1100, 8))
+    with threadpool_limits(1, user_api="blas"):
+        out1, w1 = al.scaled_dot_product_attention(Q, Q, Q)
+    assert started == []  # the user's limit of one thread holds for attnlib's own threads
+    out2, w2 = al.scaled_dot_product_attention(Q, Q, Q)
+    assert len(started) == (parallel.thread_budget() > 1)
+    np.testing.assert_array_equal(w1, w2)
+    np.testing.assert_array_equal(out1, out2)
