@@ -291,6 +291,9 @@ def measure_torch(row: dict, torch_sdpa) -> None:
 
 def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]:
     rate_before = matmul_rate()
+    # First, in a fresh process: after the gigabyte arrays of n = 16384 (or PyTorch's first
+    # call), the same steps ran up to 1.6x slower in the same process on the recorded machine.
+    steps = breakdown() if TARGET_N in sizes else None
     rows = []
     naive_estimate = 0.0
     for n in sizes:
@@ -306,7 +309,6 @@ def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]
         n = row["n"]
         row["vec_flops"] = 4 * n * n * D / row["vec_time"]
         row["vec_ratio"] = row["vec_flops"] / row["mm_rate"]
-    steps = breakdown() if TARGET_N in sizes else None
     # PyTorch last: after its first call, numpy's own steps ran up to 1.6x slower in the same
     # process on the machine of the recorded run, so nothing of attnlib is timed after it.
     torch_version = None
