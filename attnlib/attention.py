@@ -73,6 +73,15 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     weights : ndarray, shape (..., n_q, n_k)
         Each row sums to 1 (or 0 for a fully masked row).
 
+    Notes
+    -----
+    The work is done one block of query rows at a time (about a million scores),
+    so that a block's scores are still in the processor's cache for the softmax
+    and the product with V.  With a million scores or more the blocks are shared
+    between threads, as many as the BLAS may use (``OPENBLAS_NUM_THREADS=1`` or
+    ``threadpoolctl.threadpool_limits(1)`` makes it one).  The blocks depend only
+    on the shapes, so the result is the same whatever the number of threads.
+
     Examples
     --------
     >>> Q = np.array([[1.0, 0.0]])
