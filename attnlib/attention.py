@@ -100,34 +100,62 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     if mask is not None:
         mask = broadcast_mask(mask, (*batch, n_q, n_k))  # may add batch dimensions
         batch = mask.shape[:-2]
+    # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
+    # Batch entries are counted flat; only what was broadcast gets copied.
+    Q, K, V = (_flat(x, batch) for x in (Q * s, K, V))  # (entries, n, d)
     dtype = np.result_type(Q, K, V)
     weights = np.empty((*batch, n_q, n_k), dtype)
     output = np.empty((*batch, n_q, d_v), dtype)
-    # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
-    Q, K, V = (np.broadcast_to(x, (*batch, *x.shape[-2:])) for x in (Q * s, K, V))
+    flat_weights, flat_output = weights.reshape(-1, n_q, n_k), output.reshape(-1, n_q, d_v)  # views
 
-    def attend(b: tuple[int, ...], rows: slice) -> None:
-        """Queries ``rows`` of batch entry ``b``: scores, softmax, weighted sum of values."""
-        scores = weights[b][rows]  # (rows, n_k), a view: the weights are computed in place
-        np.matmul(Q[b][rows], K[b].T, out=scores)  # (rows, d_k) @ (d_k, n_k)
-        if mask is not None:
-            np.copyto(scores, -np.inf, where=~mask[b][rows])  # masked keys score -inf: weight exactly 0
-        softmax_rows_(scores)
-        np.matmul(scores, V[b], out=output[b][rows])  # (rows, n_k) @ (n_k, d_v)
+    def attend(entries: slice, rows: slice) -> None:
+        """Batch entries ``entries``, queries ``rows``: scores, softmax, weighted sum of values."""
+        scores = flat_weights[entries, rows]  # (entries, rows, n_k), a view: the weights are computed in place
+        np.matmul(Q[entries, rows], K[entries].swapaxes(-1, -2), out=scores)  # (.., rows, d_k) @ (.., d_k, n_k)
+        if mask is not None:  # masked keys score -inf: weight exactly 0
+            np.copyto(scores, -np.inf, where=~_take(mask, entries, batch)[:, rows])
+        softmax_rows_(scores.reshape(-1, n_k))  # a view: a block is contiguous
+        np.matmul(scores, V[entries], out=flat_output[entries, rows])  # (.., rows, n_k) @ (.., n_k, d_v)
 
-    # One block of query rows at a time, so that its scores are still in the cache
-    # when the softmax and the product with V read them; blocks go to all CPU cores.
-    step = _rows_per_block(n_q, n_k, parallel=weights.size >= PARALLEL_ENTRIES)
-    blocks = [(b, slice(i, i + step)) for b in np.ndindex(batch) for i in range(0, n_q, step)]
-    run_tasks([partial(attend, b, rows) for b, rows in blocks], parallel=weights.size >= PARALLEL_ENTRIES)
+    # A block of about a million scores at a time, so that its scores are still in the cache
+    # when the softmax and the product with V read them; large inputs share them between threads.
+    parallel = weights.size >= PARALLEL_ENTRIES
+    run_tasks([partial(attend, *block) for block in _blocks(len(flat_weights), n_q, n_k, parallel)], parallel=parallel)
     return output, weights
 
 
-def _rows_per_block(n_q: int, n_k: int, *, parallel: bool) -> int:
-    """Query rows per block: about _BLOCK_ENTRIES scores, and at least 8 blocks to share
-    between the cores when the work is large enough to be shared.  It depends only on the
-    shapes, so the result is the same, to the last bit, whatever the number of threads."""
-    rows = max(1, _BLOCK_ENTRIES // n_k)
+def _flat(x: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    """``x (..., n, d)`` broadcast to ``(*batch, n, d)`` and seen as ``(entries, n, d)``."""
+    if x.shape[:-2] != batch:
+        x = np.broadcast_to(x, (*batch, *x.shape[-2:]))
+    return x.reshape(-1, *x.shape[-2:])  # a view, or a copy of what was broadcast
+
+
+def _take(x: np.ndarray, entries: slice, batch: tuple[int, ...]) -> np.ndarray:
+    """``x (*batch, n, m)`` at the flat batch ``entries``, as ``(entries, n, m)``: a view for one entry.
+
+    For a mask, which may be broadcast over the batch: flattening all of it could copy
+    as many booleans as there are scores; this copies at most a block's worth."""
+    if entries.stop - entries.start == 1:
+        at = tuple(slice(i, i + 1) for i in np.unravel_index(entries.start, batch))
+    else:
+        at = np.unravel_index(np.arange(entries.start, entries.stop), batch)  # a copy, of whole small entries
+    return x[at].reshape(-1, *x.shape[-2:])
+
+
+def _blocks(n_batch: int, n_q: int, n_k: int, parallel: bool) -> list[tuple[slice, slice]]:
+    """Blocks of (batch entries, query rows) of about _BLOCK_ENTRIES scores each.
+
+    Several whole batch entries when one entry is small, else one entry's rows in
+    pieces; when the work is to be shared, at least 8 blocks.  The blocks depend only
+    on the shapes, so the result is the same, to the last bit, whatever the number of
+    threads.
+    """
+    rows = min(n_q, max(1, _BLOCK_ENTRIES // n_k))
+    entries = max(1, _BLOCK_ENTRIES // (n_q * n_k)) if rows == n_q else 1
     if parallel:
-        rows = min(rows, -(-n_q // 8))
-    return rows
+        entries = min(entries, -(-n_batch // 8))
+        if n_batch < 8:
+            rows = min(rows, -(-n_q // -(-8 // n_batch)))
+    return [(slice(b, min(b + entries, n_batch)), slice(i, i + rows))
+            for b in range(0, n_batch, entries) for i in range(0, n_q, rows)]

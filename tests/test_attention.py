@@ -139,9 +139,9 @@ def test_large_inputs_split_into_blocks_on_all_cores(rng, dtype, tol):
     mask[1, 0, 350] = False  # a fully masked row, on a block boundary
     out, w = al.scaled_dot_product_attention(Q, K, V, mask)
     assert out.dtype == dtype and w.dtype == dtype and w.shape == (2, 2, 701, 600)
-    step = attention_module._rows_per_block(701, 600, parallel=True)
-    starts = range(0, 701, step)
-    rows = sorted({0, 350, 700, *starts, *(min(s + step, 701) - 1 for s in starts)})
+    blocks = attention_module._blocks(4, 701, 600, parallel=True)
+    assert len(blocks) >= 8
+    rows = sorted({0, 350, 700, *(r.start for _, r in blocks), *(min(r.stop, 701) - 1 for _, r in blocks)})
     for b in range(2):
         for h in range(2):
             ref_out, ref_w = attention_loop(Q[b, h, rows].astype(float), K[b, 0].astype(float),
@@ -150,6 +150,26 @@ def test_large_inputs_split_into_blocks_on_all_cores(rng, dtype, tol):
             np.testing.assert_allclose(w[b, h, rows], ref_w, atol=tol)
     np.testing.assert_allclose(w.sum(-1)[mask.any(-1).repeat(2, axis=1)], 1.0, atol=tol)
     assert np.all(w[1, :, 350] == 0) and np.all(out[1, :, 350] == 0)
+
+
+@pytest.mark.parametrize("n_batch", [300, 700])  # 0.96M scores in one block; 2.2M shared between threads
+def test_many_small_batch_entries_go_in_blocks_of_several(rng, n_batch):
+    Q = rng.normal(size=(n_batch, 2, 40, 8))
+    K = rng.normal(size=(n_batch, 1, 40, 8))  # broadcast over heads
+    V = rng.normal(size=(1, 2, 40, 3))  # broadcast over the batch
+    mask = rng.random((n_batch, 1, 40, 40)) > 0.3
+    mask[5, 0, 7] = False  # a fully masked row
+    out, w = al.scaled_dot_product_attention(Q, K, V, mask)
+    blocks = attention_module._blocks(2 * n_batch, 40, 40, parallel=w.size >= 2**20)
+    assert all(r == slice(0, 40) for _, r in blocks) and max(e.stop - e.start for e, _ in blocks) > 1
+    scores = np.where(mask, Q @ K.swapaxes(-1, -2) / np.sqrt(8), -np.inf)  # the formula, all at once
+    np.testing.assert_allclose(w, al.softmax(scores), atol=1e-12)
+    np.testing.assert_allclose(out, al.softmax(scores) @ V, atol=1e-12)
+    for b in (0, 5, n_batch - 1):  # and a few entries against the loops
+        ref_out, ref_w = attention_loop(Q[b, 1], K[b, 0], V[0, 1], mask[b, 0])
+        np.testing.assert_allclose(out[b, 1], ref_out, atol=1e-10)
+        np.testing.assert_allclose(w[b, 1], ref_w, atol=1e-10)
+    assert np.all(w[5, :, 7] == 0) and np.all(out[5, :, 7] == 0)
 
 
 def test_threads_leave_the_blas_as_they_found_it(rng):
