@@ -251,7 +251,7 @@ def measure_size(n: int, r: int, run_naive: bool) -> dict:
     if run_naive:
         Ql, Kl, Vl = Q.tolist(), K.tolist(), V.tolist()
         row["naive_mem"] = peak_memory(lambda: naive_attention(Ql, Kl, Vl))
-        row["naive_repeats"] = max(1, min(r, 3))
+        row["naive_repeats"] = max(1, min(r, 3))  # as in naive_estimate
         row["naive_time"] = median_time(lambda: naive_attention(Ql, Kl, Vl), row["naive_repeats"])
         check = np.asarray(naive_attention(Ql[:4], Kl, Vl), dtype=np.float64)
         row["naive_error"] = float(np.abs(check - vectorized(Q[:4], K, V)).max())
@@ -289,19 +289,25 @@ def measure_torch(row: dict, torch_sdpa) -> None:
         row["torch_time"] = median_time(lambda: torch_sdpa(Qt, Kt, Vt), r)
 
 
+def naive_estimate(rows: list[dict], n: int, repeats: int) -> float:
+    """Seconds the naive loops would take at n, from the last size (n² d steps); 0 for the first."""
+    if not rows:
+        return 0.0
+    last = rows[-1]
+    if last["naive_time"] is None:
+        return math.inf
+    return last["naive_time"] * (n / last["n"]) ** 2 * max(1, min(repeats, 3))
+
+
 def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]:
     rate_before = matmul_rate()
     # First, in a fresh process: after the gigabyte arrays of n = 16384 (or PyTorch's first
     # call), the same steps ran up to 1.6x slower in the same process on the recorded machine.
     steps = breakdown() if TARGET_N in sizes else None
     rows = []
-    naive_estimate = 0.0
     for n in sizes:
-        row = measure_size(n, repeats or repeats_for(n), naive_estimate <= NAIVE_BUDGET_S)
-        if row["naive_time"] is not None:
-            naive_estimate = 4 * row["naive_time"] * row["naive_repeats"]  # n doubles: 4x the work
-        else:
-            naive_estimate = math.inf
+        r = repeats or repeats_for(n)
+        row = measure_size(n, r, naive_estimate(rows, n, r) <= NAIVE_BUDGET_S)
         rows.append(row)
         print(f"  n = {n:>5}: done", file=sys.stderr, flush=True)
     rate_after = matmul_rate()

@@ -251,3 +251,19 @@ def test_benchmark_script_prints_both_tables(tmp_path):
     for expected in ("Median time of one call:", "Peak memory of one call:", "| 64 |", "matmul rate"):
         assert expected in proc.stdout
     assert record.read_text().startswith("<!-- Written by benchmarks/attention.py --record")
+
+
+def test_benchmark_skips_naive_loops_that_would_take_too_long():
+    """The estimate scales with n², also when the sizes jump by more than a doubling."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "attention.py"
+    spec = importlib.util.spec_from_file_location("attention_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.naive_estimate([], 256, 9) == 0.0
+    last = [{"n": 256, "naive_time": 0.5}]
+    assert bench.naive_estimate(last, 512, 9) == pytest.approx(0.5 * 4 * 3)  # runs: 6 s
+    assert bench.naive_estimate(last, 4096, 7) == pytest.approx(0.5 * 256 * 3)  # skipped: 384 s
+    assert bench.naive_estimate([{"n": 512, "naive_time": None}], 1024, 9) == float("inf")
