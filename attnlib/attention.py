@@ -11,7 +11,7 @@ from attnlib._parallel import run_tasks
 from attnlib.scores import resolve_scale
 from attnlib.softmax import PARALLEL_ENTRIES, softmax_rows_
 
-# Query rows are processed in blocks of about this many scores (4 MB of float32):
+# Attention is computed in blocks of about this many scores (4 MB of float32):
 # small enough to stay in the cache between the three steps of a block.
 _BLOCK_ENTRIES = 1 << 20
 
@@ -101,7 +101,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
         mask = broadcast_mask(mask, (*batch, n_q, n_k))  # may add batch dimensions
         batch = mask.shape[:-2]
     # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
-    # Batch entries are counted flat; only what was broadcast gets copied.
+    # Batch entries are counted flat; only what was broadcast gets copied.  (Q * s comes
+    # before the results on purpose: allocated the other way round, glibc handed the freed
+    # memory back to the system after every call, and small calls took twice as long.)
     Q, K, V = (_flat(x, batch) for x in (Q * s, K, V))  # (entries, n, d)
     dtype = np.result_type(Q, K, V)
     weights = np.empty((*batch, n_q, n_k), dtype)
@@ -117,8 +119,6 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
         softmax_rows_(scores.reshape(-1, n_k))  # a view: a block is contiguous
         np.matmul(scores, V[entries], out=flat_output[entries, rows])  # (.., rows, n_k) @ (.., n_k, d_v)
 
-    # A block of about a million scores at a time, so that its scores are still in the cache
-    # when the softmax and the product with V read them; large inputs share them between threads.
     parallel = weights.size >= PARALLEL_ENTRIES
     run_tasks([partial(attend, *block) for block in _blocks(len(flat_weights), n_q, n_k, parallel)], parallel=parallel)
     return output, weights

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import attnlib  # noqa: E402
-from attnlib._parallel import cpu_count  # noqa: E402
+from attnlib._parallel import cpu_count, thread_budget  # noqa: E402
 
 D = 64  # d_k = d_v
 DTYPE = np.float32
@@ -192,7 +192,7 @@ def machine_description() -> dict[str, str]:
     info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
     info["threads"] = (
         f"matrix products: the BLAS threads above; attnlib's vectorized attention: blocks of query rows "
-        f"on {cpu_count()} threads (BLAS held to one thread each) for 1M scores or more; "
+        f"on {thread_budget()} threads (BLAS held to one thread each) for 1M scores or more; "
         "blockwise: one Python thread calling the BLAS (tiles of 512 × 512)"
     )
     info["load average before"] = " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 minutes)"
@@ -251,7 +251,7 @@ def measure_size(n: int, r: int, run_naive: bool) -> dict:
     if run_naive:
         Ql, Kl, Vl = Q.tolist(), K.tolist(), V.tolist()
         row["naive_mem"] = peak_memory(lambda: naive_attention(Ql, Kl, Vl))
-        row["naive_repeats"] = max(1, min(r, 3))  # as in naive_estimate
+        row["naive_repeats"] = naive_repeats(r)
         row["naive_time"] = median_time(lambda: naive_attention(Ql, Kl, Vl), row["naive_repeats"])
         check = np.asarray(naive_attention(Ql[:4], Kl, Vl), dtype=np.float64)
         row["naive_error"] = float(np.abs(check - vectorized(Q[:4], K, V)).max())
@@ -296,7 +296,12 @@ def naive_estimate(rows: list[dict], n: int, repeats: int) -> float:
     last = rows[-1]
     if last["naive_time"] is None:
         return math.inf
-    return last["naive_time"] * (n / last["n"]) ** 2 * max(1, min(repeats, 3))
+    return last["naive_time"] * (n / last["n"]) ** 2 * naive_repeats(repeats)
+
+
+def naive_repeats(repeats: int) -> int:
+    """The naive loops are timed at most 3 times."""
+    return max(1, min(repeats, 3))
 
 
 def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]:
@@ -423,8 +428,8 @@ def breakdown(n: int = TARGET_N, rows: int = 256, repeats: int = 9) -> str:
     """Where one vectorized call spends its time: each step timed on its own, on one core.
 
     The steps of attnlib's vectorized attention, run over blocks of ``rows`` query rows
-    with the BLAS held to one thread: the sum is the time of a call on one core, half of
-    it the time with two cores working perfectly in parallel.
+    with the BLAS held to one thread: the sum is the time of a call on one core, and the
+    sum divided by attnlib's threads the time if they shared the work perfectly.
     """
     from threadpoolctl import threadpool_limits
 
@@ -465,10 +470,11 @@ def breakdown(n: int = TARGET_N, rows: int = 256, repeats: int = 9) -> str:
     time.sleep(BLAS_SPIN_PAUSE_S)
     rate = matmul_rate()
     budget = 1e3 * 4 * n * n * D / (0.5 * rate)
-    cores = cpu_count()
-    lines += ["", f"Sum: {one_core:.1f} ms on one core; {one_core / cores:.1f} ms if {cores} cores shared it "
+    threads = thread_budget()
+    cores = f"{threads} core" + ("s" if threads > 1 else "")
+    lines += ["", f"Sum: {one_core:.1f} ms on one core; {one_core / threads:.1f} ms if {cores} shared it "
               f"perfectly. The target, half of this machine's matrix-product rate ({rate / 1e9:.0f} GFLOP/s "
-              f"with {cores} cores), allows {budget:.1f} ms."]
+              f"with {cores}), allows {budget:.1f} ms."]
     return "\n".join(lines)
 
 
