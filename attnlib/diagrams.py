@@ -283,42 +283,38 @@ def rnn_versus_attention(tokens, d_hidden: int):
     return _fit(fig, ax)
 
 
-def blockwise(plan, block_size: int, *, n_q: int, n_k: int, order=None):
-    """(f) Blockwise attention: the grid of tiles (status from attnlib.blockwise_plan), the order the
-    key blocks of one query block are visited in, and the running maximum m and sum l it keeps.
+def online_softmax(scores, blocks, running):
+    """(f) Blockwise attention for one query: its scores cut into blocks of keys, with the running
+    maximum m and sum ℓ after each block, as the page's loop computed them.
 
-    ``order`` is an optional list of ``(m, l)`` pairs, one per visited tile of query block 0,
-    measured by the page; they are written under the tiles.
+    ``running`` holds one ``(m, l)`` pair per block; they are checked against ``scores``, so the
+    picture cannot show numbers the online softmax would not produce.
     """
-    from attnlib.blockwise import FULL, MASKED, SKIPPED
-
-    plan = np.asarray(plan)
-    if plan.ndim != 2:
-        raise ValueError(f"plan must be the 2-D grid from blockwise_plan, got shape {plan.shape}")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    colours = {SKIPPED: "#ffffff", MASKED: COLORS[4], FULL: COLORS[0]}
-    names = {SKIPPED: "skipped (fully masked)", MASKED: "computed, partly masked", FULL: "computed"}
-    fig, ax = plt.subplots(figsize=(1.0 * plan.shape[1] + 3.0, 0.85 * plan.shape[0] + 1.6))
-    for (a, b), status in np.ndenumerate(plan):
-        ax.add_patch(plt.Rectangle((b, a), 1, 1, facecolor=colours[int(status)], edgecolor=_EDGE,
-                                   hatch="//" if status == SKIPPED else None))
-    if order is not None:
-        for b, (m, l) in enumerate(order):
-            ax.text(b + 0.5, plan.shape[0] - 0.5, f"m={m:.2f}\nl={l:.2f}", ha="center", va="center",
-                    fontsize=7, color=readable_text_colour(_rgb(colours[int(plan[-1, b])])))
-    ax.set_xlim(0, plan.shape[1])
-    ax.set_ylim(plan.shape[0], 0)
-    ax.set_aspect("equal")
-    ax.set_xticks(np.arange(plan.shape[1]) + 0.5, [f"keys {b * block_size}–{min(n_k, (b + 1) * block_size) - 1}"
-                                                    for b in range(plan.shape[1])], rotation=45, ha="right",
-                  fontsize=8)
-    ax.set_yticks(np.arange(plan.shape[0]) + 0.5, [f"queries {a * block_size}–{min(n_q, (a + 1) * block_size) - 1}"
-                                                    for a in range(plan.shape[0])], fontsize=8)
-    ax.legend(handles=[Patch(facecolor=colours[s], edgecolor=_EDGE, hatch="//" if s == SKIPPED else None,
-                             label=names[s]) for s in (FULL, MASKED, SKIPPED)],
-              loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"tiles of {block_size}×{block_size}: one tile of scores in memory at a time", fontsize=10)
-    fig.tight_layout()
-    return fig
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one query's scores, shape (n_k,), got {scores.shape}")
+    if len(running) != len(blocks):
+        raise ValueError(f"one (m, l) pair per block: {len(blocks)} blocks but {len(running)} pairs")
+    for b, (m, l) in enumerate(running):
+        seen = scores[: blocks[b].stop]
+        if not np.isclose(m, seen.max()) or not np.isclose(l, np.exp(seen - seen.max()).sum()):
+            raise ValueError(f"(m, l) after block {b} is ({m:.4g}, {l:.4g}), but the scores give "
+                             f"({seen.max():.4g}, {np.exp(seen - seen.max()).sum():.4g})")
+    fig, ax = _figure(2.0 + 1.2 * scores.size, 2.4)
+    x, cell, top = 0.3, 0.55, 1.9
+    for b, block in enumerate(blocks):
+        left = x
+        part = scores[block]
+        _matrix(ax, x, top, part[None, :], f"block {b}: keys {block.start}–{block.stop - 1}", cell=cell,
+                colour="#dddddd", shape_text=" ")
+        for j, v in enumerate(part):
+            ax.text(x + (j + 0.5) * cell, top - cell / 2, f"{v:.2f}", ha="center", va="center", fontsize=8)
+        x += part.size * cell
+        m, l = running[b]
+        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=9)
+        if b + 1 < len(blocks):
+            _arrow(ax, (x + 0.08, top - cell / 2), (x + 0.72, top - cell / 2), "")
+            ax.text(x + 0.4, top - cell - 0.25, "rescale\nby e^(m−m′)", ha="center", va="top", fontsize=7)
+            x += 0.8
+    ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=8)
+    return _fit(fig, ax)

@@ -63,8 +63,11 @@ def test_masks_mark_each_pair():
 def test_rnn_and_blockwise_diagrams():
     words = texts(diagrams.rnn_versus_attention(["x", "y", "z"], 16))
     assert "h_3" in words and "16 numbers" in words and "all 3 states" in words
-    plan = al.blockwise_plan(6, 6, 2, causal=True)
-    fig = diagrams.blockwise(plan, 2, n_q=6, n_k=6, order=[(0.5, 1.0)] * 3)
-    assert "m=0.50" in texts(fig)
+    s = np.array([0.5, 2.0, -1.0, 3.0])
+    blocks = [slice(0, 2), slice(2, 4)]
+    running = [(2.0, np.exp(-1.5) + 1.0), (3.0, np.exp(s - 3.0).sum())]
+    assert "m = 3.00" in texts(diagrams.online_softmax(s, blocks, running))
+    with pytest.raises(ValueError, match="after block 1"):
+        diagrams.online_softmax(s, blocks, [running[0], (2.0, 1.0)])
     with pytest.raises(ValueError, match="at least two"):
         diagrams.rnn_versus_attention(["x"], 4)
