@@ -11,6 +11,8 @@ there the central differences' rounding noise, about 1e-10, is all there is.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -106,8 +108,9 @@ def attention_cases(draw):
     Q = rng.normal(size=(*_broadcastable(draw, batch), n_q, d_k))
     K = rng.normal(size=(*_broadcastable(draw, batch), n_k, d_k))
     V = rng.normal(size=(*_broadcastable(draw, batch), n_k, d_v))
-    if draw(st.booleans()):
-        mask_batch = _broadcastable(draw, batch)
+    if draw(st.booleans()):  # no batch axes, or one per batch axis of the scores (length 1 or theirs)
+        scores_batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+        mask_batch = tuple(n if draw(st.booleans()) else 1 for n in scores_batch) if draw(st.booleans()) else ()
         mask = rng.random((*mask_batch, n_q, n_k)) < draw(st.sampled_from([0.5, 0.8]))
         if draw(st.booleans()):
             mask[..., 0, :] = False  # query 0 may attend to no key
@@ -151,11 +154,18 @@ def test_attention_backward_shared_keys_and_broadcast_mask():
     np.testing.assert_allclose(dK_ones, sum(g[1] for g in per_entry), atol=1e-14)
 
 
-def test_attention_backward_mask_may_add_batch_dimensions():
-    """As in the forward call, a mask (2, n_q, n_k) over an unbatched Q, K, V gives a batched output."""
+@pytest.mark.parametrize("mask_shape", [(3, 5), (5,), (2, 3, 5), (2, 1, 5), (1, 3, 5), (4, 2, 3, 5), (3, 3, 5)])
+def test_attention_backward_takes_the_masks_the_forward_takes(mask_shape):
+    """A mask the forward call accepts gets checked gradients; one it refuses gets the same error."""
     rng = np.random.default_rng(3)
-    Q, K, V = rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
-    mask = np.stack([attnlib.causal_mask(3, 5), ~attnlib.causal_mask(3, 5)])  # (2, 3, 5)
+    Q, K, V = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
+    mask = rng.random(mask_shape) < 0.7
+    try:
+        output, _ = attnlib.scaled_dot_product_attention(Q, K, V, mask)
+    except ValueError as err:
+        with pytest.raises(ValueError, match=re.escape(str(err))):
+            attention_backward(Q, K, V, np.ones((2, 3, 2)), mask)
+        return
     _attention_gradcheck(Q, K, V, mask, 0.5)
 
 
