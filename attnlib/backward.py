@@ -141,6 +141,7 @@ def attention_backward(Q, K, V, d_output, mask=None, *, scale=None):
     Q, K, V = (as_float_array(x, name) for x, name in ((Q, "Q"), (K, "K"), (V, "V")))
     s = resolve_scale(scale, Q.shape[-1])
     dO = _gradient_like(d_output, output.shape, "d_output", "the attention output (..., n_q, d_v)")
+    P = np.broadcast_to(P, (*dO.shape[:-2], *P.shape[-2:]))  # (..., n_q, n_k): one per batch entry of the output
 
     # O = P V
     dV = P.swapaxes(-1, -2) @ dO  # (..., n_k, n_q) @ (..., n_q, d_v) -> (..., n_k, d_v)
