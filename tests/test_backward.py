@@ -3,10 +3,11 @@
 Each test takes the scalar ``L = sum(output * d_output)`` for a random ``d_output``,
 differentiates it numerically, element by element, and compares with the analytic
 gradient.  The relative error is measured on the whole gradient array,
-``|g - g_num| / max(|g|, |g_num|, 1e-3)`` (Frobenius norms), so entries that are nearly
-zero do not blow it up.  The floor 1e-3 is for gradients that are exactly zero (a key
-bias shifts every score of a query by the same amount, which the softmax ignores):
-there the central differences' rounding noise, about 1e-10, is all there is.
+``|g - g_num| / max(|g|, |g_num|, floor)`` (Frobenius norms), so entries that are nearly
+zero do not blow it up.  The floor, 1e-3 (times |L| when |L| > 1), is for gradients
+that are exactly zero (a key bias shifts every score of a query by the same amount,
+which the softmax ignores): there the central differences' rounding noise, about
+1e-16 |L| / h = 1e-11 |L|, is all there is.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return grad
 
 
-def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+def relative_error(got: np.ndarray, expected: np.ndarray, loss: float = 1.0) -> float:
+    """``|got - expected| / max(|got|, |expected|, 1e-3 max(1, |loss|))``: see the module's docstring."""
     assert got.shape == expected.shape, (got.shape, expected.shape)
-    scale = max(np.linalg.norm(got), np.linalg.norm(expected), 1e-3)
+    scale = max(np.linalg.norm(got), np.linalg.norm(expected), 1e-3 * max(1.0, abs(loss)))
     return float(np.linalg.norm(got - expected) / scale)
 
 
@@ -131,7 +133,7 @@ def _attention_gradcheck(Q, K, V, mask, scale):
     for name, x, got in (("Q", Q, dQ), ("K", K, dK), ("V", V, dV)):
         assert got.shape == x.shape, name
         assert not np.isnan(got).any(), name
-        error = relative_error(got, numerical_gradient(loss, x))
+        error = relative_error(got, numerical_gradient(loss, x), loss())
         assert error < TOL, f"d{name}: relative error {error:.2e}"
     return dQ, dK, dV
 
@@ -236,7 +238,7 @@ def _multi_head_gradcheck(X_q, X_kv, params, n_heads, mask):
     checks = [("X_q", X_q, dX_q), ("X_kv", X_kv, dX_kv)] + [(n, params[n], d_params[n]) for n in params]
     for name, x, got in checks:
         assert got.shape == x.shape, name
-        error = relative_error(got, numerical_gradient(loss, x))
+        error = relative_error(got, numerical_gradient(loss, x), loss())
         assert error < TOL, f"d{name}: relative error {error:.2e}"
 
 
@@ -261,7 +263,7 @@ def test_multi_head_self_attention_causal(bias):
     def loss():
         return np.sum(attnlib.multi_head_attention(X, X, params, 3, mask)[0] * d_output)
 
-    assert relative_error(dX_q + dX_kv, numerical_gradient(loss, X)) < TOL
+    assert relative_error(dX_q + dX_kv, numerical_gradient(loss, X), loss()) < TOL
 
 
 def test_multi_head_backward_bias_given_as_none():
