@@ -42,6 +42,8 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     collects the gradient of every use: leading dimensions it lacked are summed
     away, and dimensions where it had size 1 are summed with ``keepdims``.
     """
+    if grad.shape == tuple(shape):  # nothing was broadcast
+        return grad
     grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))  # dimensions the input did not have
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     return grad.sum(axis=stretched, keepdims=True)  # dimensions of size 1 that were repeated
