@@ -185,8 +185,9 @@ def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol:
     """Compare an array answer with the expected one: shape first, then values.
 
     Values match within ``atol + rtol * |expected|`` (a relative tolerance with an absolute
-    floor).  ``rtol`` defaults to 1e-6, or to 100 machine epsilons of the answer's own
-    float type when that is coarser (float32: about 1.2e-5).
+    floor).  ``rtol`` defaults to 1e-6; for an answer in a coarser float type (float32) it
+    is 100 of its machine epsilons (about 1.2e-5), and the floor is that much of the
+    largest expected magnitude (a float32 sum loses digits to cancellation).
 
     Examples
     --------
@@ -213,8 +214,10 @@ def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol:
         return failed(name, f"{what} contains NaN at {np.argwhere(np.isnan(got))[0].tolist()}.")
     if rtol is None:
         rtol = 1e-6
-        if precision.kind == "f" and precision.itemsize < 8:
+        if precision.kind == "f" and precision.itemsize < 8:  # float32 rounding, cancellation in sums included
             rtol = max(rtol, 100 * float(np.finfo(precision).eps))
+            finite = np.abs(expected[np.isfinite(expected)])
+            atol = max(atol, rtol * float(finite.max(initial=0.0)))
     if not np.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
         cause = likely_cause(got, expected, what)
         if cause is not None:
