@@ -314,8 +314,7 @@ CORRECT = {
     "raw scores": (lambda fn: check_scores(fn, scaled=False), lambda Q, K: Q @ T(K)),
     "attention (attnlib)": (lambda fn: check_attention(fn, forbid=()), attnlib.scaled_dot_product_attention),
     "attention (learner's, masked)": (check_attention, attention_with()),
-    "attention returning only the output": (
-        lambda fn: check_attention(fn, masks=False), lambda Q, K, V: attention_with()(Q, K, V)[0]),
+    "attention returning only the output": (check_attention, lambda Q, K, V: attention_with()(Q, K, V)[0]),
     "attention with a NaN-prone softmax, fully masked rows not asked": (
         lambda fn: check_attention(fn, fully_masked_rows=False), attention_with(softmax=stable_softmax)),
     "causal mask (attnlib)": (lambda fn: check_causal_mask(fn, forbid=()), attnlib.causal_mask),

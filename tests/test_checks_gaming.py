@@ -190,10 +190,12 @@ def test_masks_by_position_pass_when_right():
     assert check_attention(lambda *args: attention(*args)).passed
 
 
-def test_no_mask_parameter_fails():
-    result = check_attention(_unmasked)
+def test_no_mask_parameter_fails_where_the_exercise_asks_for_masks():
+    result = check_attention(_unmasked, masks=True)
     assert not result.passed and "your function has no mask parameter" in result.message
     assert check_attention(_unmasked, masks=False).passed
+    result = check_multi_head(lambda X_q, X_kv, p, h: mha_with()(X_q, X_kv, p, h), masks=True)
+    assert not result.passed and "your function has no mask parameter" in result.message
 
 
 # --- 9. the documented signatures --------------------------------------------------------------

@@ -147,17 +147,19 @@ def _leak(learner, Q, K, V, mask, out):
 
 @graded(forbid=FORBID["attention"])
 def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
-                    fully_masked_rows: bool = True, batch: bool = True, masks: bool = True) -> CheckResult:
-    r"""Check a learner's ``fn(Q, K, V, mask=None)`` (or ``fn(Q, K, V)`` with ``masks=False``): attention.
+                    fully_masked_rows: bool = True, batch: bool = True, masks: bool | None = None) -> CheckResult:
+    r"""Check a learner's ``fn(Q, K, V, mask=None)`` or ``fn(Q, K, V)``: scaled dot-product attention.
 
-    ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  With
-    ``masks=True`` (True = may attend) masks are tried too, passed by position (or as
-    ``mask=`` to a function that takes it only by keyword): a causal mask, a padding mask
-    that must broadcast over a batch, a mask that hides the largest scores and, unless
+    ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  Masks
+    (boolean, True = may attend) are passed by position, whatever the parameter is called
+    (or as ``mask=`` to a function that takes it only by keyword): a causal mask, a padding
+    mask that must broadcast over a batch, a mask that hides the largest scores and, unless
     ``fully_masked_rows=False``, a query with no allowed key (zero weights, zero output).
-    A function with no mask parameter fails.  A required mask is accepted: where no mask
-    is meant, it gets one that allows everything.  attnlib's attention functions refuse
-    to run inside ``fn`` (the softmax is allowed).
+    ``masks=True`` (for an exercise that asks for masks): a function with no mask parameter
+    fails; ``masks=False``: no masks are tried; ``None`` (default): masks are tried whenever
+    the function can take a fourth argument.  A required mask is accepted: where no mask is
+    meant, it gets one that allows everything.  attnlib's attention functions refuse to run
+    inside ``fn`` (the softmax is allowed).
     ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
     With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
     ask for no batch dimension).
@@ -171,7 +173,7 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     'use your own implementation:'
     >>> def no_scale(Q, K, V):
     ...     return attnlib.softmax(Q @ K.swapaxes(-1, -2)) @ V
-    >>> check_attention(no_scale, masks=False).message
+    >>> check_attention(no_scale).message
     'no scaling: divide the scores by sqrt(d_k) before the softmax.'
     """
     learner = _Learner(name, fn)
@@ -222,7 +224,7 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     if not _matches(out, weights, attend(Qbig, Kbig, V)):
         return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qbig, Kbig, V)[0])}).")
 
-    if not masks:
+    if masks is False or (masks is None and not learner.takes_mask):
         return passed(name, f"correct on {tried} and large scores.")
     if not learner.takes_mask:
         return failed(name, f"correct on {tried} and large scores, but your function has no mask parameter: this "
