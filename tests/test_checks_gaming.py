@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import threading
 import time
 import warnings
 
@@ -393,6 +394,18 @@ def test_an_endless_loop_is_stopped_with_a_message():
     assert not result.passed and "did not finish within 0.5 s" in result.message
 
 
+def test_the_time_limit_works_off_the_main_thread():
+    def endless(x):
+        while True:
+            pass
+
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("result", check_softmax(endless, time_limit=0.3)))
+    worker.start()
+    worker.join(10)
+    assert "did not finish within 0.3 s" in box["result"].message
+
+
 def test_a_long_exception_message_is_cut():
     def loud(x):
         raise ValueError("x" * 100_000)
@@ -438,6 +451,13 @@ def test_mask_after_softmax_then_renormalised_is_named():
         result = check_attention(renormalised)
     assert not result.passed and "mask applied after the softmax" in result.message, result.message
     assert "-inf row" not in result.message
+
+
+def test_an_upper_triangle_causal_mask_is_the_wrong_way_round():
+    result = check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool)))
+    assert not result.passed and "the mask is the wrong way round" in result.message
+    leaky = check_causal_mask(lambda n: np.tril(np.ones((n, n), dtype=bool), k=1))
+    assert "future leaking" in leaky.message
 
 
 def test_self_attention_gets_a_diagnosis_not_internal_shapes():

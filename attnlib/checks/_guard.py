@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-TIME_LIMIT = 20.0  # seconds per call of the learner's code
+TIME_LIMIT = 60.0  # seconds per call of the learner's code
 MESSAGE_LIMIT = 300  # characters of a learner's exception message that a check repeats
 
 #: What each kind of exercise asks the learner to write: attnlib's versions are refused meanwhile.
