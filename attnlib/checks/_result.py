@@ -4,7 +4,10 @@ A check runs the learner's answer and returns a :class:`CheckResult`: ``.passed`
 is True or False, ``.message`` says in plain words what is right or what is wrong,
 and the result displays itself readably in a notebook.  A check never prints the
 solution.  An exercise that still raises ``NotImplementedError`` is reported as
-"not implemented yet" instead of crashing the notebook.
+"not implemented yet" instead of crashing the notebook.  Every call of the learner's
+code goes through :func:`attempt` and the guards of :mod:`attnlib.checks._guard`;
+:func:`graded` turns a function into a check (guards, ``forbid``, ``upstream``,
+``time_limit``), and :func:`assert_passed` ends a grading cell.
 """
 
 from __future__ import annotations
