@@ -486,3 +486,17 @@ def test_assert_passed_raises_the_whole_diagnosis_in_short_lines(capsys):
     assert max(len(line) for line in text.splitlines()) <= 64
     assert assert_passed(check_softmax(lambda x: ref_softmax(x))) is None
     assert capsys.readouterr().out.startswith("✓")
+
+
+def test_switching_off_the_guard_from_inside_the_answer_has_no_effect():
+    import attnlib.checks._guard as guard
+
+    def sabotage(Q, K, V, mask=None):
+        guard.restore = lambda *a, **k: None
+        guard._pristine = {}
+        attnlib.checks._attention._matches = lambda *a, **k: True
+        return (Q @ T(K)) @ V
+
+    assert not check_attention(sabotage).passed
+    assert not check_attention(sabotage).passed  # and again: nothing stayed switched off
+    assert guard._pristine and guard.restore.__name__ == "restore"

@@ -135,8 +135,9 @@ OVERFLOWING_SOFTMAX = ("def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n
 
 def test_autograding_reads_no_score_from_the_check_output(gradebook):
     """A passing grading cell shows its result as display data, not as a value nbgrader tries to read as a score."""
-    assert "cannot be converted to a float" not in gradebook["log"]
-    assert "treating other output as full credit" not in gradebook["log"]
+    log = " ".join(gradebook["log"].split())  # nbgrader wraps its log lines
+    assert "cannot be converted to a float" not in log
+    assert "treating other output as full credit" not in log
 
 
 def test_a_wrong_answer_scores_zero_on_its_exercise_only(gradebook):

@@ -81,6 +81,7 @@ def _guarded_module(name: str) -> bool:
     return name in ("math", "builtins", "numpy", "attnlib") or name.startswith(("numpy.", "attnlib."))
 
 
+_MISSING_ = object()
 _pristine: dict[str, tuple[types.ModuleType, dict]] = {}
 _pristine_classes: list[tuple[type, dict]] = []
 
@@ -96,10 +97,14 @@ def freeze() -> None:
                     if isinstance(obj, type) and obj.__module__ == name)
 
 
-def restore() -> None:
-    """Put back every name rebound in the remembered modules; drop names added to shadow a builtin."""
-    freeze()  # modules imported since (attnlib.fast, the widgets) are remembered as they are now
-    shadowable = builtins.__dict__.keys() if "builtins" not in _pristine else _pristine["builtins"][1].keys()
+def restore(*, _pristine=_pristine, _pristine_classes=_pristine_classes, _builtins=builtins.__dict__,
+            _type=type, _freeze=freeze, _MISSING=_MISSING_) -> None:
+    """Put back every name rebound in the remembered modules; drop names added to shadow a builtin.
+
+    (Its own helpers are bound when it is defined, so rebinding them in this module cannot stop it.)
+    """
+    _freeze()  # modules imported since (attnlib.fast, the widgets) are remembered as they are now
+    shadowable = _pristine["builtins"][1].keys() if "builtins" in _pristine else _builtins.keys()
     for name, (module, snapshot) in _pristine.items():
         current = module.__dict__
         private_ok = not name.startswith("attnlib")  # numpy's and IPython's own bookkeeping (builtins._)
@@ -112,12 +117,12 @@ def restore() -> None:
     for cls, snapshot in _pristine_classes:
         for key, value in snapshot.items():
             if vars(cls).get(key, _MISSING) is not value and key not in ("__dict__", "__weakref__"):
-                type.__setattr__(cls, key, value)
+                _type.__setattr__(cls, key, value)
         for key in [k for k in vars(cls) if k not in snapshot]:
-            type.__delattr__(cls, key)
+            _type.__delattr__(cls, key)
 
 
-_MISSING = object()
+_MISSING = _MISSING_
 
 
 class ProtectedModule(types.ModuleType):
@@ -400,7 +405,7 @@ def _names_of(fn, args, kwargs, names):
     return [f"argument {i + 1}" for i in range(len(args))]
 
 
-def call(fn, args=(), kwargs=None, *, names=None, expected: str | None = None, convert=None):
+def call(fn, args=(), kwargs=None, *, names=None, expected: str | None = None, convert=None, _restore=restore):
     """Run the learner's ``fn(*args, **kwargs)`` under every guard; return the (converted) value.
 
     Raises :class:`Problem` with the words to show; ``NotImplementedError`` passes through
@@ -443,8 +448,8 @@ def call(fn, args=(), kwargs=None, *, names=None, expected: str | None = None, c
     except Exception as err:
         raise Problem(f"your code raised {describe(err)}") from None
     finally:
+        _restore()  # first: whatever the learner's code rebound (this module included) is put back
         _state.refused = None
-        restore()
     if refused:
         raise Problem(f"use your own implementation: your code calls attnlib's {refused[0]}, which this "
                       "exercise asks you to write yourself.")
