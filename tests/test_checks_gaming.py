@@ -244,6 +244,15 @@ def test_attnlib_itself_refuses_inside_the_answer():
     assert "scaled_dot_product_attention" in result.message
 
 
+def test_a_wrong_answer_through_attnlib_gets_its_diagnosis_and_the_refusal():
+    def no_scaling(Q, K, V, mask=None):
+        return attnlib.scaled_dot_product_attention(Q, K, V, mask, scale=1.0)
+
+    result = check_attention(no_scaling)
+    assert not result.passed and result.message.startswith("no scaling")
+    assert "use your own implementation" in result.message
+
+
 def test_an_alias_and_a_caught_refusal_still_fail():
     def aliased(Q, K, V, mask=None, f=sdpa_alias):
         return f(Q, K, V, mask)
