@@ -509,3 +509,19 @@ def test_switching_off_the_guard_from_inside_the_answer_has_no_effect():
     assert not check_attention(sabotage).passed
     assert not check_attention(sabotage).passed  # and again: nothing stayed switched off
     assert guard._pristine and guard.restore.__name__ == "restore"
+
+
+def test_a_fast_twin_refuses_too(monkeypatch):
+    """attnlib.fast holds the same functions, tuned; a twin of the exercise's function refuses as well."""
+    import sys
+    import types
+
+    fast = types.ModuleType("attnlib.fast")
+    exec("import numpy as np\n"  # noqa: S102 (a stand-in for attnlib/fast.py)
+         "def softmax(x, axis=-1):\n"
+         "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+         "    return e / e.sum(axis=axis, keepdims=True)\n", fast.__dict__)
+    fast.__dict__["softmax"].__module__ = "attnlib.fast"
+    monkeypatch.setitem(sys.modules, "attnlib.fast", fast)
+    result = check_softmax(lambda x: fast.softmax(np.asarray(x, dtype=float)))
+    assert not result.passed and "use your own implementation" in result.message
