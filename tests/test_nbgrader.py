@@ -106,10 +106,10 @@ def gradebook(tmp_path_factory):
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     release = course / "release" / ASSIGNMENT
-    for name in ("solved", "unsolved", "buggy"):
+    for name in ("solved", "unsolved", "buggy", "gaming"):
         folder = course / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
-        for lab in labs if name != "buggy" else labs[:1]:
+        for lab in labs if name in ("solved", "unsolved") else labs[:1]:
             released = release / lab.name
             assert "BEGIN SOLUTION" not in released.read_text(), "the release must not contain solutions"
             if name == "solved":
@@ -117,13 +117,15 @@ def gradebook(tmp_path_factory):
             elif name == "buggy":  # the synthetic lab solved, but with a softmax that overflows
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name,
                                 {"exercise-2": OVERFLOWING_SOFTMAX})
+            elif name == "gaming":  # wrong answers that try to fool the checks instead
+                _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name, GAMING)
             else:
                 (folder / lab.name).write_text(released.read_text())
     done = _nbgrader(course, "autograde", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for name in ("solved", "unsolved", "buggy"):
+        for name in ("solved", "unsolved", "buggy", "gaming"):
             for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
                 scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades}
     return {"labs": labs, "scores": scores, "course": course, "log": done.stdout + done.stderr}
@@ -131,6 +133,27 @@ def gradebook(tmp_path_factory):
 
 OVERFLOWING_SOFTMAX = ("def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n"
                        "    return np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)")
+
+
+GAMING = {
+    # a wrong double, and the check patched from the answer cell
+    "exercise-1": "import attnlib.checks._result as m\n"
+                  "m.compare_arrays = lambda name, *a, **k: m.passed(name)\n"
+                  "def double(x):\n    return x",
+    # attnlib's softmax instead of one's own, and the check and assert_passed redefined
+    "exercise-2": "import attnlib\nfrom attnlib.checks import passed\n"
+                  "def my_softmax(x):\n    return attnlib.softmax(x)\n"
+                  "check_softmax = lambda fn, name='': passed(name)\n"
+                  "assert_passed = lambda result: None",
+    # the input squared in place
+    "exercise-3": "def square(x):\n    x *= x\n    return x",
+}
+
+
+def test_a_submission_that_games_the_checks_scores_zero(gradebook):
+    synthetic = gradebook["labs"][0].stem
+    grades = gradebook["scores"]["gaming", synthetic]
+    assert grades and all(score == 0 for score, _ in grades.values()), grades
 
 
 def test_autograding_reads_no_score_from_the_check_output(gradebook):

@@ -392,7 +392,7 @@ def to_array(value, what: str = "your function") -> np.ndarray:
 def to_pair(value, what: str = "your function"):
     """``(output, weights)`` from a return value that is either the output or such a pair."""
     if isinstance(value, tuple) and len(value) == 2:
-        return to_array(value[0], what), to_array(value[1], what)
+        return to_array(value[0], what), None if value[1] is None else to_array(value[1], what)
     return to_array(value, what), None
 
 
