@@ -48,6 +48,8 @@ FORBID = {
                "multi_head_attention", "blockwise_attention"),
     "attention": ("scaled_dot_product_attention", "multi_head_attention", "blockwise_attention",
                   "nadaraya_watson", "head_attention"),
+    "softmax_backward": ("softmax_backward", "attention_backward", "multi_head_attention_backward"),
+    "attention_backward": ("attention_backward", "multi_head_attention_backward"),
     "causal_mask": ("causal_mask",),
     "padding_mask": ("padding_mask",),
     "split_heads": ("split_heads", "multi_head_attention"),
