@@ -77,7 +77,7 @@ def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
     key ``j`` is token ``j`` itself.  A query therefore finds earlier places where
     its context occurred and copies what came next there.
 
-    .. math:: p(\\cdot \\mid t_{\\le i}) = \\operatorname{softmax}\\big(\\alpha\\, q_i K^\\top
+    .. math:: p(\\cdot \\mid t_{\\le i}) = \\operatorname{softmax}\\big(\\gamma\\, q_i K^\\top
               + \\text{causal mask}\\big)\\, V
 
     Parameters
@@ -86,7 +86,7 @@ def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
         The token ids of the sequence so far.
     vocab_size : int
     scale : float
-        Multiplies the scores (the scale, written alpha in the book): a full match
+        Multiplies the scores (the scale, written gamma in the book): a full match
         scores ``2 * scale``, half a match ``scale``.
 
     Returns
@@ -151,7 +151,7 @@ def masked_token_head(ids, vocab_size: int, mask_id: int, *, scale: float = 5.0)
     nobody what it hides, so its value is the zero vector: it takes weight but casts
     no vote, and each row's vote is renormalised over the tokens that do vote.
 
-    .. math:: p(t_i \\mid t_{\\ne i}) \\propto \\operatorname{softmax}\\big(\\alpha\\, q_i K^\\top\\big)\\, V
+    .. math:: p(t_i \\mid t_{\\ne i}) \\propto \\operatorname{softmax}\\big(\\gamma\\, q_i K^\\top\\big)\\, V
 
     Parameters
     ----------
@@ -161,7 +161,7 @@ def masked_token_head(ids, vocab_size: int, mask_id: int, *, scale: float = 5.0)
     mask_id : int
         The id of the ``[MASK]`` token.
     scale : float
-        Multiplies the scores (the scale, written alpha in the book).
+        Multiplies the scores (the scale, written gamma in the book).
 
     Returns
     -------
