@@ -4,7 +4,7 @@ Every function is pure numpy, does one thing, and is explained in a chapter of
 the book.  Masks are boolean: True means "this query may attend to this key".
 """
 
-from attnlib.attention import check_qkv, scaled_dot_product_attention
+from attnlib.attention import scaled_dot_product_attention
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
@@ -22,7 +22,7 @@ from attnlib.memory import (
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
 from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.pretrained import head_attention, load_minilm
-from attnlib.rnn import check_rnn_params, init_rnn, rnn_encode, rnn_step
+from attnlib.rnn import init_rnn, rnn_encode, rnn_step
 from attnlib.scores import (
     additive_scores,
     dot_product_scores,
@@ -33,7 +33,6 @@ from attnlib.softmax import softmax
 from attnlib.toy import (
     TOY_SENTENCE,
     TOY_TRANSLATION,
-    random_rotation,
     toy_embeddings,
     toy_embeddings_with_positions,
     toy_self_attention_params,
@@ -42,7 +41,7 @@ from attnlib.toy import (
 )
 from attnlib.toy_lm import generate, masked_token_head, next_token_head, shifted_one_hot
 from attnlib.transformer import encoder_layer, feed_forward, gelu, layer_norm, token_embeddings
-from attnlib.vision import embed_patches, image_to_patches, patches_to_image, pca_patch_projection
+from attnlib.vision import embed_patches, image_to_patches, pca_patch_projection
 
 __version__ = "0.1.0"
 
@@ -51,7 +50,6 @@ __all__ = [
     "blockwise_attention",
     "blockwise_plan",
     "causal_mask",
-    "check_qkv",
     "dot_product_scores",
     "init_additive",
     "init_multi_head",
@@ -66,7 +64,6 @@ __all__ = [
     "split_heads",
     "TOY_SENTENCE",
     "TOY_TRANSLATION",
-    "random_rotation",
     "toy_embeddings",
     "toy_embeddings_with_positions",
     "toy_self_attention_params",
@@ -78,7 +75,6 @@ __all__ = [
     "shifted_one_hot",
     "embed_patches",
     "image_to_patches",
-    "patches_to_image",
     "pca_patch_projection",
     "load_minilm",
     "head_attention",
@@ -90,7 +86,6 @@ __all__ = [
     "init_rnn",
     "rnn_step",
     "rnn_encode",
-    "check_rnn_params",
     "random_tokens",
     "one_hot",
     "ridge_fit",

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, broadcast_mask, check_finite
+from attnlib._checks import as_bool, as_float_array, check_finite, check_mask, check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 
 _WEIGHTS = ("W_q", "W_k", "W_v", "W_o")
@@ -14,8 +14,7 @@ _BIASES = ("b_q", "b_k", "b_v", "b_o")
 
 
 def _check_heads(d_model: int, n_heads) -> int:
-    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
-        raise ValueError(f"n_heads must be a positive integer, got {n_heads!r}")
+    n_heads = positive_int(n_heads, "n_heads")
     if d_model % n_heads:
         raise ValueError(
             f"d_model={d_model} is not divisible by n_heads={n_heads}; "
@@ -84,11 +83,10 @@ def init_multi_head(d_model: int, n_heads: int, rng: np.random.Generator, *, bia
     >>> sorted(p), p["W_q"].shape
     (['W_k', 'W_o', 'W_q', 'W_v'], (8, 8))
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(d_model, bool) or not isinstance(d_model, (int, np.integer)) or d_model < 1:
-        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    check_rng(rng)
+    d_model = positive_int(d_model, "d_model")
     _check_heads(d_model, n_heads)
+    bias = as_bool(bias, "bias")
     params = {name: rng.normal(0.0, 1.0 / math.sqrt(d_model), size=(d_model, d_model)) for name in _WEIGHTS}
     if bias:
         params.update({name: np.zeros(d_model) for name in _BIASES})
@@ -98,6 +96,10 @@ def init_multi_head(d_model: int, n_heads: int, rng: np.random.Generator, *, bia
 def _check_params(params, d_model: int) -> dict:
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict with W_q, W_k, W_v, W_o, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(_WEIGHTS + _BIASES), key=str)
+    if unknown:
+        raise ValueError(f"params has unknown keys {unknown}; multi-head attention uses W_q, W_k, W_v, W_o "
+                         "and the optional biases b_q, b_k, b_v, b_o (names are case-sensitive)")
     missing = [name for name in _WEIGHTS if name not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; expected W_q, W_k, W_v, W_o (and optional biases)")
@@ -135,8 +137,8 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
     n_heads : int
         Must divide ``d_model``.
     mask : array_like of bool, optional
-        Broadcastable to ``(..., n_q, n_k)`` (without the heads axis); the same
-        mask applies to every head.  True = may attend.
+        Broadcastable to ``(..., n_q, n_k)`` (without the heads axis) without changing
+        that shape; the same mask applies to every head.  True = may attend.
 
     Returns
     -------
@@ -170,7 +172,7 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
     V = split_heads(project(X_kv, "W_v", "b_v"), n_heads)  # (..., n_heads, n_k, d_head)
     if mask is not None:
         batch = np.broadcast_shapes(X_q.shape[:-2], X_kv.shape[:-2])
-        mask = broadcast_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
+        mask = check_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
         mask = mask[..., None, :, :]  # (..., 1, n_q, n_k): the same mask for every head
     heads, weights = scaled_dot_product_attention(Q, K, V, mask)  # (..., n_heads, n_q, d_head)
     output = project(merge_heads(heads), "W_o", "b_o")  # (..., n_q, d_model)

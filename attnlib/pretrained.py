@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from attnlib._checks import as_float_array
+from attnlib._checks import as_float_array, positive_int
 from attnlib.masks import padding_mask
 from attnlib.transformer import encoder_layer, layer_norm, token_embeddings
 
@@ -148,9 +149,9 @@ def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, 
 class MiniLM:
     """all-MiniLM-L6-v2 with numpy weights; call it on a sentence.  Make one with :func:`load_minilm`.
 
-    Attributes: ``n_layers``, ``n_heads``, ``d_model``, ``max_length`` (longer inputs are cut, as
-    sentence-transformers does), ``embeddings`` and ``layers`` (the weights, used as ``X @ W``),
-    ``tokenizer`` (a ``tokenizers.Tokenizer``).
+    Attributes: ``n_layers``, ``n_heads``, ``d_model``, ``max_length`` (256 tokens: longer inputs
+    are cut there with a warning, as sentence-transformers cuts them), ``embeddings`` and ``layers``
+    (the weights, used as ``X @ W``), ``tokenizer`` (a ``tokenizers.Tokenizer``).
     """
 
     n_layers: int
@@ -163,10 +164,22 @@ class MiniLM:
     tokenizer: object = field(repr=False)
 
     def tokenize(self, sentence: str) -> tuple[list[str], np.ndarray]:
-        """WordPiece tokens (lower-cased, with ``[CLS]`` and ``[SEP]``) and their ids."""
+        """WordPiece tokens (lower-cased, with ``[CLS]`` and ``[SEP]``) and their ids.
+
+        A text longer than ``max_length`` tokens (256) is cut there, with a warning.
+        """
         if not isinstance(sentence, str):
             raise TypeError(f"sentence must be a str, got {type(sentence).__name__}")
-        enc = self.tokenizer.encode(sentence)
+        try:
+            sentence.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"sentence is not valid Unicode text: {sentence[err.start:err.end]!r} at index "
+                             f"{err.start} is a lone surrogate (half of a UTF-16 pair)") from None
+        enc = self.tokenizer.encode(sentence)  # cut at max_length tokens, [SEP] kept at the end
+        if enc.overflowing:
+            warnings.warn(f"the text is longer than the {self.max_length} tokens all-MiniLM-L6-v2 reads "
+                          f"(its max_seq_length): only its first {self.max_length - 2} tokens (and [CLS], "
+                          "[SEP]) are used", UserWarning, stacklevel=3)
         return list(enc.tokens), np.asarray(enc.ids, dtype=np.int64)
 
     def __call__(self, sentence: str) -> EncoderOutput:
@@ -208,6 +221,9 @@ class MiniLM:
         """Sentence embeddings ``(n_sentences, d_model)``, each of length 1 (so ``E @ E.T`` is cosine similarity)."""
         if isinstance(sentences, str):
             raise TypeError("embed expects a list of sentences; call the model on a single sentence")
+        sentences = list(sentences)
+        if not sentences:
+            raise ValueError("embed needs at least one sentence, got an empty list")
         return np.stack([out.sentence_embedding for out in self.batch(sentences)])
 
 
@@ -269,7 +285,7 @@ def load_minilm(path=None) -> MiniLM:
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()  # the file pads to 128; one sentence needs no padding
-    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_truncation(max_length)  # MiniLM.tokenize warns when this cuts a text
     return MiniLM(n_layers=config["num_hidden_layers"], n_heads=config["num_attention_heads"],
                   d_model=config["hidden_size"], max_length=max_length, eps=float(config["layer_norm_eps"]),
                   embeddings=embeddings, layers=layers, tokenizer=tokenizer)
@@ -288,9 +304,13 @@ def head_attention(model: MiniLM, sentence: str, layer: int, head: int) -> tuple
     >>> len(tokens), W.shape, bool(np.allclose(W.sum(axis=1), 1.0))
     (9, (9, 9), True)
     """
-    if not 1 <= layer <= model.n_layers:
+    if not isinstance(model, MiniLM):
+        raise TypeError(f"model must be a MiniLM from load_minilm(), got {type(model).__name__}")
+    layer = positive_int(layer, "layer")
+    head = positive_int(head, "head", minimum=0)
+    if layer > model.n_layers:
         raise ValueError(f"layer must be in 1..{model.n_layers}, got {layer}")
-    if not 0 <= head < model.n_heads:
+    if head >= model.n_heads:
         raise ValueError(f"head must be in 0..{model.n_heads - 1}, got {head}")
     out = model(sentence)
     return out.tokens, out.attentions[layer - 1, head]
