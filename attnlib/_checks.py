@@ -324,17 +324,20 @@ class TooLargeError(MemoryError, ValueError):
 def check_fits_in_memory(shape: tuple[int, ...], dtype, copies: int, what: str) -> None:
     """Raise before allocating when ``copies`` arrays of ``shape`` would not fit in memory.
 
-    The message points to :func:`attnlib.blockwise_attention`, which never forms the
-    weights.
+    "Fit" keeps a fifth of the available memory free, for the temporaries beside the
+    arrays counted and for whatever else runs.  The message points to
+    :func:`attnlib.blockwise_attention`, which never forms the weights.
     """
     one = math.prod(shape) * np.dtype(dtype).itemsize
     need = copies * one
     free = available_memory()
-    if free is not None and need > free:
+    if free is not None and need > 0.8 * free:
+        arrays = "the weights" + (" and the softmax's temporaries" if copies > 1 else "")
         raise TooLargeError(
-            f"{what} needs the {' x '.join(map(str, shape))} weights ({_gib(one)} "
-            f"of {np.dtype(dtype)} each, about {_gib(need)} in all) but only {_gib(free)} of memory is available. "
-            "attnlib.blockwise_attention computes the same output tile by tile without ever holding the weights"
+            f"{what} would need about {_gib(need)} for {arrays} ({copies} x {_gib(one)}, "
+            f"{' x '.join(map(str, shape))} {np.dtype(dtype)}), more than 80% of the {_gib(free)} of memory "
+            "available. attnlib.blockwise_attention computes the same output tile by tile without ever "
+            "holding the weights: its memory grows with n, not n²"
         )
 
 
