@@ -11,6 +11,9 @@ from attnlib.attention import scaled_dot_product_attention
 
 _WEIGHTS = ("W_q", "W_k", "W_v", "W_o")
 _BIASES = ("b_q", "b_k", "b_v", "b_o")
+# The other parameters of a transformer layer (attnlib.transformer.encoder_layer): a whole
+# layer's dict may be passed here, and these keys are left alone.  Any other key is an error.
+LAYER_KEYS = ("ln_1_gamma", "ln_1_beta", "W_1", "b_1", "W_2", "b_2", "ln_2_gamma", "ln_2_beta")
 
 
 def _check_heads(d_model: int, n_heads) -> int:
@@ -96,7 +99,7 @@ def init_multi_head(d_model: int, n_heads: int, rng: np.random.Generator, *, bia
 def _check_params(params, d_model: int) -> dict:
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict with W_q, W_k, W_v, W_o, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(_WEIGHTS + _BIASES), key=str)
+    unknown = sorted(set(params) - set(_WEIGHTS + _BIASES + LAYER_KEYS), key=str)
     if unknown:
         raise ValueError(f"params has unknown keys {unknown}; multi-head attention uses W_q, W_k, W_v, W_o "
                          "and the optional biases b_q, b_k, b_v, b_o (names are case-sensitive)")
@@ -133,7 +136,9 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
         The sequence that is looked at (keys and values).
     params : dict
         ``W_q, W_k, W_v, W_o`` of shape ``(d_model, d_model)``, used as ``X @ W``;
-        optional biases ``b_q, b_k, b_v, b_o`` of shape ``(d_model,)``.
+        optional biases ``b_q, b_k, b_v, b_o`` of shape ``(d_model,)``.  A whole
+        :func:`attnlib.transformer.encoder_layer` dict may be passed (its other
+        parameters are not used here); any other key, such as ``b_O``, is an error.
     n_heads : int
         Must divide ``d_model``.
     mask : array_like of bool, optional

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from attnlib._checks import as_float_array, check_finite, positive_number
-from attnlib.multihead import multi_head_attention
+from attnlib.multihead import LAYER_KEYS, multi_head_attention
 
 _erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is exact to double precision
 
@@ -199,8 +199,13 @@ def encoder_layer(X, params: dict, n_heads: int, mask=None, *, eps: float = 1e-1
     ((5, 8), (2, 5, 5))
     """
     X = as_float_array(X, "X", min_ndim=2)
-    attn = {k: params[k] for k in ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o") if k in params}
-    A, weights = multi_head_attention(X, X, attn, n_heads, mask)  # (..., n, d_model), (..., h, n, n)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict (see the docstring), got {type(params).__name__}")
+    missing = [k for k in LAYER_KEYS if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; an encoder layer needs {list(LAYER_KEYS)} "
+                         "besides the attention's W_q ... W_o")
+    A, weights = multi_head_attention(X, X, params, n_heads, mask)  # checks the other keys  # (..., n, d_model), (..., h, n, n)
     H = layer_norm(X + A, params["ln_1_gamma"], params["ln_1_beta"], eps=eps)  # (..., n, d_model)
     F = feed_forward(H, params["W_1"], params["b_1"], params["W_2"], params["b_2"])  # (..., n, d_model)
     Y = layer_norm(H + F, params["ln_2_gamma"], params["ln_2_beta"], eps=eps)  # (..., n, d_model)
