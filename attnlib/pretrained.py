@@ -335,6 +335,7 @@ def offset_scores(attentions, offset: int) -> np.ndarray:
     n = A.shape[-1]
     if A.shape[-2] != n:
         raise ValueError(f"attentions must be square in its last two axes, got {A.shape}")
+    offset = positive_int(offset, "offset", minimum=None)
     if not 0 < abs(offset) < n:
         raise ValueError(f"offset must be non-zero with |offset| < n_tokens={n}, got {offset}")
     return np.diagonal(A, offset=offset, axis1=-2, axis2=-1).mean(axis=-1)  # (...)

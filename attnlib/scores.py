@@ -14,6 +14,7 @@ from attnlib._checks import (
     as_float_array,
     broadcast_batch,
     check_finite,
+    check_no_overflow,
     check_nonempty,
     check_rng,
     positive_int,
@@ -64,7 +65,9 @@ def dot_product_scores(Q, K) -> np.ndarray:
     array([[1., 0., 2.]])
     """
     Q, K = _queries_and_keys(Q, K)
-    return Q @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    S = Q @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    check_no_overflow(S)  # an infinite score would later pass for a masked key
+    return S
 
 
 def scaled_dot_product_scores(Q, K, *, scale=None) -> np.ndarray:
@@ -92,7 +95,9 @@ def scaled_dot_product_scores(Q, K, *, scale=None) -> np.ndarray:
     """
     Q, K = _queries_and_keys(Q, K)
     scale = resolve_scale(scale, Q.shape[-1])
-    return (Q @ K.swapaxes(-1, -2)) * scale  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    S = (Q * scale) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    check_no_overflow(S)  # an infinite score would later pass for a masked key
+    return S
 
 
 def init_additive(d_q: int, d_k: int, d_hidden: int, rng: np.random.Generator) -> dict:
@@ -158,4 +163,8 @@ def additive_scores(Q, K, params: dict) -> np.ndarray:
         )
     q = (Q @ W_q)[..., :, None, :]  # (..., n_q, 1, d_hidden)
     k = (K @ W_k)[..., None, :, :]  # (..., 1, n_k, d_hidden)
-    return np.tanh(q + k) @ w_v  # (..., n_q, n_k, d_hidden) @ (d_hidden,) -> (..., n_q, n_k)
+    for name, arr in (("W_q", W_q), ("W_k", W_k), ("w_v", w_v)):
+        check_finite(arr, name)
+    S = np.tanh(q + k) @ w_v  # (..., n_q, n_k, d_hidden) @ (d_hidden,) -> (..., n_q, n_k)
+    check_no_overflow(S)
+    return S
