@@ -271,7 +271,7 @@ def check_no_overflow(scores: np.ndarray, mask=None) -> None:
     """
     bad = ~np.isfinite(scores)
     if mask is not None:
-        bad &= mask
+        bad = bad & mask  # may broadcast: the mask can have batch dimensions that Q and K lack
     if bad.any():
         raise ValueError(overflow_message(int(np.count_nonzero(bad)), scores.dtype))
 

@@ -71,6 +71,7 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     check_no_overflow(scores, mask)  # an infinite score would pass for a masked key
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)  # masked keys score -inf: weight exactly 0
+    scores = np.broadcast_to(scores, scores_shape)  # a view; V's batch dimensions get their own weights too
     weights = softmax(scores, axis=-1)  # (..., n_q, n_k); a row with no allowed key is all 0
     output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
     return output.astype(out_dtype, copy=False), weights.astype(out_dtype, copy=False)

@@ -205,7 +205,7 @@ def encoder_layer(X, params: dict, n_heads: int, mask=None, *, eps: float = 1e-1
     if missing:
         raise ValueError(f"params is missing {missing}; an encoder layer needs {list(LAYER_KEYS)} "
                          "besides the attention's W_q ... W_o")
-    A, weights = multi_head_attention(X, X, params, n_heads, mask)  # checks the other keys  # (..., n, d_model), (..., h, n, n)
+    A, weights = multi_head_attention(X, X, params, n_heads, mask)  # (..., n, d_model), (..., h, n, n)
     H = layer_norm(X + A, params["ln_1_gamma"], params["ln_1_beta"], eps=eps)  # (..., n, d_model)
     F = feed_forward(H, params["W_1"], params["b_1"], params["W_2"], params["b_2"])  # (..., n, d_model)
     Y = layer_norm(H + F, params["ln_2_gamma"], params["ln_2_beta"], eps=eps)  # (..., n, d_model)

@@ -74,9 +74,11 @@ def test_translation_raw_embeddings_do_not_align():
         (lambda: toy.toy_self_attention_params(0), ValueError, "positive"),
         (lambda: toy.toy_self_attention_params("big"), TypeError, "number"),
         (lambda: toy.toy_two_head_params(3), ValueError, ">= 6"),
-        (lambda: toy.toy_embeddings_with_positions(["the"] * 7, n_slots=6), ValueError, "n_slots must be an integer >= 7"),
+        (lambda: toy.toy_embeddings_with_positions(["the"] * 7, n_slots=6), ValueError,
+         "n_slots must be an integer >= 7"),
         (lambda: toy.toy_translation(0), TypeError, "Generator"),
-        (lambda: toy.toy_translation(np.random.default_rng(0), d_model=1), ValueError, "d_model must be an integer >= 2"),
+        (lambda: toy.toy_translation(np.random.default_rng(0), d_model=1), ValueError,
+         "d_model must be an integer >= 2"),
         (lambda: toy.toy_translation(np.random.default_rng(0), d_model=4.0), TypeError, "d_model must be an integer"),
     ],
 )
