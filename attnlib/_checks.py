@@ -206,6 +206,35 @@ def check_qkv(Q, K, V) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return Q, K, V
 
 
+def resolve_scale(scale, d_k: int) -> float:
+    """Return ``scale``, defaulting to ``1/sqrt(d_k)``; reject nonsense."""
+    if scale is None:
+        return 1.0 / math.sqrt(d_k)
+    return positive_number(scale, "scale")
+
+
+def check_attention(Q, K, V, mask, scale, *, copies: int, what: str):
+    """Everything scaled dot-product attention checks before it computes anything.
+
+    Returns ``(Q, K, V, mask, scale, out_dtype)``: Q broadcast to the batch shape of all
+    three inputs (a view) so that the scores and weights get every batch dimension; Q, K
+    and V in the dtype to compute in (float32 for float16); the mask checked and broadcast
+    to ``(*batch, n_q, n_k)`` (or None); the scale as a float; the dtype of the results.
+    ``copies`` arrays of the weights' size must fit in memory (0: no check).
+    """
+    Q, K, V = check_qkv(Q, K, V)
+    scale = resolve_scale(scale, Q.shape[-1])
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    scores_shape = (*batch, Q.shape[-2], K.shape[-2])
+    if mask is not None:
+        mask = check_mask(mask, scores_shape)
+    out_dtype, dtype = np.result_type(Q, K, V), working_dtype(Q, K, V)
+    if copies:
+        check_fits_in_memory(scores_shape, dtype, copies, what)
+    Q = np.broadcast_to(Q.astype(dtype, copy=False), (*batch, *Q.shape[-2:]))
+    return Q, K.astype(dtype, copy=False), V.astype(dtype, copy=False), mask, scale, out_dtype
+
+
 def as_bool_mask(mask, name: str = "mask") -> np.ndarray:
     """Return ``mask`` as a boolean array, or raise a clear error."""
     if isinstance(mask, np.ma.MaskedArray):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import check_fits_in_memory, check_mask, check_no_overflow, check_qkv, working_dtype
-from attnlib.scores import resolve_scale
+from attnlib._checks import check_attention, check_no_overflow
 from attnlib.softmax import softmax
 
 
@@ -42,10 +41,16 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
 
     Raises
     ------
-    ValueError
-        Also when an allowed score overflows the dtype (it would pass for a masked key).
+    ValueError or TypeError
+        For inputs that do not fit the contract above, with what was expected and what arrived;
+        also when an allowed score overflows the dtype (it would pass for a masked key).
     MemoryError
         Before allocating, when the weights would not fit in the memory left.
+
+    Notes
+    -----
+    float16 inputs are computed in float32 (a float16 sum overflows past 65504) and the
+    results returned as float16.
 
     Examples
     --------
@@ -58,20 +63,12 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     >>> scaled_dot_product_attention(Q, K, V, mask=np.array([[False, True]]))[0]
     array([[20.]])
     """
-    Q, K, V = check_qkv(Q, K, V)
-    scale = resolve_scale(scale, Q.shape[-1])
-    scores_shape = (*np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2]), Q.shape[-2], K.shape[-2])
-    if mask is not None:
-        mask = check_mask(mask, scores_shape)  # (..., n_q, n_k)
-    out_dtype, dtype = np.result_type(Q, K, V), working_dtype(Q, K, V)  # float16 is computed in float32
-    check_fits_in_memory(scores_shape, dtype, copies=3, what="scaled_dot_product_attention")
-    Q, K, V = (x.astype(dtype, copy=False) for x in (Q, K, V))
-
+    Q, K, V, mask, scale, out_dtype = check_attention(  # shapes, dtypes, the mask, the memory needed
+        Q, K, V, mask, scale, copies=3, what="scaled_dot_product_attention")
     scores = (Q * scale) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
     check_no_overflow(scores, mask)  # an infinite score would pass for a masked key
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)  # masked keys score -inf: weight exactly 0
-    scores = np.broadcast_to(scores, scores_shape)  # a view; V's batch dimensions get their own weights too
     weights = softmax(scores, axis=-1)  # (..., n_q, n_k); a row with no allowed key is all 0
     output = weights @ V  # (..., n_q, n_k) @ (..., n_k, d_v) -> (..., n_q, d_v)
     return output.astype(out_dtype, copy=False), weights.astype(out_dtype, copy=False)

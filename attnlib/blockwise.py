@@ -16,14 +16,12 @@ import numpy as np
 from attnlib._checks import (
     as_bool,
     as_bool_mask,
+    check_attention,
     check_mask,
     check_no_overflow,
-    check_qkv,
     may_overflow,
     positive_int,
-    working_dtype,
 )
-from attnlib.scores import resolve_scale
 
 #: Tile status codes returned by :func:`blockwise_plan`.
 SKIPPED, MASKED, FULL = 0, 1, 2
@@ -155,19 +153,12 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bo
     >>> blockwise_attention([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[10.0], [20.0]]).round(3)
     array([[13.302]])
     """
-    Q, K, V = check_qkv(Q, K, V)
+    Q, K, V, mask, scale, out_dtype = check_attention(Q, K, V, mask, scale, copies=0, what="")
     block_size = positive_int(block_size, "block_size")
     causal = as_bool(causal, "causal")
-    scale = resolve_scale(scale, Q.shape[-1])
-    n_q, n_k = Q.shape[-2], K.shape[-2]
-    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    if mask is not None:
-        mask = check_mask(mask, (*batch, n_q, n_k))  # a view
-    out_dtype = np.result_type(Q, K, V)  # float32 in -> float32 out
-    dtype = working_dtype(Q, K, V)  # float16 is computed in float32: its sums overflow at 65504
+    batch, (n_q, n_k), d_v = Q.shape[:-2], (Q.shape[-2], K.shape[-2]), V.shape[-1]
+    dtype = Q.dtype  # float16 is computed in float32: its sums overflow at 65504
     check_overflow = may_overflow(Q, K, scale, dtype)  # almost always False: then no check per tile
-    Q, K, V = (x.astype(dtype, copy=False) for x in (Q, K, V))
-    d_v = V.shape[-1]
 
     Qs = Q * scale  # (..., n_q, d_k): the scale applied once, to the queries
     Kt = K.swapaxes(-1, -2)  # (..., d_k, n_k)

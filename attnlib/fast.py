@@ -27,18 +27,15 @@ import numpy as np
 
 from attnlib._checks import (
     as_float_array,
+    check_attention,
     check_axis,
-    check_fits_in_memory,
-    check_mask,
     check_no_overflow,
-    check_qkv,
     check_softmax_input,
     may_overflow,
     working_dtype,
 )
 from attnlib._parallel import run_tasks
 from attnlib.blockwise import blockwise_attention, blockwise_plan
-from attnlib.scores import resolve_scale
 
 __all__ = ["blockwise_attention", "blockwise_plan", "scaled_dot_product_attention", "softmax"]
 
@@ -95,20 +92,15 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     >>> w.round(3), out.round(3)
     (array([[0.67, 0.33]]), array([[13.302]]))
     """
-    Q, K, V = check_qkv(Q, K, V)
-    scale = resolve_scale(scale, Q.shape[-1])
-    (n_q, n_k), d_v = (Q.shape[-2], K.shape[-2]), V.shape[-1]
-    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
-    if mask is not None:
-        mask = check_mask(mask, (*batch, n_q, n_k))  # (*batch, n_q, n_k), a view
-    out_dtype, dtype = np.result_type(Q, K, V), working_dtype(Q, K, V)
-    check_fits_in_memory((*batch, n_q, n_k), dtype, copies=1, what="attnlib.fast.scaled_dot_product_attention")
+    Q, K, V, mask, scale, out_dtype = check_attention(
+        Q, K, V, mask, scale, copies=1, what="attnlib.fast.scaled_dot_product_attention")
+    batch, (n_q, n_k), d_v = Q.shape[:-2], (Q.shape[-2], K.shape[-2]), V.shape[-1]
+    dtype = Q.dtype
     check_overflow = may_overflow(Q, K, scale, dtype)  # almost always False: then no check per block
     # The scale is applied to Q (n_q * d_k numbers) rather than to the scores (n_q * n_k).
     # Batch entries are counted flat; only what was broadcast gets copied.  (Q * scale comes
     # before the results on purpose: allocated the other way round, glibc handed the freed
     # memory back to the system after every call, and small calls took twice as long.)
-    Q, K, V = (x.astype(dtype, copy=False) for x in (Q, K, V))
     Q, K, V = (_flat(x, batch) for x in (Q * scale, K, V))  # (entries, n, d)
     weights = np.empty((*batch, n_q, n_k), dtype)
     output = np.empty((*batch, n_q, d_v), dtype)

@@ -18,7 +18,7 @@ from attnlib._checks import (
     check_nonempty,
     check_rng,
     positive_int,
-    positive_number,
+    resolve_scale,
 )
 
 
@@ -37,13 +37,6 @@ def _queries_and_keys(Q, K, *, same_dim: bool = True) -> tuple[np.ndarray, np.nd
         )
     broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2]})
     return Q, K
-
-
-def resolve_scale(scale, d_k: int) -> float:
-    """Return ``scale``, defaulting to ``1/sqrt(d_k)``; reject nonsense."""
-    if scale is None:
-        return 1.0 / math.sqrt(d_k)
-    return positive_number(scale, "scale")
 
 
 def dot_product_scores(Q, K) -> np.ndarray:
