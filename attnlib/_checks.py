@@ -117,9 +117,9 @@ def as_float_array(x, name: str, *, min_ndim: int = 0) -> np.ndarray:
     """
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
-            f"{name} is a numpy masked array, whose mask attnlib would ignore; pass a plain array "
-            "(np.ma.filled(x, -np.inf) turns masked scores into -inf, weight 0) or, for attention, "
-            "a boolean mask argument (True = may attend)"
+            f"{name} is a numpy masked array, whose mask attnlib would ignore; pass a plain array: "
+            "np.ma.filled(x, value) (for softmax scores, value=-np.inf gives the masked entries weight 0; "
+            "attention functions take a boolean mask argument, True = may attend)"
         )
     if isinstance(x, np.ndarray) and x.dtype == object or isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
@@ -318,6 +318,8 @@ def may_overflow(Q: np.ndarray, K: np.ndarray, scale: float, dtype) -> bool:
 
     Each product and partial sum is at most ``d_k * max|Q| * max|K|`` in size.
     """
+    if Q.size == 0 or K.size == 0:  # an empty batch: no scores at all
+        return False
     bound = Q.shape[-1] * float(np.max(np.abs(Q))) * float(np.max(np.abs(K))) * max(scale, 1.0)
     return not bound < float(np.finfo(dtype).max) / 2
 
@@ -350,23 +352,27 @@ class TooLargeError(MemoryError, ValueError):
     """An array that would not fit in the memory that is left (a ``MemoryError`` and a ``ValueError``)."""
 
 
-def check_fits_in_memory(shape: tuple[int, ...], dtype, copies: int, what: str) -> None:
+BLOCKWISE_HINT = ("attnlib.blockwise_attention computes the same output tile by tile without ever "
+                  "holding the weights: its memory grows with n, not n²")
+
+
+def check_fits_in_memory(shape: tuple[int, ...], dtype, copies: int, what: str, *,
+                         arrays: str = "the weights", hint: str = BLOCKWISE_HINT) -> None:
     """Raise before allocating when ``copies`` arrays of ``shape`` would not fit in memory.
 
     "Fit" keeps a fifth of the available memory free, for the temporaries beside the
-    arrays counted and for whatever else runs.  The message points to
+    arrays counted and for whatever else runs.  The message says what would be needed,
+    what is available, and (``hint``) what to do instead: by default, use
     :func:`attnlib.blockwise_attention`, which never forms the weights.
     """
     one = math.prod(shape) * np.dtype(dtype).itemsize
     need = copies * one
     free = available_memory()
     if free is not None and need > 0.8 * free:
-        arrays = "the weights" + (" and the softmax's temporaries" if copies > 1 else "")
         raise TooLargeError(
             f"{what} would need about {_gib(need)} for {arrays} ({copies} x {_gib(one)}, "
             f"{' x '.join(map(str, shape))} {np.dtype(dtype)}), more than 80% of the {_gib(free)} of memory "
-            "available. attnlib.blockwise_attention computes the same output tile by tile without ever "
-            "holding the weights: its memory grows with n, not n²"
+            f"available. {hint}"
         )
 
 

@@ -64,7 +64,7 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     array([[20.]])
     """
     Q, K, V, mask, scale, out_dtype = check_attention(  # shapes, dtypes, the mask, the memory needed
-        Q, K, V, mask, scale, copies=3, what="scaled_dot_product_attention")
+        Q, K, V, mask, scale, copies=3, what="scaled_dot_product_attention")  # 3: the softmax's temporaries
     scores = (Q * scale) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
     check_no_overflow(scores, mask)  # an infinite score would pass for a masked key
     if mask is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import positive_int
+from attnlib._checks import check_fits_in_memory, positive_int
 
 
 def causal_mask(n_q: int, n_k: int | None = None) -> np.ndarray:
@@ -31,6 +31,8 @@ def causal_mask(n_q: int, n_k: int | None = None) -> np.ndarray:
     """
     n_q = positive_int(n_q, "n_q")
     n_k = n_q if n_k is None else positive_int(n_k, "n_k")
+    check_fits_in_memory((n_q, n_k), bool, 1, "causal_mask", arrays="the mask", hint=(
+        "attnlib.blockwise_attention(Q, K, V, causal=True) applies the causal mask without building it"))
     return np.tril(np.ones((n_q, n_k), dtype=bool))
 
 

@@ -24,6 +24,8 @@ from attnlib.masks import causal_mask
 def _check_ids(ids, vocab_size) -> np.ndarray:
     vocab_size = positive_int(vocab_size, "vocab_size")
     arr = np.asarray(ids)
+    if arr.size == 0:
+        raise ValueError(f"ids is empty (shape {arr.shape}); expected a 1-D array of at least one token id")
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"ids must be integers (token ids), got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.size == 0:

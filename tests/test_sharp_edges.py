@@ -266,3 +266,19 @@ def test_offset_scores_needs_an_integer_offset():
 
     with pytest.raises(TypeError, match="offset must be an integer"):
         offset_scores(np.eye(3), 1.5)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_empty_batch_gives_empty_results(path):
+    Q = np.zeros((0, 3, 2))
+    assert output_of(path, Q, Q, Q).shape == (0, 3, 2)
+
+
+def test_a_causal_mask_too_large_for_memory_points_to_blockwise():
+    with pytest.raises(MemoryError, match=r"causal=True\) applies the causal mask without building it"):
+        al.causal_mask(10**6)  # 10^12 booleans
+
+
+def test_empty_token_ids_say_so():
+    with pytest.raises(ValueError, match="ids is empty"):
+        al.next_token_head([], 3)
