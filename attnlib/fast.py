@@ -3,9 +3,9 @@
 Same names, same contract and the same validation as the plain versions that the
 chapters read (:func:`attnlib.softmax.softmax`,
 :func:`attnlib.attention.scaled_dot_product_attention`), and tested equal to them
-(``tests/test_fast.py``).  What the engineering buys, measured by ``make bench``:
-at n = 4096 the plain version reaches about a fifth of this machine's matrix-product
-rate and this one about half.  The tricks:
+(``tests/test_fast.py``).  What the engineering buys is measured by ``make bench``, which
+prints both paths' speed as a fraction of the machine's matrix-product rate side by
+side (``benchmarks/README.md``).  The tricks:
 
 - the work is done one block of about a million scores at a time, so that a block's
   scores are still in the processor's cache for the softmax and the product with V;

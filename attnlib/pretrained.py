@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnlib._checks import as_float_array, positive_int
+from attnlib._checks import as_float_array, positive_int, positive_number
 from attnlib.masks import padding_mask
 from attnlib.transformer import encoder_layer, layer_norm, token_embeddings
 
@@ -107,6 +107,7 @@ def l2_normalize(x, *, eps: float = 1e-12) -> np.ndarray:
     array([0.6, 0.8])
     """
     x = as_float_array(x, "x", min_ndim=1)
+    eps = positive_number(eps, "eps")
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
