@@ -105,7 +105,8 @@ def check_softmax_input(x: np.ndarray, axis: int) -> None:
     """Raise unless every slice along ``axis`` is non-empty and holds only finite numbers or -inf."""
     if x.shape[axis] == 0:
         raise ValueError(f"softmax needs at least one score along axis {axis}, got shape {x.shape}")
-    if np.isnan(x).any() or np.isposinf(x).any():
+    top = np.max(x) if x.size else 0.0  # NaN if any entry is NaN
+    if np.isnan(top) or top == np.inf:
         raise ValueError("softmax expects finite scores or -inf (masked), got NaN or +inf")
 
 
@@ -213,7 +214,7 @@ def resolve_scale(scale, d_k: int) -> float:
     return positive_number(scale, "scale")
 
 
-def check_attention(Q, K, V, mask, scale, *, copies: int, what: str):
+def check_attention(Q, K, V, mask, scale, *, copies: int = 0, what: str = ""):
     """Everything scaled dot-product attention checks before it computes anything.
 
     Returns ``(Q, K, V, mask, scale, out_dtype)``: Q broadcast to the batch shape of all
@@ -298,9 +299,10 @@ def check_no_overflow(scores: np.ndarray, mask=None) -> None:
     Q and K are finite, so an infinite or NaN score is an overflow of the dtype.
     It must not pass for a masked key (-inf) or poison the softmax.
     """
-    bad = ~np.isfinite(scores)
-    if mask is not None:
-        bad = bad & mask  # may broadcast: the mask can have batch dimensions that Q and K lack
+    finite = np.isfinite(scores)
+    if finite.all():
+        return
+    bad = ~finite if mask is None else ~finite & mask  # may broadcast: the mask can have more batch dimensions
     if bad.any():
         raise ValueError(overflow_message(int(np.count_nonzero(bad)), scores.dtype))
 
@@ -367,6 +369,8 @@ def check_fits_in_memory(shape: tuple[int, ...], dtype, copies: int, what: str, 
     """
     one = math.prod(shape) * np.dtype(dtype).itemsize
     need = copies * one
+    if need < 2**28:  # 256 MiB: not worth reading the system's memory figures for
+        return
     free = available_memory()
     if free is not None and need > 0.8 * free:
         raise TooLargeError(

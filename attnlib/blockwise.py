@@ -153,7 +153,7 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bo
     >>> blockwise_attention([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[10.0], [20.0]]).round(3)
     array([[13.302]])
     """
-    Q, K, V, mask, scale, out_dtype = check_attention(Q, K, V, mask, scale, copies=0, what="")
+    Q, K, V, mask, scale, out_dtype = check_attention(Q, K, V, mask, scale)
     block_size = positive_int(block_size, "block_size")
     causal = as_bool(causal, "causal")
     batch, (n_q, n_k), d_v = Q.shape[:-2], (Q.shape[-2], K.shape[-2]), V.shape[-1]
