@@ -27,7 +27,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None, *, scale=None):
     V : array_like, shape (..., n_k, d_v)
         Values: the content that is averaged.
     mask : array_like of bool, optional
-        Broadcastable to ``(..., n_q, n_k)`` without changing that shape.  ``mask[..., i, j]``
+        Broadcastable to ``(..., n_q, n_k)`` without changing that shape: it may not add
+        batch dimensions, and if it has any it has one per batch dimension of the scores
+        (``padding_mask(lengths, n)[:, None]`` against ``(B, H, n, n)`` scores).  ``mask[..., i, j]``
         True means query i may attend to key j (PyTorch's boolean ``attn_mask`` convention).
         A query with no allowed key gets zero weights and a zero output.
     scale : float, optional
