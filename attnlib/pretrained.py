@@ -240,6 +240,11 @@ def load_minilm(path=None) -> MiniLM:
     ``tokenizers``) is missing.
     """
     folder = minilm_dir() if path is None else Path(path)
+    missing = [name for name in ("config.json", "model.safetensors", "tokenizer.json",
+                                 "sentence_bert_config.json", "1_Pooling/config.json") if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a folder of all-MiniLM-L6-v2's files: it lacks {missing} "
+                                f"(leave path out to use the installed package; {INSTALL_HINT})")
     try:
         from safetensors import safe_open
         from tokenizers import Tokenizer

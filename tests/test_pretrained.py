@@ -128,6 +128,13 @@ def test_model_files_come_from_the_package():
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
 
 
+def test_a_wrong_folder_says_what_is_missing(tmp_path):
+    from attnlib.pretrained import load_minilm
+
+    with pytest.raises(FileNotFoundError, match=r"lacks \['config.json', 'model.safetensors'"):
+        load_minilm(tmp_path)
+
+
 def test_missing_package_says_how_to_install(monkeypatch):
     import attnlib.pretrained as pretrained
 
