@@ -240,7 +240,10 @@ def as_bool_mask(mask, name: str = "mask") -> np.ndarray:
     """Return ``mask`` as a boolean array, or raise a clear error."""
     if isinstance(mask, np.ma.MaskedArray):
         raise TypeError(f"{name} is a numpy masked array; pass a plain boolean array (True = may attend)")
-    arr = np.asarray(mask)
+    try:
+        arr = np.asarray(mask)
+    except ValueError as err:  # ragged nested lists
+        raise TypeError(f"{name} must be a boolean array (True = may attend): {err}") from None
     if arr.dtype != bool:
         raise TypeError(
             f"{name} must be boolean (True = this query may attend to this key), "

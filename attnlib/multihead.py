@@ -164,13 +164,18 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
         raise ValueError(
             f"X_q has d_model={X_q.shape[-1]} but X_kv has d_model={X_kv.shape[-1]}; they must match"
         )
+    check_finite(X_q, "X_q")
+    check_finite(X_kv, "X_kv")
     d_model = X_q.shape[-1]
     n_heads = _check_heads(d_model, n_heads)
     p = _check_params(params, d_model)
 
     def project(X, w, b):
         Y = X @ p[w]  # (..., n, d_model) @ (d_model, d_model) -> (..., n, d_model)
-        return Y + p[b] if b in p else Y
+        Y = Y + p[b] if b in p else Y
+        if not np.isfinite(Y).all():  # the inputs are finite: the product overflowed
+            raise ValueError(f"the projection X @ {w} overflows {Y.dtype}; scale the inputs or {w} down")
+        return Y
 
     Q = split_heads(project(X_q, "W_q", "b_q"), n_heads)  # (..., n_heads, n_q, d_head)
     K = split_heads(project(X_kv, "W_k", "b_k"), n_heads)  # (..., n_heads, n_k, d_head)

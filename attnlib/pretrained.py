@@ -135,6 +135,9 @@ def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, 
     hidden_states : ndarray, shape (n_layers + 1, ..., n, d_model)
     attentions : ndarray, shape (n_layers, ..., n_heads, n, n)
     """
+    if not isinstance(embeddings, dict) or set(embeddings) != {"word", "position", "type", "gamma", "beta"}:
+        got = sorted(embeddings) if isinstance(embeddings, dict) else type(embeddings).__name__
+        raise ValueError(f"embeddings must be a dict with exactly word, position, type, gamma and beta; got {got}")
     X = token_embeddings(token_ids, embeddings["word"], embeddings["position"],
                          embeddings["type"])  # (..., n, d_model)
     H = layer_norm(X, embeddings["gamma"], embeddings["beta"], eps=eps)  # (..., n, d_model)

@@ -282,3 +282,30 @@ def test_a_causal_mask_too_large_for_memory_points_to_blockwise():
 def test_empty_token_ids_say_so():
     with pytest.raises(ValueError, match="ids is empty"):
         al.next_token_head([], 3)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_kernel_regression_scores_that_overflow_are_not_taken_for_masked_keys():
+    # The same edge as attention's: every score -inf would give weights 0 and a prediction of 0.
+    with pytest.raises(ValueError, match="overflow"):
+        al.nadaraya_watson([1e200], [0.0, 1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="overflow"):
+        al.nadaraya_watson([3.0], [0.0, 1.0], [1.0, 2.0], bandwidth=1e-160)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_multi_head_projections_that_overflow_say_so():
+    rng = np.random.default_rng(3)
+    X = np.full((2, 4), 1e200)
+    params = al.init_multi_head(4, 2, rng)
+    params["W_q"] = np.full((4, 4), 1e200)
+    with pytest.raises(ValueError, match="projection X @ W_q overflows"):
+        al.multi_head_attention(X, X, params, 2)
+    with pytest.raises(ValueError, match="X_q must be finite"):
+        al.multi_head_attention(np.full((2, 4), np.nan), X, al.init_multi_head(4, 2, rng), 2)
+
+
+def test_a_ragged_mask_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="mask must be a boolean array"):
+        al.scaled_dot_product_attention(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 1)),
+                                        mask=[[True], [True, False]])
