@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib._checks import as_bool
+
 #: A sequential colour map that reads in grayscale and for colour-blind readers.
 CMAP = "cividis"
 
@@ -56,7 +58,7 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    if annotate if annotate is not None else max(W.shape) <= 10:
+    if as_bool(annotate, "annotate") if annotate is not None else max(W.shape) <= 10:
         for (i, j), w in np.ndenumerate(W):
             ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
                     color=readable_text_colour(image.cmap(image.norm(w))))
