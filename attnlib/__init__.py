@@ -8,17 +8,6 @@ from attnlib.attention import check_qkv, scaled_dot_product_attention
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
-from attnlib.memory import (
-    attend_to_positions,
-    attention_recall,
-    encode_tokens,
-    final_state_recall,
-    one_hot,
-    random_tokens,
-    ridge_fit,
-    time_recurrence_and_attention,
-    with_bias,
-)
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
 from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.pretrained import head_attention, load_minilm
@@ -91,13 +80,4 @@ __all__ = [
     "rnn_step",
     "rnn_encode",
     "check_rnn_params",
-    "random_tokens",
-    "one_hot",
-    "ridge_fit",
-    "with_bias",
-    "encode_tokens",
-    "final_state_recall",
-    "attend_to_positions",
-    "attention_recall",
-    "time_recurrence_and_attention",
 ]
