@@ -1,0 +1,320 @@
+"""Diagrams of the computation, drawn from the arrays a page computes with.
+
+Each function takes the page's own arrays and draws every matrix as a grid of
+cells coloured by its numbers, labelled with its shape, so a diagram cannot
+drift from the code next to it.  They return a matplotlib ``Figure``; the pages
+glue it with alt text that begins with "Diagram:".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnlib.plotting import CMAP, COLORS, readable_text_colour
+
+_EDGE = "#444444"
+
+
+def _figure(width: float, height: float):
+    """A blank drawing in inches; :func:`_fit` later crops it to what was drawn."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.set_position([0, 0, 1, 1])
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    return fig, ax
+
+
+def _fit(fig, ax, margin: float = 0.25):
+    """Size the figure to the drawing (one unit = one inch), so nothing is clipped or left empty."""
+    fig.canvas.draw()
+    inverse = ax.transData.inverted()
+    boxes = [a.get_window_extent().transformed(inverse) for a in ax.patches + ax.texts if a.get_visible()]
+    x0 = min(b.x0 for b in boxes) - margin
+    x1 = max(b.x1 for b in boxes) + margin
+    y0 = min(b.y0 for b in boxes) - margin
+    y1 = max(b.y1 for b in boxes) + margin
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    fig.set_size_inches(x1 - x0, y1 - y0)
+    return fig
+
+
+def _matrix(ax, x: float, y: float, A, name: str, *, cell: float = 0.22, mask=None,
+            colour: str | None = None, shape_text: str | None = None):
+    """Draw ``A (rows, cols)`` with its top-left corner at (x, y); return (left, right, bottom, top).
+
+    Cells are coloured by value (cividis, scaled to the matrix), or filled with one
+    ``colour``; cells where ``mask`` is False are hatched.  The name sits above, the
+    shape below.
+    """
+    import matplotlib
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    rows, cols = A.shape
+    finite = A[np.isfinite(A)]
+    norm = Normalize(finite.min() if finite.size else 0.0, finite.max() if finite.size else 1.0)
+    cmap = matplotlib.colormaps[CMAP]
+    for i in range(rows):
+        for j in range(cols):
+            hidden = mask is not None and not mask[i, j]
+            face = "white" if hidden else colour or cmap(norm(A[i, j]) if np.isfinite(A[i, j]) else 0.0)
+            ax.add_patch(Rectangle((x + j * cell, y - (i + 1) * cell), cell, cell, facecolor=face,
+                                   edgecolor=_EDGE, linewidth=0.4, hatch="////" if hidden else None))
+    w, h = cols * cell, rows * cell
+    ax.text(x + w / 2, y + 0.08, name, ha="center", va="bottom", fontsize=9)
+    ax.text(x + w / 2, y - h - 0.08, shape_text or f"{rows}×{cols}", ha="center", va="top", fontsize=8,
+            color="#333333")
+    return x, x + w, y - h, y
+
+
+def _arrow(ax, start, end, text: str = ""):
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": _EDGE, "lw": 1.2})
+    if text:
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.1, text, ha="center", va="bottom",
+                fontsize=8)
+
+
+def pipeline(Q, K, V, mask=None, *, scale=None, weights=None):
+    """(a) The attention pipeline: QKᵀ → scale → mask → softmax → ×V, with the example's shapes.
+
+    ``weights`` are the page's softmax weights (computed by attnlib), drawn as they are.
+    """
+    Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+    if Q.ndim != 2 or K.ndim != 2 or V.ndim != 2:
+        raise ValueError(f"pipeline draws one example: Q, K, V must be 2-D, got {Q.shape}, {K.shape}, {V.shape}")
+    if Q.shape[1] != K.shape[1] or K.shape[0] != V.shape[0]:
+        raise ValueError(f"shapes do not fit together: Q {Q.shape}, K {K.shape}, V {V.shape}")
+    scale = 1 / np.sqrt(Q.shape[1]) if scale is None else float(scale)
+    scores = Q @ K.T  # (n_q, n_k)
+    if weights is None:
+        raise ValueError("pass the weights the page computed (attnlib.scaled_dot_product_attention)")
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != scores.shape:
+        raise ValueError(f"weights must have shape {scores.shape} (n_q, n_k), got {weights.shape}")
+    fig, ax = _figure(12.0, 3.6)
+    top = 2.9
+    boxes = []
+    boxes.append(_matrix(ax, 0.2, top, Q, "Q", shape_text=f"n_q×d_k = {Q.shape[0]}×{Q.shape[1]}"))
+    boxes.append(_matrix(ax, boxes[-1][1] + 0.5, top, K.T, "Kᵀ", shape_text=f"d_k×n_k = {K.shape[1]}×{K.shape[0]}"))
+    steps = [
+        (scores, "S = QKᵀ", None),
+        (scores * scale, f"S × scale\n(scale = 1/√{Q.shape[1]} = {scale:.3g})", None),
+        (weights, "P = softmax(S)" if mask is None else "P = softmax(masked S)", mask),
+    ]
+    for A, name, m in steps:
+        left = boxes[-1][1] + 0.8
+        _arrow(ax, (boxes[-1][1] + 0.1, top - 0.4), (left - 0.1, top - 0.4))
+        boxes.append(_matrix(ax, left, top, A, name, mask=m, shape_text=f"n_q×n_k = {A.shape[0]}×{A.shape[1]}"))
+    left = boxes[-1][1] + 0.5
+    boxes.append(_matrix(ax, left, top, V, "× V", shape_text=f"n_k×d_v = {V.shape[0]}×{V.shape[1]}"))
+    left = boxes[-1][1] + 0.8
+    _arrow(ax, (boxes[-1][1] + 0.1, top - 0.4), (left - 0.1, top - 0.4))
+    out = weights @ V  # (n_q, d_v)
+    _matrix(ax, left, top, out, "output = PV", shape_text=f"n_q×d_v = {out.shape[0]}×{out.shape[1]}")
+    if mask is not None:
+        ax.text(0.2, boxes[-1][2] - 0.7, "hatched: masked pair (score −∞, weight exactly 0)", fontsize=8)
+    return _fit(fig, ax)
+
+
+def multi_head(X, params, n_heads: int, weights):
+    """(b) Multi-head attention: project, split into heads, attend, concatenate, W_o.
+
+    ``weights (n_heads, n, n)`` are the page's attention weights.
+    """
+    X = np.asarray(X, dtype=float)
+    n, d_model = X.shape
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (n_heads, n, n):
+        raise ValueError(f"weights must have shape {(n_heads, n, n)} (n_heads, n, n), got {weights.shape}")
+    d_head = d_model // n_heads
+    step = 0.22 * n + 1.0  # vertical room for one head's row
+    fig, ax = _figure(14.0, step * n_heads + 1.0)
+    top = step * n_heads + 0.5
+    xb = _matrix(ax, 0.2, top - step * (n_heads - 1) / 2, X, "X", shape_text=f"n×d_model = {n}×{d_model}")
+    V = X @ params["W_v"] + params.get("b_v", 0.0)  # (n, d_model)
+    heads = [weights[h] @ V[:, h * d_head:(h + 1) * d_head] for h in range(n_heads)]  # H × (n, d_head)
+    output = np.concatenate(heads, axis=-1) @ params["W_o"] + params.get("b_o", 0.0)  # (n, d_model)
+    left = xb[1] + 1.1
+    y_mid = top - step * (n_heads - 1) / 2  # the middle head's row
+    _arrow(ax, (xb[1] + 0.1, y_mid - 0.3), (left - 0.1, y_mid - 0.3), "× W_q, W_k, W_v")
+    ends = []
+    for h in range(n_heads):
+        y = top - step * h
+        cols = slice(h * d_head, (h + 1) * d_head)
+        vb = _matrix(ax, left, y, V[:, cols], f"V, head {h}", colour=COLORS[h % len(COLORS)],
+                     shape_text=f"n×d_head = {n}×{d_head}")
+        wb = _matrix(ax, vb[1] + 0.9, y, weights[h], f"weights, head {h}", shape_text=f"{n}×{n}")
+        _arrow(ax, (vb[1] + 0.1, y - 0.3), (wb[0] - 0.1, y - 0.3), "attend")
+        ob = _matrix(ax, wb[1] + 0.9, y, heads[h], f"head {h} out", colour=COLORS[h % len(COLORS)],
+                     shape_text=f"{n}×{d_head}")
+        _arrow(ax, (wb[1] + 0.1, y - 0.3), (ob[0] - 0.1, y - 0.3))
+        ends.append(ob)
+    cat_left = ends[0][1] + 1.2
+    for ob in ends:
+        _arrow(ax, (ob[1] + 0.1, ob[3] - 0.3), (cat_left - 0.1, y_mid - 0.3))
+    cb = _matrix(ax, cat_left, y_mid, np.zeros((n, d_model)), "concatenate", colour="#dddddd",
+                 shape_text=f"n×(H·d_head) = {n}×{d_model}")
+    for h in range(n_heads):  # colour each head's block of columns
+        from matplotlib.patches import Rectangle
+        ax.add_patch(Rectangle((cat_left + h * d_head * 0.22, y_mid - n * 0.22), d_head * 0.22, n * 0.22,
+                               facecolor=COLORS[h % len(COLORS)], alpha=0.8, edgecolor=_EDGE, linewidth=0.6))
+    out_left = cb[1] + 1.0
+    _arrow(ax, (cb[1] + 0.1, y_mid - 0.3), (out_left - 0.1, y_mid - 0.3), "× W_o")
+    _matrix(ax, out_left, y_mid, output, "output",
+            shape_text=f"n×d_model = {n}×{d_model}")
+    ax.text(0.2, top - step * n_heads, f"H = {n_heads} heads, d_model = {d_model}, "
+            f"d_head = d_model / H = {d_head}; each head scales its scores by 1/√d_head", fontsize=9)
+    return _fit(fig, ax)
+
+
+def self_and_cross(source_tokens, target_tokens):
+    """(c) Where Q, K and V come from: self-attention (one sequence) vs cross-attention (two)."""
+    source_tokens, target_tokens = list(map(str, source_tokens)), list(map(str, target_tokens))
+    if not source_tokens or not target_tokens:
+        raise ValueError("self_and_cross needs at least one source and one target token")
+    n = max(len(source_tokens), len(target_tokens))
+    fig, ax = _figure(11.0, 0.5 * n + 1.6)
+    from matplotlib.patches import FancyBboxPatch
+
+    def column(x, tokens, colour):
+        for i, t in enumerate(tokens):
+            y = 0.5 * n + 0.6 - 0.5 * i
+            ax.add_patch(FancyBboxPatch((x, y - 0.36), 1.5, 0.36, boxstyle="round,pad=0.02", facecolor=colour,
+                                        edgecolor=_EDGE, linewidth=0.6))
+            ax.text(x + 0.75, y - 0.18, t, ha="center", va="center", fontsize=9,
+                    color=readable_text_colour(_rgb(colour)))
+
+    def roles(x, y_top, text):
+        ax.text(x, y_top, text, ha="center", va="bottom", fontsize=9)
+
+    top = 0.5 * n + 0.75
+    column(0.3, source_tokens, COLORS[4])
+    roles(1.05, top, "sequence X")
+    ax.text(2.5, top - 0.9, "Q = X W_q\nK = X W_k\nV = X W_v", fontsize=9, va="top")
+    ax.text(2.75, 0.25, "self-attention: Q, K, V from the same sequence", ha="center", fontsize=9)
+    column(6.0, target_tokens, COLORS[1])
+    roles(6.75, top, "decoder sequence Y")
+    column(9.2, source_tokens, COLORS[4])
+    roles(9.95, top, "encoder sequence X")
+    ax.text(7.65, top - 0.5, "Q = Y W_q", fontsize=9)
+    ax.text(7.65, top - 1.0, "K = X W_k\nV = X W_v", fontsize=9, va="top")
+    _arrow(ax, (9.1, top - 1.75), (7.7, top - 1.75))
+    ax.text(8.1, 0.25, "cross-attention: Q from Y, K and V from X", ha="center", fontsize=9)
+    return _fit(fig, ax)
+
+
+def _rgb(hex_colour: str):
+    h = hex_colour.lstrip("#")
+    return tuple(int(h[k:k + 2], 16) / 255 for k in (0, 2, 4))
+
+
+def masks(tokens, causal, padding, *, padding_tokens=None):
+    """(d) Causal and padding masks as grids over the example's tokens (✓ may attend, ✗ may not)."""
+    causal, padding = np.asarray(causal), np.asarray(padding)
+    if causal.dtype != bool or padding.dtype != bool:
+        raise TypeError("masks must be boolean (True = this query may attend to this key)")
+    padding_tokens = tokens if padding_tokens is None else padding_tokens
+    panels = [(causal, tokens, "causal mask: query i sees keys 0..i"),
+              (padding, padding_tokens, "padding mask: no query sees a pad key")]
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 0.42 * max(len(tokens), len(padding_tokens)) + 1.8))
+    for ax, (M, labels, title) in zip(axes, panels, strict=True):
+        M = M.reshape(-1, *M.shape[-2:])[0]  # the first batch entry, (n_q or 1, n_k)
+        M = np.broadcast_to(M, (len(labels), M.shape[-1]))  # a padding mask is the same for every query
+        ax.imshow(M, cmap="Greys_r", vmin=-0.6, vmax=1.2, aspect="equal")
+        for (i, j), allowed in np.ndenumerate(M):
+            ax.text(j, i, "✓" if allowed else "✗", ha="center", va="center", fontsize=9,
+                    color="#000" if allowed else "#fff")
+        ax.set_xticks(range(M.shape[1]), labels, rotation=45, ha="right")
+        ax.set_yticks(range(M.shape[0]), labels)
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def rnn_versus_attention(tokens, d_hidden: int):
+    """(e) An RNN squeezes the sequence into h_n; attention reads every state h_1..h_n."""
+    tokens = [str(t) for t in tokens]
+    n = len(tokens)
+    if n < 2:
+        raise ValueError(f"rnn_versus_attention needs at least two tokens, got {n}")
+    fig, axes = _figure(1.25 * n + 3.2, 4.6)
+    ax = axes
+    from matplotlib.patches import FancyBboxPatch
+
+    def box(x, y, text, colour, w=1.0, h=0.45):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", facecolor=colour, edgecolor=_EDGE,
+                                    linewidth=0.6))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8,
+                color=readable_text_colour(_rgb(colour)))
+
+    for row, (y0, title) in enumerate(((2.6, "RNN encoder: only h_n reaches the output"),
+                                       (0.3, "RNN + attention: the output reads every state"))):
+        ax.text(0.2, y0 + 1.7, title, fontsize=9)
+        for i, t in enumerate(tokens):
+            x = 0.3 + 1.25 * i
+            box(x, y0, t, "#eeeeee")
+            box(x, y0 + 0.8, f"h_{i + 1}", COLORS[4])
+            _arrow(ax, (x + 0.5, y0 + 0.47), (x + 0.5, y0 + 0.78))
+            if i:
+                _arrow(ax, (x - 0.23, y0 + 1.02), (x - 0.02, y0 + 1.02))
+        xo = 0.3 + 1.25 * n + 0.4
+        box(xo, y0 + 0.8, "output", COLORS[1], w=1.3)
+        if row == 0:
+            _arrow(ax, (xo - 0.63, y0 + 1.02), (xo - 0.02, y0 + 1.02), "")
+            ax.text(xo - 0.3, y0 + 1.35, f"h_n: {d_hidden} numbers", ha="center", fontsize=8)
+        else:
+            for i in range(n):
+                x = 0.3 + 1.25 * i + 0.5
+                ax.annotate("", xy=(xo + 0.65, y0 + 1.27), xytext=(x, y0 + 1.27),
+                            arrowprops={"arrowstyle": "->", "color": COLORS[5], "lw": 0.9,
+                                        "connectionstyle": "arc3,rad=-0.12"})
+            ax.text(xo + 0.65, y0 + 0.55, f"weights over all {n} states", ha="center", fontsize=8)
+    return _fit(fig, ax)
+
+
+def online_softmax(scores, blocks, running):
+    """(f) Blockwise attention for one query: its scores cut into blocks of keys, with the running
+    maximum m and sum ℓ after each block, as the page's loop computed them.
+
+    ``running`` holds one ``(m, l)`` pair per block; they are checked against ``scores``, so the
+    picture cannot show numbers the online softmax would not produce.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one query's scores, shape (n_k,), got {scores.shape}")
+    if len(running) != len(blocks):
+        raise ValueError(f"one (m, l) pair per block: {len(blocks)} blocks but {len(running)} pairs")
+    for b, (m, l) in enumerate(running):
+        seen = scores[: blocks[b].stop]
+        if not np.isclose(m, seen.max()) or not np.isclose(l, np.exp(seen - seen.max()).sum()):
+            raise ValueError(f"(m, l) after block {b} is ({m:.4g}, {l:.4g}), but the scores give "
+                             f"({seen.max():.4g}, {np.exp(seen - seen.max()).sum():.4g})")
+    fig, ax = _figure(2.0 + 1.2 * scores.size, 2.4)
+    x, cell, top = 0.3, 0.55, 1.9
+    for b, block in enumerate(blocks):
+        left = x
+        part = scores[block]
+        _matrix(ax, x, top, part[None, :], f"block {b}: keys {block.start}–{block.stop - 1}", cell=cell,
+                colour="#dddddd", shape_text=" ")
+        for j, v in enumerate(part):
+            ax.text(x + (j + 0.5) * cell, top - cell / 2, f"{v:.2f}", ha="center", va="center", fontsize=8)
+        x += part.size * cell
+        m, l = running[b]
+        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=9)
+        if b + 1 < len(blocks):
+            _arrow(ax, (x + 0.08, top - cell / 2), (x + 0.72, top - cell / 2), "")
+            ax.text(x + 0.4, top - cell - 0.25, "rescale\nby e^(m−m′)", ha="center", va="top", fontsize=7)
+            x += 0.8
+    ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=8)
+    return _fit(fig, ax)
