@@ -281,19 +281,18 @@ def load_minilm(path=None) -> MiniLM:
 def head_attention(model: MiniLM, sentence: str, layer: int, head: int) -> tuple[list[str], np.ndarray]:
     """The attention weights of one head of ``model`` on ``sentence``: ``(tokens, weights (n, n))``.
 
-    ``layer`` counts from 1 to ``model.n_layers`` and ``head`` from 0, as the book labels them
-    ("layer 3, head 5").  Row i holds how much token i attends to each token.
+    ``layer`` and ``head`` count from 0, as the book labels them ("layer 3, head 5" is
+    ``attentions[3, 5]``).  Row i holds how much token i attends to each token.
 
-    >>> tokens, W = head_attention(load_minilm(), "The cat sat on the mat.", layer=1, head=0)
+    >>> tokens, W = head_attention(load_minilm(), "The cat sat on the mat.", layer=0, head=0)
     >>> len(tokens), W.shape, bool(np.allclose(W.sum(axis=1), 1.0))
     (9, (9, 9), True)
     """
-    if not 1 <= layer <= model.n_layers:
-        raise ValueError(f"layer must be in 1..{model.n_layers}, got {layer}")
-    if not 0 <= head < model.n_heads:
-        raise ValueError(f"head must be in 0..{model.n_heads - 1}, got {head}")
+    for name, value, size in (("layer", layer, model.n_layers), ("head", head, model.n_heads)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < size:
+            raise ValueError(f"{name} must be an integer in 0..{size - 1} (counted from 0), got {value!r}")
     out = model(sentence)
-    return out.tokens, out.attentions[layer - 1, head]
+    return out.tokens, out.attentions[layer, head]
 
 
 def offset_scores(attentions, offset: int) -> np.ndarray:

@@ -6,8 +6,9 @@ tokens, chosen by hand so that you can read what each head does.
 - :func:`next_token_head` (GPT-style) looks only to the left (a causal mask).  It is
   an *induction head*: it finds earlier places where the current context occurred and
   copies the token that came next there.
-- :func:`masked_token_head` (BERT-style) looks both ways (no causal mask) and fills
-  a hidden token from its left and right neighbours.
+- :func:`masked_token_head` (BERT-style) looks both ways (no attention mask at all,
+  ``[MASK]`` tokens included) and fills a hidden token from its left and right
+  neighbours.
 
 Chapter 6 ("Real-world impact") uses them.
 """
@@ -76,7 +77,7 @@ def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
     key ``j`` is token ``j`` itself.  A query therefore finds earlier places where
     its context occurred and copies what came next there.
 
-    .. math:: p(\\cdot \\mid t_{\\le i}) = \\operatorname{softmax}\\big(s\\, q_i K^\\top
+    .. math:: p(\\cdot \\mid t_{\\le i}) = \\operatorname{softmax}\\big(\\gamma\\, q_i K^\\top
               + \\text{causal mask}\\big)\\, V
 
     Parameters
@@ -85,7 +86,8 @@ def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
         The token ids of the sequence so far.
     vocab_size : int
     scale : float
-        Multiplies the scores (a full match scores ``2 * scale``, half a match ``scale``).
+        Multiplies the scores (the scale, written gamma in the book): a full match
+        scores ``2 * scale``, half a match ``scale``.
 
     Returns
     -------
@@ -143,11 +145,13 @@ def masked_token_head(ids, vocab_size: int, mask_id: int, *, scale: float = 5.0)
     """BERT-style: a bidirectional head that fills in hidden (``mask_id``) tokens.
 
     Queries and keys both describe a position by its two neighbours,
-    ``(token i-1, token i+1)``; the value is the token itself.  There is no causal
-    mask: every position sees the whole sentence, left and right.  The only keys
-    left out are hidden tokens, whose value is unknown.
+    ``(token i-1, token i+1)``; the value is the token itself.  There is no
+    attention mask at all: every position attends to every position, left and
+    right, ``[MASK]`` tokens included, as in BERT.  A ``[MASK]`` token only tells
+    nobody what it hides, so its value is the zero vector: it takes weight but casts
+    no vote, and each row's vote is renormalised over the tokens that do vote.
 
-    .. math:: p(t_i \\mid t_{\\ne i}) = \\operatorname{softmax}\\big(s\\, q_i K^\\top\\big)\\, V
+    .. math:: p(t_i \\mid t_{\\ne i}) \\propto \\operatorname{softmax}\\big(\\gamma\\, q_i K^\\top\\big)\\, V
 
     Parameters
     ----------
@@ -157,25 +161,32 @@ def masked_token_head(ids, vocab_size: int, mask_id: int, *, scale: float = 5.0)
     mask_id : int
         The id of the ``[MASK]`` token.
     scale : float
+        Multiplies the scores (the scale, written gamma in the book).
 
     Returns
     -------
     probs : ndarray, shape (n, vocab_size)
-        Row ``i`` is the predicted distribution of token ``i``.
+        Row ``i`` is the predicted distribution of token ``i`` (all zeros in the
+        degenerate case where a row gives all of its weight to ``[MASK]`` tokens).
     weights : ndarray, shape (n, n)
+        The attention weights over every key, ``[MASK]`` keys included.
 
     Examples
     --------
-    >>> probs, _ = masked_token_head([0, 1, 2, 0, 3, 2], 4, mask_id=3)
+    >>> probs, weights = masked_token_head([0, 1, 2, 0, 3, 2], 4, mask_id=3)
     >>> int(probs[4].argmax())  # "0 ? 2" was "0 1 2" before
     1
+    >>> bool(weights[4, 4] > 0)  # the blank attends to itself, like any token
+    True
     """
     ids = _check_ids(ids, vocab_size)
-    if not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must lie in 0..{vocab_size - 1}, got {mask_id!r}")
+    if isinstance(mask_id, bool) or not isinstance(mask_id, (int, np.integer)) or not 0 <= mask_id < vocab_size:
+        raise ValueError(f"mask_id must be an integer in 0..{vocab_size - 1}, got {mask_id!r}")
     features = np.concatenate([shifted_one_hot(ids, vocab_size, -1),
                                shifted_one_hot(ids, vocab_size, +1)], axis=1)  # (n, 2 * vocab_size)
     V = shifted_one_hot(ids, vocab_size, 0)  # (n, vocab_size)
-    visible = ids != mask_id  # (n,): hidden tokens cannot answer for anyone
-    mask = np.ones((ids.size, ids.size), dtype=bool) & visible[None, :]  # (n, n): both directions allowed
-    return scaled_dot_product_attention(features, features, V, mask, scale=scale)
+    V[ids == mask_id] = 0.0  # a [MASK] token carries no answer: no vote
+    votes, weights = scaled_dot_product_attention(features, features, V, scale=scale)  # (n, V), (n, n)
+    total = votes.sum(axis=-1, keepdims=True)  # (n, 1): weight on tokens that vote
+    probs = np.divide(votes, total, out=np.zeros_like(votes), where=total > 0)
+    return probs, weights

@@ -39,7 +39,7 @@ SOFTMAX_BUGS = {
 
 
 def test_softmax_backward_check_passes_right_answers():
-    assert check_softmax_backward(attnlib.softmax_backward).passed
+    assert check_softmax_backward(attnlib.softmax_backward, forbid=()).passed
     result = check_softmax_backward(softmax_backward_right)
     assert result.passed, result.message
 
@@ -111,7 +111,7 @@ TRANSPOSE_BY_SHAPE = {"missing transpose in dV", "missing transpose in dK", "mis
 
 
 def test_attention_backward_check_passes_right_answers():
-    result = check_attention_backward(attnlib.attention_backward, broadcast=True)
+    result = check_attention_backward(attnlib.attention_backward, broadcast=True, forbid=())
     assert result.passed, result.message
     result = check_attention_backward(make_backward(), broadcast=True)
     assert result.passed, result.message
@@ -161,7 +161,7 @@ def test_attention_backward_check_without_mask_or_batch():
     def no_mask(Q, K, V, d_output):
         return attnlib.attention_backward(Q, K, V, d_output)
 
-    result = check_attention_backward(no_mask, batch=False)
+    result = check_attention_backward(no_mask, batch=False, forbid=())
     assert result.passed and result.message == "correct on one sequence."
 
 
@@ -182,5 +182,15 @@ def test_attention_backward_check_does_not_let_the_learner_change_the_inputs():
         Q[...] = 0.0
         return grads
 
-    check_attention_backward(scribbles)
-    assert len(seen) > 3 and all(np.any(q != 0) for q in seen)  # every call got fresh inputs
+    result = check_attention_backward(scribbles, forbid=())
+    assert not result.passed and "changed its input Q in place" in result.message, result.message
+
+
+def test_backward_checks_refuse_attnlibs_own_gradients():
+    def borrows(Q, K, V, d_output, mask=None):
+        return attnlib.attention_backward(Q, K, V, d_output, mask)
+
+    result = check_attention_backward(borrows)
+    assert not result.passed and "your own implementation" in result.message, result.message
+    result = check_softmax_backward(lambda P, dP: attnlib.softmax_backward(P, dP))
+    assert not result.passed and "your own implementation" in result.message, result.message

@@ -169,12 +169,14 @@ def test_head_attention_is_one_slice(model, outputs, reference):
     tokens, W = head_attention(model, "The cat sat on the mat.", layer=2, head=3)
     out = outputs[0]
     assert tokens == out.tokens
-    np.testing.assert_array_equal(W, out.attentions[1, 3])
+    np.testing.assert_array_equal(W, out.attentions[2, 3])  # layers and heads count from 0
     np.testing.assert_allclose(W.sum(axis=-1), 1.0, atol=1e-12)
-    with pytest.raises(ValueError, match="layer must be in 1..6"):
-        head_attention(model, "x", layer=0, head=0)
-    with pytest.raises(ValueError, match="head must be in 0..11"):
-        head_attention(model, "x", layer=1, head=12)
+    with pytest.raises(ValueError, match=r"layer must be an integer in 0\.\.5"):
+        head_attention(model, "x", layer=6, head=0)
+    with pytest.raises(ValueError, match=r"head must be an integer in 0\.\.11"):
+        head_attention(model, "x", layer=0, head=12)
+    with pytest.raises(ValueError, match="layer must be an integer"):
+        head_attention(model, "x", layer=1.0, head=0)
 
 
 def test_offset_scores_against_a_loop():

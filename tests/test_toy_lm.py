@@ -60,9 +60,12 @@ def test_masked_token_head_uses_the_right_context():
     blank = int(np.flatnonzero(ids == mask_id)[0])
     probs, weights = masked_token_head(ids, len(vocab), mask_id)
     assert vocab[int(np.argmax(probs[blank]))] == "dog"
-    # it looks to the right of the blank too, and never at a hidden token
+    # it looks to the right of the blank too, and, as in BERT, every token attends to [MASK]
     assert weights[blank, blank + 1:].sum() > 0
-    assert np.all(weights[:, ids == mask_id] == 0.0)
+    assert np.all(weights[:, ids == mask_id] > 0.0)
+    # a [MASK] key takes weight but casts no vote: the probabilities are the other keys' votes
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0)
+    assert np.all(probs[:, mask_id] == 0.0)
     # the causal head, seeing only the left, cannot tell dog from cat
     left, _ = next_token_head(ids, len(vocab))
     np.testing.assert_allclose(left[blank - 1, vocab.index("dog")], left[blank - 1, vocab.index("cat")])
@@ -79,3 +82,5 @@ def test_bad_inputs():
         generate([0, 1], 2, -1)
     with pytest.raises(ValueError, match="mask_id"):
         masked_token_head([0, 1], 2, 5)
+    with pytest.raises(ValueError, match="mask_id"):
+        masked_token_head([0, 1], 2, 1.0)

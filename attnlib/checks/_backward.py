@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from attnlib.backward import attention_backward, softmax_backward
+from attnlib.checks._guard import FORBID
 from attnlib.checks._result import (
     CheckResult,
     accepts,
@@ -16,6 +17,7 @@ from attnlib.checks._result import (
     copies,
     difference,
     failed,
+    graded,
     in_context,
     n_required,
     passed,
@@ -96,6 +98,7 @@ def _softmax_diagnosis(got, P, dP, variants) -> str | None:
     return None
 
 
+@graded(forbid=FORBID["softmax_backward"])
 def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult:
     r"""Check a learner's ``fn(weights, d_weights)``: the gradient through a softmax over the last axis.
 
@@ -108,7 +111,7 @@ def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult
     Examples
     --------
     >>> import attnlib
-    >>> check_softmax_backward(attnlib.softmax_backward).passed
+    >>> check_softmax_backward(attnlib.softmax_backward, forbid=()).passed
     True
     >>> check_softmax_backward(lambda P, dP: P * dP).message.split(":")[0]
     "on one row of weights, you multiplied dP by the weights but did not subtract each row's sum of dP ⊙ P"
@@ -317,6 +320,7 @@ def _which_wrong(grads, expected) -> str:
            f"{difference(grads[i], expected[i])})."
 
 
+@graded(forbid=FORBID["attention_backward"])
 def check_attention_backward(fn, *, name: str = "Attention backward", batch: bool = True,
                              broadcast: bool = False, fully_masked_rows: bool = True) -> CheckResult:
     r"""Check a learner's ``fn(Q, K, V, d_output)`` or ``fn(Q, K, V, d_output, mask)``: attention's backward pass.
@@ -334,7 +338,7 @@ def check_attention_backward(fn, *, name: str = "Attention backward", batch: boo
     Examples
     --------
     >>> import attnlib
-    >>> check_attention_backward(attnlib.attention_backward, broadcast=True).passed
+    >>> check_attention_backward(attnlib.attention_backward, broadcast=True, forbid=()).passed
     True
     >>> def no_scale(Q, K, V, dO):
     ...     P = attnlib.softmax(Q @ K.T / np.sqrt(Q.shape[-1]))
