@@ -5,6 +5,7 @@ the book.  Masks are boolean: True means "this query may attend to this key".
 """
 
 from attnlib.attention import check_qkv, scaled_dot_product_attention
+from attnlib.backward import attention_backward, multi_head_attention_backward, softmax_backward
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "additive_scores",
+    "attention_backward",
     "blockwise_attention",
     "blockwise_plan",
     "causal_mask",
@@ -57,12 +59,14 @@ __all__ = [
     "init_multi_head",
     "merge_heads",
     "multi_head_attention",
+    "multi_head_attention_backward",
     "nadaraya_watson",
     "padding_mask",
     "scaled_dot_product_attention",
     "scaled_dot_product_scores",
     "sinusoidal_positional_encoding",
     "softmax",
+    "softmax_backward",
     "split_heads",
     "TOY_SENTENCE",
     "TOY_TRANSLATION",
