@@ -301,9 +301,12 @@ def induction_score(weights) -> np.ndarray:
 
 
 def previous_token_score(weights) -> np.ndarray:
-    """Mean weight from position i to position ``i - 1``, over the repeated half ``i = L .. 2L-1``.
+    """Mean weight from position j to position ``j - 1``, over the first copy ``j = 1 .. L``.
 
-    .. math:: \\frac{1}{L}\\sum_{i=L}^{2L-1} w_{i,\\,i-1}
+    Those are the positions the induction head reads as keys (its target ``i - L + 1``
+    lies in ``1 .. L``), so that is where a previous-token head must work.
+
+    .. math:: \\frac{1}{L}\\sum_{j=1}^{L} w_{j,\\,j-1}
 
     Examples
     --------
@@ -312,8 +315,8 @@ def previous_token_score(weights) -> np.ndarray:
     1.0
     """
     w, L = _check_pattern(weights)
-    i = np.arange(L, 2 * L)
-    return w[..., i, i - 1].mean(axis=-1)
+    j = np.arange(1, L + 1)
+    return w[..., j, j - 1].mean(axis=-1)
 
 
 def duplicate_token_score(weights) -> np.ndarray:
@@ -330,16 +333,6 @@ def duplicate_token_score(weights) -> np.ndarray:
     w, L = _check_pattern(weights)
     i = np.arange(L, 2 * L)
     return w[..., i, i - L].mean(axis=-1)
-
-
-def token_shift_score(weights) -> np.ndarray:
-    """Mean weight from position i to ``i - L + 1``, the fixed-offset shortcut.
-
-    It is the induction target too; in layer 1 it can only come from positions (a
-    layer-1 head cannot know where the previous occurrence is), so a high value in
-    layer 1 means the model solved a *fixed* length by position alone.
-    """
-    return induction_score(weights)
 
 
 # --- training ---------------------------------------------------------------------------------
