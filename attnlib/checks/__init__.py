@@ -17,11 +17,14 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
+- :func:`check_softmax_backward` ``fn(weights, d_weights)``, :func:`check_attention_backward`
+  ``fn(Q, K, V, d_output)`` or ``fn(Q, K, V, d_output, mask)`` (chapter 3, "Learning to attend")
 
 and :func:`check_value` / :func:`check_function` compare any answer with one computed by attnlib.
 """
 
 from attnlib.checks._attention import check_attention
+from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
 from attnlib.checks._masks import check_causal_mask, check_padding_mask
@@ -41,6 +44,7 @@ __all__ = [
     "NOT_IMPLEMENTED",
     "CheckResult",
     "check_attention",
+    "check_attention_backward",
     "check_causal_mask",
     "check_dropout",
     "check_function",
@@ -49,6 +53,7 @@ __all__ = [
     "check_padding_mask",
     "check_scores",
     "check_softmax",
+    "check_softmax_backward",
     "check_split_heads",
     "check_value",
     "compare_arrays",
