@@ -273,6 +273,33 @@ def _check_pattern(weights) -> tuple[np.ndarray, int]:
     return w, T // 2
 
 
+def offset_score(weights, offset: int) -> np.ndarray:
+    """Mean weight from each position i of the second copy to position ``i - offset``.
+
+    .. math:: \\frac{1}{L}\\sum_{i=L}^{2L-1} w_{i,\\,i-\\text{offset}}
+
+    ``offset = L - 1`` is the induction target, ``offset = L`` the earlier occurrence
+    of the same token, ``offset = 1`` the previous position.
+
+    Parameters
+    ----------
+    weights : array_like, shape (..., 2L, 2L)
+    offset : int
+        In ``0 .. L``.
+
+    Examples
+    --------
+    >>> w = np.zeros((4, 4)); w[[2, 3], [1, 2]] = 1
+    >>> float(offset_score(w, 1))
+    1.0
+    """
+    w, L = _check_pattern(weights)
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or not 0 <= offset <= L:
+        raise ValueError(f"offset must be an int in 0..L={L}, got {offset!r}")
+    i = np.arange(L, 2 * L)
+    return w[..., i, i - offset].mean(axis=-1)
+
+
 def induction_score(weights) -> np.ndarray:
     """Mean weight from position i to the token after the previous occurrence of ``x_i``.
 
@@ -297,9 +324,7 @@ def induction_score(weights) -> np.ndarray:
     >>> float(induction_score(w))
     1.0
     """
-    w, L = _check_pattern(weights)
-    i = np.arange(L, 2 * L)
-    return w[..., i, i - L + 1].mean(axis=-1)
+    return offset_score(weights, _check_pattern(weights)[1] - 1)
 
 
 def previous_token_score(weights) -> np.ndarray:
@@ -332,9 +357,7 @@ def duplicate_token_score(weights) -> np.ndarray:
     >>> float(duplicate_token_score(w))
     1.0
     """
-    w, L = _check_pattern(weights)
-    i = np.arange(L, 2 * L)
-    return w[..., i, i - L].mean(axis=-1)
+    return offset_score(weights, _check_pattern(weights)[1])
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -152,3 +152,14 @@ def test_training_records_checkpoints_and_lowers_the_loss():
     np.testing.assert_allclose(run.checkpoints[-1].weights.sum(-1), 1, atol=1e-5)
     assert np.mean(run.losses[-10:]) < np.mean(run.losses[:10])  # learning, not the full phase change
     assert run.scores(2, ind.induction_score).shape == (4,)
+
+
+def test_offset_score_is_the_general_score():
+    w = np.random.default_rng(0).dirichlet(np.ones(8), size=(3, 8))  # (3, 8, 8), rows sum to 1
+    L = 4
+    np.testing.assert_allclose(ind.offset_score(w, L - 1), ind.induction_score(w))
+    np.testing.assert_allclose(ind.offset_score(w, L), ind.duplicate_token_score(w))
+    loop = [np.mean([w[b, i, i - 2] for i in range(L, 2 * L)]) for b in range(3)]
+    np.testing.assert_allclose(ind.offset_score(w, 2), loop)
+    with pytest.raises(ValueError, match="offset"):
+        ind.offset_score(w, 5)
