@@ -110,16 +110,16 @@ def init_params(rng: np.random.Generator, *, n_vocab: int = N_VOCAB, d_model: in
     _check_rng(rng)
     d, h = d_model, d_head
 
-    def normal(shape, fan_in):
-        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
+    def normal(shape, std):
+        return (std * rng.standard_normal(shape)).astype(dtype)
 
-    params = {"E": normal((n_vocab, d), embed_std**-2), "P": normal((n_positions, d), embed_std**-2)}
+    params = {"E": normal((n_vocab, d), embed_std), "P": normal((n_positions, d), embed_std)}
     for layer in range(1, n_layers + 1):
-        params[f"W_q{layer}"] = normal((d, h), d)
-        params[f"W_k{layer}"] = normal((d, h), d)
-        params[f"W_v{layer}"] = normal((d, h), d)
-        params[f"W_o{layer}"] = normal((h, d), h)
-    params["U"] = normal((d, n_vocab), d)
+        params[f"W_q{layer}"] = normal((d, h), d**-0.5)  # 1/sqrt(fan_in)
+        params[f"W_k{layer}"] = normal((d, h), d**-0.5)
+        params[f"W_v{layer}"] = normal((d, h), d**-0.5)
+        params[f"W_o{layer}"] = normal((h, d), h**-0.5)
+    params["U"] = normal((d, n_vocab), d**-0.5)
     return params
 
 
