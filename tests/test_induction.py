@@ -163,3 +163,37 @@ def test_offset_score_is_the_general_score():
     np.testing.assert_allclose(ind.offset_score(w, 2), loop)
     with pytest.raises(ValueError, match="offset"):
         ind.offset_score(w, 5)
+
+
+# --- the TrainingView widget (Python side; tests/test_browser_training.py drives the browser) ---
+
+def test_training_view_holds_the_checkpoints_of_a_run():
+    from attnlib.widgets import TrainingView
+
+    run = ind.train(np.random.default_rng(1), 20, checkpoint_every=10)
+    W = np.stack([c.weights for c in run.checkpoints])  # (3, 2, T, T)
+    tokens = [str(t) for t in run.probe]
+    view = TrainingView(run.checkpoint_steps, W, tokens, np.arange(1, 21), run.losses, reference=np.log(32))
+    assert view.checkpoint == 2 and view.step == 20  # the last checkpoint by default
+    np.testing.assert_allclose(view.weights, W[-1], atol=5e-7)  # rounded to 1e-6 for the page
+    view.checkpoint = 0
+    np.testing.assert_allclose(view.weights, W[0], atol=5e-7)
+    with pytest.raises(Exception, match="checkpoint must be in 0..2"):
+        view.checkpoint = 3
+    assert "TrainingView(n_checkpoints=3" in repr(view)
+
+
+def test_training_view_rejects_bad_input():
+    from attnlib.widgets import TrainingView
+
+    W = np.full((2, 1, 2, 2), 0.5)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        TrainingView([5, 5], W, ["a", "b"], [0, 1], [1.0, 0.5])
+    with pytest.raises(ValueError, match="n_checkpoints=3"):
+        TrainingView([0, 1, 2], W, ["a", "b"], [0, 1], [1.0, 0.5])
+    with pytest.raises(ValueError, match="tokens has 3 entries"):
+        TrainingView([0, 1], W, ["a", "b", "c"], [0, 1], [1.0, 0.5])
+    with pytest.raises(ValueError, match="one length"):
+        TrainingView([0, 1], W, ["a", "b"], [0, 1, 2], [1.0, 0.5])
+    with pytest.raises(ValueError, match="finite"):
+        TrainingView([0, 1], np.full((2, 1, 2, 2), np.nan), ["a", "b"], [0, 1], [1.0, 0.5])
