@@ -3,7 +3,7 @@
 
 const TV_W = 560; // loss chart size in SVG units
 const TV_H = 150;
-const TV_PAD = { left: 44, right: 10, top: 10, bottom: 30 };
+const TV_PAD = { left: 44, right: 24, top: 10, bottom: 30 };
 
 function render({ model, el }) {
   const uid = model.get("uid");
