@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, broadcast_mask, check_finite
-from attnlib.attention import check_qkv, scaled_dot_product_attention
-from attnlib.multihead import _check_heads, _check_params, merge_heads, split_heads
+from attnlib._checks import as_float_array, check_finite
+from attnlib.attention import scaled_dot_product_attention
+from attnlib.multihead import merge_heads, multi_head_attention, split_heads
 from attnlib.scores import resolve_scale
 
 _PARAM_NAMES = ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o")
@@ -42,6 +42,8 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     collects the gradient of every use: leading dimensions it lacked are summed
     away, and dimensions where it had size 1 are summed with ``keepdims``.
     """
+    if grad.shape == tuple(shape):  # nothing was broadcast
+        return grad
     grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))  # dimensions the input did not have
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     return grad.sum(axis=stretched, keepdims=True)  # dimensions of size 1 that were repeated
@@ -136,10 +138,12 @@ def attention_backward(Q, K, V, d_output, mask=None, *, scale=None):
     >>> dV.sum(axis=0)  # each of the 2 x 3 queries spreads its gradient 1 over the values
     array([6., 6.])
     """
-    Q, K, V = check_qkv(Q, K, V)
+    # The forward call checks the arguments (with the same errors) and gives the weights P
     output, P = scaled_dot_product_attention(Q, K, V, mask, scale=scale)  # P: (..., n_q, n_k), zeros where masked
+    Q, K, V = (as_float_array(x, name) for x, name in ((Q, "Q"), (K, "K"), (V, "V")))
     s = resolve_scale(scale, Q.shape[-1])
     dO = _gradient_like(d_output, output.shape, "d_output", "the attention output (..., n_q, d_v)")
+    P = np.broadcast_to(P, (*dO.shape[:-2], *P.shape[-2:]))  # (..., n_q, n_k): one per batch entry of the output
 
     # O = P V
     dV = P.swapaxes(-1, -2) @ dO  # (..., n_k, n_q) @ (..., n_q, d_v) -> (..., n_k, d_v)
@@ -200,19 +204,16 @@ def multi_head_attention_backward(X_q, X_kv, params: dict, n_heads: int, d_outpu
     >>> d_params["b_o"]  # b_o is added to each of the 5 outputs
     array([5., 5., 5., 5., 5., 5., 5., 5.])
     """
-    X_q = as_float_array(X_q, "X_q", min_ndim=2)
-    X_kv = as_float_array(X_kv, "X_kv", min_ndim=2)
-    if X_q.shape[-1] != X_kv.shape[-1]:
-        raise ValueError(
-            f"X_q has d_model={X_q.shape[-1]} but X_kv has d_model={X_kv.shape[-1]}; they must match"
-        )
-    d_model = X_q.shape[-1]
-    n_heads = _check_heads(d_model, n_heads)
-    p = _check_params(params, d_model)
-    unknown = sorted(set(params) - set(_PARAM_NAMES))
+    # The forward call checks the arguments (with the same errors) and gives the output's shape
+    output, _ = multi_head_attention(X_q, X_kv, params, n_heads, mask)  # (..., n_q, d_model)
+    unknown = sorted(set(params) - set(_PARAM_NAMES), key=str)
     if unknown:
-        raise ValueError(f"params has unknown keys {unknown}; expected W_q, W_k, W_v, W_o and optional b_q, b_k, "
-                         "b_v, b_o")
+        raise ValueError(f"params has unknown keys {unknown}; multi-head attention uses W_q, W_k, W_v, W_o and the "
+                         "optional biases b_q, b_k, b_v, b_o")
+    dO = _gradient_like(d_output, output.shape, "d_output", "the output (..., n_q, d_model)")
+    X_q, X_kv = as_float_array(X_q, "X_q"), as_float_array(X_kv, "X_kv")
+    p = {name: as_float_array(w, name) for name, w in params.items() if w is not None}
+    d_model = X_q.shape[-1]
 
     # Forward again, keeping what the backward pass needs
     def project(X, w, b):
@@ -222,13 +223,11 @@ def multi_head_attention_backward(X_q, X_kv, params: dict, n_heads: int, d_outpu
     Q = split_heads(project(X_q, "W_q", "b_q"), n_heads)  # (..., n_heads, n_q, d_head)
     K = split_heads(project(X_kv, "W_k", "b_k"), n_heads)  # (..., n_heads, n_k, d_head)
     V = split_heads(project(X_kv, "W_v", "b_v"), n_heads)  # (..., n_heads, n_k, d_head)
-    if mask is not None:  # as in the forward call: checked against (..., n_q, n_k), then the same for every head
-        batch = np.broadcast_shapes(X_q.shape[:-2], X_kv.shape[:-2])
-        mask = broadcast_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
+    if mask is not None:  # the same mask for every head
+        mask = np.broadcast_to(mask, (*output.shape[:-2], Q.shape[-2], K.shape[-2]))  # (..., n_q, n_k)
         mask = mask[..., None, :, :]  # (..., 1, n_q, n_k)
     heads, _ = scaled_dot_product_attention(Q, K, V, mask)  # (..., n_heads, n_q, d_head)
     H = merge_heads(heads)  # (..., n_q, d_model)
-    dO = _gradient_like(d_output, H.shape, "d_output", "the output (..., n_q, d_model)")
 
     def linear_backward(X, dY, w, b):
         """Y = X W + b: return dX and store dW, db (summed over batch and positions)."""

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from attnlib._checks import as_float_array, check_finite
+from attnlib.backward import _gradient_like
 
 
 def _check_tokens(tokens, n_vocab: int, name: str = "tokens") -> np.ndarray:
@@ -40,14 +41,6 @@ def _check_table(table, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a matrix (2 dimensions), got shape {arr.shape}")
     check_finite(arr, name)
     return arr
-
-
-def _check_gradient(d_output, expected: tuple[int, ...], name: str, of_what: str) -> np.ndarray:
-    d_output = as_float_array(d_output, name)
-    if d_output.shape != tuple(expected):
-        raise ValueError(f"{name} must have the shape of {of_what}, {tuple(expected)}, but has shape {d_output.shape}")
-    check_finite(d_output, name)
-    return d_output
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -191,7 +184,7 @@ def unembed_backward(X, U, d_logits) -> tuple[np.ndarray, np.ndarray]:
            [ 2., -2.]]))
     """
     X, U = _check_x_and_U(X, U)
-    d_logits = _check_gradient(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
+    d_logits = _gradient_like(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
     dX = d_logits @ U.T  # (..., n_vocab) @ (n_vocab, d_model) -> (..., d_model)
     dU = X.reshape(-1, X.shape[-1]).T @ d_logits.reshape(-1, U.shape[1])  # (d_model, rows) @ (rows, n_vocab)
     return dX, dU

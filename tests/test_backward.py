@@ -3,13 +3,16 @@
 Each test takes the scalar ``L = sum(output * d_output)`` for a random ``d_output``,
 differentiates it numerically, element by element, and compares with the analytic
 gradient.  The relative error is measured on the whole gradient array,
-``|g - g_num| / max(|g|, |g_num|, 1e-3)`` (Frobenius norms), so entries that are nearly
-zero do not blow it up.  The floor 1e-3 is for gradients that are exactly zero (a key
-bias shifts every score of a query by the same amount, which the softmax ignores):
-there the central differences' rounding noise, about 1e-10, is all there is.
+``|g - g_num| / max(|g|, |g_num|, floor)`` (Frobenius norms), so entries that are nearly
+zero do not blow it up.  The floor, 1e-3 (times |L| when |L| > 1), is for gradients
+that are exactly zero (a key bias shifts every score of a query by the same amount,
+which the softmax ignores): there the central differences' rounding noise, about
+1e-16 |L| / h = 1e-11 |L|, is all there is.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -39,9 +42,10 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return grad
 
 
-def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+def relative_error(got: np.ndarray, expected: np.ndarray, loss: float = 1.0) -> float:
+    """``|got - expected| / max(|got|, |expected|, 1e-3 max(1, |loss|))``: see the module's docstring."""
     assert got.shape == expected.shape, (got.shape, expected.shape)
-    scale = max(np.linalg.norm(got), np.linalg.norm(expected), 1e-3)
+    scale = max(np.linalg.norm(got), np.linalg.norm(expected), 1e-3 * max(1.0, abs(loss)))
     return float(np.linalg.norm(got - expected) / scale)
 
 
@@ -106,8 +110,9 @@ def attention_cases(draw):
     Q = rng.normal(size=(*_broadcastable(draw, batch), n_q, d_k))
     K = rng.normal(size=(*_broadcastable(draw, batch), n_k, d_k))
     V = rng.normal(size=(*_broadcastable(draw, batch), n_k, d_v))
-    if draw(st.booleans()):
-        mask_batch = _broadcastable(draw, batch)
+    if draw(st.booleans()):  # no batch axes, or one per batch axis of the scores (length 1 or theirs)
+        scores_batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+        mask_batch = tuple(n if draw(st.booleans()) else 1 for n in scores_batch) if draw(st.booleans()) else ()
         mask = rng.random((*mask_batch, n_q, n_k)) < draw(st.sampled_from([0.5, 0.8]))
         if draw(st.booleans()):
             mask[..., 0, :] = False  # query 0 may attend to no key
@@ -128,7 +133,7 @@ def _attention_gradcheck(Q, K, V, mask, scale):
     for name, x, got in (("Q", Q, dQ), ("K", K, dK), ("V", V, dV)):
         assert got.shape == x.shape, name
         assert not np.isnan(got).any(), name
-        error = relative_error(got, numerical_gradient(loss, x))
+        error = relative_error(got, numerical_gradient(loss, x), loss())
         assert error < TOL, f"d{name}: relative error {error:.2e}"
     return dQ, dK, dV
 
@@ -151,11 +156,18 @@ def test_attention_backward_shared_keys_and_broadcast_mask():
     np.testing.assert_allclose(dK_ones, sum(g[1] for g in per_entry), atol=1e-14)
 
 
-def test_attention_backward_mask_may_add_batch_dimensions():
-    """As in the forward call, a mask (2, n_q, n_k) over an unbatched Q, K, V gives a batched output."""
+@pytest.mark.parametrize("mask_shape", [(3, 5), (5,), (2, 3, 5), (2, 1, 5), (1, 3, 5), (4, 2, 3, 5), (3, 3, 5)])
+def test_attention_backward_takes_the_masks_the_forward_takes(mask_shape):
+    """A mask the forward call accepts gets checked gradients; one it refuses gets the same error."""
     rng = np.random.default_rng(3)
-    Q, K, V = rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
-    mask = np.stack([attnlib.causal_mask(3, 5), ~attnlib.causal_mask(3, 5)])  # (2, 3, 5)
+    Q, K, V = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
+    mask = rng.random(mask_shape) < 0.7
+    try:
+        output, _ = attnlib.scaled_dot_product_attention(Q, K, V, mask)
+    except ValueError as err:
+        with pytest.raises(ValueError, match=re.escape(str(err))):
+            attention_backward(Q, K, V, np.ones((2, 3, 2)), mask)
+        return
     _attention_gradcheck(Q, K, V, mask, 0.5)
 
 
@@ -226,7 +238,7 @@ def _multi_head_gradcheck(X_q, X_kv, params, n_heads, mask):
     checks = [("X_q", X_q, dX_q), ("X_kv", X_kv, dX_kv)] + [(n, params[n], d_params[n]) for n in params]
     for name, x, got in checks:
         assert got.shape == x.shape, name
-        error = relative_error(got, numerical_gradient(loss, x))
+        error = relative_error(got, numerical_gradient(loss, x), loss())
         assert error < TOL, f"d{name}: relative error {error:.2e}"
 
 
@@ -251,7 +263,7 @@ def test_multi_head_self_attention_causal(bias):
     def loss():
         return np.sum(attnlib.multi_head_attention(X, X, params, 3, mask)[0] * d_output)
 
-    assert relative_error(dX_q + dX_kv, numerical_gradient(loss, X)) < TOL
+    assert relative_error(dX_q + dX_kv, numerical_gradient(loss, X), loss()) < TOL
 
 
 def test_multi_head_backward_bias_given_as_none():
