@@ -236,23 +236,27 @@ def test_n_30000_raises_on_a_machine_that_cannot_hold_it():
         (lambda: al.blockwise_attention(np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 1)), block_size=2.0),
          TypeError, "block_size must be an integer"),
         (lambda: al.blockwise_plan(4, 4, 2, np.ones((4, 4))), TypeError, "must be boolean"),
-        (lambda: al.generate([0, 1], 2, 2.0), TypeError, "n_new must be an integer"),
-        (lambda: al.shifted_one_hot([0, 1], 2, 0.5), TypeError, "offset must be an integer"),
-        (lambda: al.next_token_head([0.0, 1.0], 2), TypeError, "ids must be integers"),
-        (lambda: al.masked_token_head([0, 1], 2, mask_id=2), ValueError, "mask_id must lie in 0..1"),
-        (lambda: al.layer_norm(np.ones((2, 3)), np.ones(3), np.zeros(3), eps=0.0), ValueError, "eps must be"),
-        (lambda: al.init_rnn(2, 3, np.random.default_rng(0), spectral_radius=True), TypeError,
+        (lambda: al.toy_lm.generate([0, 1], 2, 2.0), TypeError, "n_new must be an integer"),
+        (lambda: al.toy_lm.shifted_one_hot([0, 1], 2, 0.5), TypeError, "offset must be an integer"),
+        (lambda: al.toy_lm.next_token_head([0.0, 1.0], 2), TypeError, "ids must be integers"),
+        (lambda: al.toy_lm.masked_token_head([0, 1], 2, mask_id=2), ValueError, "mask_id must lie in 0..1"),
+        (lambda: al.transformer.layer_norm(np.ones((2, 3)), np.ones(3), np.zeros(3), eps=0.0), ValueError,
+         "eps must be"),
+        (lambda: al.rnn.init_rnn(2, 3, np.random.default_rng(0), spectral_radius=True), TypeError,
          "spectral_radius must be a real number"),
-        (lambda: al.rnn_step(np.ones(2), np.zeros(3), {**al.init_rnn(2, 3, np.random.default_rng(0)), "W_hx": 1}),
+        (lambda: al.rnn.rnn_step(np.ones(2), np.zeros(3),
+                                 {**al.rnn.init_rnn(2, 3, np.random.default_rng(0)), "W_hx": 1}),
          ValueError, r"unknown keys \['W_hx'\]"),
         (lambda: al.additive_scores(np.ones((1, 2)), np.ones((1, 2)),
                                     {**al.init_additive(2, 2, 2, np.random.default_rng(0)), "b": 0}),
          ValueError, r"unknown keys \['b'\]"),
-        (lambda: al.token_embeddings([], np.eye(3), np.eye(3)), TypeError, "token_ids must be an array of integers"),
-        (lambda: al.token_embeddings(np.zeros(0, int), np.eye(3), np.eye(3)), ValueError, "n >= 1 tokens"),
-        (lambda: al.token_embeddings([0, 1], np.eye(3), np.eye(3), np.eye(3)[:2], [0, 2]), ValueError, "type_ids"),
-        (lambda: al.pca_patch_projection(np.zeros((3, 5)), 2.0), TypeError, "d_model must be an integer"),
-        (lambda: al.toy_self_attention_params(np.inf), ValueError, "strength must be a positive finite number"),
+        (lambda: al.transformer.token_embeddings([], np.eye(3), np.eye(3)), TypeError,
+         "token_ids must be an array of integers"),
+        (lambda: al.transformer.token_embeddings(np.zeros(0, int), np.eye(3), np.eye(3)), ValueError, "n >= 1 tokens"),
+        (lambda: al.transformer.token_embeddings([0, 1], np.eye(3), np.eye(3), np.eye(3)[:2], [0, 2]), ValueError,
+         "type_ids"),
+        (lambda: al.vision.pca_patch_projection(np.zeros((3, 5)), 2.0), TypeError, "d_model must be an integer"),
+        (lambda: al.toy.toy_self_attention_params(np.inf), ValueError, "strength must be a positive finite number"),
         (lambda: al.sinusoidal_positional_encoding(3, True), TypeError, "d_model must be an integer"),
     ],
 )
@@ -281,7 +285,7 @@ def test_a_causal_mask_too_large_for_memory_points_to_blockwise():
 
 def test_empty_token_ids_say_so():
     with pytest.raises(ValueError, match="ids is empty"):
-        al.next_token_head([], 3)
+        al.toy_lm.next_token_head([], 3)
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered")
