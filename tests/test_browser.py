@@ -5,7 +5,8 @@ as on GitHub Pages, with every request to another host blocked (the network is o
 no console error, no failed or third-party request, and axe-core finds no serious or
 critical violation.  On the widget pages the query is moved with the slider, by dragging
 and with the keyboard, and ``data-weights`` must equal attnlib's weights within 1e-6.
-Screenshots of the widget pages go to test-artifacts/widgets/.
+Screenshots of the widget pages go to test-artifacts/widgets/ (light and dark mode, desktop
+and a 390 px phone), and the bytes each page transfers (gzip-compressed) are printed.
 
 Run only these:  .venv/bin/python -m pytest -m browser
 (they build the book once per session; ATTN_BOOK_HTML=/path/to/_build/html reuses a
@@ -15,6 +16,7 @@ build, ATTN_BOOK_PREBUILT=1 the repository's _build/html).
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -453,7 +455,7 @@ def test_attention_maps_in_the_book(reports, base_url, browser):
 def standalone(tmp_path_factory):
     """A page with each widget, its state embedded, the book's vendored scripts, no kernel."""
     sys.path.insert(0, str(ROOT / "tools"))
-    from vendor_js import write_widget_page
+    from book_site.widget_page import write_widget_page
 
     from attnlib.widgets import AttentionMap, MaskExplorer, QueryKeyExplorer
 
@@ -510,3 +512,71 @@ def test_the_site_uses_no_third_party_script(site):
         if found:
             offenders[path] = found
     assert not offenders, offenders
+
+
+# --- page weight: what a reader downloads, gzip-compressed --------------------------------------
+
+WEIGHT_BUDGET = 150_000  # bytes: a widget page may transfer at most this much more than a plain page
+PLAIN_PAGE = "book/02-the-problem-attention-solves.html"  # a chapter without widgets
+
+
+def _category(url: str, content_type: str) -> str:
+    if "/mathjax/" in url:
+        return "mathjax"
+    if "html" in content_type:
+        return "html"
+    if "javascript" in content_type or url.endswith(".js"):
+        return "scripts"
+    if "css" in content_type:
+        return "styles"
+    if "font" in content_type or url.endswith((".woff2", ".woff", ".ttf", ".eot")):
+        return "fonts"
+    if content_type.startswith("image/"):
+        return "images"
+    return "other"
+
+
+def transfer_bytes(browser, base_url: str, site: Path, path: str) -> dict[str, int]:
+    """Bytes page ``path`` transfers once rendered, by kind, as a server that gzips would send them.
+
+    Every response of the page (scripts loaded on demand included) is read from the site
+    folder and compressed with gzip level 6; data: and blob: URLs cost nothing.
+    """
+    seen = {}
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("response", lambda r: seen.setdefault(r.url, r.headers.get("content-type", "")))
+    page.goto(base_url + path, wait_until="load")
+    wait_for_widgets(page)
+    page.wait_for_load_state("networkidle")
+    page.close()
+    totals: dict[str, int] = {}
+    for url, content_type in seen.items():
+        if not url.startswith(base_url):
+            continue
+        file = site / unquote(urlsplit(url).path)[len(SUB_PATH):]
+        if file.is_dir():
+            file = file / "index.html"
+        size = len(gzip.compress(file.read_bytes(), compresslevel=6))
+        kind = _category(url, content_type)
+        totals[kind] = totals.get(kind, 0) + size
+    totals["total"] = sum(totals.values())
+    totals["assets"] = totals["total"] - totals.get("html", 0) - totals.get("images", 0) - totals.get("mathjax", 0)
+    return totals
+
+
+def test_widget_pages_weigh_about_what_plain_pages_do(reports, site, base_url, browser):
+    """Scripts, styles and fonts (MathJax aside) of a widget page: within 150 kB of a plain page's."""
+    pages = sorted(p for p, r in reports.items() if r.widgets)
+    assert pages and PLAIN_PAGE in reports
+    weights = {path: transfer_bytes(browser, base_url, site, path) for path in [PLAIN_PAGE, *pages]}
+    plain = weights[PLAIN_PAGE]
+    kinds = ["html", "scripts", "styles", "fonts", "images", "mathjax", "assets", "total"]
+    lines = [f"{'page (gzip-compressed bytes)':44s}" + "".join(f"{k:>9s}" for k in kinds)]
+    for path, w in weights.items():
+        lines.append(f"{path:44s}" + "".join(f"{w.get(k, 0):9d}" for k in kinds))
+    table = "\n".join(lines)
+    print("\n" + table)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page-weight.txt").write_text(table + "\n")
+    heavy = {p: w["assets"] - plain["assets"] for p, w in weights.items() if w["assets"] - plain["assets"] > WEIGHT_BUDGET}
+    assert not heavy, f"widget pages whose scripts, styles and fonts outweigh {PLAIN_PAGE}'s by > 150 kB: {heavy}"
