@@ -593,8 +593,8 @@ def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, loo
                                       color_scheme=mode)
         context.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
         page = context.new_page()
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m, log=problems: log.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e, log=problems: log.append(f"page error: {e}"))
         page.goto(base_url + path, wait_until="load")
         wait_for_widgets(page)
         page.wait_for_load_state("networkidle")
@@ -752,5 +752,6 @@ def test_widget_pages_weigh_about_what_plain_pages_do(reports, site, base_url, b
     print("\n" + table)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "page-weight.txt").write_text(table + "\n")
-    heavy = {p: w["assets"] - plain["assets"] for p, w in weights.items() if w["assets"] - plain["assets"] > WEIGHT_BUDGET}
+    extra = {p: w["assets"] - plain["assets"] for p, w in weights.items()}
+    heavy = {p: e for p, e in extra.items() if e > WEIGHT_BUDGET}
     assert not heavy, f"widget pages whose scripts, styles and fonts outweigh {PLAIN_PAGE}'s by > 150 kB: {heavy}"

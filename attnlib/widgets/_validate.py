@@ -50,7 +50,7 @@ def array_of_rank(x, name: str, dims: tuple[str, ...]) -> np.ndarray:
     shape_text = "(" + ", ".join(dims) + ")"
     if arr.ndim != len(dims):
         raise ValueError(f"{name} must have shape {shape_text}, got an array of shape {arr.shape}")
-    empty = [d for d, size in zip(dims, arr.shape) if size == 0]
+    empty = [d for d, size in zip(dims, arr.shape, strict=True) if size == 0]
     if empty:
         raise ValueError(f"{name} has {empty[0]}=0 (shape {arr.shape}); the widget needs at least one")
     check_finite(arr, name)
