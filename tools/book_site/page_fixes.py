@@ -67,7 +67,13 @@ def fix_page(app, pagename, templatename, context, doctree) -> None:
     toctree = context.get("generate_toctree_html")
     if toctree is not None and not getattr(toctree, "_attnlib_fixed", False):
         def fixed_toctree(*args, **kwargs):
-            return _apply(TOCTREE_FIXES, toctree(*args, **kwargs))
+            out = toctree(*args, **kwargs)
+            if isinstance(out, str):
+                return _apply(TOCTREE_FIXES, out)
+            for summary in out.select("summary"):  # the theme's BeautifulSoup tree ("raw")
+                if summary.find("span", class_="toctree-toggle", recursive=False) and not summary.get("aria-label"):
+                    summary["aria-label"] = "Show or hide sections"
+            return out
 
         fixed_toctree._attnlib_fixed = True
         context["generate_toctree_html"] = fixed_toctree
