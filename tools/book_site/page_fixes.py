@@ -71,7 +71,9 @@ def fix_page(app, pagename, templatename, context, doctree) -> None:
             if isinstance(out, str):
                 return _apply(TOCTREE_FIXES, out)
             for summary in out.select("summary"):  # the theme's BeautifulSoup tree ("raw")
-                if summary.find("span", class_="toctree-toggle", recursive=False) and not summary.get("aria-label"):
+                children = summary.find_all(True, recursive=False)
+                only_icon = len(children) == 1 and "toctree-toggle" in children[0].get("class", [])
+                if only_icon and not summary.get("aria-label"):
                     summary["aria-label"] = "Show or hide sections"
             return out
 
