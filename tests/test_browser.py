@@ -610,11 +610,11 @@ def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, loo
             if over > 1 or box["x"] + box["width"] > width + 1:
                 too_wide[f"{path} #{i}"] = (over, box["x"] + box["width"])
             # a table too wide for the card scrolls, and says so: no column is silently cut off
-            uncued = root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat')].filter((box) =>
+            uncued = root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat, .attnlib-nv-box')].filter((box) =>
                 box.scrollWidth > box.clientWidth + 1 && !box.classList.contains('attnlib-more-right')
                 && !box.classList.contains('attnlib-more-left')).length""")
             hints = root.locator(".attnlib-scroll-hint:visible").count()
-            if uncued or (root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat')].some(
+            if uncued or (root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat, .attnlib-nv-box')].some(
                     (box) => box.scrollWidth > box.clientWidth + 1)""") and not hints):
                 too_wide[f"{path} #{i}"] = "a table overflows without a visible cue"
         violations = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]

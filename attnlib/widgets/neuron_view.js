@@ -74,10 +74,13 @@ function render({ model, el }) {
     const bar = attnEl("div", { class: "attnlib-nv-wbar" }, attnEl("td", { class: "attnlib-nv-wcell", "aria-hidden": "true" }, tr));
     return { tr, kBars, pBars, score, weight, bar };
   });
+  const hint = attnEl("p", { class: "attnlib-scroll-hint", "aria-hidden": "true" }, root,
+    "Scroll the table sideways to see the scores and weights →");
+  const cue = attnScrollCue(box, hint);
   const legend = attnEl("p", { class: "attnlib-legend" }, root);
-  legend.innerHTML = '<span class="attnlib-swatch attnlib-swatch-pos"></span> positive '
-    + '<span class="attnlib-swatch attnlib-swatch-neg"></span> negative: one bar per dimension d. '
-    + "q and the keys share one scale, the products another.";
+  legend.innerHTML = '<span><span class="attnlib-swatch attnlib-swatch-pos"></span> positive</span> '
+    + '<span><span class="attnlib-swatch attnlib-swatch-neg"></span> negative</span> '
+    + "<span>One bar per dimension; q and the keys share one scale, the products another.</span>";
   const explain = attnEl("p", { class: "attnlib-note", role: "status" }, root);
 
   function update() {
@@ -111,6 +114,7 @@ function render({ model, el }) {
     table.setAttribute("data-scores", JSON.stringify(scores));
     root.setAttribute("data-query", String(state.query));
     root.setAttribute("data-head", String(state.head));
+    cue();
     let pos = 0;
     let neg = 0;
     for (const x of products[top]) if (x > 0) pos += x; else neg -= x;
