@@ -14,7 +14,7 @@ from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-# Template overrides in templates/components/ (same names as the theme's):
+# Template overrides in templates/ (same names as the theme's components, found first):
 #   search-button-field.html  "Search Ctrl+K" was named only "Search"  (label-content-name-mismatch)
 #   theme-switcher.html       icon titles clashed with "Color mode"    (label-content-name-mismatch)
 
