@@ -600,6 +600,8 @@ def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, loo
         page.wait_for_load_state("networkidle")
         assert page.evaluate("document.documentElement.dataset.theme") == mode, f"{path}: not in {mode} mode"
         roots = page.locator("[data-attnlib-widget]")
+        roots.first.scroll_into_view_if_needed()
+        page.screenshot(path=shot(path, f"-{look}"))  # the first widget within the themed page
         for i in range(roots.count()):
             root = roots.nth(i)
             root.scroll_into_view_if_needed()
