@@ -189,6 +189,7 @@ async def _survey_page(browser, base_url, path) -> PageReport:
     report = PageReport(path)
     origin = base_url.split(SUB_PATH)[0]
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(90_000)  # a busy machine (CI, a shared 2-core box) can be slow to settle
 
     async def route(r):
         url = r.request.url
