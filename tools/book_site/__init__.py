@@ -1,16 +1,13 @@
 """The book's Sphinx extension (``_config.yml``: ``sphinx.local_extensions``), one module per job.
 
-* ``assets``: copy MathJax (pinned npm package) and the widget host into the built site;
+* ``assets``: copy MathJax (pinned npm package) and the widget host into the built site
+  (``_static/attnlib-widget-host.js``, which _config.yml's ``nb_ipywidgets_js`` names);
 * ``widget_host.js``: shows the widgets on the static site without a kernel (``widget_page``
   writes a standalone page with it, for benchmarks and tests);
 * ``page_fixes``: template overrides and in-memory fixes for console errors and accessibility.
 """
 
 from book_site import assets, page_fixes
-from book_site.assets import WIDGET_HOST
-
-# What myst-nb loads on a page with widgets (_config.yml's nb_ipywidgets_js, relative to _static/).
-PAGE_SCRIPTS = [WIDGET_HOST]
 
 
 def setup(app):
