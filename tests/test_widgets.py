@@ -107,6 +107,8 @@ def test_no_trait_shadows_widget_keys(rng):
     w = QueryKeyExplorer(rng.normal(size=(3, 2)))
     assert {"key_points", "query_point", "uid"} <= set(w.keys)
     assert {"head_weights", "tokens_q"} <= set(AttentionMap(np.eye(2), ["a", "b"]).keys)
+    assert {"all_weights", "layer", "head"} <= set(ModelView(np.full((1, 1, 2, 2), 0.5), ["a", "b"]).keys)
+    assert {"head_queries", "head_keys", "query"} <= set(NeuronView(np.eye(2), np.eye(2), ["a", "b"]).keys)
 
 
 # --- AttentionMap and MaskExplorer -------------------------------------------------------
