@@ -36,10 +36,12 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
     """Draw a weight matrix ``(n_q, n_k)`` as a heatmap with labelled axes.
 
     Returns the matplotlib ``Axes``.  ``annotate`` writes the numbers in the cells
-    (default: when the matrix is at most 10 x 10).
+    (default: when the matrix is at most 10 x 10).  A boolean matrix (a mask) is drawn
+    as 1 = True, 0 = False, its cells marked ✓ (allowed) and ✗ (masked).
     """
     import matplotlib.pyplot as plt
 
+    is_mask = np.asarray(weights).dtype == bool
     W = np.asarray(weights, dtype=float)
     if W.ndim != 2:
         raise ValueError(f"weights must be 2-D (n_q, n_k), got shape {W.shape}")
@@ -50,7 +52,7 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
         _, ax = plt.subplots(figsize=(0.5 * W.shape[1] + 2.5, 0.45 * W.shape[0] + 1.5))
     vmax = float(np.nanmax(W)) if vmax is None else vmax
     image = ax.imshow(W, cmap=CMAP, vmin=0.0, vmax=vmax if vmax > 0 else 1.0, aspect="auto")
-    ax.figure.colorbar(image, ax=ax, label="weight", fraction=0.046, pad=0.04)
+    ax.figure.colorbar(image, ax=ax, label="allowed" if is_mask else "weight", fraction=0.046, pad=0.04)
     ax.set_xticks(range(W.shape[1]), x_labels if x_labels is not None else range(W.shape[1]),
                   rotation=45 if x_labels is not None else 0, ha="right" if x_labels is not None else "center")
     ax.set_yticks(range(W.shape[0]), y_labels if y_labels is not None else range(W.shape[0]))
@@ -60,6 +62,7 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
         ax.set_title(title)
     if as_bool(annotate, "annotate") if annotate is not None else max(W.shape) <= 10:
         for (i, j), w in np.ndenumerate(W):
-            ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
+            text = ("✓" if w else "✗") if is_mask else f"{w:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color=readable_text_colour(image.cmap(image.norm(w))))
     return ax

@@ -47,7 +47,7 @@ class AttentionMap(anywidget.AnyWidget):
     tokens_k : list of str, length n_k, optional
         The key tokens (columns) for cross-attention; default ``tokens`` (self-attention).
     head_names : list of str, optional
-        Names for the head selector (default ``head 1 ... head H``).
+        Names for the head selector (default ``head 0 ... head H-1``).
     view : {"lines", "heatmap"}
         The view to start in.
 
