@@ -138,11 +138,12 @@ def token_strip_html(tokens, weights, focus=None) -> str:
             + "".join(spans) + "</div>" + legend + "</div>")
 
 
-def plot_mask(mask, labels=None, *, ax=None, title=None, xlabel="key", ylabel="query"):
+def plot_mask(mask, labels=None, *, ax=None, title=None, xlabel="key", ylabel="query", legend=True):
     """Draw a boolean mask ``(n_q, n_k)`` as a grid: allowed cells dark, masked cells light.
 
     ``mask[i, j]`` is True when query i may attend to key j. Ticks sit on whole positions
     (or carry ``labels``, one per position) and a legend names the two colours.
+    ``legend=False`` leaves the legend out (for the second of two panels side by side).
     Returns the matplotlib ``Axes``.
 
     Examples
@@ -181,6 +182,8 @@ def plot_mask(mask, labels=None, *, ax=None, title=None, xlabel="key", ylabel="q
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    if not legend:
+        return ax
     handles = [Patch(facecolor=MASK_COLORS["allowed"], edgecolor="0.3", label="allowed (True)"),
                Patch(facecolor=MASK_COLORS["masked"], edgecolor="0.3", label="masked (False)")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)

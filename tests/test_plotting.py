@@ -68,3 +68,8 @@ def test_mask_plot_rejects_non_boolean():
         plot_mask(np.ones((3, 3)))
     with pytest.raises(ValueError, match="labels"):
         plot_mask(np.ones((3, 3), dtype=bool), ["a"])
+
+
+def test_mask_plot_without_legend():
+    ax = plot_mask(np.ones((2, 2), dtype=bool), legend=False)
+    assert ax.get_legend() is None
