@@ -73,3 +73,35 @@ def test_mask_plot_rejects_non_boolean():
 def test_mask_plot_without_legend():
     ax = plot_mask(np.ones((2, 2), dtype=bool), legend=False)
     assert ax.get_legend() is None
+
+
+def _check_figures_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "check_figures.py"
+    spec = importlib.util.spec_from_file_location("check_figures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_figures_flags_text_shrunk_below_8pt():
+    import matplotlib.pyplot as plt
+
+    tool = _check_figures_tool()
+    for width, fontsize, ok in ((11, 7, False), (8, 11, True)):
+        fig, ax = plt.subplots(figsize=(width, 3), dpi=110)
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x", fontsize=fontsize)
+        ax.set_ylabel("y", fontsize=fontsize)
+        ax.tick_params(labelsize=fontsize)
+        (smallest, _), problems = tool.check_figure(fig, 672)
+        # displayed size: points * (dpi / 96 css px) * (column / figure width in px)
+        assert (smallest >= 8) == ok and (not problems) == ok, (width, fontsize, smallest, problems)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 1])
+    _, problems = tool.check_figure(fig, 672)
+    assert any("no x label" in p for p in problems) and any("no y label" in p for p in problems)
+    plt.close(fig)
