@@ -16,7 +16,7 @@ help:
 	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
 	@echo "make lab    open the labs in JupyterLab"
 	@echo "make serve  serve the built book on http://localhost:8000"
-	@echo "make student   student versions of the labs in _build/student (solutions removed)"
+	@echo "make student   regenerate the labs' student versions in notebooks/student (commit them)"
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
 	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
 	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
@@ -48,9 +48,10 @@ test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
 	$(BIN)/python -m pytest --durations=12
 
-# Coursework: student versions of the labs (solutions replaced by stubs) and an nbgrader course source.
+# Coursework: student versions of the labs (nbgrader's stubs instead of solutions), committed in
+# notebooks/student/ for the launch buttons (a test fails when they are stale), and an nbgrader course source.
 student: $(STAMP)
-	$(BIN)/python tools/student.py --out _build/student
+	$(BIN)/python tools/student.py --out notebooks/student
 
 nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
