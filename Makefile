@@ -71,13 +71,13 @@ serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }
 	$(BIN)/python -m http.server --directory _build/html 8000
 
-# After editing requirements.in: re-resolve the lock and regenerate environment.yml.
-lock:
-	rm -rf /tmp/attn-lock && $(PYTHON) -m venv /tmp/attn-lock
-	/tmp/attn-lock/bin/python -m pip install --quiet -r requirements.in
-	{ sed -n '1,4p' requirements.txt; /tmp/attn-lock/bin/python -m pip freeze; } > requirements.txt.new
-	mv requirements.txt.new requirements.txt
-	$(PYTHON) tools/sync_environment.py
+# After editing requirements.in or requirements-runtime.in: re-resolve both locks with pip-compile
+# (pins already in a lock are kept unless the change needs others) and regenerate environment.yml.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-runtime.txt requirements-runtime.in
+	$(BIN)/python tools/sync_environment.py
 
 # Debian's chromium for the browser tests (Playwright drives it; it cannot download its own).
 browser-deps:
