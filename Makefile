@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader bench bench-widgets
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,8 @@ help:
 	@echo "make serve  serve the built book on http://localhost:8000"
 	@echo "make student   regenerate the labs' student versions in notebooks/student (commit them)"
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
+	@echo "make execute NB=notebooks/NN-x.ipynb   re-run a lab (default: all) in a fresh kernel and store it"
+	@echo "make release VERSION=0.2.0   pin the labs' Colab install to tag v0.2.0, commit and tag"
 	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
 	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
 
@@ -55,6 +57,15 @@ student: $(STAMP)
 
 nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
+
+# Store labs executed (nbclient's `jupyter execute`): after editing one, then `make student`.
+NB ?= notebooks/*.ipynb
+execute: $(STAMP)
+	$(BIN)/jupyter execute --inplace --timeout=120 $(NB)
+
+release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=0.2.0"; exit 1; }
+	$(BIN)/python tools/release.py $(VERSION)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(SUDO),,--allow-root)

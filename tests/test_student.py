@@ -61,7 +61,7 @@ def test_stored_lab_checks_pass(lab):
     for cell in _check_cells(nb):
         shown = _shown(cell)
         assert shown, f"{lab.name}: a check cell has no result; store the lab executed " \
-                      "(python tools/execute_notebooks.py)"
+                      "(make execute NB=...)"
         assert shown.startswith("✓"), f"{lab.name}: a check cell shows {shown!r}, not a passed check"
 
 
