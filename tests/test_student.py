@@ -10,6 +10,7 @@ A synthetic lab proves the validator can fail.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,17 @@ def test_student_version_has_no_solutions(lab):
         assert "hide-input" not in cell.metadata.get("tags", [])
     assert all(not c.get("outputs") for c in stu.cells if c.cell_type == "code")
     assert "widgets" not in stu.metadata
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_student_version_links_resolve_from_its_folder(lab):
+    """The student versions sit one folder below the labs: their relative links must still lead somewhere."""
+    stu = nbformat.read(STUDENT / lab.name, as_version=4)
+    text = "\n".join(cell.source for cell in stu.cells if cell.cell_type == "markdown")
+    targets = re.findall(r"\]\(([^)\s#]+)", text)
+    relative = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
+    broken = [t for t in relative if not (STUDENT / t).exists()]
+    assert not broken, f"{lab.name}: links that lead nowhere from notebooks/student/: {broken}"
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
