@@ -17,7 +17,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_browser import base_url, browser, open_page, pages_of, site  # noqa: E402, F401  (fixtures)
+import test_browser  # noqa: E402  (its fixtures and helpers)
+
+site, base_url, browser = test_browser.site, test_browser.base_url, test_browser.browser  # the fixtures
+open_page, pages_of = test_browser.open_page, test_browser.pages_of
 
 pytestmark = pytest.mark.browser
 
