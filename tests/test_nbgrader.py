@@ -8,6 +8,7 @@ covers a synthetic lab and the first lab that follows the exercise convention; s
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -59,7 +60,10 @@ def test_export_uses_nbgrader_metadata(lab):
         lines = answer.source.splitlines()
         begin = lines.index(next(line for line in lines if line.strip() == student.BEGIN))
         assert student.HINT.match(lines[begin - 1]), "the hint stays above the region, for students"
-        assert test.source.splitlines()[-2:] == ["assert check_result.passed, check_result.message", "check_result"]
+        first = test.source.splitlines()[0]
+        assert first.startswith("from attnlib.checks import assert_passed, ") and nbgrader_export.PROTECTED in first
+        last = ast.parse(test.source).body[-1]
+        assert isinstance(last, ast.Expr) and last.value.func.id == "assert_passed", "no value for nbgrader to read"
     others = [c.source for i, c in enumerate(graded.cells) if i not in
               {e.solution for e in student.exercises(nb)}]
     assert not any("BEGIN SOLUTION" in s or "END SOLUTION" in s for s in others)
@@ -74,10 +78,14 @@ def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=600)
 
 
-def _fill_solutions(release: Path, source: Path, target: Path) -> None:
-    """A submission that solves every exercise: the source's solution cells in the released notebook."""
+def _fill_solutions(release: Path, source: Path, target: Path, answers: dict | None = None) -> None:
+    """A submission that solves every exercise: the source's solution cells in the released notebook.
+
+    ``answers`` replaces some of them (by grade id) with other answers.
+    """
     solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
                  if c.metadata.get("nbgrader", {}).get("solution")}
+    solutions.update(answers or {})
     nb = nbformat.read(release, as_version=4)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -98,24 +106,59 @@ def gradebook(tmp_path_factory):
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     release = course / "release" / ASSIGNMENT
-    for name in ("solved", "unsolved"):
+    for name in ("solved", "unsolved", "buggy"):
         folder = course / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
-        for lab in labs:
+        for lab in labs if name != "buggy" else labs[:1]:
             released = release / lab.name
             assert "BEGIN SOLUTION" not in released.read_text(), "the release must not contain solutions"
             if name == "solved":
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name)
+            elif name == "buggy":  # the synthetic lab solved, but with a softmax that overflows
+                _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name,
+                                {"exercise-2": OVERFLOWING_SOFTMAX})
             else:
                 (folder / lab.name).write_text(released.read_text())
     done = _nbgrader(course, "autograde", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for name in ("solved", "unsolved"):
+        for name in ("solved", "unsolved", "buggy"):
             for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
                 scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades}
-    return {"labs": labs, "scores": scores}
+    return {"labs": labs, "scores": scores, "course": course, "log": done.stdout + done.stderr}
+
+
+OVERFLOWING_SOFTMAX = ("def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n"
+                       "    return np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)")
+
+
+def test_autograding_reads_no_score_from_the_check_output(gradebook):
+    """A passing grading cell shows its result as display data, not as a value nbgrader tries to read as a score."""
+    log = " ".join(gradebook["log"].split())  # nbgrader wraps its log lines
+    assert "cannot be converted to a float" not in log
+    assert "treating other output as full credit" not in log
+
+
+def test_a_wrong_answer_scores_zero_on_its_exercise_only(gradebook):
+    synthetic = gradebook["labs"][0].stem
+    grades = gradebook["scores"]["buggy", synthetic]
+    assert {g: s for g, (s, _) in grades.items()} == {
+        "exercise-1-check": 1, "exercise-2-check": 0, "exercise-3-check": 1}
+
+
+def test_nbgrader_validate_shows_the_whole_diagnosis(gradebook):
+    """``nbgrader validate`` cuts every line at 87 characters: the diagnosis comes in short lines, all of it."""
+    synthetic = gradebook["labs"][0].name
+    course = gradebook["course"]
+    submission = course / "submitted" / "buggy" / ASSIGNMENT / synthetic
+    done = _nbgrader(course, "validate", str(submission))
+    shown = done.stdout + done.stderr
+    assert "Exercise 2" in shown, shown
+    expected = ("with large scores such as [1000.0, 1001.0, 1002.0] your softmax gives NaN: exp overflows. "
+                "Subtracting the row's maximum before exp changes nothing mathematically and keeps the numbers "
+                "finite.")
+    assert " ".join(expected.split()) in " ".join(shown.replace("AssertionError: ", "").split()), shown
 
 
 def test_solved_submissions_get_full_marks(gradebook):

@@ -8,8 +8,10 @@ Writes ``<out>/nbgrader_config.py`` and ``<out>/source/<lab>/<lab>.ipynb``, one 
 - each solution cell becomes an nbgrader *autograded answer* cell (``solution: true``); its
   ``# Hint:`` line moves above ``### BEGIN SOLUTION`` so that students keep it, and nbgrader
   replaces the region with its own ``raise NotImplementedError()`` stub;
-- each check cell becomes a locked *autograded test* cell worth ``--points`` points: it keeps the
-  check and adds ``assert check_result.passed, check_result.message``.
+- each check cell becomes a locked *autograded test* cell worth ``--points`` points: it imports
+  the checks it uses in that cell (an answer cell cannot replace them) and wraps the check in
+  ``assert_passed(...)``, which raises ``AssertionError`` with the whole diagnosis on failure and
+  shows the result without returning it on success (nbgrader reads no score from the output).
 
 Then, from ``<out>``: ``nbgrader generate_assignment <lab>``, release, collect, and
 ``nbgrader autograde <lab>`` (see the instructor guide).
@@ -24,6 +26,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+import attnlib.checks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import student  # noqa: E402  (tools/student.py: the exercise convention)
@@ -40,6 +44,8 @@ c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
 c.ExecutePreprocessor.timeout = 300  # seconds per cell; the labs run in well under a minute
 '''
+CHECK_NAMES = frozenset(attnlib.checks.__all__)
+PROTECTED = "# imported here, so that no answer cell can replace them"
 NBSP = "\u00a0"  # keeps nbgrader from reading a mention of the markers in prose as a solution region
 
 
@@ -63,14 +69,21 @@ def answer_source(source: str) -> str:
 
 
 def test_source(source: str) -> str:
-    """The check cell, ending with an assertion that the check passed (the result is still shown)."""
+    """The check cell as a grading cell: the checks imported right there, the check wrapped in ``assert_passed``.
+
+    Importing in the grading cell means that no answer cell (they run before) can replace
+    a check by its own function.  ``assert_passed`` raises ``AssertionError`` with the whole
+    diagnosis, wrapped to short lines (``nbgrader validate`` cuts long ones), and on success
+    displays the result without making it the cell's value, so nbgrader reads no score from it.
+    """
     tree = ast.parse(source)
     last = tree.body[-1]
     lines = source.splitlines()
     before = lines[: last.lineno - 1]
     expression = ast.get_source_segment(source, last.value)
-    return "\n".join([*before, f"check_result = {expression}",
-                      "assert check_result.passed, check_result.message", "check_result"])
+    used = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in CHECK_NAMES})
+    imports = f"from attnlib.checks import {', '.join(['assert_passed', *used])}  {PROTECTED}"
+    return "\n".join([imports, *before, f"assert_passed({expression})"])
 
 
 def nbgrader_version(nb, points: float = 1):

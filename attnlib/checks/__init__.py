@@ -13,7 +13,8 @@ The diagnosing checks take the learner's *function*:
 
 - :func:`check_softmax` ``fn(x)`` (chapter 3)
 - :func:`check_scores` ``fn(Q, K)`` (chapter 3)
-- :func:`check_attention` ``fn(Q, K, V)`` or ``fn(Q, K, V, mask)`` (chapters 3 and 4)
+- :func:`check_attention` ``fn(Q, K, V, mask=None)`` (or ``fn(Q, K, V)`` with ``masks=False``; chapters 3, 4)
+- :func:`check_self_attention` ``fn(X, params)`` (chapter 4)
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
@@ -21,9 +22,36 @@ The diagnosing checks take the learner's *function*:
   ``fn(Q, K, V, d_output)`` or ``fn(Q, K, V, d_output, mask)`` (chapter 3, "Learning to attend")
 
 and :func:`check_value` / :func:`check_function` compare any answer with one computed by attnlib.
+
+Checks that cannot be fooled (see ``_guard.py``): the learner's code gets deep copies
+of the inputs (an input changed in place fails with a message saying which); while it
+runs, attnlib's reference versions of what the exercise asks for refuse with "use your
+own implementation" (``forbid=`` names them; attnlib's own internal calls still work);
+each call has a time limit (``time_limit=``, seconds); whatever the answer rebinds in
+attnlib, in these checks, in numpy, ``math`` or ``builtins`` is put back before the check
+goes on; a wrong return value (None, a ragged list) is named.  An exercise that builds
+on an earlier one is checked with attnlib's reference in place of the earlier answer:
+``check_attention(my_attention, upstream={"my_softmax": (attnlib.softmax, "Exercise 1")})``
+passes a right attention whatever ``my_softmax`` does, and names Exercise 1 when it is
+what breaks the learner's own version.
+
+Grading cells import the checks in the cell that grades, so that no answer cell can
+redefine them (an answer cell runs before), and end in :func:`assert_passed`, which
+raises ``AssertionError`` with the whole diagnosis (wrapped to short lines, for
+``nbgrader validate``) and, on success, displays the result without returning a value
+(so nbgrader reads no partial score)::
+
+    from attnlib.checks import assert_passed, check_softmax  # imported here: an answer cell cannot replace them
+    assert_passed(check_softmax(my_softmax, name="Exercise 1"))
+
+``tools/nbgrader_export.py`` writes the grading cells this way.  The names of this
+package cannot be rebound (``attnlib.checks.check_softmax = ...`` raises).
 """
 
-from attnlib.checks._attention import check_attention
+import sys
+
+from attnlib.checks import _guard
+from attnlib.checks._attention import check_attention, check_self_attention
 from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
@@ -31,6 +59,7 @@ from attnlib.checks._masks import check_causal_mask, check_padding_mask
 from attnlib.checks._result import (
     NOT_IMPLEMENTED,
     CheckResult,
+    assert_passed,
     check_function,
     check_value,
     compare_arrays,
@@ -43,6 +72,7 @@ from attnlib.checks._softmax import check_scores, check_softmax
 __all__ = [
     "NOT_IMPLEMENTED",
     "CheckResult",
+    "assert_passed",
     "check_attention",
     "check_attention_backward",
     "check_causal_mask",
@@ -52,6 +82,7 @@ __all__ = [
     "check_multi_head",
     "check_padding_mask",
     "check_scores",
+    "check_self_attention",
     "check_softmax",
     "check_softmax_backward",
     "check_split_heads",
@@ -61,3 +92,6 @@ __all__ = [
     "passed",
     "run_answer",
 ]
+
+_guard.freeze()  # what every check restores before it runs and after each call of the learner's code
+sys.modules[__name__].__class__ = _guard.ProtectedModule

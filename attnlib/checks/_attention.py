@@ -6,64 +6,77 @@ import math
 
 import numpy as np
 
+from attnlib.attention import scaled_dot_product_attention as _sdpa
+from attnlib.checks._guard import FORBID, to_pair
 from attnlib.checks._result import (
     CheckResult,
-    accepts,
     attempt,
     close,
-    copies,
     difference,
     failed,
+    graded,
     in_context,
-    n_required,
-    output_and_weights,
+    parameters,
     passed,
     with_hint,
 )
-from attnlib.masks import causal_mask, padding_mask
-from attnlib.softmax import softmax
+from attnlib.masks import causal_mask as _causal_mask
+from attnlib.masks import padding_mask as _padding_mask
+from attnlib.softmax import softmax as _softmax
 
 
 def attend(Q, K, V, mask=None, *, scale=None, axis=-1, masking="-inf"):
-    """Attention computed right, or wrong in one known way (the variants a diagnosis names).
+    """Attention computed right (attnlib's own function), or wrong in one known way (the variants a diagnosis names).
 
-    ``masking``: "-inf" (right), "after" (weights zeroed after the softmax), "zero"
-    (masked scores set to 0), "-1e9" (a large negative number instead of -inf).
+    ``axis=-2``: softmax over the queries.  ``masking``: "-inf" (right), "after" (weights
+    zeroed after the softmax), "zero" (masked scores set to 0).
     """
+    if axis == -1 and (mask is None or masking == "-inf"):
+        return _sdpa(Q, K, V, mask, scale=scale)
+    if masking == "after":
+        _, weights = _sdpa(Q, K, V, scale=scale)
+        weights = weights * mask  # (..., n_q, n_k)
+        return weights @ V, weights
     s = 1 / math.sqrt(Q.shape[-1]) if scale is None else scale
     scores = (Q @ K.swapaxes(-1, -2)) * s  # (..., n_q, n_k)
-    if mask is not None and masking != "after":
-        fill = {"-inf": -np.inf, "zero": 0.0, "-1e9": -1e9}[masking]
-        scores = np.where(mask, scores, fill)
-    weights = softmax(scores, axis=axis)  # (..., n_q, n_k)
-    if mask is not None and masking == "after":
-        weights = weights * mask
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0 if masking == "zero" else -np.inf)
+    weights = _softmax(scores, axis=axis)  # (..., n_q, n_k)
     return weights @ V, weights  # (..., n_q, d_v), (..., n_q, n_k)
 
 
 class _Learner:
-    """Calls the learner's attention with or without a mask and unpacks what it returns."""
+    """Calls the learner's ``fn(Q, K, V[, mask])``: the mask by position (or as ``mask=``), results as arrays."""
 
     def __init__(self, name, fn):
         self.name, self.fn = name, fn
-        self.mask_keyword = accepts(fn, "mask")
-        required = n_required(fn)
-        self.takes_mask = self.mask_keyword or (required is not None and required >= 4)
+        params = parameters(fn)
+        if params is None:  # no readable signature: pass the mask by position
+            self.mask_by, self.mask_required = "position", False
+        else:
+            self.mask_by = "position" if params.capacity >= 4 else \
+                "keyword" if ("mask" in params.keyword_only or params.var_keyword) else None
+            self.mask_required = params.required >= 4 or "mask" in params.required_keyword_only
+        self.takes_mask = self.mask_by is not None
 
     def __call__(self, context, Q, K, V, mask=None):
-        args = copies((Q, K, V))
-        if mask is None:
-            value, problem = attempt(self.name, self.fn, *args)
-        elif self.mask_keyword:
-            value, problem = attempt(self.name, self.fn, *args, mask=mask.copy())
-        else:
-            value, problem = attempt(self.name, self.fn, *args, mask.copy())
+        if mask is None and self.mask_required:  # a mask without a default: "no mask" is all True
+            mask = np.ones((Q.shape[-2], K.shape[-2]), dtype=bool)
+        args, kwargs, names = (Q, K, V), {}, ("Q", "K", "V")
+        if mask is not None and self.mask_by == "keyword":
+            kwargs["mask"] = mask
+        elif mask is not None:
+            args, names = (*args, mask), (*names, "mask")
+        expected = "fn(Q, K, V, mask)" if mask is not None else "fn(Q, K, V)"
+        value, problem = attempt(self.name, self.fn, *args, convert=to_pair, names=names, expected=expected,
+                                 **kwargs)
         if problem is not None:
             return None, None, in_context(problem, context)
-        out, weights = output_and_weights(value)
-        if out is None:
-            return None, None, failed(self.name, f"{context}, your function did not return an array of numbers.")
-        return out, weights, None
+        out, weights = value
+        if out.dtype == bool or (weights is not None and weights.dtype == bool):
+            return None, None, failed(self.name, f"{context}, your function returned booleans, not numbers.")
+        out = out.astype(float)
+        return out, (None if weights is None else weights.astype(float)), None
 
 
 def _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=()):
@@ -132,14 +145,21 @@ def _leak(learner, Q, K, V, mask, out):
     return None
 
 
+@graded(forbid=FORBID["attention"])
 def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
-                    fully_masked_rows: bool = True, batch: bool = True) -> CheckResult:
-    r"""Check a learner's ``fn(Q, K, V)`` or ``fn(Q, K, V, mask)``: scaled dot-product attention.
+                    fully_masked_rows: bool = True, batch: bool = True, masks: bool | None = None) -> CheckResult:
+    r"""Check a learner's ``fn(Q, K, V, mask=None)`` or ``fn(Q, K, V)``: scaled dot-product attention.
 
-    ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  If it
-    takes a ``mask`` (True = may attend), masks are tried too: a causal mask, a
-    padding mask that must broadcast over a batch and, unless
+    ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  Masks
+    (boolean, True = may attend) are passed by position, whatever the parameter is called
+    (or as ``mask=`` to a function that takes it only by keyword): a causal mask, a padding
+    mask that must broadcast over a batch, a mask that hides the largest scores and, unless
     ``fully_masked_rows=False``, a query with no allowed key (zero weights, zero output).
+    ``masks=True`` (for an exercise that asks for masks): a function with no mask parameter
+    fails; ``masks=False``: no masks are tried; ``None`` (default): masks are tried whenever
+    the function can take a fourth argument.  A required mask is accepted: where no mask is
+    meant, it gets one that allows everything.  attnlib's attention functions refuse to run
+    inside ``fn`` (the softmax is allowed).
     ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
     With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
     ask for no batch dimension).
@@ -147,8 +167,10 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     Examples
     --------
     >>> import attnlib
-    >>> check_attention(attnlib.scaled_dot_product_attention).passed
+    >>> check_attention(attnlib.scaled_dot_product_attention, forbid=()).passed
     True
+    >>> check_attention(attnlib.scaled_dot_product_attention).message[:28]
+    'use your own implementation:'
     >>> def no_scale(Q, K, V):
     ...     return attnlib.softmax(Q @ K.swapaxes(-1, -2)) @ V
     >>> check_attention(no_scale).message
@@ -167,22 +189,8 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v)
     if problem is not None:
         return problem
-    expected = attend(Q, K, V)
-    if not _matches(out, weights, expected):
-        if np.isnan(out).any():
-            return failed(name, f"{context}, your output contains NaN.")
-        message = _scale_diagnosis(out, weights, Q, K, V, d_model)
-        if message is None and _matches(out, weights, attend(Q, K, V, axis=-2)):
-            message = "softmax over the wrong axis: each query's weights (a row) should sum to one, not each column."
-        if message is None and close(out, (Q @ K.T / math.sqrt(d_k)) @ V):
-            message = "there is no softmax: turn the scores into weights that are positive and sum to one."
-        if message is None and weights is not None:
-            sums = weights.sum(axis=-1)
-            bad = np.flatnonzero(~np.isclose(sums, 1.0, atol=1e-6))
-            if bad.size:
-                message = f"the weights of query {bad[0]} sum to {sums[bad[0]]:.4g}, not to one."
-        if message is None:
-            message = f"{context}, the output differs from the expected one ({difference(out, expected[0])})."
+    message = _diagnosis(context, out, weights, Q, K, V, d_model)
+    if message is not None:
         return failed(name, message)
 
     # 2. a batch of sequences
@@ -216,11 +224,15 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     if not _matches(out, weights, attend(Qbig, Kbig, V)):
         return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qbig, Kbig, V)[0])}).")
 
-    if not learner.takes_mask:
+    if masks is False or (masks is None and not learner.takes_mask):
         return passed(name, f"correct on {tried} and large scores.")
+    if not learner.takes_mask:
+        return failed(name, f"correct on {tried} and large scores, but your function has no mask parameter: this "
+                            "exercise asks for fn(Q, K, V, mask=None), where mask is boolean, True = this query "
+                            "may attend to this key.")
 
     # 4. a causal mask
-    mask = causal_mask(n_q, n_k)  # (n_q, n_k): query i sees keys 0..i
+    mask = _causal_mask(n_q, n_k)  # (n_q, n_k): query i sees keys 0..i
     context = f"with a causal mask of shape {mask.shape}"
     out, weights, problem = learner(context, Q, K, V, mask)
     if problem is not None:
@@ -253,7 +265,7 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}).")
 
     # 5. a padding mask that must broadcast over a batch
-    mask = padding_mask([n_k, 2], n_k) if batch else padding_mask([2], n_k)[0]  # (2, 1, n_k) or (1, n_k)
+    mask = _padding_mask([n_k, 2], n_k) if batch else _padding_mask([2], n_k)[0]  # (2, 1, n_k) or (1, n_k)
     scores_shape = (*Qb.shape[:-1], n_k)
     context = f"with {'a batch and ' if batch else ''}a padding mask of shape {mask.shape}"
     out, weights, problem = learner(context, Qb, Kb, Vb, mask)
@@ -265,6 +277,18 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         return problem
     if not _matches(out, weights, attend(Qb, Kb, Vb, mask)):
         return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qb, Kb, Vb, mask)[0])}).")
+    # 6. the hidden keys have the largest scores: a softmax over all keys underflows for the allowed ones
+    Qh = np.array([[30.0, 0.0], [0.0, 30.0]])  # (n_q=2, d_k=2)
+    Kh = np.array([[40.0, 40.0], [1.0, 0.0], [0.0, 1.0]])  # (n_k=3, d_k=2): key 0 scores far above the others
+    Vh = np.array([[5.0, -5.0], [1.0, 2.0], [3.0, -1.0]])  # (n_k=3, d_v=2)
+    mask = np.array([[False, True, True], [False, True, True]])  # key 0 is hidden from both queries
+    context = "with a mask that hides the keys with the largest scores"
+    out, weights, problem = learner(context, Qh, Kh, Vh, mask)
+    if problem is not None:
+        return problem
+    expected = attend(Qh, Kh, Vh, mask)
+    if not _matches(out, weights, expected):
+        return failed(name, f"{context}, {_after_softmax_diagnosis(out, weights, Qh, Kh, Vh, mask, expected)}")
     if not fully_masked_rows:
         return passed(name, f"correct on {tried}, large scores, a causal and a padding mask.")
 
@@ -281,9 +305,10 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         row_out = out[1]
         row_w = None if weights is None else weights[1]
         if np.isnan(row_out).any() or (row_w is not None and np.isnan(row_w).any()):
-            return failed(name, f"{context}, your attention gives NaN for that query (an all -inf row makes "
-                                "exp(-inf) / 0). A query with no allowed key should get zero weights and "
-                                "a zero output.")
+            return failed(name, f"{context}, your attention gives NaN for that query: its weights come out as "
+                                "0 / 0 (a softmax of a row that is all -inf, or weights renormalised after "
+                                "every key was hidden). A query with no allowed key should get zero weights "
+                                "and a zero output.")
         if close(row_out, V.mean(axis=0)) or (row_w is not None and close(row_w, np.full(n_k, 1 / n_k))):
             return failed(name, f"{context}, that query gets uniform weights (it averages all values), as "
                                 "masking with a large negative number like -1e9 does. A query with no allowed "
@@ -293,3 +318,90 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
                             "allowed key should get zero weights and a zero output.")
     return passed(name, f"correct on {tried}, large scores, causal and padding masks, "
                         "and a query with no allowed key.")
+
+
+def _diagnosis(context, out, weights, Q, K, V, d_model) -> str | None:
+    """None if ``(out, weights)`` is attention of one sequence, else what looks wrong, in words."""
+    expected = attend(Q, K, V)
+    if _matches(out, weights, expected):
+        return None
+    d_k = Q.shape[-1]
+    if np.isnan(out).any():
+        return f"{context}, your output contains NaN."
+    message = _scale_diagnosis(out, weights, Q, K, V, d_model)
+    if message is None and _matches(out, weights, attend(Q, K, V, axis=-2)):
+        message = "softmax over the wrong axis: each query's weights (a row) should sum to one, not each column."
+    if message is None and close(out, (Q @ K.T / math.sqrt(d_k)) @ V):
+        message = "there is no softmax: turn the scores into weights that are positive and sum to one."
+    if message is None and weights is not None:
+        sums = weights.sum(axis=-1)
+        bad = np.flatnonzero(~np.isclose(sums, 1.0, atol=1e-6))
+        if bad.size:
+            message = f"the weights of query {bad[0]} sum to {sums[bad[0]]:.4g}, not to one."
+    if message is None:
+        message = f"{context}, the output differs from the expected one ({difference(out, expected[0])})."
+    return message
+
+
+def _after_softmax_diagnosis(out, weights, Q, K, V, mask, expected) -> str:
+    """Why the answer is wrong when the hidden keys have the largest scores."""
+    _, full = _sdpa(Q, K, V)  # (n_q, n_k): the softmax over every key, hidden ones included
+    kept = full * mask
+    if np.isnan(out).any() or (weights is not None and np.isnan(weights).any()) or \
+            close(out, kept @ V) or np.allclose(kept, 0.0):
+        return ("mask applied after the softmax: the softmax over all keys gives the allowed keys weights that "
+                "underflow to 0 when a hidden key has a much larger score, so renormalising them afterwards "
+                "divides 0 by 0 (or the weights no longer sum to one). Hide the keys in the scores (with -inf) "
+                "before the softmax.")
+    if close(out, attend(Q, K, V)[0]):
+        return "the mask is ignored: every query still looks at every key."
+    return f"the output is wrong ({difference(out, expected[0])})."
+
+
+@graded(forbid=FORBID["attention"])
+def check_self_attention(fn, *, name: str = "Self-attention") -> CheckResult:
+    """Check a learner's ``fn(X, params)``: self-attention of ``X`` projected with ``params["W_q"]``, ``W_k``, ``W_v``.
+
+    ``Q = X @ W_q``, ``K = X @ W_k``, ``V = X @ W_v``; ``fn`` returns the output ``(n, d_v)`` or
+    ``(output, weights)`` with weights ``(n, n)``, and gets the same diagnoses as
+    :func:`check_attention` (scale, softmax axis, shapes).  The projections are not square
+    (``d_model`` = 6, ``d_k`` = 4, ``d_v`` = 3), so a mix-up shows in the shapes.  attnlib's
+    attention functions refuse to run inside ``fn`` (the softmax is allowed).
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> def self_attention(X, params):
+    ...     Q, K, V = (X @ params[w] for w in ("W_q", "W_k", "W_v"))
+    ...     return attnlib.softmax(Q @ K.T / np.sqrt(K.shape[-1])) @ V
+    >>> check_self_attention(self_attention).message
+    'correct on two inputs and large inputs.'
+    """
+    rng = np.random.default_rng(4)
+    n, d_model, d_k, d_v = 5, 6, 4, 3
+    cases = [("with X of shape (5, 6) and W_q, W_k (6, 4), W_v (6, 3)", rng.normal(size=(n, d_model))),
+             ("with another X of shape (5, 6)", rng.normal(size=(n, d_model)))]
+    params = {"W_q": rng.normal(size=(d_model, d_k)) / math.sqrt(d_model),
+              "W_k": rng.normal(size=(d_model, d_k)) / math.sqrt(d_model),
+              "W_v": rng.normal(size=(d_model, d_v))}
+    cases.append(("with large inputs (X times 30)", 30.0 * cases[0][1]))
+    for context, X in cases:
+        Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]  # (n, d_k), (n, d_k), (n, d_v)
+        value, problem = attempt(name, fn, X, params, convert=to_pair, names=("X", "params"),
+                                 expected="fn(X, params)")
+        if problem is not None:
+            return in_context(problem, context)
+        out, weights = (None if v is None else v.astype(float) for v in value)
+        if out.shape == X.shape:
+            return failed(name, f"{context}, your output has shape {out.shape}, the shape of X; expected {(n, d_v)} "
+                                "= (n, d_v): the output averages the values V = X @ W_v.")
+        problem = _shape_problem(name, context, out, weights, n, n, d_k, d_v)
+        if problem is not None:
+            return problem
+        if "large" in context and not np.isfinite(out).all():
+            return failed(name, f"{context}, your output contains NaN or infinity: exp overflows. "
+                                "Subtract each row's maximum score before exp (the softmax does not change).")
+        message = _diagnosis(context, out, weights, Q, K, V, d_model)
+        if message is not None:
+            return failed(name, message)
+    return passed(name, "correct on two inputs and large inputs.")

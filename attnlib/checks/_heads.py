@@ -6,29 +6,28 @@ import math
 
 import numpy as np
 
-from attnlib.checks._attention import attend
+from attnlib.attention import scaled_dot_product_attention as _sdpa
+from attnlib.checks._guard import FORBID, to_array, to_pair
 from attnlib.checks._result import (
     CheckResult,
-    accepts,
-    as_numbers,
     attempt,
     close,
-    copies,
     difference,
     failed,
+    graded,
     in_context,
-    n_required,
-    output_and_weights,
+    parameters,
     passed,
 )
-from attnlib.masks import causal_mask
-from attnlib.multihead import init_multi_head
+from attnlib.masks import causal_mask as _causal_mask
+from attnlib.multihead import init_multi_head as _init_multi_head
 
 _MIXED = ("heads mixed up: {where} straight between (..., n, d_model) and (..., n_heads, n, d_head), "
           "which puts pieces of different tokens into one head. Reshape to (..., n, n_heads, d_head) and swap "
           "the heads and sequence axes (a transpose).")
 
 
+@graded(forbid=FORBID["split_heads"])
 def check_split_heads(fn, *, name: str = "Split heads") -> CheckResult:
     """Check a learner's ``fn(X, n_heads)``: ``(..., n, d_model) -> (..., n_heads, n, d_head)``.
 
@@ -37,7 +36,7 @@ def check_split_heads(fn, *, name: str = "Split heads") -> CheckResult:
     Examples
     --------
     >>> import attnlib
-    >>> check_split_heads(attnlib.split_heads).passed
+    >>> check_split_heads(attnlib.split_heads, forbid=()).passed
     True
     >>> check_split_heads(lambda X, h: X.reshape(h, X.shape[0], -1)).message[:16]
     'heads mixed up: '
@@ -48,12 +47,10 @@ def check_split_heads(fn, *, name: str = "Split heads") -> CheckResult:
         d_head = d_model // n_heads
         expected = X.reshape(*lead, n, n_heads, d_head).swapaxes(-3, -2)  # (..., n_heads, n, d_head)
         context = f"with X of shape {shape} and n_heads = {n_heads}"
-        got, problem = attempt(name, fn, X.copy(), n_heads)
+        got, problem = attempt(name, fn, X, n_heads, convert=to_array, names=("X", "n_heads"),
+                               expected="fn(X, n_heads)")
         if problem is not None:
             return in_context(problem, context)
-        got = as_numbers(got)
-        if got is None:
-            return failed(name, f"{context}, your function did not return an array of numbers.")
         if got.shape != expected.shape:
             hint = ""
             if got.shape == (*lead, n, n_heads, d_head):
@@ -70,13 +67,14 @@ def check_split_heads(fn, *, name: str = "Split heads") -> CheckResult:
     return passed(name, "correct, for one sequence and a batch.")
 
 
+@graded(forbid=FORBID["merge_heads"])
 def check_merge_heads(fn, *, name: str = "Merge heads") -> CheckResult:
     """Check a learner's ``fn(H)``: ``(..., n_heads, n, d_head) -> (..., n, n_heads * d_head)``.
 
     Examples
     --------
     >>> import attnlib
-    >>> check_merge_heads(attnlib.merge_heads).passed
+    >>> check_merge_heads(attnlib.merge_heads, forbid=()).passed
     True
     """
     for shape in ((3, 4, 2), (2, 2, 4, 3)):
@@ -84,12 +82,11 @@ def check_merge_heads(fn, *, name: str = "Merge heads") -> CheckResult:
         *lead, n_heads, n, d_head = shape
         expected = H.swapaxes(-3, -2).reshape(*lead, n, n_heads * d_head)  # (..., n, d_model)
         context = f"with heads of shape {shape}"
-        got, problem = attempt(name, fn, H.copy())
+        got, problem = attempt(name, fn, H, convert=to_array, names=("H",), expected="fn(H)")
         if problem is not None:
             return in_context(problem, context)
-        got = as_numbers(got)
-        if got is None or got.shape != expected.shape:
-            shape_got = None if got is None else got.shape
+        if got.shape != expected.shape:
+            shape_got = got.shape
             return failed(name, f"{context}, your result has shape {shape_got}; expected {expected.shape} "
                                 "= (..., n, n_heads * d_head).")
         if not close(got, expected):
@@ -115,7 +112,7 @@ def _mha(X_q, X_kv, p, n_heads, mask=None, *, scale=None, split_ok=True, merge_o
     V = split(X_kv @ p["W_v"], n_k)  # (..., n_heads, n_k, d_head)
     if mask is not None:
         mask = mask[..., None, :, :]  # the same mask for every head
-    heads, weights = attend(Q, K, V, mask, scale=scale)  # (..., n_heads, n_q, d_head)
+    heads, weights = _sdpa(Q, K, V, mask, scale=scale)  # (..., n_heads, n_q, d_head)
     if merge_ok:
         merged = heads.swapaxes(-3, -2).reshape(*heads.shape[:-3], n_q, d_model)  # (..., n_q, d_model)
     else:
@@ -124,31 +121,56 @@ def _mha(X_q, X_kv, p, n_heads, mask=None, *, scale=None, split_ok=True, merge_o
 
 
 class _LearnerMHA:
+    """Calls the learner's ``fn(X_q, X_kv, params, n_heads[, mask])`` or ``fn(X, params, n_heads)``.
+
+    ``n_heads`` (and ``mask``) go by keyword when the function takes them only by keyword;
+    everything else by position, so parameter names do not matter.
+    """
+
     def __init__(self, name, fn):
         self.name, self.fn = name, fn
-        self.self_only = n_required(fn) == 3  # fn(X, params, n_heads)
-        self.mask_keyword = accepts(fn, "mask")
-        self.takes_mask = self.mask_keyword or (n_required(fn) or 0) >= 5
+        params = parameters(fn)
+        self.n_heads_keyword = params is not None and "n_heads" in params.keyword_only
+        core = 3 if self.n_heads_keyword else 4  # positional slots for X_q, X_kv, params[, n_heads]
+        capacity = 5 if params is None else params.capacity
+        self.self_only = capacity == core - 1 and not (params is not None and params.var_positional)
+        slots = core - 1 if self.self_only else core
+        if capacity > slots:
+            self.mask_by = "position"
+        elif params is not None and ("mask" in params.keyword_only or params.var_keyword):
+            self.mask_by = "keyword"
+        else:
+            self.mask_by = None
+        self.takes_mask = self.mask_by is not None
+        self.mask_required = params is not None and (params.required > slots or "mask" in params.required_keyword_only)
+        forms = "fn(X, params, n_heads)" if self.self_only else "fn(X_q, X_kv, params, n_heads)"
+        self.expected = forms.replace("n_heads)", "n_heads=...)") if self.n_heads_keyword else forms
 
     def __call__(self, context, X_q, X_kv, p, n_heads, mask=None):
-        args = (X_q, p, n_heads) if self.self_only else (X_q, X_kv, p, n_heads)
-        args = copies(args)
+        if mask is None and self.mask_required:  # a mask without a default: "no mask" is all True
+            mask = np.ones((X_q.shape[-2], X_kv.shape[-2]), dtype=bool)
+        args, names = ((X_q, p), ("X", "params")) if self.self_only else ((X_q, X_kv, p), ("X_q", "X_kv", "params"))
         kwargs = {}
-        if mask is not None:
-            if self.mask_keyword:
-                kwargs["mask"] = mask.copy()
-            else:
-                args = (*args, mask.copy())
-        value, problem = attempt(self.name, self.fn, *args, **kwargs)
+        if self.n_heads_keyword:
+            kwargs["n_heads"] = n_heads
+        else:
+            args, names = (*args, n_heads), (*names, "n_heads")
+        if mask is not None and self.mask_by == "keyword":
+            kwargs["mask"] = mask
+        elif mask is not None:
+            args, names = (*args, mask), (*names, "mask")
+        expected = self.expected if mask is None else self.expected[:-1] + ", mask)"
+        value, problem = attempt(self.name, self.fn, *args, convert=to_pair, names=names, expected=expected,
+                                 **kwargs)
         if problem is not None:
             return None, None, in_context(problem, context)
-        out, weights = output_and_weights(value)
-        if out is None:
-            return None, None, failed(self.name, f"{context}, your function did not return an array of numbers.")
+        out, weights = (None if v is None else v.astype(float) for v in value)
         return out, weights, None
 
 
-def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = True) -> CheckResult:
+@graded(forbid=FORBID["multi_head"])
+def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = True,
+                     masks: bool | None = None) -> CheckResult:
     """Check a learner's multi-head attention.
 
     ``fn(X_q, X_kv, params, n_heads)`` (or ``fn(X, params, n_heads)`` for
@@ -157,19 +179,25 @@ def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = Tr
     ``(d_model, d_model)`` used as ``X @ W``, head h owns columns ``h*d_head:(h+1)*d_head``,
     each head scales by ``1/sqrt(d_head)``.  ``fn`` returns the output ``(..., n_q, d_model)``
     or ``(output, weights)`` with weights ``(..., n_heads, n_q, n_k)``.  With ``batch=False``
-    only single sequences ``(n, d_model)`` are tried.
+    only single sequences ``(n, d_model)`` are tried.  ``n_heads`` may have a default and may be
+    keyword-only.  Masks (a fifth argument, by position, or ``mask=``) are tried with
+    ``masks=True`` (a function with no mask parameter fails) and, by default, whenever the
+    function takes one.  ``multi_head_attention`` refuses to run inside ``fn``; attnlib's
+    attention, ``split_heads`` and ``merge_heads`` may be used.
 
     Examples
     --------
     >>> import attnlib
-    >>> check_multi_head(attnlib.multi_head_attention).passed
+    >>> check_multi_head(attnlib.multi_head_attention, forbid=()).passed
     True
     """
     learner = _LearnerMHA(name, fn)
+    if masks is None:
+        masks = learner.takes_mask
     rng = np.random.default_rng(3)
     d_model, n_heads, n = 8, 2, 5
     d_head = d_model // n_heads
-    p = init_multi_head(d_model, n_heads, rng)
+    p = _init_multi_head(d_model, n_heads, rng)
     X = rng.normal(size=(n, d_model))
 
     context = f"with X of shape {X.shape}, d_model = {d_model} and n_heads = {n_heads}"
@@ -236,8 +264,11 @@ def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = Tr
             return failed(name, f"{context}, the output is wrong ({detail}).")
         tried += ", cross-attention"
 
-    if learner.takes_mask:
-        mask = causal_mask(n)
+    if masks and not learner.takes_mask:
+        return failed(name, f"correct on {tried}, but your function has no mask parameter: this exercise asks "
+                            "for fn(X_q, X_kv, params, n_heads, mask=None).")
+    if masks:
+        mask = _causal_mask(n)
         context = f"with a causal mask of shape {mask.shape}"
         out, weights, problem = learner(context, X, X, p, n_heads, mask)
         if problem is not None:

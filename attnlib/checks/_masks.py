@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib.checks._result import CheckResult, attempt, failed, in_context, n_required, passed
-from attnlib.masks import causal_mask, padding_mask
+from attnlib.checks._guard import FORBID, to_array
+from attnlib.checks._result import CheckResult, attempt, failed, graded, in_context, parameters, passed
+from attnlib.masks import causal_mask as _causal_mask
+from attnlib.masks import padding_mask as _padding_mask
 
 
 def _as_mask(name, value, context, expected_shape):
     """The learner's mask as a boolean array, or a CheckResult saying what is wrong with it."""
-    arr = np.asarray(value) if isinstance(value, (np.ndarray, list, tuple)) else None
-    if arr is None:
-        return None, failed(name, f"{context}, your function returned {type(value).__name__}, not an array.")
+    arr = value
     if arr.shape != expected_shape:
         return None, failed(name, f"{context}, your mask has shape {arr.shape}; expected {expected_shape}.")
     if arr.dtype != bool:
@@ -26,9 +26,9 @@ def _as_mask(name, value, context, expected_shape):
 
 def _causal_diagnosis(got: np.ndarray, n_q: int, n_k: int) -> str:
     i, j = np.indices((n_q, n_k))
-    if np.array_equal(got, ~causal_mask(n_q, n_k)):
+    if np.array_equal(got, ~_causal_mask(n_q, n_k)) or np.array_equal(got, j >= i):
         return ("the mask is the wrong way round: True should mark the keys a query MAY attend to "
-                "(itself and the past), False the future it must not see.")
+                "(itself and the past, the lower triangle), False the future it must not see.")
     if got.all():
         return "the mask hides nothing, so the future leaks: query 0 may attend to every later key."
     if np.array_equal(got, j < i):
@@ -42,34 +42,46 @@ def _causal_diagnosis(got: np.ndarray, n_q: int, n_k: int) -> str:
     return f"query {q} cannot attend to key {k}, although key {k} is not in its future."
 
 
+@graded(forbid=FORBID["causal_mask"])
 def check_causal_mask(fn, *, name: str = "Causal mask") -> CheckResult:
     """Check a learner's ``fn(n)`` (or ``fn(n_q, n_k)``): a boolean causal mask.
 
     ``mask[i, j]`` must be True exactly when ``j <= i`` (query i may attend to keys 0..i).
+    The sizes are drawn afresh at every check (and n = 1), so an answer that remembers
+    the masks of a few sizes fails.  attnlib's ``causal_mask`` refuses to run inside ``fn``.
 
     Examples
     --------
     >>> check_causal_mask(lambda n: np.tril(np.ones((n, n), dtype=bool))).passed
     True
-    >>> check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool), k=1)).message[:50]
-    'for n = 4, the mask is the wrong way round: True s'
+    >>> "the mask is the wrong way round" in check_causal_mask(lambda n: np.triu(np.ones((n, n), dtype=bool))).message
+    True
     """
-    two_sizes = n_required(fn) == 2
-    sizes = [(4, 4), (1, 1), (7, 7)] + ([(3, 5), (5, 3)] if two_sizes else [])
+    params = parameters(fn)
+    two_sizes = params is not None and params.required == 2
+    rng = np.random.default_rng()  # fresh sizes every time: nothing to memorise
+    n, big = int(rng.integers(4, 10)), int(rng.integers(10, 17))
+    sizes = [(n, n), (1, 1), (big, big)]
+    if two_sizes:
+        n_q = int(rng.integers(2, 7))
+        n_k = n_q + int(rng.integers(1, 4))
+        sizes += [(n_q, n_k), (n_k, n_q)]
     for n_q, n_k in sizes:
         args = (n_q, n_k) if two_sizes else (n_q,)
         context = f"for n_q = {n_q}, n_k = {n_k}" if two_sizes else f"for n = {n_q}"
-        value, problem = attempt(name, fn, *args)
+        value, problem = attempt(name, fn, *args, convert=to_array, names=("n_q", "n_k") if two_sizes else ("n",),
+                                 expected="fn(n_q, n_k)" if two_sizes else "fn(n)")
         if problem is not None:
             return in_context(problem, context)
         got, problem = _as_mask(name, value, context, (n_q, n_k))
         if problem is not None:
             return problem
-        if not np.array_equal(got, causal_mask(n_q, n_k)):
+        if not np.array_equal(got, _causal_mask(n_q, n_k)):
             return failed(name, f"{context}, {_causal_diagnosis(got, n_q, n_k)}")
     return passed(name, f"correct for {len(sizes)} sizes.")
 
 
+@graded(forbid=FORBID["padding_mask"])
 def check_padding_mask(fn, *, name: str = "Padding mask") -> CheckResult:
     """Check a learner's ``fn(lengths, n_k)``: a boolean padding mask of shape ``(batch, 1, n_k)``.
 
@@ -78,17 +90,18 @@ def check_padding_mask(fn, *, name: str = "Padding mask") -> CheckResult:
     Examples
     --------
     >>> import attnlib
-    >>> check_padding_mask(attnlib.padding_mask).passed
+    >>> check_padding_mask(attnlib.padding_mask, forbid=()).passed
     True
     >>> check_padding_mask(lambda lengths, n_k: np.arange(n_k) < np.asarray(lengths)[:, None]).message[:52]
     'for lengths [3, 1, 4] and n_k = 4, your mask has sha'
     """
     for lengths, n_k in (([3, 1, 4], 4), ([0, 2], 3)):
         context = f"for lengths {lengths} and n_k = {n_k}"
-        value, problem = attempt(name, fn, np.array(lengths), n_k)
+        value, problem = attempt(name, fn, np.array(lengths), n_k, convert=to_array, names=("lengths", "n_k"),
+                                 expected="fn(lengths, n_k)")
         if problem is not None:
             return in_context(problem, context)
-        expected = padding_mask(np.array(lengths), n_k)  # (batch, 1, n_k)
+        expected = _padding_mask(np.array(lengths), n_k)  # (batch, 1, n_k)
         if np.shape(value) == (len(lengths), n_k):
             return failed(name, f"{context}, your mask has shape {np.shape(value)}; expected {expected.shape}. "
                                 "Add an axis for the queries, (batch, 1, n_k), so that the mask broadcasts "

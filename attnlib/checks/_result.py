@@ -4,17 +4,24 @@ A check runs the learner's answer and returns a :class:`CheckResult`: ``.passed`
 is True or False, ``.message`` says in plain words what is right or what is wrong,
 and the result displays itself readably in a notebook.  A check never prints the
 solution.  An exercise that still raises ``NotImplementedError`` is reported as
-"not implemented yet" instead of crashing the notebook.
+"not implemented yet" instead of crashing the notebook.  Every call of the learner's
+code goes through :func:`attempt` and the guards of :mod:`attnlib.checks._guard`;
+:func:`graded` turns a function into a check (guards, ``forbid``, ``upstream``,
+``time_limit``), and :func:`assert_passed` ends a grading cell.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import inspect
-import warnings
+import math
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
+
+from attnlib.checks import _guard
 
 NOT_IMPLEMENTED = "not implemented yet"
 
@@ -61,38 +68,198 @@ def failed(name: str, message: str) -> CheckResult:
     return CheckResult(name, False, message)
 
 
+def assert_passed(result: CheckResult) -> None:
+    """For grading cells: raise ``AssertionError`` with the whole diagnosis unless ``result`` passed.
+
+    On success the result is displayed (as display data, not as the cell's value, so that
+    nbgrader reads no score from it) and nothing is returned.  The message is wrapped into
+    short lines, so that ``nbgrader validate``, which cuts long lines, shows all of it.
+
+    Examples
+    --------
+    >>> assert_passed(failed("Exercise 1", "wrong."))
+    Traceback (most recent call last):
+    ...
+    AssertionError: ✗ Exercise 1: wrong.
+    """
+    __tracebackhide__ = True  # IPython and pytest show the message, not this frame
+    if not isinstance(result, CheckResult):
+        raise AssertionError(f"expected the result of a check, got {type(result).__name__}.")
+    if not result.passed:
+        raise AssertionError(textwrap.fill(str(result), width=64, break_on_hyphens=False))
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(result)
+    else:
+        print(result)
+
+
+def graded(forbid=()):
+    """Make a check out of ``body(fn_or_answer, ..., name=...)``: the guards of :mod:`._guard` around it.
+
+    The check gains three keyword arguments: ``forbid`` (names of attnlib functions that
+    refuse while the learner's code runs; the check's own list by default), ``upstream``
+    (``{"my_softmax": (attnlib.softmax, "Exercise 1")}``: while checking, the learner's
+    ``my_softmax`` is replaced by attnlib's, so that an unsolved Exercise 1 does not cost
+    this one; when only the learner's own ``my_softmax`` makes it fail, the result passes and
+    names Exercise 1 as the cause) and ``time_limit`` (seconds per call of the learner's code).
+    """
+
+    def decorate(body):
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def check(*args, forbid=forbid, upstream=None, time_limit=None, **kwargs):
+            _guard.restore()  # nothing an answer cell rebound in the checks, attnlib or numpy stays
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as err:
+                raise TypeError(f"{body.__name__}: {err}") from None
+            bound.apply_defaults()
+            name = str(bound.arguments.get("name", body.__name__))
+            stand_ins = _stand_ins(upstream)
+            with _guard.settings(forbid, stand_ins, time_limit):
+                result = _run_check(body, name, args, kwargs)
+            if stand_ins and result.passed:
+                with _guard.settings(forbid, None, time_limit):
+                    own = _run_check(body, name, args, kwargs)
+                if not own.passed:
+                    names = " and ".join(stand_ins)
+                    exercises = " and ".join(dict.fromkeys(e for _, e in stand_ins.values() if e))
+                    cause = f"{exercises} is the cause: fix it there." if exercises else "fix that first."
+                    result = passed(name, f"{result.message.rstrip('.')} (with attnlib's version standing in "
+                                          f"for your {names}). With your own {names} it fails, so {cause}")
+            return result
+
+        check.__signature__ = signature.replace(parameters=[
+            *signature.parameters.values(),
+            *(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+              for n, d in (("forbid", forbid), ("upstream", None), ("time_limit", None))
+              if n not in signature.parameters)])
+        return check
+
+    return decorate
+
+
+def _stand_ins(upstream) -> dict | None:
+    if not upstream:
+        return None
+    if not isinstance(upstream, dict):
+        raise TypeError("upstream must be a dict such as {'my_softmax': (attnlib.softmax, 'Exercise 1')}, "
+                        f"got {type(upstream).__name__}.")
+    stand_ins = {}
+    for name, value in upstream.items():
+        reference, exercise = value if isinstance(value, tuple) else (value, "")
+        if not callable(reference):
+            raise TypeError(f"upstream[{name!r}] should be attnlib's reference function (and the exercise's "
+                            f"name), got {type(reference).__name__}.")
+        stand_ins[name] = (reference, exercise)
+    return stand_ins
+
+
+def _run_check(body, name, args, kwargs) -> CheckResult:
+    try:
+        return body(*args, **kwargs)
+    except Exception as err:  # a check must report, never crash the notebook
+        return failed(name, f"the check could not handle your answer ({_guard.describe(err)}).")
+
+
 def run_answer(name: str, fn, *args, **kwargs):
-    """Call the learner's ``fn``; return ``(value, None)`` or ``(None, CheckResult)`` on failure."""
-    try:
-        return fn(*args, **kwargs), None
-    except NotImplementedError as err:
-        hint = f" ({err})" if str(err) else ""
-        return None, failed(name, f"{NOT_IMPLEMENTED}{hint}.")
-    except Exception as err:  # the learner's code crashed: say where, without a traceback wall
-        return None, failed(name, f"your code raised {type(err).__name__}: {err}")
+    """Call the learner's ``fn`` under the checks' guards; return ``(value, None)`` or ``(None, CheckResult)``.
+
+    The guards: copies of the inputs (an input changed in place is reported), a time limit,
+    exceptions reported in a sentence, a missing return named.
+    """
+    return attempt(name, fn, *args, convert=_not_none, **kwargs)
 
 
-def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol: float = 1e-6) -> CheckResult:
-    """Compare an array answer with the expected one: shape first, then values."""
+def _not_none(value):
+    if value is None:
+        raise _guard.BadReturn("your function returned None (a missing return?).")
+    return value
+
+
+def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol: float = 1e-6,
+                   rtol: float | None = None) -> CheckResult:
+    """Compare an array answer with the expected one: shape first, then values.
+
+    Values match within ``atol + rtol * |expected|`` (a relative tolerance with an absolute
+    floor).  ``rtol`` defaults to 1e-6; for an answer in a coarser float type (float32) it
+    is 100 of its machine epsilons (about 1.2e-5), and the floor is that much of the
+    largest expected magnitude (a float32 sum loses digits to cancellation).
+
+    Examples
+    --------
+    >>> compare_arrays("ex", np.float32(1234.5678), 1234.5678).passed
+    True
+    >>> print(compare_arrays("ex", 2.0 * 100 / 99, 2.0).message)
+    your answer is the expected value times 100/99: an n - 1 where n is expected (for example var(ddof=1), the
+    unbiased estimate, where the population variance, ddof=0, is expected).
+    """
+    if not isinstance(got, np.ndarray):
+        try:
+            got = _guard.to_array(got, what)
+        except _guard.BadReturn as err:
+            return failed(name, str(err))
+    precision = got.dtype
     try:
-        got = np.asarray(got, dtype=float)
+        got = got.astype(float)
     except (TypeError, ValueError):
-        return failed(name, f"{what} should be an array of numbers, got {type(got).__name__}.")
+        return failed(name, f"{what} should be an array of numbers, got {got.dtype} values.")
     expected = np.asarray(expected, dtype=float)
     if got.shape != expected.shape:
         return failed(name, f"{what} has shape {got.shape}, expected {expected.shape}.")
     if np.isnan(got).any() and not np.isnan(expected).any():
         return failed(name, f"{what} contains NaN at {np.argwhere(np.isnan(got))[0].tolist()}.")
-    if not np.allclose(got, expected, atol=atol, rtol=0):
+    if rtol is None:
+        rtol = 1e-6
+        if precision.kind == "f" and precision.itemsize < 8:  # float32 rounding, cancellation in sums included
+            rtol = max(rtol, 100 * float(np.finfo(precision).eps))
+            finite = np.abs(expected[np.isfinite(expected)])
+            atol = max(atol, rtol * float(finite.max(initial=0.0)))
+    if not np.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
+        cause = likely_cause(got, expected, what)
+        if cause is not None:
+            return failed(name, cause)
         return failed(name, f"{what} has the right shape but different values ({difference(got, expected)}).")
     return passed(name)
 
 
-def check_value(name: str, answer, expected, *, atol: float = 1e-6) -> CheckResult:
+def likely_cause(got: np.ndarray, expected: np.ndarray, what: str) -> str | None:
+    """Name a constant factor between the answer and the expected one (n/(n - 1): ddof), if there is one."""
+    nonzero = (expected != 0) & np.isfinite(expected) & np.isfinite(got)
+    if not nonzero.any() or (got[~nonzero & np.isfinite(expected)] != 0).any():
+        return None
+    ratio = got[nonzero] / expected[nonzero]
+    r = float(ratio.flat[0])
+    if not np.allclose(ratio, r, rtol=1e-9, atol=0) or r <= 0 or math.isclose(r, 1.0, rel_tol=1e-12):
+        return None
+    n = r / (r - 1) if r > 1 else 1 / (1 - r)  # r = n/(n - 1), or r = (n - 1)/n
+    if n >= 10 and abs(n - round(n)) < 1e-6 * n:
+        n = round(n)
+        if r > 1:
+            return (f"{what} is the expected value times {n}/{n - 1}: an n - 1 where n is expected (for example "
+                    "var(ddof=1), the unbiased estimate, where the population variance, ddof=0, is expected).")
+        return (f"{what} is the expected value times {n - 1}/{n}: a division by n where n - 1 is expected "
+                "(ddof=1).")
+    if got.ndim > 0 and ratio.size < 2:  # one number to go by: no pattern to name
+        return None
+    if r == -1.0:
+        return f"{what} has the opposite sign of the expected value everywhere."
+    return f"{what} is the expected value times {r:.6g} everywhere: a constant factor (a scale or a normalisation?)."
+
+
+@graded()
+def check_value(name: str, answer, expected, *, atol: float = 1e-6, rtol: float | None = None) -> CheckResult:
     """Check a computed value (number or array) against the expected one.
 
-    ``answer`` may be a zero-argument function (called here, so that an exercise
-    left as ``raise NotImplementedError`` reports "not implemented yet").
+    ``answer`` may be a zero-argument function (called here, under the guards of
+    :func:`check_function`, so that an exercise left as ``raise NotImplementedError``
+    reports "not implemented yet").  Tolerance: see :func:`compare_arrays`.
 
     Examples
     --------
@@ -102,20 +269,23 @@ def check_value(name: str, answer, expected, *, atol: float = 1e-6) -> CheckResu
     'your answer has shape (2,), expected (3,).'
     """
     if callable(answer):
-        answer, problem = run_answer(name, answer)
+        answer, problem = attempt(name, answer, convert=_guard.to_array)
         if problem is not None:
             return problem
-    if answer is None or answer is Ellipsis:
+    elif answer is None or answer is Ellipsis:
         return failed(name, f"{NOT_IMPLEMENTED}: fill in your answer.")
-    return compare_arrays(name, answer, expected, atol=atol)
+    return compare_arrays(name, answer, expected, atol=atol, rtol=rtol)
 
 
-def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6) -> CheckResult:
+@graded()
+def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol: float | None = None) -> CheckResult:
     """Compare ``fn(*case)`` with ``reference(*case)`` on every case.
 
-    A generic check for exercises that have no dedicated diagnosing check.
-    Each case is a tuple of positional arguments; copies are passed, so the
-    learner's function cannot change the inputs of the next case.
+    A generic check for exercises that have no dedicated diagnosing check.  Each case
+    is a tuple of positional arguments.  The learner's function and the reference each
+    get deep copies (arrays, dicts of arrays): the expected answer comes from inputs
+    the learner never touched, the notebook's variables stay as they are, and an input
+    that the learner's function changes in place is reported.
 
     Examples
     --------
@@ -126,11 +296,13 @@ def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6) -> Ch
     """
     cases = list(cases)
     for number, case in enumerate(cases, start=1):
-        expected = reference(*copies(case))
-        got, problem = attempt(name, fn, *copies(case))
+        if not isinstance(case, tuple):
+            case = (case,)
+        expected = reference(*_guard.pristine_copy(case))
+        got, problem = attempt(name, fn, *case, convert=_guard.to_array)
         if problem is not None:
             return in_context(problem, f"on input {number} of {len(cases)}")
-        result = compare_arrays(name, got, expected, what=f"your result for input {number}", atol=atol)
+        result = compare_arrays(name, got, expected, what=f"your result for input {number}", atol=atol, rtol=rtol)
         if not result.passed:
             return result
     return passed(name, f"correct on {len(cases)} inputs.")
@@ -140,22 +312,36 @@ def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6) -> Ch
 
 
 def copies(args) -> tuple:
-    """Copies of the array arguments, so that a learner's in-place edit harms nothing."""
-    return tuple(np.array(a) if isinstance(a, np.ndarray) else a for a in args)
+    """Deep copies of the arguments (arrays, dicts of arrays), so that a learner's in-place edit harms nothing."""
+    return tuple(_guard.pristine_copy(a) for a in args)
 
 
-def attempt(name: str, fn, *args, **kwargs):
-    """:func:`run_answer` with numpy's overflow/invalid warnings silenced (the check reports them)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return run_answer(name, fn, *args, **kwargs)
+def attempt(name: str, fn, *args, convert=None, names=None, expected=None, **kwargs):
+    """Run the learner's ``fn`` under every guard of :mod:`._guard`: ``(value, None)`` or ``(None, CheckResult)``.
+
+    ``convert`` (for example :func:`._guard.to_array`) runs on the return value while
+    still guarded; ``names`` name the arguments in messages; ``expected`` is the
+    signature to name when ``fn`` cannot be called with these arguments.
+    """
+    try:
+        return _guard.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
+    except _guard.Problem as problem:
+        if problem.not_implemented:
+            hint = f" ({_guard.short(problem.message)})" if problem.message else ""
+            return None, failed(name, f"{NOT_IMPLEMENTED}{hint}.")
+        return None, failed(name, problem.message)
 
 
 def in_context(problem: CheckResult, context: str) -> CheckResult:
     """Prefix a crash report with the input that caused it (not for "not implemented yet")."""
-    if problem.not_implemented:
+    if problem.not_implemented or problem.message.startswith(_STANDALONE):
         return problem
     return failed(problem.name, f"{context}, {problem.message}")
+
+
+# messages that say all there is to say, with no input to point at
+_STANDALONE = ("use your own implementation", "your function cannot be called as", "your function has no",
+               "your function did not finish")
 
 
 def with_hint(problem: CheckResult, hint: str) -> CheckResult:
@@ -170,7 +356,7 @@ def as_numbers(value) -> np.ndarray | None:
     """``value`` as a float array, or None when it is not an array of numbers."""
     try:
         arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+    except Exception:
         return None
     return arr
 
@@ -223,3 +409,34 @@ def output_and_weights(value):
     if isinstance(value, tuple) and len(value) == 2:
         return as_numbers(value[0]), as_numbers(value[1])
     return as_numbers(value), None
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """How a learner's function takes its arguments (from its signature)."""
+
+    positional: tuple[str, ...]  # positional parameters, in order
+    required: int  # how many of them have no default
+    var_positional: bool  # *args
+    keyword_only: tuple[str, ...]
+    required_keyword_only: tuple[str, ...]
+    var_keyword: bool  # **kwargs
+
+    @property
+    def capacity(self) -> float:
+        """How many positional arguments the function can take."""
+        return math.inf if self.var_positional else len(self.positional)
+
+
+def parameters(fn) -> Parameters | None:
+    """The parameters of ``fn``, or None when its signature cannot be read."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword_only = [p for p in params if p.kind is p.KEYWORD_ONLY]
+    return Parameters(tuple(p.name for p in positional), sum(p.default is p.empty for p in positional),
+                      any(p.kind is p.VAR_POSITIONAL for p in params), tuple(p.name for p in keyword_only),
+                      tuple(p.name for p in keyword_only if p.default is p.empty),
+                      any(p.kind is p.VAR_KEYWORD for p in params))
