@@ -39,7 +39,8 @@ def test_score_variance_passes_a_correct_answer_either_draw_order_and_ddof():
     (lambda d_k, n, rng: score_variance(d_k, n, np.random.default_rng(0)), "different seeds"),
     (lambda d_k, n, rng: 1.0, "different seeds"),  # the number theory gives, hard-coded
     (lambda d_k, n, rng: np.ones(3), "one number"),
-    (lambda d_k, n, rng: (rng.uniform(size=(n, d_k)) @ rng.uniform(size=(n, d_k)).T / np.sqrt(d_k)).var(), "close to 1"),
+    (lambda d_k, n, rng: (rng.uniform(size=(n, d_k)) @ rng.uniform(size=(n, d_k)).T / np.sqrt(d_k)).var(),
+     "close to 1"),
 ])
 def test_score_variance_names_the_bug(buggy, words):
     result = check_score_variance(buggy)
