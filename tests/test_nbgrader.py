@@ -132,9 +132,10 @@ def gradebook(tmp_path_factory):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for name in ("solved", "unsolved", "buggy", "gaming"):
             for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
-                scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades if g.auto_score is not None
-                                         or not g.needs_manual_grade}
-                manual[name, nb.name] = sorted(g.name for g in nb.grades if g.needs_manual_grade)
+                scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades
+                                         if g.name.endswith("-check")}  # the autograded tests
+                manual[name, nb.name] = {g.name: (g.score, g.needs_manual_grade) for g in nb.grades
+                                         if not g.name.endswith("-check")}  # the open questions
     return {"labs": labs, "scores": scores, "manual": manual, "course": course, "log": done.stdout + done.stderr,
             "seconds": elapsed}
 
@@ -183,7 +184,8 @@ def test_solved_submissions_get_full_marks(gradebook):
         n = len(student.exercises(nbformat.read(lab, as_version=4)))
         assert len(grades) == n >= student.MIN_EXERCISES
         assert all(score == max_score == 1 for score, max_score in grades.values()), (lab.name, grades)
-        assert gradebook["manual"]["solved", lab.stem] == _open_questions(lab), "open questions wait for a grader"
+        assert gradebook["manual"]["solved", lab.stem] == {q: (0, True) for q in _open_questions(lab)}, \
+            "an answered open question waits for a grader"
 
 
 def test_unsolved_submissions_get_zero(gradebook):
@@ -191,6 +193,8 @@ def test_unsolved_submissions_get_zero(gradebook):
         grades = gradebook["scores"]["unsolved", lab.stem]
         assert grades and all(score == 0 and max_score == 1 for score, max_score in grades.values()), \
             (lab.name, grades)
+        assert gradebook["manual"]["unsolved", lab.stem] == {q: (0, False) for q in _open_questions(lab)}, \
+            "nbgrader gives 0 to an open question left as released"
 
 
 # Lab 1 answers that pass a visible check or try to fool the grading; each must score 0 under autograde.
