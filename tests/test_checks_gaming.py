@@ -244,6 +244,15 @@ def test_attnlib_itself_refuses_inside_the_answer():
     assert "scaled_dot_product_attention" in result.message
 
 
+def test_a_wrong_answer_through_attnlib_gets_its_diagnosis_and_the_refusal():
+    def no_scaling(Q, K, V, mask=None):
+        return attnlib.scaled_dot_product_attention(Q, K, V, mask, scale=1.0)
+
+    result = check_attention(no_scaling)
+    assert not result.passed and result.message.startswith("no scaling")
+    assert "use your own implementation" in result.message
+
+
 def test_an_alias_and_a_caught_refusal_still_fail():
     def aliased(Q, K, V, mask=None, f=sdpa_alias):
         return f(Q, K, V, mask)
@@ -500,3 +509,19 @@ def test_switching_off_the_guard_from_inside_the_answer_has_no_effect():
     assert not check_attention(sabotage).passed
     assert not check_attention(sabotage).passed  # and again: nothing stayed switched off
     assert guard._pristine and guard.restore.__name__ == "restore"
+
+
+def test_a_fast_twin_refuses_too(monkeypatch):
+    """attnlib.fast holds the same functions, tuned; a twin of the exercise's function refuses as well."""
+    import sys
+    import types
+
+    fast = types.ModuleType("attnlib.fast")
+    exec("import numpy as np\n"  # noqa: S102 (a stand-in for attnlib/fast.py)
+         "def softmax(x, axis=-1):\n"
+         "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+         "    return e / e.sum(axis=axis, keepdims=True)\n", fast.__dict__)
+    fast.__dict__["softmax"].__module__ = "attnlib.fast"
+    monkeypatch.setitem(sys.modules, "attnlib.fast", fast)
+    result = check_softmax(lambda x: fast.softmax(np.asarray(x, dtype=float)))
+    assert not result.passed and "use your own implementation" in result.message

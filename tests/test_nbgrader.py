@@ -95,6 +95,9 @@ def _fill_solutions(release: Path, source: Path, target: Path, answers: dict | N
     nbformat.write(nb, target)
 
 
+SUBMISSIONS = ("solved", "unsolved", "buggy", "gaming", "gaming-lab")
+
+
 @pytest.fixture(scope="module")
 def gradebook(tmp_path_factory):
     """Export, generate, submit (solved and unsolved), autograde; return the scores by student and lab."""
@@ -107,11 +110,12 @@ def gradebook(tmp_path_factory):
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     release = course / "release" / ASSIGNMENT
-    gaming = [lab for lab in labs if lab.stem == GAMED_LAB]
-    for name in ("solved", "unsolved", "buggy", "gaming"):
+    chosen = {"buggy": labs[:1], "gaming": labs[:1], "gaming-lab": [lab for lab in labs if lab.stem == GAMED_LAB]}
+    submitted = [name for name in SUBMISSIONS if chosen.get(name, labs)]
+    for name in submitted:
         folder = course / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
-        for lab in {"buggy": labs[:1], "gaming": gaming}.get(name, labs):
+        for lab in chosen.get(name, labs):
             released = release / lab.name
             assert "BEGIN SOLUTION" not in released.read_text(), "the release must not contain solutions"
             assert "HIDDEN TESTS" not in released.read_text(), "the release must not contain hidden tests"
@@ -120,8 +124,10 @@ def gradebook(tmp_path_factory):
             elif name == "buggy":  # the synthetic lab solved, but with a softmax that overflows
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name,
                                 {"exercise-2": OVERFLOWING_SOFTMAX})
-            elif name == "gaming":  # Lab 1 solved, except four answers that try to fool the checks
+            elif name == "gaming":  # wrong answers that try to fool the checks instead
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name, GAMING)
+            elif name == "gaming-lab":  # Lab 1 solved, except four answers that try to fool its checks
+                _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name, GAMING_LAB)
             else:
                 (folder / lab.name).write_text(released.read_text())
     started = time.perf_counter()
@@ -130,7 +136,7 @@ def gradebook(tmp_path_factory):
     assert done.returncode == 0, done.stdout + done.stderr
     scores, manual = {}, {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for name in ("solved", "unsolved", "buggy", "gaming"):
+        for name in submitted:
             for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
                 scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades
                                          if g.name.endswith("-check")}  # the autograded tests
@@ -142,6 +148,27 @@ def gradebook(tmp_path_factory):
 
 OVERFLOWING_SOFTMAX = ("def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n"
                        "    return np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)")
+
+
+GAMING = {
+    # a wrong double, and the check patched from the answer cell
+    "exercise-1": "import attnlib.checks._result as m\n"
+                  "m.compare_arrays = lambda name, *a, **k: m.passed(name)\n"
+                  "def double(x):\n    return x",
+    # attnlib's softmax instead of one's own, and the check and assert_passed redefined
+    "exercise-2": "import attnlib\nfrom attnlib.checks import passed\n"
+                  "def my_softmax(x):\n    return attnlib.softmax(x)\n"
+                  "check_softmax = lambda fn, name='': passed(name)\n"
+                  "assert_passed = lambda result: None",
+    # the input squared in place
+    "exercise-3": "def square(x):\n    x *= x\n    return x",
+}
+
+
+def test_a_submission_that_games_the_checks_scores_zero(gradebook):
+    synthetic = gradebook["labs"][0].stem
+    grades = gradebook["scores"]["gaming", synthetic]
+    assert grades and all(score == 0 for score, _ in grades.values()), grades
 
 
 def test_autograding_reads_no_score_from_the_check_output(gradebook):
@@ -199,7 +226,7 @@ def test_unsolved_submissions_get_zero(gradebook):
 
 # Lab 1 answers that pass a visible check or try to fool the grading; each must score 0 under autograde.
 GAMED_LAB = "01-what-is-attention"
-GAMING = {
+GAMING_LAB = {
     # the visible case hard-coded: right there, wrong on the hidden inputs
     "exercise-2": ("def my_softmax(scores):\n"
                    "    if len(scores) == 4:\n"
@@ -223,11 +250,11 @@ GAMING = {
 }
 
 
-def test_a_submission_that_games_the_checks_scores_zero_on_those_exercises(gradebook):
-    if ("gaming", GAMED_LAB) not in gradebook["scores"]:
+def test_a_submission_that_games_a_labs_checks_scores_zero_on_those_exercises(gradebook):
+    if ("gaming-lab", GAMED_LAB) not in gradebook["scores"]:
         pytest.skip(f"{GAMED_LAB} is not among the graded labs")
-    grades = gradebook["scores"]["gaming", GAMED_LAB]
-    gamed = {f"{grade_id}-check" for grade_id in GAMING}
+    grades = gradebook["scores"]["gaming-lab", GAMED_LAB]
+    gamed = {f"{grade_id}-check" for grade_id in GAMING_LAB}
     assert {g for g, (s, _) in grades.items() if s == 0} == gamed, grades
     assert all(s == 1 for g, (s, _) in grades.items() if g not in gamed), grades
 

@@ -26,6 +26,8 @@ import contextlib
 import copy
 import ctypes
 import functools
+import importlib
+import importlib.util
 import inspect
 import signal
 import sys
@@ -150,7 +152,9 @@ _swapped: dict[int, tuple[types.FunctionType, types.CodeType, types.FunctionType
 
 
 def _reference_functions(names) -> list[types.FunctionType]:
-    """attnlib's functions called ``names``, wherever a loaded attnlib module holds them (attnlib.fast too)."""
+    """attnlib's functions called ``names``, wherever an attnlib module holds them (attnlib.fast too)."""
+    if "attnlib.fast" not in sys.modules and importlib.util.find_spec("attnlib.fast") is not None:
+        importlib.import_module("attnlib.fast")  # so that its twins refuse too, even if imported inside the answer
     found = {}
     for mod_name, module in list(sys.modules.items()):
         if module is None or not (mod_name == "attnlib" or mod_name.startswith("attnlib.")) \
@@ -388,7 +392,7 @@ def to_array(value, what: str = "your function") -> np.ndarray:
 def to_pair(value, what: str = "your function"):
     """``(output, weights)`` from a return value that is either the output or such a pair."""
     if isinstance(value, tuple) and len(value) == 2:
-        return to_array(value[0], what), to_array(value[1], what)
+        return to_array(value[0], what), None if value[1] is None else to_array(value[1], what)
     return to_array(value, what), None
 
 

@@ -124,6 +124,11 @@ def graded(forbid=()):
             stand_ins = _stand_ins(upstream)
             with _guard.settings(forbid, stand_ins, time_limit):
                 result = _run_check(body, name, args, kwargs)
+            if not result.passed and result.message.startswith(REFUSED):
+                with _guard.settings((), stand_ins, time_limit):  # wrong even with attnlib's help? say how too
+                    helped = _run_check(body, name, args, kwargs)
+                if not helped.passed and not helped.not_implemented:
+                    return failed(name, f"{helped.message.rstrip('.')}. Also, {result.message}")
             if stand_ins and result.passed:
                 with _guard.settings(forbid, None, time_limit):
                     own = _run_check(body, name, args, kwargs)
@@ -340,7 +345,8 @@ def in_context(problem: CheckResult, context: str) -> CheckResult:
 
 
 # messages that say all there is to say, with no input to point at
-_STANDALONE = ("use your own implementation", "your function cannot be called as", "your function has no",
+REFUSED = "use your own implementation"
+_STANDALONE = (REFUSED, "your function cannot be called as", "your function has no",
                "your function did not finish")
 
 
