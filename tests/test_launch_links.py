@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_browser import base_url, browser, open_page, pages_of, site  # noqa: E402, F401  (fixtures)
+import test_browser  # noqa: E402  (its fixtures and helpers)
+
+site, base_url = test_browser.site, test_browser.base_url  # the fixtures
+open_page, pages_of = test_browser.open_page, test_browser.pages_of
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +46,37 @@ def launch_links(page) -> dict[str, str]:
     return {a.text_content().strip(): a.get_attribute("href") for a in page.locator(LAUNCH_LINKS).all()}
 
 
+def _read_lab_menus(base_url: str) -> dict[str, dict[str, str]]:
+    from playwright.sync_api import sync_playwright
+
+    menus = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=test_browser.CHROMIUM, args=test_browser.CHROMIUM_ARGS)
+        for lab in LABS:
+            problems: list[str] = []
+            page = open_page(browser, base_url, f"notebooks/{lab.stem}.html", problems)
+            menus[lab.stem] = launch_links(page)
+            page.close()
+        browser.close()
+    return menus
+
+
+@pytest.fixture(scope="module")
+def lab_menus(base_url) -> dict[str, dict[str, str]]:
+    """Each lab page's launch menu, read in Chromium.
+
+    In a thread of its own: Playwright's sync API cannot start twice in one thread, and
+    test_browser.py's session browser may be open.
+    """
+    if not Path(test_browser.CHROMIUM).exists():
+        pytest.fail(f"{test_browser.CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_read_lab_menus, base_url).result()
+
+
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
-def test_lab_launch_buttons_open_the_student_version(lab, browser, base_url):
-    problems: list[str] = []
-    page = open_page(browser, base_url, f"notebooks/{lab.stem}.html", problems)
-    try:
-        links = launch_links(page)
-    finally:
-        page.close()
+def test_lab_launch_buttons_open_the_student_version(lab, lab_menus):
+    links = lab_menus[lab.stem]
     student = f"notebooks/student/{lab.name}"
     assert (ROOT / student).is_file(), f"{student} is not committed: run `make student`"
     assert set(links) == {"Binder", "Colab", "Binder: solutions", "Colab: solutions"}, links

@@ -46,6 +46,7 @@ MIN_EXERCISES = 3
 HEADING = re.compile(r"^#{1,6}\s+Exercise\s+(\d+)\s*:\s*(\S.*)$", re.MULTILINE)
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HINT = re.compile(r"^\s*#\s*Hint:\s*(\S.*)$")
+PARENT_LINK = re.compile(r"(\]\(|src=\")\.\./")  # a Markdown link or image source into the labs' parent folder
 STUDENT_NOTE = (
     "*Student version.* Each exercise's function raises `NotImplementedError` until you write "
     "your part where it says so; its check cell reports \"not implemented yet\" until then, and "
@@ -261,6 +262,8 @@ def student_versions(nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbforma
             cell.source = stub_with_hint(cell.source, ex.hint)
         for cell in nb.cells:
             cell.pop("id", None)
+            if cell.cell_type == "markdown":  # the student versions sit one folder deeper
+                cell.source = PARENT_LINK.sub(r"\1../../", cell.source)
         nb.nbformat_minor = 4
     return released
 

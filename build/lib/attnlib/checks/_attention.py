@@ -1,0 +1,295 @@
+"""A diagnosing check for a learner's scaled dot-product attention (chapters 3 and 4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attnlib.checks._result import (
+    CheckResult,
+    accepts,
+    attempt,
+    close,
+    copies,
+    difference,
+    failed,
+    in_context,
+    n_required,
+    output_and_weights,
+    passed,
+    with_hint,
+)
+from attnlib.masks import causal_mask, padding_mask
+from attnlib.softmax import softmax
+
+
+def attend(Q, K, V, mask=None, *, scale=None, axis=-1, masking="-inf"):
+    """Attention computed right, or wrong in one known way (the variants a diagnosis names).
+
+    ``masking``: "-inf" (right), "after" (weights zeroed after the softmax), "zero"
+    (masked scores set to 0), "-1e9" (a large negative number instead of -inf).
+    """
+    s = 1 / math.sqrt(Q.shape[-1]) if scale is None else scale
+    scores = (Q @ K.swapaxes(-1, -2)) * s  # (..., n_q, n_k)
+    if mask is not None and masking != "after":
+        fill = {"-inf": -np.inf, "zero": 0.0, "-1e9": -1e9}[masking]
+        scores = np.where(mask, scores, fill)
+    weights = softmax(scores, axis=axis)  # (..., n_q, n_k)
+    if mask is not None and masking == "after":
+        weights = weights * mask
+    return weights @ V, weights  # (..., n_q, d_v), (..., n_q, n_k)
+
+
+class _Learner:
+    """Calls the learner's attention with or without a mask and unpacks what it returns."""
+
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
+        self.mask_keyword = accepts(fn, "mask")
+        required = n_required(fn)
+        self.takes_mask = self.mask_keyword or (required is not None and required >= 4)
+
+    def __call__(self, context, Q, K, V, mask=None):
+        args = copies((Q, K, V))
+        if mask is None:
+            value, problem = attempt(self.name, self.fn, *args)
+        elif self.mask_keyword:
+            value, problem = attempt(self.name, self.fn, *args, mask=mask.copy())
+        else:
+            value, problem = attempt(self.name, self.fn, *args, mask.copy())
+        if problem is not None:
+            return None, None, in_context(problem, context)
+        out, weights = output_and_weights(value)
+        if out is None:
+            return None, None, failed(self.name, f"{context}, your function did not return an array of numbers.")
+        return out, weights, None
+
+
+def _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=()):
+    expected = (*lead, n_q, d_v)
+    if weights is not None and weights.shape == expected and out.shape == (*lead, n_q, n_k) and n_k != d_v:
+        return failed(name, f"{context}, your function gives back (weights, output); "
+                            "the output should come first: (output, weights).")
+    if out.shape != expected:
+        hint = ""
+        if out.shape == (*lead, n_q, d_k) and d_k != d_v:
+            hint = " That is (n_q, d_k): the output should be a weighted average of the values V, not the keys."
+        elif out.shape == (*lead, n_q, n_k):
+            hint = " That is the shape of the weights (n_q, n_k): multiply the weights by V."
+        return failed(name, f"{context}, your output has shape {out.shape}; expected {expected} = "
+                            f"({'batch, ' if lead else ''}n_q, d_v).{hint}")
+    expected = (*lead, n_q, n_k)
+    if weights is not None and weights.shape != expected:
+        hint = " It looks transposed: one row per query, one column per key." \
+            if weights.shape == (*lead, n_k, n_q) else ""
+        return failed(name, f"{context}, your weights have shape {weights.shape}; expected {expected} = "
+                            f"({'batch, ' if lead else ''}n_q, n_k).{hint}")
+    return None
+
+
+def _matches(out, weights, variant) -> bool:
+    v_out, v_weights = variant
+    return close(out, v_out) and (weights is None or close(weights, v_weights))
+
+
+def _scale_diagnosis(out, weights, Q, K, V, d_model) -> str | None:
+    """If the answer is attention with some other scale, say which one it looks like."""
+    d_k, n_q, n_k, d_v = Q.shape[-1], Q.shape[-2], K.shape[-2], V.shape[-1]
+    named = [(1.0, "no scaling: divide the scores by sqrt(d_k) before the softmax."),
+             (1 / d_k, f"you divided the scores by d_k = {d_k}; divide by its square root sqrt(d_k) instead."),
+             (math.sqrt(d_k), "you multiplied the scores by sqrt(d_k); divide by it instead.")]
+    sizes = {"d_model": d_model, "n_k": n_k, "n_q": n_q, "d_v": d_v}
+    words = {"d_model": "the model width", "n_k": "the number of keys", "n_q": "the number of queries",
+             "d_v": "the size of a value"}
+    for size_name, size in sizes.items():
+        if size is not None and size != d_k:
+            named.append((1 / math.sqrt(size), f"wrong scale: it looks like sqrt({size_name}) ({words[size_name]}, "
+                                               f"{size}) instead of sqrt(d_k) (the size of a key, {d_k})."))
+    for scale, message in named:
+        if _matches(out, weights, attend(Q, K, V, scale=scale)):
+            return message
+    for m in range(2, 1025):
+        if m != d_k and _matches(out, weights, attend(Q, K, V, scale=1 / math.sqrt(m))):
+            return (f"wrong scale: the scores look divided by sqrt({m}) instead of sqrt(d_k) with d_k = {d_k}, "
+                    "the size of a query or key (is a global variable such as a model width in your code?).")
+    return None
+
+
+def _leak(learner, Q, K, V, mask, out):
+    """Does changing a value the mask hides change some query's output?  Returns (i, j) or None."""
+    n_q, n_k = mask.shape[-2:]
+    for i in range(n_q):
+        for j in range(n_k):
+            if mask[..., i, j].all():
+                continue
+            V2 = V.copy()
+            V2[..., j, :] += 10.0
+            out2, _, problem = learner("", Q, K, V2, mask)
+            if problem is None and out2 is not None and out2.shape == out.shape \
+                    and not np.allclose(out2[..., i, :], out[..., i, :], atol=1e-6):
+                return i, j
+    return None
+
+
+def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
+                    fully_masked_rows: bool = True, batch: bool = True) -> CheckResult:
+    r"""Check a learner's ``fn(Q, K, V)`` or ``fn(Q, K, V, mask)``: scaled dot-product attention.
+
+    ``fn`` may return the output ``(..., n_q, d_v)`` or ``(output, weights)``.  If it
+    takes a ``mask`` (True = may attend), masks are tried too: a causal mask, a
+    padding mask that must broadcast over a batch and, unless
+    ``fully_masked_rows=False``, a query with no allowed key (zero weights, zero output).
+    ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
+    With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
+    ask for no batch dimension).
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> check_attention(attnlib.scaled_dot_product_attention).passed
+    True
+    >>> def no_scale(Q, K, V):
+    ...     return attnlib.softmax(Q @ K.swapaxes(-1, -2)) @ V
+    >>> check_attention(no_scale).message
+    'no scaling: divide the scores by sqrt(d_k) before the softmax.'
+    """
+    learner = _Learner(name, fn)
+    rng = np.random.default_rng(2)
+    n_q, n_k, d_k, d_v = 3, 5, 6, 2
+    Q, K, V = rng.normal(size=(n_q, d_k)), rng.normal(size=(n_k, d_k)), rng.normal(size=(n_k, d_v))
+
+    # 1. one sequence, no mask
+    context = f"with Q {Q.shape}, K {K.shape}, V {V.shape}"
+    out, weights, problem = learner(context, Q, K, V)
+    if problem is not None:
+        return problem
+    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v)
+    if problem is not None:
+        return problem
+    expected = attend(Q, K, V)
+    if not _matches(out, weights, expected):
+        if np.isnan(out).any():
+            return failed(name, f"{context}, your output contains NaN.")
+        message = _scale_diagnosis(out, weights, Q, K, V, d_model)
+        if message is None and _matches(out, weights, attend(Q, K, V, axis=-2)):
+            message = "softmax over the wrong axis: each query's weights (a row) should sum to one, not each column."
+        if message is None and close(out, (Q @ K.T / math.sqrt(d_k)) @ V):
+            message = "there is no softmax: turn the scores into weights that are positive and sum to one."
+        if message is None and weights is not None:
+            sums = weights.sum(axis=-1)
+            bad = np.flatnonzero(~np.isclose(sums, 1.0, atol=1e-6))
+            if bad.size:
+                message = f"the weights of query {bad[0]} sum to {sums[bad[0]]:.4g}, not to one."
+        if message is None:
+            message = f"{context}, the output differs from the expected one ({difference(out, expected[0])})."
+        return failed(name, message)
+
+    # 2. a batch of sequences
+    Qb, Kb, Vb = rng.normal(size=(2, n_q, d_k)), rng.normal(size=(2, n_k, d_k)), rng.normal(size=(2, n_k, d_v))
+    if batch:
+        context = f"with a batch (Q {Qb.shape}, K {Kb.shape}, V {Vb.shape})"
+        out, weights, problem = learner(context, Qb, Kb, Vb)
+        if problem is not None:
+            return with_hint(problem, "Count axes from the end (for example swapaxes(-1, -2)) so that batches "
+                                      "work; .T reverses every axis.")
+        problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,))
+        if problem is not None:
+            return problem
+        expected = attend(Qb, Kb, Vb)
+        if not _matches(out, weights, expected):
+            return failed(name, f"{context}, the output is wrong although one sequence worked "
+                                f"({difference(out, expected[0])}); count axes from the end.")
+    else:  # one padded sequence instead of a batch below
+        Qb, Kb, Vb = Qb[1], Kb[1], Vb[1]
+    tried = "one sequence, a batch" if batch else "one sequence"
+
+    # 3. large scores: a softmax that does not subtract the maximum overflows
+    Qbig, Kbig = 30.0 * Q, 30.0 * K
+    context = "with large scores (Q and K multiplied by 30)"
+    out, weights, problem = learner(context, Qbig, Kbig, V)
+    if problem is not None:
+        return problem
+    if not np.isfinite(out).all():
+        return failed(name, f"{context}, your output contains NaN or infinity: exp overflows. "
+                            "Subtract each row's maximum score before exp (the softmax does not change).")
+    if not _matches(out, weights, attend(Qbig, Kbig, V)):
+        return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qbig, Kbig, V)[0])}).")
+
+    if not learner.takes_mask:
+        return passed(name, f"correct on {tried} and large scores.")
+
+    # 4. a causal mask
+    mask = causal_mask(n_q, n_k)  # (n_q, n_k): query i sees keys 0..i
+    context = f"with a causal mask of shape {mask.shape}"
+    out, weights, problem = learner(context, Q, K, V, mask)
+    if problem is not None:
+        return problem
+    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v)
+    if problem is not None:
+        return problem
+    expected = attend(Q, K, V, mask)
+    if not _matches(out, weights, expected):
+        variants = [
+            (attend(Q, K, V), "the mask is ignored: every query still looks at every key."),
+            (attend(Q, K, V, ~mask), "the mask is used the wrong way round: True means this query MAY attend "
+                                     "to this key, False hides it."),
+            (attend(Q, K, V, mask, masking="after"),
+             "mask applied after the softmax: the hidden keys get weight 0, but the remaining weights no longer "
+             "sum to one. Hide the keys in the scores (with -inf) before the softmax."),
+            (attend(Q, K, V, mask, masking="zero"),
+             "the hidden keys' scores were set to 0, but a score of 0 still gets a positive weight; "
+             "a hidden key needs a score of -inf (weight exactly 0)."),
+        ]
+        for variant, message in variants:
+            if _matches(out, weights, variant):
+                return failed(name, message)
+        if np.isnan(out).any():
+            return failed(name, f"{context}, your output contains NaN.")
+        leak = _leak(learner, Q, K, V, mask, out)
+        if leak:
+            return failed(name, f"future leaking: the output of query {leak[0]} changes when the value of key "
+                                f"{leak[1]} changes, but the mask hides key {leak[1]} from query {leak[0]}.")
+        return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}).")
+
+    # 5. a padding mask that must broadcast over a batch
+    mask = padding_mask([n_k, 2], n_k) if batch else padding_mask([2], n_k)[0]  # (2, 1, n_k) or (1, n_k)
+    scores_shape = (*Qb.shape[:-1], n_k)
+    context = f"with {'a batch and ' if batch else ''}a padding mask of shape {mask.shape}"
+    out, weights, problem = learner(context, Qb, Kb, Vb, mask)
+    if problem is not None:
+        return with_hint(problem, "A mask must broadcast to the scores' shape (..., n_q, n_k); "
+                                  f"here {mask.shape} against {scores_shape}.")
+    problem = _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=(2,) if batch else ())
+    if problem is not None:
+        return problem
+    if not _matches(out, weights, attend(Qb, Kb, Vb, mask)):
+        return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qb, Kb, Vb, mask)[0])}).")
+    if not fully_masked_rows:
+        return passed(name, f"correct on {tried}, large scores, a causal and a padding mask.")
+
+    # 6. a query that may attend to no key at all
+    mask = np.array([[True, False, True, True, False],
+                     [False, False, False, False, False],  # query 1 sees nothing
+                     [True, True, True, True, True]])
+    context = "with a fully masked row (query 1 may attend to no key)"
+    out, weights, problem = learner(context, Q, K, V, mask)
+    if problem is not None:
+        return problem
+    expected = attend(Q, K, V, mask)
+    if not _matches(out, weights, expected):
+        row_out = out[1]
+        row_w = None if weights is None else weights[1]
+        if np.isnan(row_out).any() or (row_w is not None and np.isnan(row_w).any()):
+            return failed(name, f"{context}, your attention gives NaN for that query (an all -inf row makes "
+                                "exp(-inf) / 0). A query with no allowed key should get zero weights and "
+                                "a zero output.")
+        if close(row_out, V.mean(axis=0)) or (row_w is not None and close(row_w, np.full(n_k, 1 / n_k))):
+            return failed(name, f"{context}, that query gets uniform weights (it averages all values), as "
+                                "masking with a large negative number like -1e9 does. A query with no allowed "
+                                "key should get zero weights and a zero output; use -inf and a softmax that "
+                                "turns an all -inf row into zeros.")
+        return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}); a query with no "
+                            "allowed key should get zero weights and a zero output.")
+    return passed(name, f"correct on {tried}, large scores, causal and padding masks, "
+                        "and a query with no allowed key.")

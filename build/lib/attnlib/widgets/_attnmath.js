@@ -1,0 +1,114 @@
+// The browser-side mirror of attnlib's math, shared by every attnlib widget.
+// It must agree with attnlib.softmax and attnlib.scaled_dot_product_scores to 1e-6;
+// tests/test_browser.py checks it on the built book.
+
+// q · k, for two arrays of the same length.
+function attnDot(q, k) {
+  let s = 0;
+  for (let d = 0; d < q.length; d++) s += q[d] * k[d];
+  return s;
+}
+
+// Scores of one query against every key: s_j = scale * (q · k_j).  (n_k,)
+function attnScores(q, K, scale) {
+  const s = new Array(K.length);
+  for (let j = 0; j < K.length; j++) s[j] = attnDot(q, K[j]) * scale;
+  return s;
+}
+
+// Stable softmax of one row, as attnlib.softmax: subtract the max; -Infinity entries
+// (masked keys) get weight 0; a row that is all -Infinity gives all zeros, never NaN.
+function attnSoftmax(x) {
+  let m = -Infinity;
+  for (const v of x) if (v > m) m = v;
+  if (m === -Infinity) m = 0;
+  const e = new Array(x.length);
+  let total = 0;
+  for (let j = 0; j < x.length; j++) {
+    e[j] = Math.exp(x[j] - m);
+    total += e[j];
+  }
+  for (let j = 0; j < x.length; j++) e[j] = total > 0 ? e[j] / total : 0;
+  return e;
+}
+
+// The weighted combination of the values: out = sum_j w_j v_j.  (d_v,)
+function attnWeightedSum(w, V) {
+  const out = new Array(V[0].length).fill(0);
+  for (let j = 0; j < V.length; j++) {
+    for (let d = 0; d < out.length; d++) out[d] += w[j] * V[j][d];
+  }
+  return out;
+}
+
+// Keep an interactive page quiet without a kernel: on a static page a model has no
+// comm to sync through, so saving changes throws; the view still works locally.
+function attnSave(model) {
+  try {
+    model.save_changes();
+  } catch (err) {
+    /* no kernel: nothing to sync with */
+  }
+}
+
+// An id prefix for one view of a model (a notebook may display the same widget twice).
+let attnViewCount = 0;
+function attnViewId(uid) {
+  attnViewCount += 1;
+  return `${uid}-v${attnViewCount}`;
+}
+
+// cividis, sampled from matplotlib at 11 points (attnlib.plotting.CMAP).
+const ATTN_CIVIDIS = ["#00224e", "#083370", "#35456c", "#4f576c", "#666970", "#7d7c78",
+  "#948e77", "#aea371", "#c8b866", "#e5cf52", "#fee838"];
+
+// Okabe–Ito colours (attnlib.plotting.COLORS).
+const ATTN_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
+
+// The cividis colour at t in [0, 1], as [r, g, b] in 0..255.
+function attnCividisRGB(t) {
+  const x = Math.min(1, Math.max(0, t)) * (ATTN_CIVIDIS.length - 1);
+  const i = Math.min(ATTN_CIVIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = ATTN_CIVIDIS[i], b = ATTN_CIVIDIS[i + 1];
+  return [1, 3, 5].map((p) => Math.round(parseInt(a.slice(p, p + 2), 16) * (1 - f) + parseInt(b.slice(p, p + 2), 16) * f));
+}
+
+function attnCividis(t) {
+  const [r, g, b] = attnCividisRGB(t);
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+// Text on a cell of colour rgb: white or black, whichever contrasts more (WCAG relative
+// luminance; the better of the two is always at least 4.58:1).
+function attnTextIsWhite(rgb) {
+  const lin = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  const L = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+  return 1.05 / (L + 0.05) > (L + 0.05) / 0.05;
+}
+
+const ATTN_SVGNS = "http://www.w3.org/2000/svg";
+
+function attnSvg(tag, attrs, parent) {
+  const node = document.createElementNS(ATTN_SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function attnEl(tag, attrs, parent, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+// A short, stable number format for readable text (data-weights keeps full precision).
+function attnFmt(x, digits) {
+  const s = x.toFixed(digits);
+  return s === "-" + (0).toFixed(digits) ? (0).toFixed(digits) : s;
+}
