@@ -15,6 +15,12 @@ The exercise convention (every lab has at least three exercises):
 3. the next code cell, tagged ``check``, ends with a call to a check from
    ``attnlib.checks`` that receives the learner's function (or a lambda calling it).
 
+Between the statement and the solution cell the labs put a markdown cell of tiered hints,
+each in a collapsed ``<details>`` (a nudge, the formula, the code); the ``# Hint:`` line is
+the nudge.  A check cell imports its checks in its first line and may hold nbgrader hidden
+tests (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``, before its final call):
+the student versions leave them out, and ``nbgrader autograde`` runs them.
+
 nbgrader's ``generate_assignment`` makes the student version: it replaces each region by its
 ``raise NotImplementedError()`` stub, clears every output and puts a note on top.  This module
 keeps only what nbgrader cannot do: check the convention, leave the check cells runnable on an
@@ -246,6 +252,7 @@ def student_versions(nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbforma
                            course / "source" / "student" / name)
         _nbgrader(course, "generate_assignment", "student", "--no-db", "--force",
                   "--IncludeHeaderFooter.header=header.ipynb",
+                  "--ClearHiddenTests.enforce_metadata=False",  # the check cells' hidden tests go, ungraded
                   *(f"--ClearOutput.remove_metadata_fields={field}"  # run timings too: sources only
                     for field in ("collapsed", "scrolled", "execution")))
         released = {name: nbformat.read(course / "release" / "student" / name, as_version=4) for name in nbs}
@@ -285,7 +292,7 @@ def main(argv=None) -> int:
         return 1
     for name, nb in written.items():
         nbformat.write(nb, out / name)
-        print(f"{out / name}: {sum('nbgrader' in c.metadata for c in nb.cells)} exercises")
+        print(f"{out / name}: {sum('nbgrader' in c.metadata and c.cell_type == 'code' for c in nb.cells)} exercises")
     return 0
 
 
