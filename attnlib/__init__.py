@@ -9,17 +9,6 @@ from attnlib.backward import attention_backward, multi_head_attention_backward, 
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
-from attnlib.memory import (
-    attend_to_positions,
-    attention_recall,
-    encode_tokens,
-    final_state_recall,
-    one_hot,
-    random_tokens,
-    ridge_fit,
-    time_recurrence_and_attention,
-    with_bias,
-)
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
 from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.pretrained import head_attention, load_minilm
@@ -95,13 +84,4 @@ __all__ = [
     "rnn_step",
     "rnn_encode",
     "check_rnn_params",
-    "random_tokens",
-    "one_hot",
-    "ridge_fit",
-    "with_bias",
-    "encode_tokens",
-    "final_state_recall",
-    "attend_to_positions",
-    "attention_recall",
-    "time_recurrence_and_attention",
 ]
