@@ -8,5 +8,6 @@ and the element showing the weights carries ``data-weights`` (JSON, row-major).
 
 from attnlib.widgets.attention_map import AttentionMap, MaskExplorer
 from attnlib.widgets.query_key import QueryKeyExplorer
+from attnlib.widgets.training_view import TrainingView
 
-__all__ = ["AttentionMap", "MaskExplorer", "QueryKeyExplorer"]
+__all__ = ["AttentionMap", "MaskExplorer", "QueryKeyExplorer", "TrainingView"]

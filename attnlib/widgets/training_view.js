@@ -1,0 +1,132 @@
+// TrainingView: a slider over training checkpoints; every layer's attention on the probe
+// sequence at that step (heatmap tables) and the loss curve up to that step.
+
+const TV_W = 560; // loss chart size in SVG units
+const TV_H = 150;
+const TV_PAD = { left: 44, right: 24, top: 10, bottom: 30 };
+
+function render({ model, el }) {
+  const uid = model.get("uid");
+  const vid = attnViewId(uid);
+  const tokens = model.get("tokens");
+  const layerNames = model.get("layer_names");
+  const steps = model.get("steps");
+  const all = model.get("checkpoint_weights"); // (n_checkpoints, n_layers, T, T)
+  const lossSteps = model.get("loss_steps");
+  const losses = model.get("losses");
+  const reference = model.get("reference");
+  const T = tokens.length;
+  const state = { checkpoint: model.get("checkpoint") };
+
+  const root = attnEl("div", { class: "attnlib-widget attnlib-train", "data-attnlib-widget": "TrainingView",
+    "data-uid": uid }, el);
+
+  // --- the slider -----------------------------------------------------------------------
+  const controls = attnEl("div", { class: "attnlib-controls" }, root);
+  const wrap = attnEl("div", { class: "attnlib-control attnlib-train-slider" }, controls);
+  attnEl("label", { for: `${vid}-checkpoint` }, wrap, "Training step");
+  const slider = attnEl("input", { type: "range", id: `${vid}-checkpoint`, min: 0, max: steps.length - 1,
+    step: 1 }, wrap);
+  slider.value = String(state.checkpoint);
+  const readout = attnEl("output", { for: `${vid}-checkpoint`, "aria-live": "polite" }, wrap);
+
+  // --- the loss curve so far --------------------------------------------------------------
+  const chart = attnEl("figure", { class: "attnlib-train-chart" }, root);
+  const svg = attnSvg("svg", { viewBox: `0 0 ${TV_W} ${TV_H}`, role: "img",
+    "aria-labelledby": `${vid}-chart-cap` }, chart);
+  const lossMax = Math.max(...losses, reference || 0) * 1.05;
+  const stepMax = Math.max(lossSteps[lossSteps.length - 1], steps[steps.length - 1]) || 1;
+  const x = (s) => TV_PAD.left + (s / stepMax) * (TV_W - TV_PAD.left - TV_PAD.right);
+  const y = (v) => TV_PAD.top + (1 - v / lossMax) * (TV_H - TV_PAD.top - TV_PAD.bottom);
+  attnSvg("rect", { x: TV_PAD.left, y: TV_PAD.top, width: TV_W - TV_PAD.left - TV_PAD.right,
+    height: TV_H - TV_PAD.top - TV_PAD.bottom, class: "attnlib-frame" }, svg);
+  for (const v of [0, lossMax / 2 / 1.05, lossMax / 1.05]) {
+    attnSvg("text", { x: TV_PAD.left - 4, y: y(v) + 4, "text-anchor": "end", class: "attnlib-tick" }, svg)
+      .textContent = attnFmt(v, 1);
+  }
+  for (const s of [0, Math.round(stepMax / 2), stepMax]) {
+    attnSvg("text", { x: x(s), y: TV_H - TV_PAD.bottom + 13, "text-anchor": "middle", class: "attnlib-tick" }, svg)
+      .textContent = String(s);
+  }
+  attnSvg("text", { x: (TV_PAD.left + TV_W) / 2, y: TV_H - 3, "text-anchor": "middle", class: "attnlib-label" }, svg)
+    .textContent = "training step";
+  attnSvg("text", { x: 12, y: (TV_H - TV_PAD.bottom) / 2, "text-anchor": "middle", class: "attnlib-label",
+    transform: `rotate(-90 12 ${(TV_H - TV_PAD.bottom) / 2})` }, svg).textContent = "loss";
+  if (reference) {
+    attnSvg("line", { x1: x(0), x2: x(stepMax), y1: y(reference), y2: y(reference), class: "attnlib-train-ref" }, svg);
+    attnSvg("text", { x: x(stepMax) - 4, y: y(reference) - 4, "text-anchor": "end", class: "attnlib-tick" }, svg)
+      .textContent = `guessing: ${attnFmt(reference, 2)}`;
+  }
+  const points = (upTo) => lossSteps.map((s, k) => [s, losses[k]]).filter(([s]) => s <= upTo)
+    .map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+  attnSvg("polyline", { points: points(Infinity), class: "attnlib-train-future" }, svg);
+  const past = attnSvg("polyline", { points: "", class: "attnlib-train-past" }, svg);
+  const marker = attnSvg("line", { y1: TV_PAD.top, y2: TV_H - TV_PAD.bottom, class: "attnlib-train-now" }, svg);
+  const chartCap = attnEl("figcaption", { id: `${vid}-chart-cap` }, chart);
+
+  // --- one heatmap table per layer ---------------------------------------------------------
+  const layersBox = attnEl("div", { class: "attnlib-train-layers", "data-weights": "[]" }, root);
+  const tables = layerNames.map((name) => {
+    const box = attnEl("div", { class: "attnlib-map-heat", role: "group", tabindex: "0",
+      "aria-label": `${name}: attention weights as a table` }, layersBox);
+    const table = attnEl("table", { class: "attnlib-heat attnlib-train-heat" }, box);
+    attnEl("caption", {}, table, `${name}: row = query position, column = key position (lighter = more weight)`);
+    const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
+    attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "query \\ key"));
+    tokens.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
+    const body = attnEl("tbody", {}, table);
+    const cells = tokens.map((t) => {
+      const tr = attnEl("tr", {}, body);
+      attnEl("th", { scope: "row" }, tr, t);
+      return tokens.map(() => attnEl("td", {}, tr));
+    });
+    return cells;
+  });
+
+  function update() {
+    const k = state.checkpoint;
+    const W = all[k]; // (n_layers, T, T)
+    W.forEach((layer, l) => {
+      for (let i = 0; i < T; i++) {
+        for (let j = 0; j < T; j++) {
+          const w = layer[i][j];
+          const td = tables[l][i][j];
+          td.textContent = j > i ? "" : attnFmt(w, 2).replace(/^0\./, ".");
+          const rgb = attnCividisRGB(Math.min(1, Math.max(0, w)));
+          td.style.background = j > i ? "" : `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+          td.style.color = attnTextIsWhite(rgb) ? "#ffffff" : "#000000";
+          td.classList.toggle("attnlib-masked", j > i);
+        }
+      }
+    });
+    layersBox.setAttribute("data-weights", JSON.stringify(W));
+    root.setAttribute("data-checkpoint", String(k));
+    root.setAttribute("data-step", String(steps[k]));
+    past.setAttribute("points", points(steps[k]));
+    marker.setAttribute("x1", x(steps[k]));
+    marker.setAttribute("x2", x(steps[k]));
+    let shown = null;
+    lossSteps.forEach((s, i) => { if (s <= steps[k]) shown = losses[i]; });
+    const lossText = shown === null ? "no loss yet" : `loss ${attnFmt(shown, 2)}`;
+    readout.textContent = `step ${steps[k]} of ${steps[steps.length - 1]} (${lossText})`;
+    chartCap.textContent = `Loss up to step ${steps[k]} (dark line); the rest of training is faint.`;
+  }
+
+  slider.addEventListener("input", () => {
+    state.checkpoint = Number(slider.value);
+    update();
+    model.set("checkpoint", state.checkpoint);
+    attnSave(model);
+  });
+  const fromModel = () => {
+    if (model.get("checkpoint") === state.checkpoint) return;
+    state.checkpoint = model.get("checkpoint");
+    slider.value = String(state.checkpoint);
+    update();
+  };
+  model.on("change:checkpoint", fromModel);
+  update();
+  return () => model.off("change:checkpoint", fromModel);
+}
+
+export default { render };

@@ -1,0 +1,126 @@
+"""TrainingView: slide over training time and watch attention patterns form.
+
+The induction-heads page (under chapter 6) uses it.  A slider picks a checkpoint; the
+widget shows every layer's attention on a fixed probe sequence at that step, as
+heatmap tables, and the loss curve up to that step.  All checkpoints are computed in
+Python at training time and embedded in the widget's state, so the browser only picks
+one: it works on the static book without a kernel.
+"""
+
+from __future__ import annotations
+
+import anywidget
+import numpy as np
+import traitlets
+
+from attnlib._checks import as_float_array, check_finite
+from attnlib.widgets import _validate
+from attnlib.widgets._assets import bundle, new_uid, read_asset
+
+DIGITS = 6  # embedded weights are rounded to 1e-6: a page stays small, and exact to 5e-7
+
+
+class TrainingView(anywidget.AnyWidget):
+    """Attention patterns at a training checkpoint chosen with a slider, with the loss so far.
+
+    Parameters
+    ----------
+    steps : array_like of int, shape (n_checkpoints,)
+        The training step of each checkpoint, increasing.
+    weights : array_like, shape (n_checkpoints, n_layers, T, T)
+        Each layer's attention weights on the probe sequence at each checkpoint.
+    tokens : list of str, length T
+        Labels of the probe's positions.
+    loss_steps, losses : array_like, shape (n,)
+        The loss curve (e.g. a running mean of the training loss), drawn up to the
+        chosen checkpoint's step.
+    layer_names : list of str, optional
+        Titles of the layers (default ``layer 1 ... layer n``).
+    reference : float, optional
+        A loss level drawn as a dashed line (e.g. ``log(n_vocab)``, the loss of guessing).
+    checkpoint : int
+        The checkpoint shown first (default the last).
+
+    Attributes
+    ----------
+    checkpoint : int
+        The chosen checkpoint (moved by the slider in the browser).
+    weights : ndarray, shape (n_layers, T, T)
+        The weights shown at that checkpoint.
+
+    Examples
+    --------
+    >>> w = np.zeros((2, 1, 2, 2)); w[:, :, :, 0] = 1; w[1, 0, 1] = [0.5, 0.5]
+    >>> v = TrainingView([0, 10], w, ["a", "b"], [0, 10], [3.0, 2.0], checkpoint=0)
+    >>> v.checkpoint = 1
+    >>> v.weights[0, 1]
+    array([0.5, 0.5])
+    """
+
+    _esm = bundle("training_view.js")
+    _css = read_asset("widgets.css") + "\n" + read_asset("training_view.css")
+
+    uid = traitlets.Unicode().tag(sync=True)
+    tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    layer_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    steps = traitlets.List(traitlets.Int()).tag(sync=True)
+    checkpoint_weights = traitlets.List().tag(sync=True)  # (n_checkpoints, n_layers, T, T)
+    loss_steps = traitlets.List().tag(sync=True)
+    losses = traitlets.List().tag(sync=True)
+    reference = traitlets.Float(allow_none=True).tag(sync=True)
+    checkpoint = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, steps, weights, tokens, loss_steps, losses, *, layer_names=None, reference=None,
+                 checkpoint=None, **kwargs):
+        steps = np.asarray(steps)
+        if steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer):
+            raise ValueError(f"steps must be a non-empty 1-D int array, got {steps.dtype} of shape {steps.shape}")
+        if np.any(np.diff(steps) <= 0):
+            raise ValueError("steps must be strictly increasing")
+        W = as_float_array(weights, "weights")
+        if W.ndim != 4 or W.shape[0] != steps.size or W.shape[2] != W.shape[3]:
+            raise ValueError(f"weights must have shape (n_checkpoints={steps.size}, n_layers, T, T), got {W.shape}")
+        check_finite(W, "weights")
+        n_layers, T = W.shape[1], W.shape[2]
+        loss_steps = np.asarray(loss_steps, dtype=float)
+        losses = as_float_array(losses, "losses")
+        if loss_steps.ndim != 1 or losses.shape != loss_steps.shape:
+            raise ValueError(f"loss_steps and losses must be 1-D of one length, got shapes {loss_steps.shape} "
+                             f"and {losses.shape}")
+        check_finite(losses, "losses")
+        if reference is not None:
+            reference = _validate.positive_number(reference, "reference")
+        checkpoint = steps.size - 1 if checkpoint is None else checkpoint
+        super().__init__(
+            uid=new_uid(),
+            tokens=_validate.labels(tokens, T, "tokens", ""),
+            layer_names=_validate.labels(layer_names, n_layers, "layer_names", "layer "),
+            steps=[int(s) for s in steps],
+            checkpoint_weights=np.round(W, DIGITS).tolist(),
+            loss_steps=loss_steps.tolist(),
+            losses=np.round(losses, DIGITS).tolist(),
+            reference=reference,
+            **kwargs,
+        )
+        self.checkpoint = checkpoint
+
+    @traitlets.validate("checkpoint")
+    def _valid_checkpoint(self, proposal):
+        n = len(self.steps)
+        if isinstance(proposal["value"], bool) or not 0 <= proposal["value"] < n:
+            raise ValueError(f"checkpoint must be in 0..{n - 1}, got {proposal['value']}")
+        return proposal["value"]
+
+    @property
+    def step(self) -> int:
+        """The training step of the chosen checkpoint."""
+        return self.steps[self.checkpoint]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The attention weights at the chosen checkpoint, shape (n_layers, T, T)."""
+        return np.array(self.checkpoint_weights[self.checkpoint], dtype=float)
+
+    def __repr__(self) -> str:
+        return (f"TrainingView(n_checkpoints={len(self.steps)}, n_layers={len(self.layer_names)}, "
+                f"T={len(self.tokens)}, step={self.step})")

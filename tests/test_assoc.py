@@ -1,0 +1,59 @@
+"""attnlib.assoc: associative recall learned with W_q and W_k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnlib import assoc
+
+
+def test_recall_batch_properties():
+    b = assoc.recall_batch(64, 10, np.random.default_rng(0))
+    assert b.X.shape == (64, 10, 48) and b.x_query.shape == (64, 1, 48)
+    np.testing.assert_allclose(np.linalg.norm(b.X[..., :16], axis=-1), 1)  # unit keys
+    assert np.all(b.X[..., 16:].sum(-1) == 1)  # one-hot values
+    rows = np.arange(64)
+    np.testing.assert_array_equal(b.x_query[:, 0, :16], b.X[rows, b.where, :16])
+    assert np.all(b.x_query[:, 0, 16:] == 0)
+    np.testing.assert_array_equal(b.X[rows, b.where, 16:].argmax(-1), b.target)
+
+
+def test_gradients_match_central_differences():
+    rng = np.random.default_rng(1)
+    params = assoc.init_params(rng)
+    data = assoc.recall_batch(5, 7, rng)
+    _, _, grads = assoc.loss_and_grads(params, data)
+    h = 1e-6
+    for key in params:
+        # 120 random entries of each matrix, from the key rows and the value rows alike
+        flat = rng.choice(params[key].size, size=120, replace=False)
+        numeric, analytic = [], []
+        for idx in zip(*np.unravel_index(flat, params[key].shape), strict=True):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][idx] += h
+            minus[key][idx] -= h
+            numeric.append((assoc.loss_and_grads(plus, data)[0] - assoc.loss_and_grads(minus, data)[0]) / (2 * h))
+            analytic.append(grads[key][idx])
+        numeric, analytic = np.array(numeric), np.array(analytic)
+        assert np.max(np.abs(analytic - numeric)) / np.max(np.abs(numeric)) < 1e-6, key
+
+
+def test_the_oracle_comparison_solves_the_task_and_training_learns_it():
+    data = assoc.recall_batch(300, 24, np.random.default_rng(2))
+    oracle = np.zeros((48, 16))
+    oracle[:16] = 4 * np.eye(16)  # compare key halves only, scaled: the rule to be learned
+    assert assoc.accuracy({"W_q": oracle, "W_k": oracle}, data) > 0.99
+    held_out = assoc.held_out(np.random.default_rng(3), per_size=50)
+    run = assoc.train(np.random.default_rng(0), 200, evaluate=held_out, checkpoint_steps=(0, 200))
+    assert run.accuracies[0] < 0.5 and run.accuracies[-1] > 0.97
+    assert [s for s, _ in run.checkpoints] == [0, 200]
+    assert assoc.steps_to_accuracy(run.accuracies, 0.9) is not None
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="n_pairs"):
+        assoc.recall_batch(2, 0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        assoc.recall_batch(2, 3, None)
