@@ -31,8 +31,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# The site's browser scripts (require.js, ipywidgets' HTML manager, anywidget, MathJax) and axe-core,
-# pinned in package-lock.json; tools/vendor_js.py copies them into the built site at every build.
+# The site's MathJax and the browser tests' axe-core, pinned in package-lock.json; tools/book_site/
+# copies MathJax and attnlib's widget host into the built site at every build.
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
 	  echo "Installing Debian's nodejs and npm for the site's pinned browser scripts"; \

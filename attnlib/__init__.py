@@ -2,37 +2,41 @@
 
 Every function is pure numpy, does one thing, and is explained in a chapter of
 the book.  Masks are boolean: True means "this query may attend to this key".
+
+The top level holds the core, in the order the book builds it: softmax, scores,
+attention, masks, multi-head attention, positional encodings, kernel regression,
+blockwise attention and the backward passes.  Chapter helpers are modules, reached
+as ``attnlib.rnn``, ``attnlib.toy`` and so on (imported on first use):
+
+==================  ==========================================================
+``fast``            the cache-blocked, multi-threaded twins of the core (chapter 5)
+``rnn``             a recurrent encoder (chapter 2)
+``recall``          what an RNN's state remembers, and attention's recall (chapters 2, 5)
+``timing``          best-of-n timing and log-log slopes (chapters 2, 5)
+``toy``             hand-built sentences, embeddings and projections (chapters 1, 4)
+``toy_lm``          toy GPT- and BERT-style heads (chapter 6)
+``vision``          images as patch tokens (chapter 6)
+``transformer``     layer norm, feed-forward, an encoder layer (chapter 6)
+``pretrained``      the real MiniLM model, run in numpy (chapters 1, 5, 6)
+``nn``              embeddings, cross-entropy and Adam for training (chapters 3, 6)
+``assoc``           learning W_q and W_k on associative recall (chapter 3)
+``induction``       a two-layer attention-only transformer (chapter 6)
+``plotting``        heatmaps and colours; ``diagrams``: diagrams of the computation
+``widgets``         the interactive widgets; ``checks``: the labs' self-checks
+==================  ==========================================================
 """
 
-from attnlib.attention import check_qkv, scaled_dot_product_attention
+from importlib import import_module
+
+from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward, multi_head_attention_backward, softmax_backward
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 from attnlib.kernel import nadaraya_watson
 from attnlib.masks import causal_mask, padding_mask
 from attnlib.multihead import init_multi_head, merge_heads, multi_head_attention, split_heads
 from attnlib.positional import sinusoidal_positional_encoding
-from attnlib.pretrained import head_attention, load_minilm
-from attnlib.rnn import check_rnn_params, init_rnn, rnn_encode, rnn_step
-from attnlib.scores import (
-    additive_scores,
-    dot_product_scores,
-    init_additive,
-    scaled_dot_product_scores,
-)
+from attnlib.scores import additive_scores, dot_product_scores, init_additive, scaled_dot_product_scores
 from attnlib.softmax import softmax
-from attnlib.toy import (
-    TOY_SENTENCE,
-    TOY_TRANSLATION,
-    random_rotation,
-    toy_embeddings,
-    toy_embeddings_with_positions,
-    toy_self_attention_params,
-    toy_translation,
-    toy_two_head_params,
-)
-from attnlib.toy_lm import generate, masked_token_head, next_token_head, shifted_one_hot
-from attnlib.transformer import encoder_layer, feed_forward, gelu, layer_norm, token_embeddings
-from attnlib.vision import embed_patches, image_to_patches, patches_to_image, pca_patch_projection
 
 __version__ = "0.1.0"
 
@@ -42,7 +46,6 @@ __all__ = [
     "blockwise_attention",
     "blockwise_plan",
     "causal_mask",
-    "check_qkv",
     "dot_product_scores",
     "init_additive",
     "init_multi_head",
@@ -57,31 +60,18 @@ __all__ = [
     "softmax",
     "softmax_backward",
     "split_heads",
-    "TOY_SENTENCE",
-    "TOY_TRANSLATION",
-    "random_rotation",
-    "toy_embeddings",
-    "toy_embeddings_with_positions",
-    "toy_self_attention_params",
-    "toy_translation",
-    "toy_two_head_params",
-    "generate",
-    "masked_token_head",
-    "next_token_head",
-    "shifted_one_hot",
-    "embed_patches",
-    "image_to_patches",
-    "patches_to_image",
-    "pca_patch_projection",
-    "load_minilm",
-    "head_attention",
-    "layer_norm",
-    "gelu",
-    "feed_forward",
-    "token_embeddings",
-    "encoder_layer",
-    "init_rnn",
-    "rnn_step",
-    "rnn_encode",
-    "check_rnn_params",
 ]
+
+_MODULES = ("assoc", "checks", "diagrams", "fast", "induction", "nn", "plotting", "pretrained", "recall", "rnn",
+            "timing", "toy", "toy_lm", "transformer", "vision", "widgets")
+
+
+def __getattr__(name: str):
+    """Import a chapter helper module on first use: ``attnlib.rnn.init_rnn(...)``."""
+    if name in _MODULES:
+        return import_module(f"attnlib.{name}")
+    raise AttributeError(f"module 'attnlib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_MODULES])

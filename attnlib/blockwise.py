@@ -13,28 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import broadcast_batch, broadcast_mask
-from attnlib.attention import check_qkv
-from attnlib.scores import resolve_scale
+from attnlib._checks import (
+    as_bool,
+    as_bool_mask,
+    check_attention,
+    check_mask,
+    check_no_overflow,
+    may_overflow,
+    positive_int,
+)
 
 #: Tile status codes returned by :func:`blockwise_plan`.
 SKIPPED, MASKED, FULL = 0, 1, 2
-
-
-def _check_block_size(block_size) -> int:
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        raise TypeError(f"block_size must be an integer, got {block_size!r}")
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
-    return int(block_size)
-
-
-def _check_size(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _tile_mask(mask, causal: bool, rows: slice, cols: slice):
@@ -97,10 +87,12 @@ def blockwise_plan(n_q: int, n_k: int, block_size: int, mask=None, *, causal: bo
            [2, 1, 0],
            [2, 2, 1]], dtype=int8)
     """
-    n_q, n_k = _check_size(n_q, "n_q"), _check_size(n_k, "n_k")
-    block_size = _check_block_size(block_size)
+    n_q, n_k = positive_int(n_q, "n_q"), positive_int(n_k, "n_k")
+    block_size = positive_int(block_size, "block_size")
+    causal = as_bool(causal, "causal")
     if mask is not None:
-        mask = broadcast_mask(mask, (n_q, n_k))
+        mask = as_bool_mask(mask)
+        mask = check_mask(mask, (*mask.shape[:-2], n_q, n_k))  # a batch of masks is allowed here
     q_starts = range(0, n_q, block_size)
     k_starts = range(0, n_k, block_size)
     plan = np.empty((len(q_starts), len(k_starts)), dtype=np.int8)
@@ -135,8 +127,8 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bo
     K : array_like, shape (..., n_k, d_k)
     V : array_like, shape (..., n_k, d_v)
     mask : array_like of bool, optional
-        Broadcastable to ``(..., n_q, n_k)``; True = this query may attend to
-        this key.  A query with no allowed key gets a zero output.
+        Broadcastable to ``(..., n_q, n_k)`` without changing that shape; True = this
+        query may attend to this key.  A query with no allowed key gets a zero output.
     block_size : int
         Queries and keys per tile (default 512: a 1 MiB float32 tile of scores).
     causal : bool
@@ -161,19 +153,14 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bo
     >>> blockwise_attention([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], [[10.0], [20.0]]).round(3)
     array([[13.302]])
     """
-    Q, K, V = check_qkv(Q, K, V)
-    block_size = _check_block_size(block_size)
-    s = resolve_scale(scale, Q.shape[-1])
-    n_q, n_k = Q.shape[-2], K.shape[-2]
-    batch = broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2], "V": V.shape[:-2]})
-    if mask is not None:
-        mask = broadcast_mask(mask, (*batch, n_q, n_k))  # a view; may add batch dimensions
-        batch = mask.shape[:-2]
-    dtype = np.result_type(Q.dtype, K.dtype, V.dtype)  # float32 in -> float32 out
-    K, V = K.astype(dtype, copy=False), V.astype(dtype, copy=False)
-    d_v = V.shape[-1]
+    Q, K, V, mask, scale, out_dtype = check_attention(Q, K, V, mask, scale)
+    block_size = positive_int(block_size, "block_size")
+    causal = as_bool(causal, "causal")
+    batch, (n_q, n_k), d_v = Q.shape[:-2], (Q.shape[-2], K.shape[-2]), V.shape[-1]
+    dtype = Q.dtype  # float16 is computed in float32: its sums overflow at 65504
+    check_overflow = may_overflow(Q, K, scale, dtype)  # almost always False: then no check per tile
 
-    Qs = Q.astype(dtype, copy=False) * dtype.type(s)  # (..., n_q, d_k): the scale applied once, to the queries
+    Qs = Q * scale  # (..., n_q, d_k): the scale applied once, to the queries
     Kt = K.swapaxes(-1, -2)  # (..., d_k, n_k)
     output = np.zeros((*batch, n_q, d_v), dtype=dtype)  # (..., n_q, d_v)
     for i0 in range(0, n_q, block_size):
@@ -187,16 +174,16 @@ def blockwise_attention(Q, K, V, mask=None, *, block_size: int = 512, causal: bo
             if status == SKIPPED:
                 continue  # every score of this tile is masked: it adds exactly nothing
             S = Qs[..., rows, :] @ Kt[..., :, cols]  # (..., bq, d_k) @ (..., d_k, bk) -> (..., bq, bk)
+            if check_overflow:
+                check_no_overflow(S, tile)  # an infinite score would pass for a masked key
             if tile is not None:
                 S = np.where(tile, S, -np.inf)  # masked keys score -inf: weight exactly 0
             m_new = np.maximum(m, S.max(axis=-1, keepdims=True))  # (..., bq, 1)
             shift = np.where(np.isneginf(m_new), 0.0, m_new)  # rows with nothing visible yet
-            in_place = S.shape[:-1] == shift.shape[:-1]  # False when a batched mask adds dimensions
-            S = np.subtract(S, shift, out=S if in_place else None)
-            P = np.exp(S, out=S)  # (..., bq, bk)
+            P = np.exp(S - shift)  # (..., bq, bk)
             rescale = np.exp(m - shift)  # (..., bq, 1): 0 while m is -inf
             l = l * rescale + P.sum(axis=-1, keepdims=True)
             acc = acc * rescale + P @ V[..., cols, :]  # (..., bq, bk) @ (..., bk, d_v) -> (..., bq, d_v)
             m = m_new
         np.divide(acc, l, out=output[..., rows, :], where=l > 0)  # fully masked rows stay 0
-    return output
+    return output.astype(out_dtype, copy=False)

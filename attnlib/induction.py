@@ -5,10 +5,10 @@ watches.  Each training sequence is a random run of distinct tokens ``r`` follow
 the same run again, ``r + r``.  The first half cannot be predicted; the second half
 can, by a two-step circuit (Olsson et al. 2022):
 
-1. a layer-1 head moves information between positions (a *previous-token* head:
+1. a layer-0 head moves information between positions (a *previous-token* head:
    position j learns which token came before it; or a *duplicate-token* head:
    position i learns where the same token occurred before);
-2. a layer-2 head (the *induction head*) attends from position i to the token
+2. a layer-1 head (the *induction head*) attends from position i to the token
    right after the previous occurrence of token ``x_i``, and copies it.
 
 Everything is plain numpy: the forward pass returns every attention weight, the
@@ -94,7 +94,7 @@ def init_params(rng: np.random.Generator, *, n_vocab: int = N_VOCAB, d_model: in
     """Random parameters: embeddings, one head per layer, the unembedding.
 
     Keys: ``E (n_vocab, d)`` token embeddings, ``P (n_positions, d)`` learned positions,
-    ``W_q1, W_k1, W_v1 (d, d_head)`` and ``W_o1 (d_head, d)`` for layer 1 (likewise
+    ``W_q1, W_k1, W_v1 (d, d_head)`` and ``W_o1 (d_head, d)`` for layer 0 (likewise
     ``...2``), and ``U (d, n_vocab)`` the unembedding.  Entries are normal with standard
     deviation ``1/sqrt(fan_in)``; the embeddings' entries have standard deviation
     ``embed_std``, so that the residual stream starts with a norm of about 4.  (In a

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from attnlib._checks import as_float_array, check_finite
+from attnlib._checks import as_float_array, check_finite, check_no_overflow, positive_number
 from attnlib.softmax import softmax
 
 
@@ -52,8 +50,8 @@ def nadaraya_watson(x_query, x_keys, y_values, *, bandwidth: float = 1.0):
         )
     for name, arr in (("x_query", x_query), ("x_keys", x_keys), ("y_values", y_values)):
         check_finite(arr, name)
-    if not np.isfinite(bandwidth) or bandwidth <= 0:
-        raise ValueError(f"bandwidth must be a positive number, got {bandwidth!r}")
+    bandwidth = positive_number(bandwidth, "bandwidth")
     scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * bandwidth**2)  # (n_q, n_k)
+    check_no_overflow(scores)  # a score of -inf would pass for a masked key
     weights = softmax(scores, axis=-1)  # (n_q, n_k)
     return weights @ y_values, weights  # (n_q, n_k) @ (n_k[, d_v]) -> (n_q[, d_v])

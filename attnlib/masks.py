@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _check_count(value, name: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {value}")
-    return int(value)
+from attnlib._checks import check_fits_in_memory, positive_int
 
 
 def causal_mask(n_q: int, n_k: int | None = None) -> np.ndarray:
@@ -35,8 +29,10 @@ def causal_mask(n_q: int, n_k: int | None = None) -> np.ndarray:
            [1, 1, 0],
            [1, 1, 1]])
     """
-    n_q = _check_count(n_q, "n_q")
-    n_k = n_q if n_k is None else _check_count(n_k, "n_k")
+    n_q = positive_int(n_q, "n_q")
+    n_k = n_q if n_k is None else positive_int(n_k, "n_k")
+    check_fits_in_memory((n_q, n_k), bool, 1, "causal_mask", arrays="the mask", hint=(
+        "attnlib.blockwise_attention(Q, K, V, causal=True) applies the causal mask without building it"))
     return np.tril(np.ones((n_q, n_k), dtype=bool))
 
 
@@ -53,7 +49,8 @@ def padding_mask(lengths, n_k: int) -> np.ndarray:
     Returns
     -------
     ndarray of bool, shape (batch, 1, n_k)
-        Broadcasts over the query axis of ``(batch, n_q, n_k)`` scores.
+        Broadcasts over the query axis of ``(batch, n_q, n_k)`` scores.  For scores with
+        a heads axis, ``(batch, n_heads, n_q, n_k)``, add it: ``mask[:, None]``.
 
     Examples
     --------
@@ -62,13 +59,13 @@ def padding_mask(lengths, n_k: int) -> np.ndarray:
     <BLANKLINE>
            [[1, 1, 1, 0]]])
     """
-    n_k = _check_count(n_k, "n_k")
+    n_k = positive_int(n_k, "n_k")
     lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(
-            f"lengths must be a 1-D array of integers (one per sequence), "
-            f"got shape {lengths.shape} and dtype {lengths.dtype}"
-        )
+    if not np.issubdtype(lengths.dtype, np.integer) and not (lengths.size == 0 and lengths.dtype == float):
+        raise TypeError(f"lengths must be integers (one per sequence), got dtype {lengths.dtype}")
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must be a 1-D array of integers (one per sequence), got shape {lengths.shape}")
+    lengths = lengths.astype(np.int64)
     if lengths.size and (lengths.min() < 0 or lengths.max() > n_k):
         raise ValueError(f"lengths must lie in 0..n_k={n_k}, got {lengths.tolist()}")
     return (np.arange(n_k) < lengths[:, None])[:, None, :]  # (batch, 1, n_k)

@@ -6,16 +6,18 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, broadcast_mask, check_finite
+from attnlib._checks import as_bool, as_float_array, check_finite, check_mask, check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 
 _WEIGHTS = ("W_q", "W_k", "W_v", "W_o")
 _BIASES = ("b_q", "b_k", "b_v", "b_o")
+# The other parameters of a transformer layer (attnlib.transformer.encoder_layer): a whole
+# layer's dict may be passed here, and these keys are left alone.  Any other key is an error.
+LAYER_KEYS = ("ln_1_gamma", "ln_1_beta", "W_1", "b_1", "W_2", "b_2", "ln_2_gamma", "ln_2_beta")
 
 
 def _check_heads(d_model: int, n_heads) -> int:
-    if isinstance(n_heads, bool) or not isinstance(n_heads, (int, np.integer)) or n_heads < 1:
-        raise ValueError(f"n_heads must be a positive integer, got {n_heads!r}")
+    n_heads = positive_int(n_heads, "n_heads")
     if d_model % n_heads:
         raise ValueError(
             f"d_model={d_model} is not divisible by n_heads={n_heads}; "
@@ -84,11 +86,10 @@ def init_multi_head(d_model: int, n_heads: int, rng: np.random.Generator, *, bia
     >>> sorted(p), p["W_q"].shape
     (['W_k', 'W_o', 'W_q', 'W_v'], (8, 8))
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(d_model, bool) or not isinstance(d_model, (int, np.integer)) or d_model < 1:
-        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    check_rng(rng)
+    d_model = positive_int(d_model, "d_model")
     _check_heads(d_model, n_heads)
+    bias = as_bool(bias, "bias")
     params = {name: rng.normal(0.0, 1.0 / math.sqrt(d_model), size=(d_model, d_model)) for name in _WEIGHTS}
     if bias:
         params.update({name: np.zeros(d_model) for name in _BIASES})
@@ -98,6 +99,10 @@ def init_multi_head(d_model: int, n_heads: int, rng: np.random.Generator, *, bia
 def _check_params(params, d_model: int) -> dict:
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict with W_q, W_k, W_v, W_o, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(_WEIGHTS + _BIASES + LAYER_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"params has unknown keys {unknown}; multi-head attention uses W_q, W_k, W_v, W_o "
+                         "and the optional biases b_q, b_k, b_v, b_o (names are case-sensitive)")
     missing = [name for name in _WEIGHTS if name not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; expected W_q, W_k, W_v, W_o (and optional biases)")
@@ -131,12 +136,14 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
         The sequence that is looked at (keys and values).
     params : dict
         ``W_q, W_k, W_v, W_o`` of shape ``(d_model, d_model)``, used as ``X @ W``;
-        optional biases ``b_q, b_k, b_v, b_o`` of shape ``(d_model,)``.
+        optional biases ``b_q, b_k, b_v, b_o`` of shape ``(d_model,)``.  A whole
+        :func:`attnlib.transformer.encoder_layer` dict may be passed (its other
+        parameters are not used here); any other key, such as ``b_O``, is an error.
     n_heads : int
         Must divide ``d_model``.
     mask : array_like of bool, optional
-        Broadcastable to ``(..., n_q, n_k)`` (without the heads axis); the same
-        mask applies to every head.  True = may attend.
+        Broadcastable to ``(..., n_q, n_k)`` (without the heads axis) without changing
+        that shape; the same mask applies to every head.  True = may attend.
 
     Returns
     -------
@@ -157,20 +164,25 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None):
         raise ValueError(
             f"X_q has d_model={X_q.shape[-1]} but X_kv has d_model={X_kv.shape[-1]}; they must match"
         )
+    check_finite(X_q, "X_q")
+    check_finite(X_kv, "X_kv")
     d_model = X_q.shape[-1]
     n_heads = _check_heads(d_model, n_heads)
     p = _check_params(params, d_model)
 
     def project(X, w, b):
         Y = X @ p[w]  # (..., n, d_model) @ (d_model, d_model) -> (..., n, d_model)
-        return Y + p[b] if b in p else Y
+        Y = Y + p[b] if b in p else Y
+        if not np.isfinite(Y).all():  # the inputs are finite: the product overflowed
+            raise ValueError(f"the projection X @ {w} overflows {Y.dtype}; scale the inputs or {w} down")
+        return Y
 
     Q = split_heads(project(X_q, "W_q", "b_q"), n_heads)  # (..., n_heads, n_q, d_head)
     K = split_heads(project(X_kv, "W_k", "b_k"), n_heads)  # (..., n_heads, n_k, d_head)
     V = split_heads(project(X_kv, "W_v", "b_v"), n_heads)  # (..., n_heads, n_k, d_head)
     if mask is not None:
         batch = np.broadcast_shapes(X_q.shape[:-2], X_kv.shape[:-2])
-        mask = broadcast_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
+        mask = check_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
         mask = mask[..., None, :, :]  # (..., 1, n_q, n_k): the same mask for every head
     heads, weights = scaled_dot_product_attention(Q, K, V, mask)  # (..., n_heads, n_q, d_head)
     output = project(merge_heads(heads), "W_o", "b_o")  # (..., n_q, d_model)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib._checks import as_bool
+
 #: A sequential colour map that reads in grayscale and for colour-blind readers.
 CMAP = "cividis"
 
@@ -34,10 +36,12 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
     """Draw a weight matrix ``(n_q, n_k)`` as a heatmap with labelled axes.
 
     Returns the matplotlib ``Axes``.  ``annotate`` writes the numbers in the cells
-    (default: when the matrix is at most 10 x 10).
+    (default: when the matrix is at most 10 x 10).  A boolean matrix (a mask) is drawn
+    as 1 = True, 0 = False, its cells marked ✓ (allowed) and ✗ (masked).
     """
     import matplotlib.pyplot as plt
 
+    is_mask = np.asarray(weights).dtype == bool
     W = np.asarray(weights, dtype=float)
     if W.ndim != 2:
         raise ValueError(f"weights must be 2-D (n_q, n_k), got shape {W.shape}")
@@ -48,7 +52,7 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
         _, ax = plt.subplots(figsize=(0.5 * W.shape[1] + 2.5, 0.45 * W.shape[0] + 1.5))
     vmax = float(np.nanmax(W)) if vmax is None else vmax
     image = ax.imshow(W, cmap=CMAP, vmin=0.0, vmax=vmax if vmax > 0 else 1.0, aspect="auto")
-    ax.figure.colorbar(image, ax=ax, label="weight", fraction=0.046, pad=0.04)
+    ax.figure.colorbar(image, ax=ax, label="allowed" if is_mask else "weight", fraction=0.046, pad=0.04)
     ax.set_xticks(range(W.shape[1]), x_labels if x_labels is not None else range(W.shape[1]),
                   rotation=45 if x_labels is not None else 0, ha="right" if x_labels is not None else "center")
     ax.set_yticks(range(W.shape[0]), y_labels if y_labels is not None else range(W.shape[0]))
@@ -56,8 +60,136 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    if annotate if annotate is not None else max(W.shape) <= 10:
+    if as_bool(annotate, "annotate") if annotate is not None else max(W.shape) <= 10:
         for (i, j), w in np.ndenumerate(W):
-            ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
+            text = ("✓" if w else "✗") if is_mask else f"{w:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color=readable_text_colour(image.cmap(image.norm(w))))
+    return ax
+
+
+#: Light to dark: the token strip's backgrounds, so that more ink means more weight.
+#: One hue, monotone in lightness, so it reads in grayscale and for colour-blind readers.
+STRIP_CMAP = "Blues"
+
+#: Mask plots: allowed cells dark (Okabe–Ito blue), masked cells light grey.
+MASK_COLORS = {"allowed": COLORS[0], "masked": "#E4E4E4"}
+
+
+def token_strip_html(tokens, weights, focus=None) -> str:
+    """The tokens as an HTML strip, each on a background whose darkness shows its weight.
+
+    Darker means more weight (``STRIP_CMAP``, scaled from 0 to the largest weight); each
+    token also shows its weight as a number, and a visible legend under the strip says
+    how to read it. ``focus`` (an index) outlines the token that gives the weights.
+
+    Parameters
+    ----------
+    tokens : sequence of str, length n
+    weights : array_like, shape (n,), non-negative
+    focus : int, optional
+
+    Examples
+    --------
+    >>> html = token_strip_html(["a", "cat"], [0.2, 0.8], focus=1)
+    >>> "darker = more weight" in html and html.count('title="weight') == 2
+    True
+    """
+    import html as _html
+
+    from matplotlib import colormaps
+
+    w = np.asarray(weights, dtype=float)
+    tokens = [str(t) for t in tokens]
+    if w.ndim != 1 or len(w) != len(tokens):
+        raise ValueError(f"weights must have shape ({len(tokens)},), one per token, got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("weights must be finite and non-negative")
+    if focus is not None and not 0 <= focus < len(tokens):
+        raise ValueError(f"focus must index a token (0 .. {len(tokens) - 1}), got {focus}")
+    cmap = colormaps[STRIP_CMAP]
+    top = w.max() if w.max() > 0 else 1.0
+
+    def css(x):
+        r, g, b, _ = cmap(x)
+        return f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f})", readable_text_colour((r, g, b))
+
+    spans = []
+    for j, (tok, wj) in enumerate(zip(tokens, w, strict=True)):
+        background, text = css(wj / top)
+        border = "3px solid #D55E00" if j == focus else "3px solid transparent"
+        spans.append(
+            f'<span style="display:inline-block;text-align:center;margin:2px;padding:2px 5px;'
+            f'border-radius:4px;border:{border};background:{background};color:{text}" '
+            f'title="weight {wj:.3f}"><span style="font-size:1.1em">{_html.escape(tok)}</span><br>'
+            f'<span style="font-size:0.8em">{wj:.2f}</span></span>')
+    ramp = ", ".join(css(x)[0] for x in np.linspace(0, 1, 9))
+    who = f"&ldquo;{_html.escape(tokens[focus])}&rdquo;" if focus is not None else "the query"
+    label = (f"Tokens of the sentence on backgrounds shaded by the attention weight that {who} gives them; "
+             f"darker backgrounds mean more weight, from white for 0 to dark blue for {top:.2f}.")
+    legend = (
+        '<div class="attn-strip-legend" style="display:flex;flex-wrap:wrap;align-items:center;'
+        'gap:0.3em 0.6em;font-size:0.9em;margin-top:0.2em">'
+        '<span>Background: darker = more weight.</span>'
+        '<span style="display:inline-flex;align-items:center;gap:0.4em"><span>0</span>'
+        f'<span aria-hidden="true" style="display:inline-block;width:8em;height:0.9em;'
+        f'border:1px solid currentColor;background:linear-gradient(to right, {ramp})"></span>'
+        f'<span>{top:.2f}</span></span>'
+        + (f'<span><span aria-hidden="true" style="display:inline-block;width:1em;height:0.9em;'
+           f'vertical-align:middle;border:3px solid #D55E00;border-radius:3px"></span> '
+           f'outlined: {who}, the token whose weights these are.</span>' if focus is not None else "")
+        + '<span>The number under each token is its weight.</span></div>')
+    return (f'<div class="attn-strip"><div role="img" aria-label="{label}" style="line-height:2.6">'
+            + "".join(spans) + "</div>" + legend + "</div>")
+
+
+def plot_mask(mask, labels=None, *, ax=None, title=None, xlabel="key", ylabel="query", legend=True):
+    """Draw a boolean mask ``(n_q, n_k)`` as a grid: allowed cells dark, masked cells light.
+
+    ``mask[i, j]`` is True when query i may attend to key j. Ticks sit on whole positions
+    (or carry ``labels``, one per position) and a legend names the two colours.
+    ``legend=False`` leaves the legend out (for the second of two panels side by side).
+    Returns the matplotlib ``Axes``.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> ax = plot_mask(np.tril(np.ones((3, 3), dtype=bool)), ["a", "b", "c"])
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['allowed (True)', 'masked (False)']
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    M = np.asarray(mask)
+    if M.ndim != 2 or M.dtype != bool:
+        raise ValueError(f"mask must be a 2-D boolean array (n_q, n_k), got dtype {M.dtype} and shape {M.shape}")
+    if labels is not None and (len(labels) != M.shape[0] or len(labels) != M.shape[1]):
+        raise ValueError(f"labels has {len(labels)} entries but the mask has shape {M.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(0.3 * M.shape[1] + 2.5, 8), min(0.3 * M.shape[0] + 1.5, 7)))
+    cmap = ListedColormap([MASK_COLORS["masked"], MASK_COLORS["allowed"]])
+    ax.imshow(M.astype(float), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    # thin white lines between cells, so single cells can be counted
+    ax.set_xticks(np.arange(-0.5, M.shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, M.shape[0]), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.6)
+    ax.tick_params(which="minor", length=0)
+    if labels is not None:
+        ax.set_xticks(range(M.shape[1]), labels, rotation=90)
+        ax.set_yticks(range(M.shape[0]), labels)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if not legend:
+        return ax
+    handles = [Patch(facecolor=MASK_COLORS["allowed"], edgecolor="0.3", label="allowed (True)"),
+               Patch(facecolor=MASK_COLORS["masked"], edgecolor="0.3", label="masked (False)")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
     return ax

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib._checks import positive_int
+
 
 def sinusoidal_positional_encoding(n_positions: int, d_model: int) -> np.ndarray:
     r"""The sinusoidal encoding of Vaswani et al. (2017).
@@ -32,9 +34,7 @@ def sinusoidal_positional_encoding(n_positions: int, d_model: int) -> np.ndarray
     array([[0.    , 1.    , 0.    , 1.    ],
            [0.8415, 0.5403, 0.01  , 1.    ]])
     """
-    for name, value in (("n_positions", n_positions), ("d_model", d_model)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n_positions, d_model = positive_int(n_positions, "n_positions"), positive_int(d_model, "d_model")
     positions = np.arange(n_positions)[:, None]  # (n_positions, 1)
     two_i = np.arange(0, d_model, 2)  # (ceil(d_model / 2),)
     angles = positions / 10000.0 ** (two_i / d_model)  # (n_positions, ceil(d_model / 2))

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from attnlib._checks import as_float_array
+from attnlib._checks import as_float_array, positive_int, positive_number
 from attnlib.masks import padding_mask
 from attnlib.transformer import encoder_layer, layer_norm, token_embeddings
 
@@ -106,6 +107,7 @@ def l2_normalize(x, *, eps: float = 1e-12) -> np.ndarray:
     array([0.6, 0.8])
     """
     x = as_float_array(x, "x", min_ndim=1)
+    eps = positive_number(eps, "eps")
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
@@ -133,6 +135,9 @@ def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, 
     hidden_states : ndarray, shape (n_layers + 1, ..., n, d_model)
     attentions : ndarray, shape (n_layers, ..., n_heads, n, n)
     """
+    if not isinstance(embeddings, dict) or set(embeddings) != {"word", "position", "type", "gamma", "beta"}:
+        got = sorted(embeddings) if isinstance(embeddings, dict) else type(embeddings).__name__
+        raise ValueError(f"embeddings must be a dict with exactly word, position, type, gamma and beta; got {got}")
     X = token_embeddings(token_ids, embeddings["word"], embeddings["position"],
                          embeddings["type"])  # (..., n, d_model)
     H = layer_norm(X, embeddings["gamma"], embeddings["beta"], eps=eps)  # (..., n, d_model)
@@ -148,9 +153,9 @@ def bert_forward(token_ids, embeddings: dict, layers: list[dict], n_heads: int, 
 class MiniLM:
     """all-MiniLM-L6-v2 with numpy weights; call it on a sentence.  Make one with :func:`load_minilm`.
 
-    Attributes: ``n_layers``, ``n_heads``, ``d_model``, ``max_length`` (longer inputs are cut, as
-    sentence-transformers does), ``embeddings`` and ``layers`` (the weights, used as ``X @ W``),
-    ``tokenizer`` (a ``tokenizers.Tokenizer``).
+    Attributes: ``n_layers``, ``n_heads``, ``d_model``, ``max_length`` (256 tokens: longer inputs
+    are cut there with a warning, as sentence-transformers cuts them), ``embeddings`` and ``layers``
+    (the weights, used as ``X @ W``), ``tokenizer`` (a ``tokenizers.Tokenizer``).
     """
 
     n_layers: int
@@ -163,10 +168,22 @@ class MiniLM:
     tokenizer: object = field(repr=False)
 
     def tokenize(self, sentence: str) -> tuple[list[str], np.ndarray]:
-        """WordPiece tokens (lower-cased, with ``[CLS]`` and ``[SEP]``) and their ids."""
+        """WordPiece tokens (lower-cased, with ``[CLS]`` and ``[SEP]``) and their ids.
+
+        A text longer than ``max_length`` tokens (256) is cut there, with a warning.
+        """
         if not isinstance(sentence, str):
             raise TypeError(f"sentence must be a str, got {type(sentence).__name__}")
-        enc = self.tokenizer.encode(sentence)
+        try:
+            sentence.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"sentence is not valid Unicode text: {sentence[err.start:err.end]!r} at index "
+                             f"{err.start} is a lone surrogate (half of a UTF-16 pair)") from None
+        enc = self.tokenizer.encode(sentence)  # cut at max_length tokens, [SEP] kept at the end
+        if enc.overflowing:
+            warnings.warn(f"the text is longer than the {self.max_length} tokens all-MiniLM-L6-v2 reads "
+                          f"(its max_seq_length): only its first {self.max_length - 2} tokens (and [CLS], "
+                          "[SEP]) are used", UserWarning, stacklevel=3)
         return list(enc.tokens), np.asarray(enc.ids, dtype=np.int64)
 
     def __call__(self, sentence: str) -> EncoderOutput:
@@ -208,6 +225,9 @@ class MiniLM:
         """Sentence embeddings ``(n_sentences, d_model)``, each of length 1 (so ``E @ E.T`` is cosine similarity)."""
         if isinstance(sentences, str):
             raise TypeError("embed expects a list of sentences; call the model on a single sentence")
+        sentences = list(sentences)
+        if not sentences:
+            raise ValueError("embed needs at least one sentence, got an empty list")
         return np.stack([out.sentence_embedding for out in self.batch(sentences)])
 
 
@@ -223,6 +243,11 @@ def load_minilm(path=None) -> MiniLM:
     ``tokenizers``) is missing.
     """
     folder = minilm_dir() if path is None else Path(path)
+    missing = [name for name in ("config.json", "model.safetensors", "tokenizer.json",
+                                 "sentence_bert_config.json", "1_Pooling/config.json") if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a folder of all-MiniLM-L6-v2's files: it lacks {missing} "
+                                f"(leave path out to use the installed package; {INSTALL_HINT})")
     try:
         from safetensors import safe_open
         from tokenizers import Tokenizer
@@ -269,7 +294,7 @@ def load_minilm(path=None) -> MiniLM:
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()  # the file pads to 128; one sentence needs no padding
-    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_truncation(max_length)  # MiniLM.tokenize warns when this cuts a text
     return MiniLM(n_layers=config["num_hidden_layers"], n_heads=config["num_attention_heads"],
                   d_model=config["hidden_size"], max_length=max_length, eps=float(config["layer_norm_eps"]),
                   embeddings=embeddings, layers=layers, tokenizer=tokenizer)
@@ -288,9 +313,14 @@ def head_attention(model: MiniLM, sentence: str, layer: int, head: int) -> tuple
     >>> len(tokens), W.shape, bool(np.allclose(W.sum(axis=1), 1.0))
     (9, (9, 9), True)
     """
-    for name, value, size in (("layer", layer, model.n_layers), ("head", head, model.n_heads)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < size:
-            raise ValueError(f"{name} must be an integer in 0..{size - 1} (counted from 0), got {value!r}")
+    if not isinstance(model, MiniLM):
+        raise TypeError(f"model must be a MiniLM from load_minilm(), got {type(model).__name__}")
+    layer = positive_int(layer, "layer", minimum=0)  # layers and heads count from 0
+    head = positive_int(head, "head", minimum=0)
+    if layer >= model.n_layers:
+        raise ValueError(f"layer must be in 0..{model.n_layers - 1} (counted from 0), got {layer}")
+    if head >= model.n_heads:
+        raise ValueError(f"head must be in 0..{model.n_heads - 1} (counted from 0), got {head}")
     out = model(sentence)
     return out.tokens, out.attentions[layer, head]
 
@@ -314,6 +344,7 @@ def offset_scores(attentions, offset: int) -> np.ndarray:
     n = A.shape[-1]
     if A.shape[-2] != n:
         raise ValueError(f"attentions must be square in its last two axes, got {A.shape}")
+    offset = positive_int(offset, "offset", minimum=None)
     if not 0 < abs(offset) < n:
         raise ValueError(f"offset must be non-zero with |offset| < n_tokens={n}, got {offset}")
     return np.diagonal(A, offset=offset, axis1=-2, axis2=-1).mean(axis=-1)  # (...)

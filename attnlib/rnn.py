@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._checks import as_float_array, check_finite, check_rng, positive_int, positive_number
 
 _WEIGHTS = ("W_xh", "W_hh", "b_h")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def init_rnn(d_in: int, d_hidden: int, rng: np.random.Generator, *,
@@ -58,14 +52,11 @@ def init_rnn(d_in: int, d_hidden: int, rng: np.random.Generator, *,
     >>> np.abs(np.linalg.eigvals(p["W_hh"])).round(6)
     array([0.5, 0.5, 0.5])
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    d_in = _positive_int(d_in, "d_in")
-    d_hidden = _positive_int(d_hidden, "d_hidden")
-    for name, value in (("spectral_radius", spectral_radius), ("input_scale", input_scale)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    check_rng(rng)
+    d_in = positive_int(d_in, "d_in")
+    d_hidden = positive_int(d_hidden, "d_hidden")
+    spectral_radius = positive_number(spectral_radius, "spectral_radius")
+    input_scale = positive_number(input_scale, "input_scale")
     G = rng.normal(size=(d_hidden, d_hidden))  # (d_hidden, d_hidden)
     O, R = np.linalg.qr(G)  # O (d_hidden, d_hidden) orthogonal
     O = O * np.sign(np.diag(R))  # fix the signs so O is uniformly distributed
@@ -86,6 +77,9 @@ def check_rnn_params(params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     missing = [name for name in _WEIGHTS if name not in params]
     if missing:
         raise ValueError(f"params is missing {missing}; expected W_xh, W_hh and b_h (see init_rnn)")
+    unknown = sorted(set(params) - set(_WEIGHTS), key=str)
+    if unknown:
+        raise ValueError(f"params has unknown keys {unknown}; the RNN uses W_xh, W_hh and b_h")
     W_xh = as_float_array(params["W_xh"], "W_xh")
     W_hh = as_float_array(params["W_hh"], "W_hh")
     b_h = as_float_array(params["b_h"], "b_h")

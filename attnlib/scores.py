@@ -10,7 +10,16 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, broadcast_batch, check_finite, check_nonempty
+from attnlib._checks import (
+    as_float_array,
+    broadcast_batch,
+    check_finite,
+    check_no_overflow,
+    check_nonempty,
+    check_rng,
+    positive_int,
+    resolve_scale,
+)
 
 
 def _queries_and_keys(Q, K, *, same_dim: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -28,17 +37,6 @@ def _queries_and_keys(Q, K, *, same_dim: bool = True) -> tuple[np.ndarray, np.nd
         )
     broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2]})
     return Q, K
-
-
-def resolve_scale(scale, d_k: int) -> float:
-    """Return ``scale``, defaulting to ``1/sqrt(d_k)``; reject nonsense."""
-    if scale is None:
-        return 1.0 / math.sqrt(d_k)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"scale must be a number (or None for 1/sqrt(d_k)), got {scale!r}")
-    if not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    return float(scale)
 
 
 def dot_product_scores(Q, K) -> np.ndarray:
@@ -60,7 +58,9 @@ def dot_product_scores(Q, K) -> np.ndarray:
     array([[1., 0., 2.]])
     """
     Q, K = _queries_and_keys(Q, K)
-    return Q @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    S = Q @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    check_no_overflow(S)  # an infinite score would later pass for a masked key
+    return S
 
 
 def scaled_dot_product_scores(Q, K, *, scale=None) -> np.ndarray:
@@ -87,8 +87,10 @@ def scaled_dot_product_scores(Q, K, *, scale=None) -> np.ndarray:
     array([[2.]])
     """
     Q, K = _queries_and_keys(Q, K)
-    s = resolve_scale(scale, Q.shape[-1])
-    return (Q @ K.swapaxes(-1, -2)) * s  # (..., n_q, n_k)
+    scale = resolve_scale(scale, Q.shape[-1])
+    S = (Q * scale) @ K.swapaxes(-1, -2)  # (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k)
+    check_no_overflow(S)  # an infinite score would later pass for a masked key
+    return S
 
 
 def init_additive(d_q: int, d_k: int, d_hidden: int, rng: np.random.Generator) -> dict:
@@ -103,11 +105,8 @@ def init_additive(d_q: int, d_k: int, d_hidden: int, rng: np.random.Generator) -
     >>> [p[name].shape for name in ("W_q", "W_k", "w_v")]
     [(3, 4), (5, 4), (4,)]
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    for name, value in {"d_q": d_q, "d_k": d_k, "d_hidden": d_hidden}.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_rng(rng)
+    d_q, d_k, d_hidden = (positive_int(v, n) for v, n in ((d_q, "d_q"), (d_k, "d_k"), (d_hidden, "d_hidden")))
     return {
         "W_q": rng.normal(0.0, math.sqrt(2.0 / (d_q + d_hidden)), size=(d_q, d_hidden)),
         "W_k": rng.normal(0.0, math.sqrt(2.0 / (d_k + d_hidden)), size=(d_k, d_hidden)),
@@ -140,6 +139,11 @@ def additive_scores(Q, K, params: dict) -> np.ndarray:
     array([[0., 2.]])
     """
     Q, K = _queries_and_keys(Q, K, same_dim=False)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict with W_q, W_k and w_v, got {type(params).__name__}")
+    unknown = sorted(set(params) - {"W_q", "W_k", "w_v"})
+    if unknown:
+        raise ValueError(f"params has unknown keys {unknown}; additive_scores uses W_q, W_k and w_v")
     missing = {"W_q", "W_k", "w_v"} - set(params)
     if missing:
         raise ValueError(f"params must have W_q, W_k and w_v; missing {sorted(missing)}")
@@ -152,4 +156,8 @@ def additive_scores(Q, K, params: dict) -> np.ndarray:
         )
     q = (Q @ W_q)[..., :, None, :]  # (..., n_q, 1, d_hidden)
     k = (K @ W_k)[..., None, :, :]  # (..., 1, n_k, d_hidden)
-    return np.tanh(q + k) @ w_v  # (..., n_q, n_k, d_hidden) @ (d_hidden,) -> (..., n_q, n_k)
+    for name, arr in (("W_q", W_q), ("W_k", W_k), ("w_v", w_v)):
+        check_finite(arr, name)
+    S = np.tanh(q + k) @ w_v  # (..., n_q, n_k, d_hidden) @ (d_hidden,) -> (..., n_q, n_k)
+    check_no_overflow(S)
+    return S

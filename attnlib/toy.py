@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib._checks import check_rng, positive_int, positive_number
+
 #: The sentence of chapter 4.
 TOY_SENTENCE = ("The", "cat", "sat", "on", "the", "mat")
 
@@ -57,14 +59,6 @@ def _check_tokens(tokens) -> list[str]:
     if unknown:
         raise ValueError(f"unknown words {unknown}; the toy lexicon knows {sorted(TOY_LEXICON)}")
     return words
-
-
-def _check_strength(strength) -> float:
-    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.integer, np.floating)):
-        raise TypeError(f"strength must be a number, got {type(strength).__name__}")
-    if not np.isfinite(strength) or strength <= 0:
-        raise ValueError(f"strength must be a positive finite number, got {strength!r}")
-    return float(strength)
 
 
 def toy_embeddings(tokens) -> np.ndarray:
@@ -122,7 +116,7 @@ def toy_self_attention_params(strength: float = 6.0) -> dict:
     >>> float((X @ p["W_q"])[0] @ (X @ p["W_k"])[1])  # the verb's query meets the noun's key
     6.0
     """
-    strength = _check_strength(strength)
+    strength = positive_number(strength, "strength")
     d = len(FEATURES)
     W_q = np.zeros((d, d))
     for asker, wanted in LOOKS_FOR.items():
@@ -152,10 +146,8 @@ def toy_embeddings_with_positions(tokens, n_slots: int | None = None) -> np.ndar
     """
     features = toy_embeddings(tokens)  # (n, n_features)
     n = features.shape[0]
-    n_slots = max(n, len(FEATURES)) if n_slots is None else n_slots
-    if isinstance(n_slots, bool) or not isinstance(n_slots, (int, np.integer)) or n_slots < max(n, len(FEATURES)):
-        raise ValueError(f"n_slots must be an integer >= max(n, {len(FEATURES)}) = "
-                         f"{max(n, len(FEATURES))}, got {n_slots!r}")
+    smallest = max(n, len(FEATURES))
+    n_slots = smallest if n_slots is None else positive_int(n_slots, "n_slots", minimum=smallest)
     X = np.zeros((n, 2 * n_slots))  # (n, d_model)
     X[:, : features.shape[1]] = features
     X[np.arange(n), n_slots + np.arange(n)] = 1.0
@@ -192,9 +184,8 @@ def toy_two_head_params(n_slots: int, strength: float = 6.0) -> dict:
     >>> w.shape, int(w[0, 3].argmax()), int(w[1, 1].argmax()) in (1, 4)
     ((2, 5, 5), 2, True)
     """
-    if isinstance(n_slots, bool) or not isinstance(n_slots, (int, np.integer)) or n_slots < len(FEATURES):
-        raise ValueError(f"n_slots must be an integer >= {len(FEATURES)}, got {n_slots!r}")
-    strength = _check_strength(strength)
+    n_slots = positive_int(n_slots, "n_slots", minimum=len(FEATURES))
+    strength = positive_number(strength, "strength")
     d_model = 2 * n_slots
     W_q = np.zeros((d_model, d_model))
     W_k = np.zeros((d_model, d_model))
@@ -209,19 +200,8 @@ def toy_two_head_params(n_slots: int, strength: float = 6.0) -> dict:
     return {"W_q": W_q, "W_k": W_k, "W_v": np.eye(d_model), "W_o": np.eye(d_model)}
 
 
-def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
-    """A random orthogonal matrix ``(d, d)`` (QR of a Gaussian matrix, signs fixed).
-
-    Examples
-    --------
-    >>> R = random_rotation(3, np.random.default_rng(0))
-    >>> bool(np.allclose(R @ R.T, np.eye(3)))
-    True
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
+def _random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
+    """A random orthogonal matrix ``(d, d)`` (QR of a Gaussian matrix, signs fixed)."""
     Q, R = np.linalg.qr(rng.normal(size=(d, d)))  # (d, d), (d, d)
     return Q * np.sign(np.diag(R))  # flip columns so the result is uniformly distributed
 
@@ -258,16 +238,14 @@ def toy_translation(rng: np.random.Generator, d_model: int = 16, strength: float
     >>> t["alignment"].tolist()
     [0, 2, 1, 3, 4, 6, 5]
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if isinstance(d_model, bool) or not isinstance(d_model, (int, np.integer)) or d_model < 2:
-        raise ValueError(f"d_model must be an integer >= 2, got {d_model!r}")
-    strength = _check_strength(strength)
+    check_rng(rng)
+    d_model = positive_int(d_model, "d_model", minimum=2)
+    strength = positive_number(strength, "strength")
     source, target = TOY_TRANSLATION
     meanings = rng.normal(size=(len(source), d_model))  # (n_src, d_model): one per English word
     meanings /= np.linalg.norm(meanings, axis=1, keepdims=True)
-    R_en = random_rotation(d_model, rng)
-    R_fr = random_rotation(d_model, rng)
+    R_en = _random_rotation(d_model, rng)
+    R_fr = _random_rotation(d_model, rng)
     alignment = np.array([source.index(TOY_DICTIONARY[w]) for w in target])  # (n_tgt,)
     X_src = meanings @ R_en  # (n_src, d_model) @ (d_model, d_model) -> (n_src, d_model)
     X_tgt = meanings[alignment] @ R_fr  # (n_tgt, d_model) @ (d_model, d_model) -> (n_tgt, d_model)

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib._checks import positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.masks import causal_mask
 
 
 def _check_ids(ids, vocab_size) -> np.ndarray:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+    vocab_size = positive_int(vocab_size, "vocab_size")
     arr = np.asarray(ids)
-    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"ids must be a non-empty 1-D array of integers, got shape {arr.shape} "
-                         f"and dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"ids is empty (shape {arr.shape}); expected a 1-D array of at least one token id")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"ids must be integers (token ids), got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"ids must be a non-empty 1-D array of integers, got shape {arr.shape}")
     if arr.min() < 0 or arr.max() >= vocab_size:
         raise ValueError(f"ids must lie in 0..{vocab_size - 1} (vocab_size={vocab_size}), "
                          f"got values from {arr.min()} to {arr.max()}")
@@ -59,8 +62,7 @@ def shifted_one_hot(ids, vocab_size: int, offset: int) -> np.ndarray:
            [0., 0., 1.]])
     """
     ids = _check_ids(ids, vocab_size)
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise TypeError(f"offset must be an integer, got {offset!r}")
+    offset = positive_int(offset, "offset", minimum=None)
     n = ids.size
     out = np.zeros((n, vocab_size))  # (n, vocab_size)
     source = np.arange(n) + offset  # (n,): the position each row copies its token from
@@ -131,8 +133,7 @@ def generate(ids, vocab_size: int, n_new: int, *, scale: float = 5.0):
     ([0, 1, 2, 0, 1, 2], 2, (5, 5))
     """
     ids = _check_ids(ids, vocab_size)
-    if isinstance(n_new, bool) or not isinstance(n_new, (int, np.integer)) or n_new < 0:
-        raise ValueError(f"n_new must be a non-negative integer, got {n_new!r}")
+    n_new = positive_int(n_new, "n_new", minimum=0)
     steps = []
     for _ in range(n_new):
         probs, weights = next_token_head(ids, vocab_size, scale=scale)  # (n_t, V), (n_t, n_t)
@@ -180,8 +181,9 @@ def masked_token_head(ids, vocab_size: int, mask_id: int, *, scale: float = 5.0)
     True
     """
     ids = _check_ids(ids, vocab_size)
-    if isinstance(mask_id, bool) or not isinstance(mask_id, (int, np.integer)) or not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must be an integer in 0..{vocab_size - 1}, got {mask_id!r}")
+    mask_id = positive_int(mask_id, "mask_id", minimum=0)
+    if mask_id >= vocab_size:
+        raise ValueError(f"mask_id must lie in 0..{vocab_size - 1}, got {mask_id}")
     features = np.concatenate([shifted_one_hot(ids, vocab_size, -1),
                                shifted_one_hot(ids, vocab_size, +1)], axis=1)  # (n, 2 * vocab_size)
     V = shifted_one_hot(ids, vocab_size, 0)  # (n, vocab_size)

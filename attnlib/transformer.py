@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
-from attnlib.multihead import multi_head_attention
+from attnlib._checks import as_float_array, check_finite, positive_number
+from attnlib.multihead import LAYER_KEYS, multi_head_attention
 
 _erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is exact to double precision
 
@@ -47,8 +47,7 @@ def layer_norm(X, gamma, beta, *, eps: float = 1e-12) -> np.ndarray:
     for name, arr in (("gamma", gamma), ("beta", beta)):
         if arr.shape != (d,):
             raise ValueError(f"{name} should have shape ({d},) to match X's last axis, got {arr.shape}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    eps = positive_number(eps, "eps")
     mu = X.mean(axis=-1, keepdims=True)  # (..., 1)
     var = X.var(axis=-1, keepdims=True)  # (..., 1), biased: divides by d
     return gamma * (X - mu) / np.sqrt(var + eps) + beta  # (..., d)
@@ -142,9 +141,10 @@ def token_embeddings(token_ids, word_embeddings, position_embeddings, type_embed
            [ 1., 10.,  0.,  0.]])
     """
     ids = np.asarray(token_ids)
-    if ids.ndim < 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token_ids must be an array of integers (..., n), got shape {ids.shape}, "
-                        f"dtype {ids.dtype}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token_ids must be an array of integers (..., n), got dtype {ids.dtype}")
+    if ids.ndim < 1 or ids.shape[-1] == 0:
+        raise ValueError(f"token_ids must have shape (..., n) with n >= 1 tokens, got shape {ids.shape}")
     word = as_float_array(word_embeddings, "word_embeddings", min_ndim=2)
     pos = as_float_array(position_embeddings, "position_embeddings", min_ndim=2)
     n = ids.shape[-1]
@@ -154,8 +154,14 @@ def token_embeddings(token_ids, word_embeddings, position_embeddings, type_embed
         raise ValueError(f"token ids must be in [0, {word.shape[0]}), got {ids.min()}..{ids.max()}")
     X = word[ids].astype(np.float64) + pos[:n]  # (..., n, d_model) + (n, d_model)
     if type_embeddings is not None:
+        type_table = as_float_array(type_embeddings, "type_embeddings", min_ndim=2)
         types = np.zeros(ids.shape, dtype=int) if type_ids is None else np.asarray(type_ids)
-        X = X + as_float_array(type_embeddings, "type_embeddings", min_ndim=2)[types]  # (..., n, d_model)
+        if not np.issubdtype(types.dtype, np.integer):
+            raise TypeError(f"type_ids must be integers, got dtype {types.dtype}")
+        if types.shape != ids.shape or types.min() < 0 or types.max() >= type_table.shape[0]:
+            raise ValueError(f"type_ids must have the shape of token_ids {ids.shape} and values in "
+                             f"[0, {type_table.shape[0]}), got shape {types.shape}")
+        X = X + type_table[types]  # (..., n, d_model)
     return X
 
 
@@ -193,8 +199,13 @@ def encoder_layer(X, params: dict, n_heads: int, mask=None, *, eps: float = 1e-1
     ((5, 8), (2, 5, 5))
     """
     X = as_float_array(X, "X", min_ndim=2)
-    attn = {k: params[k] for k in ("W_q", "W_k", "W_v", "W_o", "b_q", "b_k", "b_v", "b_o") if k in params}
-    A, weights = multi_head_attention(X, X, attn, n_heads, mask)  # (..., n, d_model), (..., h, n, n)
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict (see the docstring), got {type(params).__name__}")
+    missing = [k for k in LAYER_KEYS if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing}; an encoder layer needs {list(LAYER_KEYS)} "
+                         "besides the attention's W_q ... W_o")
+    A, weights = multi_head_attention(X, X, params, n_heads, mask)  # (..., n, d_model), (..., h, n, n)
     H = layer_norm(X + A, params["ln_1_gamma"], params["ln_1_beta"], eps=eps)  # (..., n, d_model)
     F = feed_forward(H, params["W_1"], params["b_1"], params["W_2"], params["b_2"])  # (..., n, d_model)
     Y = layer_norm(H + F, params["ln_2_gamma"], params["ln_2_beta"], eps=eps)  # (..., n, d_model)

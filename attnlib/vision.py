@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
-
-
-def _check_patch_size(patch_size) -> int:
-    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
-        raise TypeError(f"patch_size must be an integer, got {patch_size!r}")
-    if patch_size < 1:
-        raise ValueError(f"patch_size must be >= 1, got {patch_size}")
-    return int(patch_size)
+from attnlib._checks import as_float_array, check_finite, positive_int
 
 
 def image_to_patches(image, patch_size: int) -> np.ndarray:
@@ -51,7 +43,7 @@ def image_to_patches(image, patch_size: int) -> np.ndarray:
            [10., 11., 14., 15.]])
     """
     image = as_float_array(image, "image", min_ndim=2)
-    P = _check_patch_size(patch_size)
+    P = positive_int(patch_size, "patch_size")
     if image.ndim == 2:
         image = image[:, :, None]  # (H, W) -> (H, W, 1)
     if image.ndim != 3:
@@ -65,41 +57,6 @@ def image_to_patches(image, patch_size: int) -> np.ndarray:
     grid = image.reshape(H // P, P, W // P, P, C)  # (rows, P, cols, P, C)
     grid = grid.transpose(0, 2, 1, 3, 4)  # (rows, cols, P, P, C): one patch per (row, col)
     return grid.reshape((H // P) * (W // P), P * P * C)  # (n_patches, P*P*C)
-
-
-def patches_to_image(patches, grid_shape: tuple[int, int], patch_size: int) -> np.ndarray:
-    """Put flattened patches back together into an image; undoes :func:`image_to_patches`.
-
-    Parameters
-    ----------
-    patches : array_like, shape (rows * cols, P * P * C)
-    grid_shape : (int, int)
-        Number of patch rows and patch columns.
-    patch_size : int
-        Side ``P`` of a patch.
-
-    Returns
-    -------
-    ndarray, shape (rows * P, cols * P, C)
-
-    Examples
-    --------
-    >>> image = np.arange(16.0).reshape(4, 4, 1)
-    >>> np.array_equal(patches_to_image(image_to_patches(image, 2), (2, 2), 2), image)
-    True
-    """
-    patches = as_float_array(patches, "patches", min_ndim=2)
-    P = _check_patch_size(patch_size)
-    rows, cols = (int(g) for g in grid_shape)
-    n, dim = patches.shape[-2:]
-    if patches.ndim != 2 or n != rows * cols or dim % (P * P):
-        raise ValueError(
-            f"patches must have shape ({rows * cols}, P*P*C) with P={P} for a {rows}x{cols} grid, "
-            f"got shape {patches.shape}"
-        )
-    C = dim // (P * P)
-    grid = patches.reshape(rows, cols, P, P, C)  # (rows, cols, P, P, C)
-    return grid.transpose(0, 2, 1, 3, 4).reshape(rows * P, cols * P, C)  # (H, W, C)
 
 
 def pca_patch_projection(patches, d_model: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +94,8 @@ def pca_patch_projection(patches, d_model: int) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"patches must have shape (n_patches, patch_dim), got shape {X.shape}")
     check_finite(X, "patches")
     limit = min(X.shape)
-    if isinstance(d_model, bool) or not isinstance(d_model, (int, np.integer)) or not 1 <= d_model <= limit:
+    d_model = positive_int(d_model, "d_model")
+    if d_model > limit:
         raise ValueError(f"d_model must be an integer between 1 and {limit} for patches of shape "
                          f"{X.shape}, got {d_model!r}")
     mean = X.mean(axis=0)  # (patch_dim,)

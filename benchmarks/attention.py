@@ -1,18 +1,21 @@
-"""Attention three ways, measured in one run: plain Python loops, vectorized, blockwise.
+"""Attention four ways, measured in one run: Python loops, plain numpy, the fast path, blockwise.
 
 Prints a Markdown table: for n queries = n keys from 256 to 16384, d_k = d_v = 64,
 float32, the median wall time and the peak extra memory of
 
 - naive Python loops (the formula written out; run only at the sizes where it
   finishes in reasonable time, and the table says where it was not run),
-- ``attnlib.scaled_dot_product_attention`` (vectorized; returns the n x n weights),
+- ``attnlib.scaled_dot_product_attention``, the plain numpy version the chapters read
+  (returns the n x n weights),
+- ``attnlib.fast.scaled_dot_product_attention``, the same contract in cache-sized blocks
+  on every core (returns the n x n weights),
 - ``attnlib.blockwise_attention`` (tiles with an online softmax; never forms them),
   without a mask and with ``causal=True`` (tiles above the diagonal are skipped),
 
-plus the FLOP rate of the vectorized version (4 n^2 d flops) as a fraction of this
-machine's own float32 matrix-multiply rate measured in the same run, and, when
-PyTorch is importable, the ratio of attnlib's time to
-``torch.nn.functional.scaled_dot_product_attention`` on the CPU.
+plus the FLOP rate of the plain and the fast version (4 n^2 d flops) as a fraction of
+this machine's own float32 matrix-multiply rate measured in the same run (what the
+engineering of the fast path buys, side by side), and, when PyTorch is importable, the
+ratio of attnlib's time to ``torch.nn.functional.scaled_dot_product_attention`` on the CPU.
 
 Usage::
 
@@ -49,12 +52,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import attnlib  # noqa: E402
+import attnlib.fast  # noqa: E402
 from attnlib._parallel import cpu_count, thread_budget  # noqa: E402
 
 D = 64  # d_k = d_v
 DTYPE = np.float32
 SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
-TARGET_N = 4096  # where the FLOP-rate target (>= 0.5 of matmul) is checked
+TARGET_N = 4096  # where the fast path's FLOP-rate target (>= 0.5 of matmul) is checked
 NAIVE_BUDGET_S = 20.0  # run the loops at a size only if the estimate from the last size fits this
 BLAS_SPIN_PAUSE_S = 0.3  # after a reference product: longer than OpenBLAS's threads spin
 MIB = 2**20
@@ -82,8 +86,13 @@ def naive_attention(Q, K, V):
     return out
 
 
-def vectorized(Q, K, V):
+def plain(Q, K, V):
     return attnlib.scaled_dot_product_attention(Q, K, V)[0]
+
+
+def fast_path(Q, K, V):
+    """attnlib.fast (the "vectorized" column of tables recorded before the plain path was split off)."""
+    return attnlib.fast.scaled_dot_product_attention(Q, K, V)[0]
 
 
 def blockwise(Q, K, V):
@@ -191,7 +200,7 @@ def machine_description() -> dict[str, str]:
                                       "OMP_NUM_THREADS") if k in os.environ}
     info["environment"] = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "no `OPENBLAS_*`/`OMP_*` variables set"
     info["threads"] = (
-        f"matrix products: the BLAS threads above; attnlib's vectorized attention: blocks of query rows "
+        f"matrix products and attnlib's plain attention: the BLAS threads above; attnlib.fast: blocks of query rows "
         f"on {thread_budget()} threads (BLAS held to one thread each) for 1M scores or more; "
         "blockwise: one Python thread calling the BLAS (tiles of 512 × 512)"
     )
@@ -218,8 +227,8 @@ def _git_revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
-        measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/blockwise.py", "attnlib/_checks.py",
-                    "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
+        measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/fast.py", "attnlib/blockwise.py",
+                    "attnlib/_checks.py", "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
         dirty = subprocess.run(["git", "status", "--porcelain", "--", *measured],
                                cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -254,25 +263,28 @@ def measure_size(n: int, r: int, run_naive: bool) -> dict:
         row["naive_repeats"] = naive_repeats(r)
         row["naive_time"] = median_time(lambda: naive_attention(Ql, Kl, Vl), row["naive_repeats"])
         check = np.asarray(naive_attention(Ql[:4], Kl, Vl), dtype=np.float64)
-        row["naive_error"] = float(np.abs(check - vectorized(Q[:4], K, V)).max())
+        row["naive_error"] = float(np.abs(check - fast_path(Q[:4], K, V)).max())
 
-    for name, f in (("vec", vectorized), ("block", blockwise), ("causal", blockwise_causal)):
+    for name, f in (("plain", plain), ("vec", fast_path), ("block", blockwise), ("causal", blockwise_causal)):
         row[f"{name}_mem"] = peak_memory(lambda f=f: f(Q, K, V))  # also the warm-up
-        if name != "vec":
+        if name not in ("vec", "plain"):  # timed below, in alternation with the reference product
             row[f"{name}_time"] = median_time(lambda f=f: f(Q, K, V), r)
-    # The vectorized runs alternate with runs of the reference matrix product, so that both
+    # The plain and fast runs alternate with runs of the reference matrix product, so that both
     # see the same conditions (other programs on the machine come and go).  After a product,
     # OpenBLAS's helper threads keep spinning for a while, waiting for more work (about 2**28
     # cycles, 0.1 s here): the pause lets them sleep, so that they don't take a core from the
     # attention run that follows (which holds the BLAS to one thread and uses every core itself).
-    t_vec, t_mm = [], []
+    t_vec, t_plain, t_mm = [], [], []
     for _ in range(r):
         t_mm.append(median_time(REFERENCE_PRODUCT, 1))
         time.sleep(BLAS_SPIN_PAUSE_S)
-        t_vec.append(median_time(lambda: vectorized(Q, K, V), 1))
+        t_vec.append(median_time(lambda: fast_path(Q, K, V), 1))
+        t_plain.append(median_time(lambda: plain(Q, K, V), 1))  # its BLAS threads spin: the product is next
     row["vec_time"] = statistics.median(t_vec)
+    row["plain_time"] = statistics.median(t_plain)
     row["mm_rate"] = REFERENCE_FLOPS / statistics.median(t_mm)
-    row["block_error"] = float(np.abs(blockwise(Q, K, V) - vectorized(Q, K, V)).max())
+    row["block_error"] = float(np.abs(blockwise(Q, K, V) - fast_path(Q, K, V)).max())
+    row["plain_error"] = float(np.abs(plain(Q, K, V) - fast_path(Q, K, V)).max())
 
     return row
 
@@ -318,8 +330,9 @@ def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]
     rate_after = matmul_rate()
     for row in rows:
         n = row["n"]
-        row["vec_flops"] = 4 * n * n * D / row["vec_time"]
-        row["vec_ratio"] = row["vec_flops"] / row["mm_rate"]
+        for name in ("vec", "plain"):
+            row[f"{name}_flops"] = 4 * n * n * D / row[f"{name}_time"]
+            row[f"{name}_ratio"] = row[f"{name}_flops"] / row["mm_rate"]
     # PyTorch last: after its first call, numpy's own steps ran up to 1.6x slower in the same
     # process on the machine of the recorded run, so nothing of attnlib is timed after it.
     torch_version = None
@@ -343,19 +356,22 @@ def _markdown(head: list[str], body: list[list[str]]) -> str:
 
 def tables(rows: list[dict], torch_version: str | None) -> str:
     """Markdown tables: median times (with the FLOP-rate ratio), peak memory, and PyTorch if present."""
-    head = ["n", "naive loops", "vectorized", "vectorized FLOP rate / matmul rate", "blockwise",
-            "blockwise, causal"]
-    body = [[str(r["n"]), fmt_time(r["naive_time"]), fmt_time(r["vec_time"]), f"{r['vec_ratio']:.2f}",
-             fmt_time(r["block_time"]), fmt_time(r["causal_time"])] for r in rows]
+    head = ["n", "naive loops", "plain", "plain FLOP rate / matmul rate", "fast",
+            "fast FLOP rate / matmul rate", "blockwise", "blockwise, causal"]
+    body = [[str(r["n"]), fmt_time(r["naive_time"]), fmt_time(r["plain_time"]), f"{r['plain_ratio']:.2f}",
+             fmt_time(r["vec_time"]), f"{r['vec_ratio']:.2f}", fmt_time(r["block_time"]), fmt_time(r["causal_time"])]
+            for r in rows]
     parts = [f"Median time of one call:\n\n{_markdown(head, body)}"]
-    head = ["n", "naive loops", "vectorized", "blockwise", "blockwise, causal", "blockwise / n² float32 scores"]
-    body = [[str(r["n"]), fmt_mem(r["naive_mem"]), fmt_mem(r["vec_mem"]), fmt_mem(r["block_mem"]),
-             fmt_mem(r["causal_mem"]), f"{r['block_mem'] / (r['n'] ** 2 * 4):.4f}"] for r in rows]
+    head = ["n", "naive loops", "plain", "fast", "blockwise", "blockwise, causal", "blockwise / n² float32 scores"]
+    body = [[str(r["n"]), fmt_mem(r["naive_mem"]), fmt_mem(r["plain_mem"]), fmt_mem(r["vec_mem"]),
+             fmt_mem(r["block_mem"]), fmt_mem(r["causal_mem"]), f"{r['block_mem'] / (r['n'] ** 2 * 4):.4f}"]
+            for r in rows]
     parts.append(f"Peak memory of one call:\n\n{_markdown(head, body)}")
     if torch_version:
-        head = ["n", "torch (median time)", "attnlib vectorized / torch", "attnlib blockwise / torch"]
-        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{r['vec_time'] / r['torch_time']:.2f}",
-                 f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
+        head = ["n", "torch (median time)", "attnlib plain / torch", "attnlib fast / torch",
+                "attnlib blockwise / torch"]
+        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{r['plain_time'] / r['torch_time']:.2f}",
+                 f"{r['vec_time'] / r['torch_time']:.2f}", f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
         parts.append("attnlib against `torch.nn.functional.scaled_dot_product_attention` on the CPU "
                      f"(time ratios: below 1 means attnlib is faster):\n\n{_markdown(head, body)}")
     return "\n\n".join(parts)
@@ -366,7 +382,7 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
         "- Matrix-multiply rate of this machine (float32, 2048 x 2048 @ 2048 x 2048, median of 5): "
         f"{rates['rate_before'] / 1e9:.1f} GFLOP/s before the table, {rates['rate_after'] / 1e9:.1f} after. "
         "Each row's FLOP-rate ratio divides by the median rate of the same product timed in "
-        "alternation with that row's vectorized runs: "
+        "alternation with that row's plain and fast runs: "
         + ", ".join(f"n={x['n']}: {x['mm_rate'] / 1e9:.1f}" for x in rows)
         + " GFLOP/s."
     ]
@@ -375,10 +391,12 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
         r = by_n[TARGET_N]
         verdict = "meets" if r["vec_ratio"] >= 0.5 else "misses"
         out.append(
-            f"- Vectorized attention at n = {TARGET_N}: {r['vec_flops'] / 1e9:.1f} GFLOP/s "
+            f"- Fast attention (attnlib.fast) at n = {TARGET_N}: {r['vec_flops'] / 1e9:.1f} GFLOP/s "
             f"(4·n²·d flops in {fmt_time(r['vec_time'])}) = **{r['vec_ratio']:.2f}** of the matmul rate "
             f"({r['mm_rate'] / 1e9:.1f} GFLOP/s) "
-            f"({verdict} the target of 0.5)."
+            f"({verdict} the target of 0.5); the plain version the chapters read: {fmt_time(r['plain_time'])} "
+            f"= **{r['plain_ratio']:.2f}** of the matmul rate, {r['plain_time'] / r['vec_time']:.1f} times "
+            "the fast path's time."
         )
     big = max(by_n)
     r = by_n[big]
@@ -387,12 +405,14 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
     out.append(
         f"- Blockwise peak extra memory at n = {big}: {fmt_mem(r['block_mem'])} = **{share:.4f}** of the "
         f"{big * big * 4 / MIB:.0f} MiB float32 score matrix ({verdict} the target of < 0.1); "
-        f"vectorized: {fmt_mem(r['vec_mem'])}."
+        f"plain: {fmt_mem(r['plain_mem'])}; fast: {fmt_mem(r['vec_mem'])}."
     )
     out.append(
-        "- Largest difference blockwise vs vectorized (float32): "
+        "- Largest difference of the outputs, float32: plain vs fast: "
+        + ", ".join(f"n={x['n']}: {x['plain_error']:.1e}" for x in rows)
+        + "; blockwise vs fast: "
         + ", ".join(f"n={x['n']}: {x['block_error']:.1e}" for x in rows)
-        + "; naive loops vs vectorized (first 4 queries): "
+        + "; naive loops vs fast (first 4 queries): "
         + ", ".join(f"n={x['n']}: {x['naive_error']:.1e}" for x in rows if "naive_error" in x)
         + "."
     )
@@ -425,9 +445,9 @@ def _torch_threads() -> int:
 
 
 def breakdown(n: int = TARGET_N, rows: int = 256, repeats: int = 9) -> str:
-    """Where one vectorized call spends its time: each step timed on its own, on one core.
+    """Where one call of the fast path spends its time: each step timed on its own, on one core.
 
-    The steps of attnlib's vectorized attention, run over blocks of ``rows`` query rows
+    The steps of attnlib.fast's attention, run over blocks of ``rows`` query rows
     with the BLAS held to one thread: the sum is the time of a call on one core, and the
     sum divided by attnlib's threads the time if they shared the work perfectly.
     """
@@ -456,9 +476,9 @@ def breakdown(n: int = TARGET_N, rows: int = 256, repeats: int = 9) -> str:
         steps = {
             "scores: `Q_block @ K.T`": per_call(lambda: np.matmul(Q[:rows], K.T, out=S)),
             "`exp`": per_call(lambda: np.exp(scores, out=S)),
-            "max, subtract, sum, multiply by 1/sum": per_call(lambda: (
+            "max, subtract, sum, divide by the sum": per_call(lambda: (
                 np.max(scores, axis=-1, keepdims=True, out=m), np.subtract(scores, m, out=S),
-                np.sum(S, axis=-1, keepdims=True, out=total), np.multiply(S, total, out=S))),
+                np.sum(S, axis=-1, keepdims=True, out=total), np.divide(S, total, out=S))),
             "`weights_block @ V`": per_call(lambda: scores @ V),
             "first writes to fresh memory for the weights": 1e3 * statistics.median(
                 fresh_pages() for _ in range(repeats)),
@@ -485,7 +505,7 @@ def main(argv=None) -> int:
     parser.add_argument("--record", type=Path, default=None, help="also write the dated table to this file")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     parser.add_argument("--breakdown", action="store_true",
-                        help=f"only time the steps of one vectorized call at n = {TARGET_N}, one by one")
+                        help=f"only time the steps of one fast-path call at n = {TARGET_N}, one by one")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="set OPENBLAS_NUM_THREADS for this run (default: OpenBLAS's own choice)")
     args = parser.parse_args(argv)
@@ -526,7 +546,7 @@ def main(argv=None) -> int:
         *summary(rows, rates, torch_version, summary_machine),
     ]
     if rates["breakdown"]:
-        text += ["", "Where the time of the vectorized version goes. " + rates["breakdown"]]
+        text += ["", "Where the time of the fast path goes. " + rates["breakdown"]]
     text = "\n".join(text)
     print(text)
     if args.record:

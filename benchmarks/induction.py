@@ -6,8 +6,8 @@ For each seed (the settings of the page "Watch a GPT learn to copy": float32, on
 thread, Adam lr 3e-3, betas (0.9, 0.98), batch 32, |r| from 8 to 16) it prints
 - the step at which the loss on the repeated half (running mean of 25 steps) first
   falls below 1 nat and below 0.1,
-- the final layer-2 induction score and layer-1 previous-token and duplicate-token
-  scores on the probe sequence, and which layer-1 circuit appeared,
+- the final layer-1 induction score and layer-0 previous-token and duplicate-token
+  scores on the probe sequence, and which layer-0 circuit appeared,
 - milliseconds per training step: wall time over all steps, checkpoints included, and
   the CPU time this process used (less sensitive to other programs on a busy machine).
 Target (issue 13): an induction score of at least 0.9 for at least 4 of 5 seeds.
@@ -36,7 +36,7 @@ def main() -> int:
 
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(f"{'seed':>4} {'loss<1 at':>10} {'loss<0.1 at':>12} {'induction':>10} {'prev-token':>11} "
-          f"{'dup-token':>10} {'layer 1':>16} {'ms/step':>8} {'CPU ms/step':>12}")
+          f"{'dup-token':>10} {'layer 0':>16} {'ms/step':>8} {'CPU ms/step':>12}")
     formed = 0
     for seed in args.seeds:
         cpu = time.process_time()

@@ -3,7 +3,7 @@
 Prints, for 8, 64 and 512 keys, the median time from an ``input`` event on the query's
 slider to the redrawn weights (``data-weights``, the table and the bars updated, with the
 browser's style and layout work forced), measured inside headless Chromium on a static
-page built exactly like the book's (state embedded, no kernel, scripts served locally).
+page built exactly like the book's (state embedded, the same widget host, no kernel).
 The target is under 16 ms, one frame at 60 Hz, at 64 keys.
 
 Run it with ``make bench-widgets`` (or ``.venv/bin/python benchmarks/widget_latency.py``).
@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from vendor_js import write_widget_page  # noqa: E402
+from book_site.widget_page import write_widget_page  # noqa: E402
 
 from attnlib.widgets import QueryKeyExplorer  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the built book is made once per test session."""
+"""Shared fixtures: the built book is made once per test session; the hypothesis profile."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+
+# Every property test draws 60 examples unless it says otherwise; no deadline, since the
+# machine is shared and a slow draw is not a failure.
+settings.register_profile("book", max_examples=60, deadline=None)
+settings.load_profile("book")
 
 
 @dataclass(frozen=True)

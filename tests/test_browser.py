@@ -5,7 +5,8 @@ as on GitHub Pages, with every request to another host blocked (the network is o
 no console error, no failed or third-party request, and axe-core finds no serious or
 critical violation.  On the widget pages the query is moved with the slider, by dragging
 and with the keyboard, and ``data-weights`` must equal attnlib's weights within 1e-6.
-Screenshots of the widget pages go to test-artifacts/widgets/.
+Screenshots of the widget pages go to test-artifacts/widgets/ (light and dark mode, desktop
+and a 390 px phone), and the bytes each page transfers (gzip-compressed) are printed.
 
 Run only these:  .venv/bin/python -m pytest -m browser
 (they build the book once per session; ATTN_BOOK_HTML=/path/to/_build/html reuses a
@@ -15,6 +16,7 @@ build, ATTN_BOOK_PREBUILT=1 the repository's _build/html).
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import json
 import os
@@ -187,6 +189,7 @@ async def _survey_page(browser, base_url, path) -> PageReport:
     report = PageReport(path)
     origin = base_url.split(SUB_PATH)[0]
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(90_000)  # a busy machine (CI, a shared 2-core box) can be slow to settle
 
     async def route(r):
         url = r.request.url
@@ -398,8 +401,14 @@ def map_check(root, state, what):
     else:
         expected = np.array(state["head_weights"][head])
     np.testing.assert_allclose(W, expected, rtol=0, atol=TOL, err_msg=what)
-    text = np.array([float(t) for t in root.locator("[data-weights] tbody td").all_text_contents()])
+    cells = root.locator("[data-weights] tbody td")
+    text = np.array([float(t.split()[0]) for t in cells.all_text_contents()])
     np.testing.assert_allclose(text.reshape(W.shape), W, atol=5e-3 + 1e-12, err_msg=f"{what}: readable text")
+    if state["mode"] == "masks":  # masked cells say so (hatched, "masked" for screen readers), others do not
+        masked = np.array(cells.evaluate_all("tds => tds.map((td) => td.classList.contains('attnlib-masked'))"))
+        said = np.array(["masked" in t for t in cells.all_text_contents()])
+        np.testing.assert_array_equal(masked, said, err_msg=f"{what}: masked cells")
+        np.testing.assert_array_equal(W.ravel()[masked], 0.0, err_msg=f"{what}: masked cells have weight 0")
     return W
 
 
@@ -447,15 +456,187 @@ def test_attention_maps_in_the_book(reports, base_url, browser):
         assert not problems, problems
 
 
-# --- all three widgets on a standalone page built like the book's --------------------------
+def mv_check(root, state, what):
+    """The enlarged head's data-weights are the embedded weights of the selected layer and head."""
+    layer, head = int(root.get_attribute("data-layer")), int(root.get_attribute("data-head"))
+    W = np.array(json.loads(root.locator(".attnlib-mv-big [data-weights]").get_attribute("data-weights")))
+    expected = np.array(state["all_weights"][layer][head])
+    np.testing.assert_allclose(W, expected, rtol=0, atol=TOL, err_msg=f"{what}: layer {layer}, head {head}")
+    text = [float(t) for t in root.locator(".attnlib-mv-big [data-weights] tbody td").all_text_contents()]
+    np.testing.assert_allclose(np.reshape(text, W.shape), W, atol=5e-3 + 1e-12, err_msg=f"{what}: readable text")
+    pressed = root.locator('.attnlib-mv-thumb[aria-pressed="true"]')
+    assert pressed.count() == 1, f"{what}: {pressed.count()} thumbnails pressed"
+    assert pressed.get_attribute("aria-label") == f"{state['layer_names'][layer]}, {state['head_names'][head]}"
+    return layer, head, W
+
+
+def drive_model_view(page, root, state, what, expected=None):
+    """Click a thumbnail, then move with the keyboard: the enlarged weights follow, equal to attnlib's.
+
+    ``expected(layer, head)``, when given, is attnlib's own weights for that head.
+    """
+    n_layers, n_heads = len(state["layer_names"]), len(state["head_names"])
+    thumbs = root.locator(".attnlib-mv-thumb")
+    assert thumbs.count() == n_layers * n_heads, f"{what}: {thumbs.count()} thumbnails"
+    l0, h0, _ = mv_check(root, state, f"{what} initially")
+    assert (l0, h0) == (state["layer"], state["head"])
+    target = (n_layers - 1, n_heads - 1) if (l0, h0) != (n_layers - 1, n_heads - 1) else (0, 0)
+    thumbs.nth(target[0] * n_heads + target[1]).click()  # 1. a click enlarges that head
+    layer, head, W = mv_check(root, state, f"{what} after a click")
+    assert (layer, head) == target, f"{what}: clicked {target}, enlarged {(layer, head)}"
+    if expected is not None:
+        np.testing.assert_allclose(W, expected(layer, head), rtol=0, atol=TOL, err_msg=f"{what}: attnlib's weights")
+    # 2. the keyboard: arrows move the focus in the grid, Enter enlarges
+    page.keyboard.press("ArrowUp" if target[0] > 0 else "ArrowDown")
+    page.keyboard.press("Enter")
+    layer2, head2, W2 = mv_check(root, state, f"{what} after the keyboard")
+    assert (layer2, head2) == (target[0] - 1 if target[0] > 0 else 1, target[1]) or n_layers == 1
+    if expected is not None:
+        np.testing.assert_allclose(W2, expected(layer2, head2), rtol=0, atol=TOL, err_msg=f"{what}: keyboard")
+    # 3. the labelled selectors
+    root.get_by_label("Layer", exact=True).select_option(index=0)
+    root.get_by_label("Head", exact=True).select_option(index=0)
+    assert mv_check(root, state, f"{what} after the selectors")[:2] == (0, 0)
+
+
+def nv_expected(state, head, query) -> tuple[np.ndarray, np.ndarray]:
+    """attnlib's scores and weights for the NeuronView's head and query."""
+    q = np.array(state["head_queries"][head][query])[None, :]  # (1, d_k)
+    K = np.array(state["head_keys"][head])  # (n_k, d_k)
+    scores = attnlib.scaled_dot_product_scores(q, K, scale=state["scale"])[0]  # (n_k,)
+    return scores, attnlib.softmax(scores)
+
+
+def nv_check(root, state, what):
+    head, query = int(root.get_attribute("data-head")), int(root.get_attribute("data-query"))
+    table = root.locator("[data-weights]")
+    w = np.array(json.loads(table.get_attribute("data-weights")))
+    s = np.array(json.loads(table.get_attribute("data-scores")))
+    scores, weights = nv_expected(state, head, query)
+    np.testing.assert_allclose(s, scores, rtol=0, atol=TOL, err_msg=f"{what}: scores")
+    np.testing.assert_allclose(w, weights, rtol=0, atol=TOL, err_msg=f"{what}: weights")
+    text = [float(t) for t in root.locator(".attnlib-nv-weight").all_text_contents()]
+    np.testing.assert_allclose(text, w, atol=5e-4 + 1e-12, err_msg=f"{what}: readable weights")
+    bars = root.locator("tbody rect").evaluate_all("rs => rs.map((r) => Number(r.getAttribute('height')))")
+    return head, query, w, np.array(bars)
+
+
+def drive_neuron_view(root, state, what):
+    """Choose another query token (and head): the bars and weights change, equal to attnlib's."""
+    head, query, w0, bars0 = nv_check(root, state, f"{what} initially")
+    assert (head, query) == (state["head"], state["query"])
+    n_q = len(state["tokens_q"])
+    if n_q > 1:
+        other = (query + 1) % n_q
+        root.get_by_label("Query token").select_option(index=other)
+        _, q1, w1, bars1 = nv_check(root, state, f"{what} query {other}")
+        assert q1 == other and not np.allclose(bars1, bars0), f"{what}: the bars did not change with the query"
+        assert not np.allclose(w1, w0, atol=1e-9), f"{what}: the weights did not change with the query"
+    if len(state["head_names"]) > 1:
+        root.get_by_label("Head", exact=True).select_option(index=len(state["head_names"]) - 1)
+        h2, _, _, _ = nv_check(root, state, f"{what} last head")
+        assert h2 == len(state["head_names"]) - 1
+
+
+def test_model_view_on_the_real_transformer_page(reports, base_url, browser):
+    """MiniLM's 72 heads: a click enlarges one, whose weights are attnlib's (MiniLM in numpy)."""
+    path = "book/real-transformer.html"
+    assert "ModelView" in reports[path].widgets, f"{path} shows no ModelView"
+    attentions = attnlib.load_minilm()("The cat sat on the mat.").attentions  # (6, 12, n, n)
+    problems = []
+    page = open_page(browser, base_url, path, problems)
+    wait_for_widgets(page)
+    root = page.locator('[data-attnlib-widget="ModelView"]').first
+    root.scroll_into_view_if_needed()
+    state = embedded_state(page, root.get_attribute("data-uid"))
+    assert len(state["layer_names"]) * len(state["head_names"]) == 72
+    drive_model_view(page, root, state, path, expected=lambda layer, head: attentions[layer, head])
+    root.screenshot(path=shot(path, "-modelview"))
+    page.close()
+    assert not problems, problems
+
+
+def test_neuron_views_in_the_book(reports, base_url, browser):
+    pages = widget_pages(reports, "NeuronView")
+    assert "book/real-transformer.html" in pages, "the real-transformer page shows no NeuronView"
+    assert {"book/03-how-attention-works.html", "book/04-types-of-attention.html"} & set(pages), \
+        "neither chapter 3 nor 4 shows a NeuronView"
+    for path in pages:
+        problems = []
+        page = open_page(browser, base_url, path, problems)
+        wait_for_widgets(page)
+        roots = page.locator('[data-attnlib-widget="NeuronView"]')
+        for i in range(roots.count()):
+            root = roots.nth(i)
+            root.scroll_into_view_if_needed()
+            drive_neuron_view(root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
+            root.screenshot(path=shot(path, f"-neuron{i}"))
+        page.close()
+        assert not problems, problems
+
+
+# --- dark mode and phones --------------------------------------------------------------------
+
+LOOKS = {"light-desktop": ("light", 1280), "dark-desktop": ("dark", 1280),
+         "light-390": ("light", 390), "dark-390": ("dark", 390)}
+
+
+@pytest.mark.parametrize("look", list(LOOKS))
+def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, look):
+    """Every widget page in the theme's dark mode and at 390 px: screenshots, no overflow, axe clean."""
+    mode, width = LOOKS[look]
+    pages = sorted(p for p, r in reports.items() if r.widgets and p.startswith("book/"))
+    assert pages
+    bad, too_wide = {}, {}
+    for path in pages:
+        problems = []
+        context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1,
+                                      color_scheme=mode)
+        context.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
+        page = context.new_page()
+        page.on("console", lambda m, log=problems: log.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e, log=problems: log.append(f"page error: {e}"))
+        page.goto(base_url + path, wait_until="load")
+        wait_for_widgets(page)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.dataset.theme") == mode, f"{path}: not in {mode} mode"
+        roots = page.locator("[data-attnlib-widget]")
+        roots.first.scroll_into_view_if_needed()
+        page.screenshot(path=shot(path, f"-{look}"))  # the first widget within the themed page
+        for i in range(roots.count()):
+            root = roots.nth(i)
+            root.scroll_into_view_if_needed()
+            root.screenshot(path=shot(path, f"-{look}-{i}"))
+            # nothing sticks out of the widget's card (wide tables scroll inside it)
+            over = root.evaluate("r => r.scrollWidth - r.clientWidth")
+            box = root.bounding_box()
+            if over > 1 or box["x"] + box["width"] > width + 1:
+                too_wide[f"{path} #{i}"] = (over, box["x"] + box["width"])
+            # a table too wide for the card scrolls, and says so: no column is silently cut off
+            uncued = root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat, .attnlib-nv-box')].filter((box) =>
+                box.scrollWidth > box.clientWidth + 1 && !box.classList.contains('attnlib-more-right')
+                && !box.classList.contains('attnlib-more-left')).length""")
+            hints = root.locator(".attnlib-scroll-hint:visible").count()
+            if uncued or (root.evaluate("""r => [...r.querySelectorAll('.attnlib-map-heat, .attnlib-nv-box')].some(
+                    (box) => box.scrollWidth > box.clientWidth + 1)""") and not hints):
+                too_wide[f"{path} #{i}"] = "a table overflows without a visible cue"
+        violations = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]
+        if violations or problems:
+            bad[path] = violations + problems
+        context.close()
+    assert not too_wide, f"{look}: widgets wider than their card or the screen: {too_wide}"
+    assert not bad, f"{look}: " + json.dumps(bad, indent=1)[:6000]
+
+
+# --- every widget on a standalone page built like the book's --------------------------
 
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory):
     """A page with each widget, its state embedded, the book's vendored scripts, no kernel."""
     sys.path.insert(0, str(ROOT / "tools"))
-    from vendor_js import write_widget_page
+    from book_site.widget_page import write_widget_page
 
-    from attnlib.widgets import AttentionMap, MaskExplorer, QueryKeyExplorer
+    from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer
 
     rng = np.random.default_rng(0)
     tokens = "the cat sat on the mat".split()
@@ -465,6 +646,8 @@ def standalone(tmp_path_factory):
         QueryKeyExplorer(rng.normal(size=(100, 2)), rng.normal(size=(100, 3)), query=[0.5, -0.5]),  # many keys
         AttentionMap(heads, tokens, head_names=["head A", "head B"]),
         MaskExplorer(attnlib.scaled_dot_product_scores(X, X), tokens, causal=True),
+        ModelView(np.stack([heads, heads[::-1]]), tokens, layer=1, head=0),  # (2 layers, 2 heads, 6, 6)
+        NeuronView(rng.normal(size=(2, 6, 4)), rng.normal(size=(2, 6, 4)), tokens, query=2),
     ]
     folder = tmp_path_factory.mktemp("standalone") / "site"
     write_widget_page(folder / "sub", widgets, title="attnlib widgets")  # a page in a sub-folder
@@ -479,7 +662,7 @@ def test_standalone_page_every_widget(standalone, browser):
     problems = []
     try:
         page = open_page(browser, base, "sub/index.html", problems)
-        page.wait_for_function("document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= 3",
+        page.wait_for_function("document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= 5",
                                timeout=30_000)
         qke = page.locator('[data-attnlib-widget="QueryKeyExplorer"]')
         state = embedded_state(page, qke.get_attribute("data-uid"))
@@ -489,6 +672,10 @@ def test_standalone_page_every_widget(standalone, browser):
         for name in ("AttentionMap", "MaskExplorer"):
             root = page.locator(f'[data-attnlib-widget="{name}"]')
             drive_attention_map(page, root, embedded_state(page, root.get_attribute("data-uid")), name)
+        root = page.locator('[data-attnlib-widget="ModelView"]')
+        drive_model_view(page, root, embedded_state(page, root.get_attribute("data-uid")), "standalone ModelView")
+        root = page.locator('[data-attnlib-widget="NeuronView"]')
+        drive_neuron_view(root, embedded_state(page, root.get_attribute("data-uid")), "standalone NeuronView")
         violations = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]
         (ARTIFACTS / "widgets").mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "widgets" / "standalone.png"), full_page=True)
@@ -510,3 +697,72 @@ def test_the_site_uses_no_third_party_script(site):
         if found:
             offenders[path] = found
     assert not offenders, offenders
+
+
+# --- page weight: what a reader downloads, gzip-compressed --------------------------------------
+
+WEIGHT_BUDGET = 150_000  # bytes: a widget page may transfer at most this much more than a plain page
+PLAIN_PAGE = "book/02-the-problem-attention-solves.html"  # a chapter without widgets
+
+
+def _category(url: str, content_type: str) -> str:
+    if "/mathjax/" in url:
+        return "mathjax"
+    if "html" in content_type:
+        return "html"
+    if "javascript" in content_type or url.endswith(".js"):
+        return "scripts"
+    if "css" in content_type:
+        return "styles"
+    if "font" in content_type or url.endswith((".woff2", ".woff", ".ttf", ".eot")):
+        return "fonts"
+    if content_type.startswith("image/"):
+        return "images"
+    return "other"
+
+
+def transfer_bytes(browser, base_url: str, site: Path, path: str) -> dict[str, int]:
+    """Bytes page ``path`` transfers once rendered, by kind, as a server that gzips would send them.
+
+    Every response of the page (scripts loaded on demand included) is read from the site
+    folder and compressed with gzip level 6; data: and blob: URLs cost nothing.
+    """
+    seen = {}
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("response", lambda r: seen.setdefault(r.url, r.headers.get("content-type", "")))
+    page.goto(base_url + path, wait_until="load")
+    wait_for_widgets(page)
+    page.wait_for_load_state("networkidle")
+    page.close()
+    totals: dict[str, int] = {}
+    for url, content_type in seen.items():
+        if not url.startswith(base_url):
+            continue
+        file = site / unquote(urlsplit(url).path)[len(SUB_PATH):]
+        if file.is_dir():
+            file = file / "index.html"
+        size = len(gzip.compress(file.read_bytes(), compresslevel=6))
+        kind = _category(url, content_type)
+        totals[kind] = totals.get(kind, 0) + size
+    totals["total"] = sum(totals.values())
+    totals["assets"] = totals["total"] - totals.get("html", 0) - totals.get("images", 0) - totals.get("mathjax", 0)
+    return totals
+
+
+def test_widget_pages_weigh_about_what_plain_pages_do(reports, site, base_url, browser):
+    """Scripts, styles and fonts (MathJax aside) of a widget page: within 150 kB of a plain page's."""
+    pages = sorted(p for p, r in reports.items() if r.widgets)
+    assert pages and PLAIN_PAGE in reports
+    weights = {path: transfer_bytes(browser, base_url, site, path) for path in [PLAIN_PAGE, *pages]}
+    plain = weights[PLAIN_PAGE]
+    kinds = ["html", "scripts", "styles", "fonts", "images", "mathjax", "assets", "total"]
+    lines = [f"{'page (gzip-compressed bytes)':44s}" + "".join(f"{k:>9s}" for k in kinds)]
+    for path, w in weights.items():
+        lines.append(f"{path:44s}" + "".join(f"{w.get(k, 0):9d}" for k in kinds))
+    table = "\n".join(lines)
+    print("\n" + table)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page-weight.txt").write_text(table + "\n")
+    extra = {p: w["assets"] - plain["assets"] for p, w in weights.items()}
+    heavy = {p: e for p, e in extra.items() if e > WEIGHT_BUDGET}
+    assert not heavy, f"widget pages whose scripts, styles and fonts outweigh {PLAIN_PAGE}'s by > 150 kB: {heavy}"

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 import attnlib as al
+from attnlib._checks import as_bool, check_rng, positive_int, positive_number
 
 rng = np.random.default_rng(0)
+GENERATOR = np.random.default_rng(1)
 Q, K, V = rng.normal(size=(3, 8)), rng.normal(size=(5, 8)), rng.normal(size=(5, 2))
 
 
@@ -44,19 +46,75 @@ Q, K, V = rng.normal(size=(3, 8)), rng.normal(size=(5, 8)), rng.normal(size=(5, 
          r"X_q has d_model=8 but X_kv has d_model=4"),
         (lambda: al.multi_head_attention(Q, K, al.init_multi_head(8, 2, rng), 2, mask=np.ones((3, 4), bool)),
          ValueError, r"mask of shape \(3, 4\) does not broadcast"),
-        (lambda: al.causal_mask(0), ValueError, r"n_q must be >= 1, got 0"),
+        (lambda: al.causal_mask(0), ValueError, r"n_q must be an integer >= 1, got 0"),
         (lambda: al.causal_mask(2.5), TypeError, r"n_q must be an integer"),
         (lambda: al.padding_mask([1, 5], 4), ValueError, r"lengths must lie in 0..n_k=4, got \[1, 5\]"),
         (lambda: al.padding_mask([[1]], 4), ValueError, r"lengths must be a 1-D array of integers"),
-        (lambda: al.sinusoidal_positional_encoding(0, 4), ValueError, r"n_positions must be a positive integer"),
+        (lambda: al.sinusoidal_positional_encoding(0, 4), ValueError, r"n_positions must be an integer >= 1"),
+        (lambda: al.sinusoidal_positional_encoding(4.0, 4), TypeError, r"n_positions must be an integer, got 4.0"),
+        (lambda: al.padding_mask([1.5, 2.0], 4), TypeError, r"lengths must be integers"),
+        (lambda: al.init_multi_head(8, 2, rng, bias="yes"), TypeError, r"bias must be a bool"),
+        (lambda: al.init_multi_head(8, 2.0, rng), TypeError, r"n_heads must be an integer"),
+        (lambda: al.multi_head_attention(Q, K, al.init_multi_head(8, 2, rng), n_heads=0), ValueError,
+         r"n_heads must be an integer >= 1"),
+        (lambda: al.init_additive(2, 2, 0, rng), ValueError, r"d_hidden must be an integer >= 1"),
+        (lambda: al.init_additive(2, 2, 2, None), TypeError, r"rng must be a numpy.random.Generator"),
+        (lambda: al.scaled_dot_product_attention(Q, K, V, scale="2"), TypeError, r"scale must be a real number"),
+        (lambda: al.scaled_dot_product_attention(Q, K, V, scale=np.inf), ValueError, r"scale must be a positive"),
         (lambda: al.additive_scores(Q, K, {"W_q": np.eye(8)}), ValueError, r"missing \['W_k', 'w_v'\]"),
         (lambda: al.additive_scores(Q, K, {"W_q": np.eye(8), "W_k": np.eye(8), "w_v": np.ones(3)}), ValueError,
          r"expected W_q \(8, d_hidden\)"),
         (lambda: al.nadaraya_watson([0.0], [0.0, 1.0], [1.0]), ValueError, r"y_values must have shape"),
         (lambda: al.nadaraya_watson([0.0], [0.0], [1.0], bandwidth=0), ValueError,
-         r"bandwidth must be a positive number, got 0"),
+         r"bandwidth must be a positive finite number, got 0"),
+        (lambda: al.nadaraya_watson([0.0], [0.0], [1.0], bandwidth="wide"), TypeError,
+         r"bandwidth must be a real number"),
     ],
 )
 def test_bad_input_says_what_was_expected(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# The argument checks of attnlib/_checks.py, one table: what is accepted (and returned), what is
+# refused, and with which error.  Wrong kind of thing -> TypeError; right kind, wrong value -> ValueError.
+@pytest.mark.parametrize(
+    "check, value, expected",
+    [
+        (positive_int, 3, 3),
+        (positive_int, np.int64(2), 2),
+        (positive_int, 0, ValueError),
+        (positive_int, -4, ValueError),
+        (positive_int, 2.0, TypeError),
+        (positive_int, True, TypeError),
+        (positive_int, "3", TypeError),
+        (positive_int, None, TypeError),
+        (lambda v, name: positive_int(v, name, minimum=0), 0, 0),
+        (lambda v, name: positive_int(v, name, minimum=None), -7, -7),
+        (positive_number, 0.5, 0.5),
+        (positive_number, 2, 2.0),
+        (positive_number, np.float32(0.25), 0.25),
+        (positive_number, 0, ValueError),
+        (positive_number, -1.0, ValueError),
+        (positive_number, np.nan, ValueError),
+        (positive_number, np.inf, ValueError),
+        (positive_number, False, TypeError),
+        (positive_number, "1.0", TypeError),
+        (positive_number, [1.0], TypeError),
+        (lambda v, name: check_rng(v, name), GENERATOR, GENERATOR),
+        (lambda v, name: check_rng(v, name), 0, TypeError),
+        (lambda v, name: check_rng(v, name), np.random.RandomState(0), TypeError),
+        (as_bool, True, True),
+        (as_bool, np.bool_(False), False),
+        (as_bool, "no", TypeError),
+        (as_bool, 1, TypeError),
+        (as_bool, None, TypeError),
+    ],
+)
+def test_argument_checks(check, value, expected):
+    if isinstance(expected, type) and issubclass(expected, Exception):
+        with pytest.raises(expected, match="the_argument"):
+            check(value, "the_argument")
+    else:
+        result = check(value, "the_argument")
+        assert result == expected and type(result) is type(expected)

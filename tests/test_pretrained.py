@@ -128,6 +128,13 @@ def test_model_files_come_from_the_package():
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
 
 
+def test_a_wrong_folder_says_what_is_missing(tmp_path):
+    from attnlib.pretrained import load_minilm
+
+    with pytest.raises(FileNotFoundError, match=r"lacks \['config.json', 'model.safetensors'"):
+        load_minilm(tmp_path)
+
+
 def test_missing_package_says_how_to_install(monkeypatch):
     import attnlib.pretrained as pretrained
 
@@ -147,7 +154,8 @@ def test_loading_imports_no_torch_and_works_offline():
 
 
 def test_long_input_is_truncated_like_sentence_transformers(model):
-    tokens, ids = model.tokenize("word " * 400)  # the model then runs on these 256 tokens
+    with pytest.warns(UserWarning, match="longer than the 256 tokens all-MiniLM-L6-v2 reads"):
+        tokens, ids = model.tokenize("word " * 400)  # the model then runs on these 256 tokens
     assert len(tokens) == len(ids) == model.max_length == 256
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
 
@@ -161,6 +169,41 @@ def test_bad_sentence_type(model):
         model.batch("one sentence")
 
 
+def test_a_text_past_the_token_limit_warns_and_states_the_limit(model):
+    """Issue 12: a 1,000-word text was cut at 256 tokens without a word."""
+    text = " ".join(["attention"] * 1000)
+    with pytest.warns(UserWarning, match=r"256 tokens .*max_seq_length"):
+        out = model(text)
+    assert len(out.tokens) == 256 and out.tokens[-1] == "[SEP]"
+
+
+def test_empty_and_broken_inputs_give_clear_errors(model):
+    """Issue 12: model.embed([]), a float layer and a lone surrogate gave raw errors."""
+    with pytest.raises(ValueError, match="at least one sentence"):
+        model.embed([])
+    with pytest.raises(TypeError, match="layer must be an integer, got 1.5"):
+        head_attention(model, "hi", 1.5, 0)
+    with pytest.raises(TypeError, match="head must be an integer"):
+        head_attention(model, "hi", 1, 0.0)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        model("a \ud800 b")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        model.embed(["fine", "not \udfff fine"])
+    with pytest.raises(TypeError, match="model must be a MiniLM"):
+        head_attention("all-MiniLM-L6-v2", "hi", 1, 0)
+
+
+def test_a_layer_dict_with_a_misspelt_key_is_refused(model):
+    p = dict(model.layers[0], b_O=model.layers[0]["b_o"])
+    X = model("The cat sat.").hidden_states[0]
+    with pytest.raises(ValueError, match=r"unknown keys \['b_O'\]"):
+        multi_head_attention(X, X, p, model.n_heads)
+    with pytest.raises(ValueError, match=r"unknown keys \['b_O'\]"):
+        encoder_layer(X, p, model.n_heads)
+    with pytest.raises(ValueError, match=r"params is missing \['W_1'\]"):
+        encoder_layer(X, {k: v for k, v in model.layers[0].items() if k != "W_1"}, model.n_heads)
+
+
 # --- the head-reading helpers -------------------------------------------------------------------
 
 
@@ -171,11 +214,11 @@ def test_head_attention_is_one_slice(model, outputs, reference):
     assert tokens == out.tokens
     np.testing.assert_array_equal(W, out.attentions[2, 3])  # layers and heads count from 0
     np.testing.assert_allclose(W.sum(axis=-1), 1.0, atol=1e-12)
-    with pytest.raises(ValueError, match=r"layer must be an integer in 0\.\.5"):
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.5"):
         head_attention(model, "x", layer=6, head=0)
-    with pytest.raises(ValueError, match=r"head must be an integer in 0\.\.11"):
+    with pytest.raises(ValueError, match=r"head must be in 0\.\.11"):
         head_attention(model, "x", layer=0, head=12)
-    with pytest.raises(ValueError, match="layer must be an integer"):
+    with pytest.raises(TypeError, match="layer must be an integer"):
         head_attention(model, "x", layer=1.0, head=0)
 
 

@@ -1,15 +1,13 @@
 """Hypothesis properties of softmax and attention."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import attnlib as al
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
-settings.register_profile("book", max_examples=60, deadline=None)
-settings.load_profile("book")
 
 
 @st.composite

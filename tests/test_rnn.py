@@ -94,8 +94,8 @@ def test_init_rnn_spectral_radius_and_seed():
 @pytest.mark.parametrize(
     "kwargs, error, text",
     [
-        (dict(d_in=0, d_hidden=3), ValueError, "d_in must be a positive integer"),
-        (dict(d_in=2, d_hidden=2.5), ValueError, "d_hidden must be a positive integer"),
+        (dict(d_in=0, d_hidden=3), ValueError, "d_in must be an integer >= 1, got 0"),
+        (dict(d_in=2, d_hidden=2.5), TypeError, "d_hidden must be an integer, got 2.5"),
         (dict(d_in=2, d_hidden=3, spectral_radius=-1.0), ValueError, "spectral_radius"),
         (dict(d_in=2, d_hidden=3, input_scale=np.nan), ValueError, "input_scale"),
     ],

@@ -65,11 +65,6 @@ def test_translation_raw_embeddings_do_not_align():
     assert raw.argmax(axis=-1).tolist() != t["alignment"].tolist()
 
 
-def test_random_rotation_is_orthogonal():
-    R = toy.random_rotation(5, np.random.default_rng(1))
-    np.testing.assert_allclose(R @ R.T, np.eye(5), atol=1e-12)
-
-
 @pytest.mark.parametrize(
     "call, error, words",
     [
@@ -79,9 +74,12 @@ def test_random_rotation_is_orthogonal():
         (lambda: toy.toy_self_attention_params(0), ValueError, "positive"),
         (lambda: toy.toy_self_attention_params("big"), TypeError, "number"),
         (lambda: toy.toy_two_head_params(3), ValueError, ">= 6"),
-        (lambda: toy.toy_embeddings_with_positions(["the"] * 7, n_slots=6), ValueError, ">= max"),
+        (lambda: toy.toy_embeddings_with_positions(["the"] * 7, n_slots=6), ValueError,
+         "n_slots must be an integer >= 7"),
         (lambda: toy.toy_translation(0), TypeError, "Generator"),
-        (lambda: toy.random_rotation(0, np.random.default_rng(0)), ValueError, "positive"),
+        (lambda: toy.toy_translation(np.random.default_rng(0), d_model=1), ValueError,
+         "d_model must be an integer >= 2"),
+        (lambda: toy.toy_translation(np.random.default_rng(0), d_model=4.0), TypeError, "d_model must be an integer"),
     ],
 )
 def test_bad_input_says_what_was_expected(call, error, words):

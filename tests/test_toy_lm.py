@@ -82,5 +82,5 @@ def test_bad_inputs():
         generate([0, 1], 2, -1)
     with pytest.raises(ValueError, match="mask_id"):
         masked_token_head([0, 1], 2, 5)
-    with pytest.raises(ValueError, match="mask_id"):
+    with pytest.raises(TypeError, match="mask_id must be an integer"):
         masked_token_head([0, 1], 2, 1.0)

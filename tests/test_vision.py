@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attnlib.vision import embed_patches, image_to_patches, patches_to_image, pca_patch_projection
+from attnlib.vision import embed_patches, image_to_patches, pca_patch_projection
 
 
 def reference_patches(image, P):
@@ -17,11 +17,10 @@ def reference_patches(image, P):
 
 
 @pytest.mark.parametrize("shape,P", [((6, 4, 3), 2), ((9, 6, 1), 3), ((4, 4, 2), 4), ((5, 5, 3), 1)])
-def test_patches_match_loops_and_round_trip(shape, P):
+def test_patches_match_loops(shape, P):
     image = np.random.default_rng(0).normal(size=shape)
     patches = image_to_patches(image, P)
     np.testing.assert_array_equal(patches, reference_patches(image, P))
-    np.testing.assert_array_equal(patches_to_image(patches, (shape[0] // P, shape[1] // P), P), image)
 
 
 def test_grey_image_gets_one_channel():
@@ -35,12 +34,10 @@ def test_bad_inputs_say_what_was_expected():
         image_to_patches(np.zeros((6, 8, 3)), 4)
     with pytest.raises(TypeError, match="patch_size must be an integer"):
         image_to_patches(np.zeros((4, 4)), 2.0)
-    with pytest.raises(ValueError, match="patch_size must be >= 1"):
+    with pytest.raises(ValueError, match="patch_size must be an integer >= 1"):
         image_to_patches(np.zeros((4, 4)), 0)
     with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, C\)"):
         image_to_patches(np.zeros((2, 4, 4, 3)), 2)
-    with pytest.raises(ValueError, match="grid"):
-        patches_to_image(np.zeros((3, 4)), (2, 2), 2)
     with pytest.raises(ValueError, match="d_model must be an integer between 1 and 3"):
         pca_patch_projection(np.zeros((3, 5)), 4)
     with pytest.raises(ValueError, match="patch_dim"):

@@ -10,7 +10,7 @@ import pytest
 from ipywidgets.embed import embed_data
 
 import attnlib
-from attnlib.widgets import AttentionMap, MaskExplorer, QueryKeyExplorer
+from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer
 
 
 @pytest.fixture
@@ -107,6 +107,8 @@ def test_no_trait_shadows_widget_keys(rng):
     w = QueryKeyExplorer(rng.normal(size=(3, 2)))
     assert {"key_points", "query_point", "uid"} <= set(w.keys)
     assert {"head_weights", "tokens_q"} <= set(AttentionMap(np.eye(2), ["a", "b"]).keys)
+    assert {"all_weights", "layer", "head"} <= set(ModelView(np.full((1, 1, 2, 2), 0.5), ["a", "b"]).keys)
+    assert {"head_queries", "head_keys", "query"} <= set(NeuronView(np.eye(2), np.eye(2), ["a", "b"]).keys)
 
 
 # --- AttentionMap and MaskExplorer -------------------------------------------------------
@@ -179,3 +181,120 @@ def test_mask_explorer_fully_masked_rows_are_zero_not_nan(rng):
         m.n_valid = 4
     state = _state(m)
     assert state["mode"] == "masks" and state["head_weights"] == [] and len(state["head_scores"]) == 1
+
+
+# --- ModelView ----------------------------------------------------------------------------
+
+def _all_heads(rng, n_layers=2, n_heads=3, n=4):
+    """Attention weights of a small random model: (n_layers, n_heads, n, n)."""
+    return attnlib.softmax(rng.normal(size=(n_layers, n_heads, n, n)))
+
+
+def test_model_view_shows_the_weights_it_is_given(rng):
+    A = _all_heads(rng)
+    v = ModelView(A, list("abcd"), layer=1, head=2)
+    np.testing.assert_array_equal(v.weights, A[1, 2])
+    v.layer, v.head = 0, 1  # what a click in the browser sets
+    np.testing.assert_array_equal(v.weights, A[0, 1])
+    state = _state(v)
+    np.testing.assert_array_equal(np.array(state["all_weights"]), A)  # exactly, no rounding
+    assert state["layer_names"] == ["layer 0", "layer 1"] and state["head_names"] == ["head 0", "head 1", "head 2"]
+    assert (state["layer"], state["head"]) == (0, 1) and state["uid"] == v.uid
+    assert "data-attnlib-widget" in state["_esm"] and "ModelView" in state["_esm"]
+    assert "function attnSoftmax" in state["_esm"] and "export default" in state["_esm"]
+
+
+def test_model_view_cross_attention_and_names(rng):
+    A = attnlib.softmax(rng.normal(size=(1, 2, 2, 3)))  # n_q=2, n_k=3
+    with pytest.raises(ValueError, match="tokens_k"):
+        ModelView(A, ["a", "b"])
+    v = ModelView(A, ["a", "b"], ["x", "y", "z"], layer_names=["enc"], head_names=["h0", "h1"])
+    assert v.tokens_k == ["x", "y", "z"] and v.head_names == ["h0", "h1"]
+    assert repr(v) == "ModelView(n_layers=1, n_heads=2, n_q=2, n_k=3, layer=0, head=0)"
+
+
+@pytest.mark.parametrize(
+    ("weights", "kwargs", "error", "message"),
+    [
+        (np.full((2, 2, 2), 0.5), {}, ValueError, r"shape \(n_layers, n_heads, n_q, n_k\)"),
+        (np.zeros((0, 2, 2, 2)), {}, ValueError, "n_layers=0"),
+        (np.zeros((1, 1, 2, 0)), {}, ValueError, "n_k=0"),
+        (np.full((1, 1, 2, 2), np.nan), {}, ValueError, "finite"),
+        (np.full((1, 1, 2, 2), 3.0), {}, ValueError, r"weights in \[0, 1\].*not the scores"),
+        (np.full((1, 1, 2, 2), -0.5), {}, ValueError, r"from -0.5 to -0.5"),
+        ("weights", {}, TypeError, "array of numbers"),
+        (np.full((1, 1, 2, 2), 0.5), {"layer": 1}, ValueError, r"layer must be in 0..0, got 1"),
+        (np.full((1, 2, 2, 2), 0.5), {"head": -1}, ValueError, r"head must be in 0..1, got -1"),
+        (np.full((1, 1, 2, 2), 0.5), {"head": 0.0}, TypeError, "head must be an int"),
+        (np.full((1, 1, 2, 2), 0.5), {"layer": True}, TypeError, "layer must be an int"),
+        (np.full((2, 1, 2, 2), 0.5), {"layer_names": ["only one"]}, ValueError, "layer_names has 1 entries"),
+        (np.full((1, 1, 3, 3), 1 / 3), {}, ValueError, "tokens has 2 entries but there are 3"),
+    ],
+)
+def test_model_view_rejects_bad_input(weights, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ModelView(weights, ["a", "b"], **kwargs)
+
+
+def test_model_view_rejects_a_head_out_of_range(rng):
+    v = ModelView(_all_heads(rng), list("abcd"))
+    with pytest.raises(ValueError, match="head must be in 0..2, got 3"):
+        v.head = 3
+    with pytest.raises(ValueError, match="layer must be in 0..1, got 2"):
+        v.layer = 2
+
+
+# --- NeuronView ---------------------------------------------------------------------------
+
+def test_neuron_view_takes_scores_apart_like_attnlib(rng):
+    Q, K = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    v = NeuronView(Q, K, list("abcde"), query=2)
+    np.testing.assert_array_equal(v.q, Q[2])
+    np.testing.assert_allclose(v.products.sum(axis=-1), K @ Q[2], atol=1e-12)  # rows of q∘k sum to q·k
+    scores = attnlib.scaled_dot_product_scores(Q, K)  # scale 1/sqrt(8)
+    np.testing.assert_allclose(v.scores, scores[2], atol=1e-12)
+    _, weights = attnlib.scaled_dot_product_attention(Q, K, K)
+    np.testing.assert_allclose(v.weights, weights[2], atol=1e-12)
+    assert v.scale == pytest.approx(1 / np.sqrt(8))
+    v.query = 4  # what the browser's selector sets
+    np.testing.assert_allclose(v.weights, weights[4], atol=1e-12)
+
+
+def test_neuron_view_several_heads_and_state(rng):
+    Q, K = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4))  # 2 heads, n_q=3, n_k=5
+    v = NeuronView(Q, K, list("abc"), list("vwxyz"), head=1, scale=0.5, head_names=["x", "y"])
+    expected = attnlib.softmax(0.5 * K[1] @ Q[1][0])
+    np.testing.assert_allclose(v.weights, expected, atol=1e-12)
+    state = _state(v)
+    np.testing.assert_array_equal(np.array(state["head_queries"]), Q)
+    np.testing.assert_array_equal(np.array(state["head_keys"]), K)
+    assert state["scale"] == 0.5 and state["head"] == 1 and state["query"] == 0
+    assert "NeuronView" in state["_esm"] and "attnScores" in state["_esm"]
+    assert repr(v) == "NeuronView(n_heads=2, n_q=3, n_k=5, d_k=4, head=1, query=0)"
+
+
+@pytest.mark.parametrize(
+    ("Q", "K", "kwargs", "error", "message"),
+    [
+        (np.zeros(3), np.zeros((3, 2)), {}, ValueError, r"Q must have shape \(n_q, d_k\) or \(n_heads, n_q, d_k\)"),
+        (np.zeros((2, 2)), np.zeros((2, 3)), {}, ValueError, "Q has d_k=2 but K has d_k=3"),
+        (np.zeros((2, 2, 2)), np.zeros((3, 2, 2)), {}, ValueError, "Q has 2 heads but K has 3"),
+        (np.zeros((2, 2)), np.zeros((3, 2)), {}, ValueError, "pass tokens_k"),
+        (np.zeros((2, 0)), np.zeros((2, 0)), {}, ValueError, "d_k=0"),
+        (np.array([[np.inf, 0], [0, 0]]), np.zeros((2, 2)), {}, ValueError, "finite"),
+        (np.zeros((2, 2)), [["a", "b"]], {}, TypeError, "K must be an array of numbers"),
+        (np.zeros((2, 2)), np.zeros((2, 2)), {"query": 2}, ValueError, r"query must be in 0..1, got 2"),
+        (np.zeros((2, 2)), np.zeros((2, 2)), {"query": "a"}, TypeError, "query must be an int"),
+        (np.zeros((2, 2)), np.zeros((2, 2)), {"scale": 0.0}, ValueError, "scale must be a positive"),
+        (np.zeros((2, 2)), np.zeros((2, 2)), {"head_names": ["x", "y"]}, ValueError, "head_names has 2 entries"),
+    ],
+)
+def test_neuron_view_rejects_bad_input(Q, K, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        NeuronView(Q, K, ["a", "b"], **kwargs)
+
+
+def test_neuron_view_rejects_a_query_out_of_range(rng):
+    v = NeuronView(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), list("abc"))
+    with pytest.raises(ValueError, match="query must be in 0..2, got 3"):
+        v.query = 3

@@ -7,7 +7,9 @@ and the element showing the weights carries ``data-weights`` (JSON, row-major).
 """
 
 from attnlib.widgets.attention_map import AttentionMap, MaskExplorer
+from attnlib.widgets.model_view import ModelView
+from attnlib.widgets.neuron_view import NeuronView
 from attnlib.widgets.query_key import QueryKeyExplorer
 from attnlib.widgets.training_view import TrainingView
 
-__all__ = ["AttentionMap", "MaskExplorer", "QueryKeyExplorer", "TrainingView"]
+__all__ = ["AttentionMap", "MaskExplorer", "ModelView", "NeuronView", "QueryKeyExplorer", "TrainingView"]

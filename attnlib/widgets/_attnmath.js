@@ -112,3 +112,59 @@ function attnFmt(x, digits) {
   const s = x.toFixed(digits);
   return s === "-" + (0).toFixed(digits) ? (0).toFixed(digits) : s;
 }
+
+// A box that may scroll sideways (a wide table): when its content overflows, show `hint`
+// ("scroll sideways") and shade the edge that hides more, so that no column looks cut off.
+function attnScrollCue(box, hint) {
+  const check = () => {
+    const over = box.scrollWidth > box.clientWidth + 1;
+    hint.hidden = !over;
+    box.classList.toggle("attnlib-more-right", over && box.scrollLeft + box.clientWidth < box.scrollWidth - 1);
+    box.classList.toggle("attnlib-more-left", over && box.scrollLeft > 1);
+  };
+  box.addEventListener("scroll", check, { passive: true });
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(check).observe(box);
+  requestAnimationFrame(check);
+  return check;
+}
+
+// A heatmap table of weights W (n_q, n_k) inside `parent`: row = query, column = key, colour =
+// weight on a fixed 0..1 cividis scale, the numbers as text, data-weights on the table.
+// Returns { table, caption, cells, update(W, captionText) }.
+function attnHeatTable(parent, tokQ, tokK) {
+  const table = attnEl("table", { class: "attnlib-heat" }, parent);
+  const caption = attnEl("caption", {}, table);
+  const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
+  attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "query \\ key"));
+  tokK.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
+  const body = attnEl("tbody", {}, table);
+  const cells = tokQ.map((t) => {
+    const tr = attnEl("tr", {}, body);
+    attnEl("th", { scope: "row" }, tr, t);
+    return tokK.map(() => attnEl("td", {}, tr));
+  });
+  function update(W, captionText) {
+    caption.textContent = captionText;
+    for (let i = 0; i < W.length; i++) {
+      for (let j = 0; j < W[i].length; j++) {
+        const rgb = attnCividisRGB(W[i][j]);
+        const td = cells[i][j];
+        td.textContent = attnFmt(W[i][j], 2);
+        td.style.background = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+        td.style.color = attnTextIsWhite(rgb) ? "#ffffff" : "#000000";
+      }
+    }
+    table.setAttribute("data-weights", JSON.stringify(W));
+  }
+  return { table, caption, cells, update };
+}
+
+// A colour bar for the cividis scale of the heatmaps: from 0 to `high` (default 1).
+function attnLegend(parent, text, high) {
+  const legend = attnEl("p", { class: "attnlib-legend" }, parent);
+  attnEl("span", {}, legend, "0");
+  attnEl("span", { class: "attnlib-legend-bar", "aria-hidden": "true" }, legend);
+  attnEl("span", {}, legend, high === undefined ? "1" : high);
+  attnEl("span", { class: "attnlib-legend-text" }, legend, text);
+  return legend;
+}

@@ -96,6 +96,15 @@ function render({ model, el }) {
     rowHeads.push(th);
     cells.push(tokK.map(() => attnEl("td", {}, tr)));
   }
+  const hint = attnEl("p", { class: "attnlib-scroll-hint", "aria-hidden": "true" }, root,
+    "Scroll the table sideways to see every key →");
+  const cue = attnScrollCue(heatBox, hint);
+  const legend = attnLegend(root, "colour = weight (darker = less weight)", "largest weight");
+  if (mode === "masks") {
+    const m = attnEl("span", { class: "attnlib-legend-masked" }, legend);
+    attnEl("span", { class: "attnlib-swatch-masked", "aria-hidden": "true" }, m);
+    m.appendChild(document.createTextNode(" hatched = masked (weight exactly 0)"));
+  }
   const note = attnEl("p", { class: "attnlib-note" }, root);
 
   // --- recompute and redraw -----------------------------------------------------------
@@ -127,7 +136,12 @@ function render({ model, el }) {
         lines[i][j].setAttribute("stroke-width", on && f ? 1 + 4 * w : 1 + 2 * w);
         const td = cells[i][j];
         const masked = mode === "masks" && !allowed(i, j);
-        td.textContent = masked ? "0" : attnFmt(w, 2);
+        if (masked) {
+          td.textContent = "0";
+          attnEl("span", { class: "attnlib-sr" }, td, " (masked)");
+        } else {
+          td.textContent = attnFmt(w, 2);
+        }
         td.classList.toggle("attnlib-masked", masked);
         td.classList.toggle("attnlib-hl", !!f && (f.side === "q" ? f.index === i : f.index === j));
         if (state.view === "heatmap" && !masked) {
@@ -142,11 +156,13 @@ function render({ model, el }) {
     }
     colHeads.forEach((th, j) => th.classList.toggle("attnlib-hl", !!f && f.side === "k" && f.index === j));
     linesBox.hidden = state.view !== "lines";
+    legend.hidden = state.view !== "heatmap" && mode !== "masks";
     const headText = heads.length > 1 ? `, ${headNames[state.head]}` : "";
     caption.textContent = `Attention weights${headText}: row = query, column = key`
       + (state.view === "heatmap" ? " (darker = less weight)" : "");
     table.setAttribute("data-weights", JSON.stringify(W));
     root.setAttribute("data-head", String(state.head));
+    cue();
     if (mode === "masks") {
       root.setAttribute("data-causal", String(state.causal));
       root.setAttribute("data-n-valid", String(state.nValid));

@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._checks import as_bool, as_float_array, check_finite
 from attnlib.masks import causal_mask, padding_mask
 from attnlib.softmax import softmax
 from attnlib.widgets import _validate
@@ -47,7 +47,7 @@ class AttentionMap(anywidget.AnyWidget):
     tokens_k : list of str, length n_k, optional
         The key tokens (columns) for cross-attention; default ``tokens`` (self-attention).
     head_names : list of str, optional
-        Names for the head selector (default ``head 1 ... head H``).
+        Names for the head selector (default ``head 0 ... head H-1``).
     view : {"lines", "heatmap"}
         The view to start in.
 
@@ -176,7 +176,7 @@ class MaskExplorer(AttentionMap):
         if n_valid is not None:
             kwargs["n_valid"] = n_valid
         super().__init__(scores, tokens, tokens_k, head_names=head_names, view=view, mode="masks",
-                         causal=bool(causal), **kwargs)
+                         causal=as_bool(causal, "causal"), **kwargs)
 
     @traitlets.validate("n_valid")
     def _valid_n_valid(self, proposal):

@@ -35,7 +35,7 @@ class TrainingView(anywidget.AnyWidget):
         The loss curve (e.g. a running mean of the training loss), drawn up to the
         chosen checkpoint's step.
     layer_names : list of str, optional
-        Titles of the layers (default ``layer 1 ... layer n``).
+        Titles of the layers (default ``layer 0 ... layer n-1``).
     reference : float, optional
         A loss level drawn as a dashed line (e.g. ``log(n_vocab)``, the loss of guessing).
     checkpoint : int
