@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader bench bench-widgets
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
@@ -16,8 +16,10 @@ help:
 	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
 	@echo "make lab    open the labs in JupyterLab"
 	@echo "make serve  serve the built book on http://localhost:8000"
-	@echo "make student   student versions of the labs in _build/student (solutions removed)"
+	@echo "make student   regenerate the labs' student versions in notebooks/student (commit them)"
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
+	@echo "make execute NB=notebooks/NN-x.ipynb   re-run a lab (default: all) in a fresh kernel and store it"
+	@echo "make release VERSION=0.2.0   pin the labs' Colab install to tag v0.2.0, commit and tag"
 	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
 	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
 
@@ -48,12 +50,22 @@ test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
 	$(BIN)/python -m pytest --durations=12
 
-# Coursework: student versions of the labs (solutions replaced by stubs) and an nbgrader course source.
+# Coursework: student versions of the labs (nbgrader's stubs instead of solutions), committed in
+# notebooks/student/ for the launch buttons (a test fails when they are stale), and an nbgrader course source.
 student: $(STAMP)
-	$(BIN)/python tools/student.py --out _build/student
+	$(BIN)/python tools/student.py --out notebooks/student
 
 nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
+
+# Store labs executed (nbclient's `jupyter execute`): after editing one, then `make student`.
+NB ?= notebooks/*.ipynb
+execute: $(STAMP)
+	$(BIN)/jupyter execute --inplace --timeout=120 $(NB)
+
+release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=0.2.0"; exit 1; }
+	$(BIN)/python tools/release.py $(VERSION)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(SUDO),,--allow-root)
@@ -70,13 +82,13 @@ serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }
 	$(BIN)/python -m http.server --directory _build/html 8000
 
-# After editing requirements.in: re-resolve the lock and regenerate environment.yml.
-lock:
-	rm -rf /tmp/attn-lock && $(PYTHON) -m venv /tmp/attn-lock
-	/tmp/attn-lock/bin/python -m pip install --quiet -r requirements.in
-	{ sed -n '1,4p' requirements.txt; /tmp/attn-lock/bin/python -m pip freeze; } > requirements.txt.new
-	mv requirements.txt.new requirements.txt
-	$(PYTHON) tools/sync_environment.py
+# After editing requirements.in or requirements-runtime.in: re-resolve both locks with pip-compile
+# (pins already in a lock are kept unless the change needs others) and regenerate environment.yml.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --no-header --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-runtime.txt requirements-runtime.in
+	$(BIN)/python tools/sync_environment.py
 
 # Debian's chromium for the browser tests (Playwright drives it; it cannot download its own).
 browser-deps:

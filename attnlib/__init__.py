@@ -70,6 +70,10 @@ def __getattr__(name: str):
     """Import a chapter helper module on first use: ``attnlib.rnn.init_rnn(...)``."""
     if name in _MODULES:
         return import_module(f"attnlib.{name}")
+    for module in ("rnn", "recall", "toy", "toy_lm", "vision", "transformer", "pretrained"):
+        found = getattr(import_module(f"attnlib.{module}"), name, None)
+        if found is not None and not name.startswith("_") and getattr(found, "__module__", None) == f"attnlib.{module}":
+            raise AttributeError(f"attnlib.{name} is a chapter helper: use attnlib.{module}.{name}")
     raise AttributeError(f"module 'attnlib' has no attribute {name!r}")
 
 

@@ -542,7 +542,7 @@ def test_model_view_on_the_real_transformer_page(reports, base_url, browser):
     """MiniLM's 72 heads: a click enlarges one, whose weights are attnlib's (MiniLM in numpy)."""
     path = "book/real-transformer.html"
     assert "ModelView" in reports[path].widgets, f"{path} shows no ModelView"
-    attentions = attnlib.load_minilm()("The cat sat on the mat.").attentions  # (6, 12, n, n)
+    attentions = attnlib.pretrained.load_minilm()("The cat sat on the mat.").attentions  # (6, 12, n, n)
     problems = []
     page = open_page(browser, base_url, path, problems)
     wait_for_widgets(page)

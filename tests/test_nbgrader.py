@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -94,6 +95,9 @@ def _fill_solutions(release: Path, source: Path, target: Path, answers: dict | N
     nbformat.write(nb, target)
 
 
+SUBMISSIONS = ("solved", "unsolved", "buggy", "gaming", "gaming-lab")
+
+
 @pytest.fixture(scope="module")
 def gradebook(tmp_path_factory):
     """Export, generate, submit (solved and unsolved), autograde; return the scores by student and lab."""
@@ -106,12 +110,15 @@ def gradebook(tmp_path_factory):
     done = _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     release = course / "release" / ASSIGNMENT
-    for name in ("solved", "unsolved", "buggy", "gaming"):
+    chosen = {"buggy": labs[:1], "gaming": labs[:1], "gaming-lab": [lab for lab in labs if lab.stem == GAMED_LAB]}
+    submitted = [name for name in SUBMISSIONS if chosen.get(name, labs)]
+    for name in submitted:
         folder = course / "submitted" / name / ASSIGNMENT
         folder.mkdir(parents=True)
-        for lab in labs if name in ("solved", "unsolved") else labs[:1]:
+        for lab in chosen.get(name, labs):
             released = release / lab.name
             assert "BEGIN SOLUTION" not in released.read_text(), "the release must not contain solutions"
+            assert "HIDDEN TESTS" not in released.read_text(), "the release must not contain hidden tests"
             if name == "solved":
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name)
             elif name == "buggy":  # the synthetic lab solved, but with a softmax that overflows
@@ -119,16 +126,24 @@ def gradebook(tmp_path_factory):
                                 {"exercise-2": OVERFLOWING_SOFTMAX})
             elif name == "gaming":  # wrong answers that try to fool the checks instead
                 _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name, GAMING)
+            elif name == "gaming-lab":  # Lab 1 solved, except four answers that try to fool its checks
+                _fill_solutions(released, course / "source" / ASSIGNMENT / lab.name, folder / lab.name, GAMING_LAB)
             else:
                 (folder / lab.name).write_text(released.read_text())
+    started = time.perf_counter()
     done = _nbgrader(course, "autograde", ASSIGNMENT, "--force")
+    elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    scores = {}
+    scores, manual = {}, {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for name in ("solved", "unsolved", "buggy", "gaming"):
+        for name in submitted:
             for nb in gb.find_submission(ASSIGNMENT, name).notebooks:
-                scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades}
-    return {"labs": labs, "scores": scores, "course": course, "log": done.stdout + done.stderr}
+                scores[name, nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades
+                                         if g.name.endswith("-check")}  # the autograded tests
+                manual[name, nb.name] = {g.name: (g.score, g.needs_manual_grade) for g in nb.grades
+                                         if not g.name.endswith("-check")}  # the open questions
+    return {"labs": labs, "scores": scores, "manual": manual, "course": course, "log": done.stdout + done.stderr,
+            "seconds": elapsed}
 
 
 OVERFLOWING_SOFTMAX = ("def my_softmax(x):\n    x = np.asarray(x, dtype=float)\n"
@@ -184,12 +199,20 @@ def test_nbgrader_validate_shows_the_whole_diagnosis(gradebook):
     assert " ".join(expected.split()) in " ".join(shown.replace("AssertionError: ", "").split()), shown
 
 
+def _open_questions(lab: Path) -> list[str]:
+    """Grade ids of the lab's open questions: markdown answers that nbgrader leaves for grading by hand."""
+    return sorted(c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(lab, as_version=4).cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "markdown")
+
+
 def test_solved_submissions_get_full_marks(gradebook):
     for lab in gradebook["labs"]:
         grades = gradebook["scores"]["solved", lab.stem]
         n = len(student.exercises(nbformat.read(lab, as_version=4)))
         assert len(grades) == n >= student.MIN_EXERCISES
         assert all(score == max_score == 1 for score, max_score in grades.values()), (lab.name, grades)
+        assert gradebook["manual"]["solved", lab.stem] == {q: (0, True) for q in _open_questions(lab)}, \
+            "an answered open question waits for a grader"
 
 
 def test_unsolved_submissions_get_zero(gradebook):
@@ -197,6 +220,57 @@ def test_unsolved_submissions_get_zero(gradebook):
         grades = gradebook["scores"]["unsolved", lab.stem]
         assert grades and all(score == 0 and max_score == 1 for score, max_score in grades.values()), \
             (lab.name, grades)
+        assert gradebook["manual"]["unsolved", lab.stem] == {q: (0, False) for q in _open_questions(lab)}, \
+            "nbgrader gives 0 to an open question left as released"
+
+
+# Lab 1 answers that pass a visible check or try to fool the grading; each must score 0 under autograde.
+GAMED_LAB = "01-what-is-attention"
+GAMING_LAB = {
+    # the visible case hard-coded: right there, wrong on the hidden inputs
+    "exercise-2": ("def my_softmax(scores):\n"
+                   "    if len(scores) == 4:\n"
+                   "        return np.array([0.0, 0.7310585786300049, 0.2689414213699951, 0.0])\n"
+                   "    return np.full(len(scores), 1 / len(scores))"),
+    # a wrong answer, and the check replaced by one that always passes
+    "exercise-3": ("def soft_lookup(query, keys, values, h):\n"
+                   "    return 0.0\n\n"
+                   "def check_function(*args, **kwargs):\n"
+                   "    from attnlib.checks import passed\n"
+                   "    return passed('Exercise 3', 'correct.')"),
+    # a wrong answer, and the checks' comparison patched from inside the answer
+    "exercise-4": ("import attnlib.checks._result as m\n"
+                   "m.compare_arrays = lambda name, *a, **k: m.passed(name)\n"
+                   "m.close = lambda *a, **k: True\n\n"
+                   "def nearest_key_lookup(query, keys, values):\n"
+                   "    return values[0]"),
+    # attnlib's own function, which the exercise asks the learner to write
+    "exercise-6": ("def dot_product_lookup(q, K, V):\n"
+                   "    return al.scaled_dot_product_attention(q[None], K, V, scale=1.0)[0][0]"),
+}
+
+
+def test_a_submission_that_games_a_labs_checks_scores_zero_on_those_exercises(gradebook):
+    if ("gaming-lab", GAMED_LAB) not in gradebook["scores"]:
+        pytest.skip(f"{GAMED_LAB} is not among the graded labs")
+    grades = gradebook["scores"]["gaming-lab", GAMED_LAB]
+    gamed = {f"{grade_id}-check" for grade_id in GAMING_LAB}
+    assert {g for g, (s, _) in grades.items() if s == 0} == gamed, grades
+    assert all(s == 1 for g, (s, _) in grades.items() if g not in gamed), grades
+
+
+def test_hidden_tests_are_graded(gradebook):
+    """generate_assignment strips the hidden tests; autograde puts them back into the graded notebook."""
+    graded = (gradebook["course"] / "autograded" / "solved" / ASSIGNMENT / gradebook["labs"][-1].name).read_text()
+    assert "### BEGIN HIDDEN TESTS" in graded and "(hidden inputs)" in graded
+
+
+def test_autograding_one_lab_takes_under_15_seconds(gradebook):
+    """Autograde runs every submitted notebook; per notebook it must stay under 15 s on this machine."""
+    submitted = sum(1 for _ in (gradebook["course"] / "submitted").glob(f"*/{ASSIGNMENT}/*.ipynb"))
+    per_notebook = gradebook["seconds"] / submitted
+    print(f"autograde: {gradebook['seconds']:.1f} s for {submitted} notebooks, {per_notebook:.1f} s each")
+    assert per_notebook < 15
 
 
 def test_the_course_config_is_plain_python(tmp_path):

@@ -1,15 +1,18 @@
-"""Every lab is stored executed, in order, and starts with the standard setup cell."""
+"""Every lab is stored executed, in order, and starts with the standard setup cell, pinned by the release tool."""
 
 import json
 import sys
+import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from new_notebook import SETUP  # noqa: E402
+import release  # noqa: E402  (tools/release.py)
+from new_notebook import SETUP, write_lab  # noqa: E402
 
 LABS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -37,3 +40,34 @@ def test_starts_with_the_setup_cell_that_prints_nothing(path):
     first = code_cells(path)[0]
     assert "".join(first["source"]) == SETUP, f"{path.name}: the first code cell must be the standard setup cell"
     assert first["outputs"] == []
+
+
+# --- the release tool pins the setup cell (tools/release.py, `make release VERSION=...`) -------------
+
+def test_the_setup_cell_names_the_current_release():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert release.RELEASE in (None, f"v{version}"), "RELEASE must be the tag of pyproject's version"
+    config = (ROOT / "_config.yml").read_text()
+    assert f"url: {release.REPOSITORY}\n" in config, "the setup cell must install from the book's repository"
+
+
+def test_release_pins_only_the_setup_cell(tmp_path):
+    lab = tmp_path / "99-lab.ipynb"
+    write_lab(lab, "# Lab 99", [("code", "x = 1"), ("md", "Text")])
+    before = lab.read_text().splitlines()
+    assert release.pin_lab(lab, "v9.8.7") is True
+    after = lab.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 2, changed  # the comment line and the pip line
+    assert code_cells(lab)[0]["source"][-1].endswith('"attnlib @ git+' + release.REPOSITORY + '@v9.8.7"], check=True)')
+    assert "".join(code_cells(lab)[0]["source"]) == release.setup_source("v9.8.7")
+    assert release.pin_lab(lab, "v9.8.7") is False  # already pinned: the file is left alone
+
+
+def test_release_refuses_a_bad_version_or_a_lab_without_setup_cell(tmp_path):
+    with pytest.raises(ValueError, match="must look like 1.2.3"):
+        release.release("v1.2", commit=False)
+    lab = tmp_path / "99-lab.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy")]), lab)
+    with pytest.raises(ValueError, match="not the setup cell"):
+        release.pin_lab(lab, "v1.0.0")

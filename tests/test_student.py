@@ -1,12 +1,17 @@
-"""Every lab follows the exercise convention, and its student version runs to the end.
+"""Every lab follows the exercise convention, and its committed student version is current and runs.
 
-The student version (``make student``, tools/student.py) replaces each solution by a stub that
-raises NotImplementedError; run top to bottom in a fresh kernel it must not crash, and every
-check cell must say "not implemented yet".  A synthetic lab proves the validator can fail.
+The student versions (``make student``, tools/student.py, made by nbgrader's generate_assignment)
+are committed in notebooks/student/: each solution is replaced by a stub that raises
+NotImplementedError.  They must be what the tool writes today; run top to bottom in a fresh kernel
+they must not crash, and every check cell must say "not implemented yet".  nbval does not run them
+(notebooks/student/conftest.py): their checks are meant to fail until a learner solves them.
+A synthetic lab proves the validator can fail.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +26,7 @@ import student  # noqa: E402  (tools/student.py)
 from new_notebook import write_lab  # noqa: E402
 
 LABS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+STUDENT = ROOT / "notebooks" / "student"
 
 
 def _run(nb, cwd: Path):
@@ -56,16 +62,29 @@ def test_stored_lab_checks_pass(lab):
     for cell in _check_cells(nb):
         shown = _shown(cell)
         assert shown, f"{lab.name}: a check cell has no result; store the lab executed " \
-                      "(python tools/execute_notebooks.py)"
+                      "(make execute NB=...)"
         assert shown.startswith("✓"), f"{lab.name}: a check cell shows {shown!r}, not a passed check"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory) -> Path:
+    """The student versions as ``make student`` (``tools/student.py --out``) writes them now, in a temporary folder."""
+    out = tmp_path_factory.mktemp("student")
+    assert student.main(["--out", str(out)]) == 0
+    return out
+
+
+def test_committed_student_versions_are_current(regenerated):
+    assert sorted(p.name for p in STUDENT.glob("*.ipynb")) == [lab.name for lab in LABS], \
+        "notebooks/student/ needs one student version per lab: run `make student`"
+    stale = [lab.name for lab in LABS if (STUDENT / lab.name).read_text() != (regenerated / lab.name).read_text()]
+    assert not stale, f"notebooks/student/ is not current for {stale}: run `make student` and commit the result"
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_student_version_has_no_solutions(lab):
     nb = nbformat.read(lab, as_version=4)
-    if student.convention_problems(nb):
-        pytest.skip("the lab does not follow the exercise convention yet")
-    stu = student.student_version(nb)
+    stu = nbformat.read(STUDENT / lab.name, as_version=4)
     text = "\n".join(cell.source for cell in stu.cells if cell.cell_type == "code")
     assert student.BEGIN not in text and student.END not in text
     for ex in student.exercises(nb):
@@ -73,25 +92,47 @@ def test_student_version_has_no_solutions(lab):
         begin, end = student.solution_region(source)
         solution_lines = [line for line in source.splitlines()[begin + 2:end] if line.strip()]
         cell = stu.cells[ex.solution + 1]  # one note cell is inserted at the top
-        assert "NotImplementedError" in cell.source
+        assert f"raise NotImplementedError('Hint: {ex.hint}')" in cell.source
         for line in solution_lines:
             assert line not in cell.source.splitlines(), f"{lab.name}: solution line left in: {line!r}"
         assert "hide-input" not in cell.metadata.get("tags", [])
     assert all(not c.get("outputs") for c in stu.cells if c.cell_type == "code")
+    assert "widgets" not in stu.metadata
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_student_version_links_resolve_from_its_folder(lab):
+    """The student versions sit one folder below the labs: their relative links must still lead somewhere."""
+    stu = nbformat.read(STUDENT / lab.name, as_version=4)
+    text = "\n".join(cell.source for cell in stu.cells if cell.cell_type == "markdown")
+    targets = re.findall(r"\]\(([^)\s#]+)", text)
+    relative = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
+    broken = [t for t in relative if not (STUDENT / t).exists()]
+    assert not broken, f"{lab.name}: links that lead nowhere from notebooks/student/: {broken}"
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_student_version_runs_and_says_not_implemented(lab):
     nb = nbformat.read(lab, as_version=4)
-    if student.convention_problems(nb):
-        pytest.skip("the lab does not follow the exercise convention yet")
-    stu = _run(student.student_version(nb), lab.parent)  # raises if a cell crashes
+    stu = _run(nbformat.read(STUDENT / lab.name, as_version=4), STUDENT)  # raises if a cell crashes
     checks = _check_cells(stu)
     assert len(checks) == len(student.exercises(nb))
     for cell in checks:
         shown = _shown(cell)
         assert "not implemented yet" in shown, f"{lab.name}: a check cell shows {shown!r}"
         assert shown.startswith("…")
+
+
+def test_nbval_does_not_collect_the_student_versions(request):
+    """The student versions' checks fail by design: nbval must not run them as if solved."""
+    collected = [item.nodeid for item in request.session.items]
+    if not any(n.startswith("notebooks/") for n in collected):  # this run has no labs: collect them now
+        args = [str(ROOT / "notebooks"), "--collect-only", "-q", "-p", "no:cacheprovider"]
+        done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        collected = done.stdout.splitlines()
+    assert not [n for n in collected if n.startswith("notebooks/student")]
+    assert all(any(n.startswith(f"notebooks/{lab.name}") for n in collected) for lab in LABS)
 
 
 # --- the tools themselves, on a small synthetic lab -------------------------------------------
@@ -133,13 +174,6 @@ def test_synthetic_lab_student_version(tmp_path):
     shown = [_shown(c) for c in _check_cells(unsolved)]
     assert shown[0] == "… Exercise 1: not implemented yet (Hint: add x to itself)."
     assert all("not implemented yet" in s for s in shown)
-
-
-def test_make_student_writes_the_folder(tmp_path):
-    lab = synthetic_lab(tmp_path)
-    assert student.main([str(lab), "--out", str(tmp_path / "out")]) == 0
-    written = nbformat.read(tmp_path / "out" / lab.name, as_version=4)
-    assert "raise NotImplementedError('Hint: multiply')" in "\n".join(c.source for c in written.cells)
 
 
 BROKEN = {

@@ -86,8 +86,12 @@ def test_source(source: str) -> str:
     return "\n".join([imports, *before, f"assert_passed({expression})"])
 
 
-def nbgrader_version(nb, points: float = 1):
-    """The lab with nbgrader's cell metadata on its exercises (raises ValueError if it breaks the convention)."""
+def nbgrader_version(nb, points: float = 1, graded_checks: bool = True):
+    """The lab with nbgrader's cell metadata on its exercises (raises ValueError if it breaks the convention).
+
+    With ``graded_checks=False`` only the answer cells are marked and the check cells stay as they
+    are, so that an unsolved notebook still runs to the end (the published student versions).
+    """
     problems = student.convention_problems(nb)
     if problems:
         raise ValueError("the lab breaks the exercise convention:\n  " + "\n  ".join(problems))
@@ -99,8 +103,9 @@ def nbgrader_version(nb, points: float = 1):
         answer.metadata["nbgrader"] = answer_metadata(f"exercise-{ex.number}")
         answer.metadata["tags"] = [t for t in answer.metadata.get("tags", []) if t != "hide-input"]
         answer.metadata.get("jupyter", {}).pop("source_hidden", None)
-        test.source = test_source(test.source)
-        test.metadata["nbgrader"] = test_metadata(f"exercise-{ex.number}-check", points)
+        if graded_checks:
+            test.source = test_source(test.source)
+            test.metadata["nbgrader"] = test_metadata(f"exercise-{ex.number}-check", points)
         exercise_cells |= {ex.solution, ex.check}
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":

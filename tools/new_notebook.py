@@ -1,24 +1,20 @@
 """Create a lab notebook from a list of (kind, source) cells, with the standard setup cell.
 
-Used as a library by authors: ``write_lab(path, cells)`` then run
-``tools/execute_notebooks.py path`` to store it executed.
+Used as a library by authors: ``write_lab(path, cells)``, then store it executed with
+``jupyter execute --inplace --timeout=120 path`` (``make execute NB=path``).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 
-SETUP = '''\
-# Setup: where attnlib is not installed (e.g. on Colab), install it from the book's repository.
-import importlib.util
-import subprocess
-import sys
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from release import setup_source  # noqa: E402  (tools/release.py: the setup cell names the release)
 
-if importlib.util.find_spec("attnlib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "attnlib @ git+https://github.com/attention-interactively/book"], check=True)'''
+SETUP = setup_source()
 
 
 def write_lab(path: Path, title_md: str, cells: list[tuple[str, str]], tags: dict[int, list[str]] | None = None):

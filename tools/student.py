@@ -1,8 +1,10 @@
 """Student versions of the labs: every solution replaced by a stub that raises NotImplementedError.
 
-Usage: python tools/student.py [--out _build/student] [notebooks/NN-name.ipynb ...]
-(no notebook: every lab in notebooks/).  Stops with the list of problems if a lab breaks
-the exercise convention below.
+Usage: python tools/student.py [--out notebooks/student] [notebooks/NN-name.ipynb ...]
+(no notebook: every lab in notebooks/; ``make student``).  Stops with the list of problems if a
+lab breaks the exercise convention below.  The student versions are committed in
+notebooks/student/ (the labs' launch buttons open them); tests/test_student.py fails when they
+are not what this writes.
 
 The exercise convention (every lab has at least three exercises):
 
@@ -13,17 +15,27 @@ The exercise convention (every lab has at least three exercises):
 3. the next code cell, tagged ``check``, ends with a call to a check from
    ``attnlib.checks`` that receives the learner's function (or a lambda calling it).
 
-The student version replaces each region by ``raise NotImplementedError("Hint: ...")``,
-shows the solution cells (no ``hide-input``) and clears every output.
+Between the statement and the solution cell the labs put a markdown cell of tiered hints,
+each in a collapsed ``<details>`` (a nudge, the formula, the code); the ``# Hint:`` line is
+the nudge.  A check cell imports its checks in its first line and may hold nbgrader hidden
+tests (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``, before its final call):
+the student versions leave them out, and ``nbgrader autograde`` runs them.
+
+nbgrader's ``generate_assignment`` makes the student version: it replaces each region by its
+``raise NotImplementedError()`` stub, clears every output and puts a note on top.  This module
+keeps only what nbgrader cannot do: check the convention, leave the check cells runnable on an
+unsolved lab, and put each exercise's hint into its stub's message.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import copy
+import os
 import re
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +46,7 @@ MIN_EXERCISES = 3
 HEADING = re.compile(r"^#{1,6}\s+Exercise\s+(\d+)\s*:\s*(\S.*)$", re.MULTILINE)
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HINT = re.compile(r"^\s*#\s*Hint:\s*(\S.*)$")
+PARENT_LINK = re.compile(r"(\]\(|src=\")\.\./")  # a Markdown link or image source into the labs' parent folder
 STUDENT_NOTE = (
     "*Student version.* Each exercise's function raises `NotImplementedError` until you write "
     "your part where it says so; its check cell reports \"not implemented yet\" until then, and "
@@ -102,10 +115,17 @@ def _solution_problems(source: str) -> tuple[list[str], str | None, str | None]:
         if not indent:
             problems.append(f"'{BEGIN}' must be indented inside the function body")
         try:
-            ast.parse(student_source(source))
+            ast.parse(_stubbed(source, begin, end))
         except SyntaxError as err:
             problems.append(f"its student version is not valid Python: {err}")
     return problems, function, hint
+
+
+def _stubbed(source: str, begin: int, end: int) -> str:
+    """The source with lines ``begin..end`` replaced by a stub, as nbgrader's ClearSolutions does."""
+    lines = source.splitlines()
+    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+    return "\n".join([*lines[:begin], f"{indent}raise NotImplementedError()", *lines[end + 1:]])
 
 
 def _check_problems(source: str, function: str | None) -> list[str]:
@@ -189,38 +209,68 @@ def convention_problems(nb) -> list[str]:
     return problems
 
 
-def student_source(source: str) -> str:
-    """The solution cell's source with its region replaced by a NotImplementedError stub."""
-    begin, end = solution_region(source)
-    lines = source.splitlines()
-    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-    match = HINT.match(lines[begin + 1]) if begin + 1 < end else None
-    hint = f"Hint: {match.group(1).strip()}" if match else "write your code here"
-    stub = [f"{indent}# Your code here: replace the line below.", f"{indent}raise NotImplementedError({hint!r})"]
-    return "\n".join(lines[:begin] + stub + lines[end + 1:])
+def stub_with_hint(source: str, hint: str | None) -> str:
+    """Put the exercise's hint into nbgrader's ``raise NotImplementedError()`` stub.
+
+    nbgrader has one stub for every cell; the learner's check reports the exception's message,
+    so each exercise's own hint goes there.
+    """
+    message = f"Hint: {hint}" if hint else "write your code here"
+    return source.replace("raise NotImplementedError()", f"raise NotImplementedError({message!r})", 1)
+
+
+def _nbgrader(course: Path, *args: str) -> None:
+    """Run the nbgrader command line in ``course``, ignoring the user's own Jupyter configuration."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_CONFIG_DIR": str(course / ".jupyter")}
+    done = subprocess.run([str(bin_dir / "nbgrader"), *args, f"--CourseDirectory.root={course}"],
+                          cwd=course, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader {args[0]} failed:\n{done.stdout}{done.stderr}")
+
+
+def student_versions(nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbformat.NotebookNode]:
+    """Student versions of labs (name -> notebook), made by nbgrader's ``generate_assignment``.
+
+    nbgrader clears the solution regions and the outputs and puts the note on top (its header);
+    this adds what it cannot: the check cells stay plain (no assertion, so that an unsolved lab
+    runs to the end) and each stub raises with its exercise's hint.
+    """
+    import nbgrader_export  # tools/nbgrader_export.py (it imports this module)
+
+    problems = [f"{name}: " + "\n  ".join(p) for name, nb in nbs.items() if (p := convention_problems(nb))]
+    if problems:
+        raise ValueError("the lab breaks the exercise convention:\n  " + "\n".join(problems))
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp)
+        (course / "source" / "student").mkdir(parents=True)
+        header = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(STUDENT_NOTE)])
+        nbformat.write(header, course / "header.ipynb")
+        for name, nb in nbs.items():
+            nbformat.write(nbgrader_export.nbgrader_version(nb, graded_checks=False),
+                           course / "source" / "student" / name)
+        _nbgrader(course, "generate_assignment", "student", "--no-db", "--force",
+                  "--IncludeHeaderFooter.header=header.ipynb",
+                  "--ClearHiddenTests.enforce_metadata=False",  # the check cells' hidden tests go, ungraded
+                  *(f"--ClearOutput.remove_metadata_fields={field}"  # run timings too: sources only
+                    for field in ("collapsed", "scrolled", "execution")))
+        released = {name: nbformat.read(course / "release" / "student" / name, as_version=4) for name in nbs}
+    for name, nb in released.items():
+        for ex in exercises(nbs[name]):
+            cell = nb.cells[ex.solution + 1]  # nbgrader's header adds one cell on top
+            cell.source = stub_with_hint(cell.source, ex.hint)
+        for cell in nb.cells:
+            cell.pop("id", None)
+            if cell.cell_type == "markdown":  # the student versions sit one folder deeper
+                cell.source = PARENT_LINK.sub(r"\1../../", cell.source)
+        nb.nbformat_minor = 4
+    return released
 
 
 def student_version(nb):
-    """A copy of the lab for learners: no solutions, solution cells shown, no outputs."""
-    problems = convention_problems(nb)
-    if problems:
-        raise ValueError("the lab breaks the exercise convention:\n  " + "\n  ".join(problems))
-    nb = copy.deepcopy(nb)
-    for ex in exercises(nb):
-        cell = nb.cells[ex.solution]
-        cell.source = student_source(cell.source)
-        cell.metadata["tags"] = [t for t in _tags(cell) if t != "hide-input"]
-        cell.metadata.get("jupyter", {}).pop("source_hidden", None)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nb.metadata.pop("widgets", None)
-    first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-    nb.cells.insert(first_md + 1, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
-    for cell in nb.cells:
-        cell.pop("id", None)
-    nb.nbformat_minor = 4
-    return nb
+    """The student version of one lab (see :func:`student_versions`)."""
+    return student_versions({"lab.ipynb": nb})["lab.ipynb"]
 
 
 def labs(paths=None) -> list[Path]:
@@ -230,22 +280,20 @@ def labs(paths=None) -> list[Path]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="labs (default: every notebook in notebooks/)")
-    parser.add_argument("--out", default=str(ROOT / "_build" / "student"), help="output folder")
+    parser.add_argument("--out", default=str(ROOT / "notebooks" / "student"), help="output folder")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for path in labs(args.notebooks):
-        nb = nbformat.read(path, as_version=4)
-        try:
-            student = student_version(nb)
-        except ValueError as err:
-            print(f"{path.name}: {err}", file=sys.stderr)
-            failures += 1
-            continue
-        nbformat.write(student, out / path.name)
-        print(f"{out / path.name}: {len(exercises(nb))} exercises")
-    return 1 if failures else 0
+    paths = labs(args.notebooks)
+    try:
+        written = student_versions({p.name: nbformat.read(p, as_version=4) for p in paths})
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 1
+    for name, nb in written.items():
+        nbformat.write(nb, out / name)
+        print(f"{out / name}: {sum('nbgrader' in c.metadata and c.cell_type == 'code' for c in nb.cells)} exercises")
+    return 0
 
 
 if __name__ == "__main__":

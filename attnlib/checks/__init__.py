@@ -18,6 +18,11 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
+- the labs' experiments (``_labs.py``): :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
+  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` (chapter 4), :func:`check_greedy_generate`
+  ``fn(ids, vocab_size, n_new)`` (chapter 6), :func:`check_mha_shapes`, :func:`check_weights_bytes`,
+  :func:`check_leak_detector` ``fn(attend, X)`` (chapter 7), and :func:`check_prediction` for
+  predict-then-measure exercises
 - :func:`check_softmax_backward` ``fn(weights, d_weights)``, :func:`check_attention_backward`
   ``fn(Q, K, V, d_output)`` or ``fn(Q, K, V, d_output, mask)`` (chapter 3, "Learning to attend")
 
@@ -55,6 +60,15 @@ from attnlib.checks._attention import check_attention, check_self_attention
 from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
+from attnlib.checks._labs import (
+    check_equivariance_gap,
+    check_greedy_generate,
+    check_leak_detector,
+    check_mha_shapes,
+    check_prediction,
+    check_score_variance,
+    check_weights_bytes,
+)
 from attnlib.checks._masks import check_causal_mask, check_padding_mask
 from attnlib.checks._result import (
     NOT_IMPLEMENTED,
@@ -77,16 +91,23 @@ __all__ = [
     "check_attention_backward",
     "check_causal_mask",
     "check_dropout",
+    "check_equivariance_gap",
     "check_function",
+    "check_greedy_generate",
+    "check_leak_detector",
     "check_merge_heads",
+    "check_mha_shapes",
     "check_multi_head",
     "check_padding_mask",
+    "check_prediction",
+    "check_score_variance",
     "check_scores",
     "check_self_attention",
     "check_softmax",
     "check_softmax_backward",
     "check_split_heads",
     "check_value",
+    "check_weights_bytes",
     "compare_arrays",
     "failed",
     "passed",

@@ -1,0 +1,470 @@
+"""Checks for the labs' experiment exercises, whose references used to sit in the labs' check cells.
+
+Each check computes what it compares with here, after the learner's code has run and under
+the guards of :mod:`attnlib.checks._guard`, so that no reference answer is printed in a
+lab: the variance of scaled scores (chapter 3), the permutation-equivariance gap (chapter 4),
+greedy generation (chapter 6), the shapes and the memory of multi-head attention and a
+future-leak detector (chapter 7), and :func:`check_prediction` for predict-then-measure
+exercises.  Where the answer is a random number, the check tests its properties (close to
+what theory says, reproducible from the generator it is given) rather than one value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attnlib.attention import scaled_dot_product_attention as _attention
+from attnlib.checks._guard import to_array
+from attnlib.checks._result import (
+    NOT_IMPLEMENTED,
+    CheckResult,
+    attempt,
+    failed,
+    graded,
+    in_context,
+    passed,
+)
+from attnlib.masks import causal_mask as _causal_mask
+from attnlib.multihead import init_multi_head as _init_multi_head
+from attnlib.multihead import merge_heads as _merge_heads
+from attnlib.multihead import multi_head_attention as _multi_head_attention
+from attnlib.multihead import split_heads as _split_heads
+from attnlib.positional import sinusoidal_positional_encoding as _positional_encoding
+from attnlib.toy_lm import generate as _generate
+
+
+def _number(name: str, value, context: str):
+    """The learner's answer as one float, or a CheckResult saying why it is not one."""
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "biuf":
+        return None, failed(name, f"{context}, your function should return one number, got "
+                                  f"{type(value).__name__} of shape {arr.shape}.")
+    return float(arr.reshape(())), None
+
+
+# --- chapter 3: the variance of scaled scores ----------------------------------------------
+
+
+@graded(forbid=("scaled_dot_product_scores", "dot_product_scores"))
+def check_score_variance(fn, *, name: str = "Score variance", d_ks=(64, 4, 256), seed: int = 7) -> CheckResult:
+    """Check a learner's ``fn(d_k, n, rng)``: the variance of ``q . k / sqrt(d_k)`` over n x n random pairs.
+
+    The answer is random, so the check tests properties: it must be reproducible from the
+    generator (the same seed gives the same number, another seed another number), and for
+    several widths ``d_k`` it must lie within sampling error of 1, the theory's value.  An
+    unscaled score (variance near ``d_k``) and a division by ``d_k`` (near ``1/d_k``) are named.
+    ``d_ks`` and ``seed`` choose the widths and the generators (hidden tests use others).
+
+    Examples
+    --------
+    >>> def score_variance(d_k, n, rng):
+    ...     Q, K = rng.normal(size=(n, d_k)), rng.normal(size=(n, d_k))
+    ...     return (Q @ K.T / np.sqrt(d_k)).var()
+    >>> check_score_variance(score_variance).passed
+    True
+    >>> print(check_score_variance(lambda d_k, n, rng: score_variance(d_k, n, rng) * d_k).message)
+    for d_k = 64, your variance is 61.8, about d_k: the scores are not scaled. Divide q . k by sqrt(d_k).
+    """
+    n = 200
+    for d_k in d_ks:
+        d_k = int(d_k)
+        context = f"for d_k = {d_k}"
+        values = []
+        for s in (seed, seed, seed + 1):
+            value, problem = attempt(name, fn, d_k, n, np.random.default_rng(s), names=("d_k", "n", "rng"),
+                                     expected="fn(d_k, n, rng)")
+            if problem is not None:
+                return in_context(problem, context)
+            value, problem = _number(name, value, context)
+            if problem is not None:
+                return problem
+            values.append(value)
+        v = values[0]
+        if not math.isfinite(v):
+            return failed(name, f"{context}, your variance is {v}.")
+        if v != values[1]:
+            return failed(name, f"{context}, two calls with generators of the same seed gave different answers "
+                                f"({values[0]:.4g}, {values[1]:.4g}): draw every random number from the rng "
+                                "you are given (rng.normal), not from np.random.")
+        if v == values[2]:
+            return failed(name, f"{context}, generators of different seeds gave the same answer: your function "
+                                "does not draw its queries and keys from rng.")
+        spread = 6 * math.sqrt(2 / n + 2 / (n * n))  # six standard errors of a variance estimate near 1
+        if abs(v - 1) <= spread:
+            continue
+        if abs(v / d_k - 1) <= spread:
+            return failed(name, f"{context}, your variance is {v:.3g}, about d_k: the scores are not scaled. "
+                                "Divide q . k by sqrt(d_k).")
+        if abs(v * d_k - 1) <= spread:
+            return failed(name, f"{context}, your variance is {v:.3g}, about 1/d_k: the scores are divided by "
+                                "d_k; divide by sqrt(d_k).")
+        if abs(v * d_k * d_k - 1) <= 2 * spread or abs(v * d_k ** 2 - 1) <= spread:
+            return failed(name, f"{context}, your variance is {v:.3g}: divided by d_k twice?")
+        return failed(name, f"{context}, your variance is {v:.3g}; for standard normal queries and keys the "
+                            f"scaled scores have variance close to 1 (within {spread:.2f} here).")
+    widths = ", ".join(str(int(d)) for d in sorted(d_ks))
+    return passed(name, f"reproducible from rng, and close to 1 for d_k = {widths}.")
+
+
+# --- chapter 4: permutation equivariance ----------------------------------------------------
+
+
+def _attends(rng: np.random.Generator, d_model: int):
+    """Functions (n, d_model) -> (n, d_model): equivariant ones and ones that are not, with names."""
+    params = _init_multi_head(d_model, 2, rng)
+    shift = rng.normal(size=(64, d_model))
+
+    def plain(X):
+        return _multi_head_attention(X, X, params, 2)[0]
+
+    def positional(X):
+        Xp = X + _positional_encoding(len(X), d_model)  # (n, d_model)
+        return _multi_head_attention(Xp, Xp, params, 2)[0]
+
+    def position_bias(X):
+        return np.tanh(X) + shift[: len(X)]
+
+    def causal(X):
+        return _multi_head_attention(X, X, params, 2, _causal_mask(len(X)))[0]
+
+    return [("plain self-attention", plain), ("self-attention with positions", positional),
+            ("an elementwise function plus a position bias", position_bias),
+            ("causal self-attention", causal), ("reversing the rows", lambda X: X[::-1])]
+
+
+@graded()
+def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult:
+    """Check a learner's ``fn(attend, X, perm)``: ``max |attend(X[perm]) - attend(X)[perm]|`` as one float.
+
+    Tried on equivariant functions (gap 0 up to rounding) and on functions that are not
+    (positions added, a causal mask, a reversal), with inputs drawn afresh at every check.
+    Comparing with the inverse permutation, a signed maximum, a mean and a missing
+    ``abs`` are named.
+
+    Examples
+    --------
+    >>> check_equivariance_gap(lambda a, X, p: float(np.abs(a(X[p]) - a(X)[p]).max())).passed
+    True
+    >>> "mean" in check_equivariance_gap(lambda a, X, p: float(np.abs(a(X[p]) - a(X)[p]).mean())).message
+    True
+    """
+    rng = np.random.default_rng()
+    for n, d_model in ((5, 6), (int(rng.integers(6, 10)), 4)):
+        X = rng.normal(size=(n, d_model))
+        perm = rng.permutation(n)
+        while np.array_equal(perm, np.arange(n)) or np.array_equal(perm, np.argsort(perm)):
+            perm = rng.permutation(n)
+        for label, attend in _attends(rng, d_model):
+            context = f"with attend = {label} and n = {n}"
+            value, problem = attempt(name, fn, attend, X, perm, names=("attend", "X", "perm"),
+                                     expected="fn(attend, X, perm)")
+            if problem is not None:
+                return in_context(problem, context)
+            arr = np.asarray(value)
+            if arr.shape == (n, d_model):
+                return failed(name, f"{context}, your function returns an array of shape {arr.shape}: reduce the "
+                                    "differences to one number, the largest absolute one.")
+            got, problem = _number(name, value, context)
+            if problem is not None:
+                return problem
+            diff = attend(X[perm]) - attend(X)[perm]
+            expected = float(np.abs(diff).max())
+            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
+                continue
+            inverse = np.argsort(perm)
+            variants = [
+                (float(np.abs(attend(X[inverse]) - attend(X)[perm]).max()),
+                 "it mixes two permutations: compare attend(X[perm]) with attend(X)[perm], the same perm on both."),
+                (float(np.abs(attend(X[perm]) - attend(X)[inverse]).max()),
+                 "it mixes two permutations: compare attend(X[perm]) with attend(X)[perm], the same perm on both."),
+                (float(diff.max()), "take the absolute value before the maximum: a difference can be negative."),
+                (float(np.abs(diff).mean()), "that is the mean of the absolute differences; the exercise asks for "
+                                             "the largest one (max)."),
+                (float(np.abs(diff).sum()), "that is the sum of the absolute differences; the exercise asks for "
+                                            "the largest one (max)."),
+            ]
+            for other, cause in variants:
+                if math.isclose(got, other, rel_tol=1e-6, abs_tol=1e-9):
+                    return failed(name, f"{context}, {cause}")
+            kind = "an equivariant function, so the gap is 0 up to rounding" if expected < 1e-9 else \
+                "not equivariant, so the gap is clearly above 0"
+            return failed(name, f"{context}, your gap is {got:.3g}; this attend is {kind}.")
+    return passed(name, "correct for equivariant and non-equivariant functions on fresh inputs.")
+
+
+# --- chapter 6: greedy generation -----------------------------------------------------------
+
+
+@graded(forbid=("generate",))
+def check_greedy_generate(fn, *, name: str = "Greedy generation") -> CheckResult:
+    """Check a learner's ``fn(ids, vocab_size, n_new)`` against greedy generation with ``next_token_head``.
+
+    Prompts are drawn afresh at every check; the message names the first generated
+    position that differs and what a learner typically got wrong there, never the tokens
+    it expected.  attnlib's ``generate`` refuses to run inside ``fn``.
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> def greedy(ids, vocab_size, n_new):
+    ...     ids = np.asarray(ids)
+    ...     for _ in range(n_new):
+    ...         probs, _ = attnlib.toy_lm.next_token_head(ids, vocab_size)
+    ...         ids = np.append(ids, probs[-1].argmax())
+    ...     return ids
+    >>> check_greedy_generate(greedy).passed
+    True
+    """
+    rng = np.random.default_rng()
+    vocab_size = int(rng.integers(6, 10))
+    motif = rng.permutation(vocab_size)[:4]
+    prompts = [np.concatenate([motif, motif[:2]]), rng.integers(0, vocab_size, size=int(rng.integers(5, 9)))]
+    for number, prompt in enumerate(prompts, start=1):
+        n_new = int(rng.integers(4, 8))
+        context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
+        value, problem = attempt(name, fn, prompt, vocab_size, n_new, convert=to_array,
+                                 names=("ids", "vocab_size", "n_new"), expected="fn(ids, vocab_size, n_new)")
+        if problem is not None:
+            return in_context(problem, context)
+        expected, _ = _generate(prompt, vocab_size, n_new)
+        if value.shape == (n_new,):
+            return failed(name, f"{context}, you returned only the {n_new} new tokens; return the prompt followed "
+                                "by them (the full array of ids).")
+        if value.shape != expected.shape:
+            return failed(name, f"{context}, your array has shape {value.shape}; expected {expected.shape}: the "
+                                f"{len(prompt)} prompt tokens followed by {n_new} new ones.")
+        if not np.array_equal(value[: len(prompt)], prompt):
+            return failed(name, f"{context}, your array does not start with the prompt unchanged.")
+        wrong = np.flatnonzero(value != expected)
+        if wrong.size:
+            step = int(wrong[0]) - len(prompt) + 1
+            return failed(name, f"{context}, new token {step} differs from greedy generation (the earlier "
+                                f"{step - 1} agree). At each step run next_token_head on the whole sequence "
+                                "so far, take the last row of the probabilities and append its argmax.")
+    return passed(name, "the same tokens as greedy generation on two fresh prompts.")
+
+
+# --- chapter 7: shapes, memory, a future-leak detector --------------------------------------
+
+
+@graded(forbid=("multi_head_attention",))
+def check_mha_shapes(fn, *, name: str = "Shapes of multi-head attention") -> CheckResult:
+    """Check a learner's ``fn(batch, n_q, n_k, d_model, n_heads)`` -> three shape tuples.
+
+    The shapes of the split queries, the weights and the output are measured here by running
+    attnlib on sizes drawn afresh at every check; each of the three is judged on its own.
+
+    Examples
+    --------
+    >>> def shapes(b, n_q, n_k, d, h):
+    ...     return (b, h, n_q, d // h), (b, h, n_q, n_k), (b, n_q, d)
+    >>> check_mha_shapes(shapes).passed
+    True
+    """
+    rng = np.random.default_rng()
+    sizes = [(2, 3, 5, 8, 2), (1, 7, 7, 12, 3)]
+    n_heads = int(rng.integers(2, 5))
+    sizes.append((int(rng.integers(2, 5)), int(rng.integers(1, 6)), int(rng.integers(6, 11)),
+                  n_heads * int(rng.integers(2, 5)), n_heads))
+    labels = ("the split queries", "the weights", "the output")
+    for size in sizes:
+        batch, n_q, n_k, d_model, n_heads = size
+        context = f"for (batch, n_q, n_k, d_model, n_heads) = {size}"
+        value, problem = attempt(name, fn, *size, names=("batch", "n_q", "n_k", "d_model", "n_heads"),
+                                 expected="fn(batch, n_q, n_k, d_model, n_heads)")
+        if problem is not None:
+            return in_context(problem, context)
+        X_q, X_kv = rng.normal(size=(batch, n_q, d_model)), rng.normal(size=(batch, n_k, d_model))
+        params = _init_multi_head(d_model, n_heads, rng)
+        out, weights = _multi_head_attention(X_q, X_kv, params, n_heads)
+        measured = (_split_heads(X_q @ params["W_q"], n_heads).shape, weights.shape, out.shape)
+        try:
+            got = [tuple(int(s) for s in shape) for shape in value]
+        except (TypeError, ValueError):
+            return failed(name, f"{context}, your function should return three tuples of integers, got {value!r:.80}.")
+        if len(got) != 3:
+            return failed(name, f"{context}, your function should return three shapes, got {len(got)}.")
+        for label, mine, true in zip(labels, got, measured, strict=True):
+            if mine == true:
+                continue
+            hint = ""
+            if len(mine) != len(true):
+                hint = f" It should have {len(true)} axes."
+            elif sorted(mine) == sorted(true):
+                hint = " The right sizes in the wrong order."
+            return failed(name, f"{context}, your shape of {label}, {mine}, is not the one attnlib produces.{hint}")
+    return passed(name, "all three shapes right for three sizes (one drawn afresh).")
+
+
+@graded()
+def check_weights_bytes(fn, *, name: str = "Memory of the weights", itemsize: bool = True) -> CheckResult:
+    """Check a learner's ``fn(batch, n_heads, n, itemsize=8)``: bytes of the ``(batch, n_heads, n, n)`` weights.
+
+    The expected count is measured (``.nbytes`` of weights that attnlib computes, float64
+    and float32) on sizes drawn afresh at every check.  With ``itemsize=False`` the
+    function takes three arguments and counts float64 numbers.  Counting entries instead
+    of bytes and ``n`` instead of ``n**2`` are named.
+
+    Examples
+    --------
+    >>> check_weights_bytes(lambda b, h, n, itemsize=8: b * h * n * n * itemsize).passed
+    True
+    >>> print(check_weights_bytes(lambda b, h, n, itemsize=8: b * h * n * n).message)  # doctest: +NORMALIZE_WHITESPACE
+    for (batch, n_heads, n, itemsize) = (1, 1, 10, 8), your answer is the number of entries;
+    multiply by the bytes per number (itemsize).
+    """
+    rng = np.random.default_rng()
+    sizes = [(1, 1, 10, 8), (int(rng.integers(2, 4)), int(rng.integers(2, 5)), int(rng.integers(20, 40)), 8)]
+    if itemsize:
+        sizes.append((int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(5, 30)), 4))
+    for batch, n_heads, n, size in sizes:
+        args = (batch, n_heads, n, size) if itemsize else (batch, n_heads, n)
+        context = f"for (batch, n_heads, n{', itemsize' if itemsize else ''}) = {args}"
+        value, problem = attempt(name, fn, *args, names=("batch", "n_heads", "n", "itemsize")[: len(args)],
+                                 expected="fn(batch, n_heads, n, itemsize=8)" if itemsize else "fn(batch, n_heads, n)")
+        if problem is not None:
+            return in_context(problem, context)
+        got, problem = _number(name, value, context)
+        if problem is not None:
+            return problem
+        Q = rng.normal(size=(batch, n_heads, n, 2)).astype(np.float32 if size == 4 else np.float64)
+        _, weights = _attention(Q, Q, Q)  # (batch, n_heads, n, n)
+        expected = weights.astype(np.float32 if size == 4 else np.float64).nbytes
+        if got == expected:
+            continue
+        entries = batch * n_heads * n * n
+        if got == entries:
+            return failed(name, f"{context}, your answer is the number of entries; multiply by the bytes per "
+                                "number (itemsize).")
+        if got == batch * n_heads * n * size:
+            return failed(name, f"{context}, your count grows like n; the weights hold one number per "
+                                "(query, key) pair, n * n of them per head.")
+        if got == entries * 8 and size == 4:
+            return failed(name, f"{context}, your answer uses 8 bytes per number; use the itemsize argument.")
+        return failed(name, f"{context}, your answer {got:g} is not the size of the weights array.")
+    return passed(name, f"right for {len(sizes)} sizes, measured on arrays attnlib computes.")
+
+
+def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int = 2):
+    """Functions (n, d_model) -> (n, d_model) with whether each leaks the future."""
+    p = _init_multi_head(d_model, n_heads, rng)
+    mask = _causal_mask(n)
+
+    def causal(X):
+        return _multi_head_attention(X, X, p, n_heads, mask)[0]
+
+    def bidirectional(X):
+        return _multi_head_attention(X, X, p, n_heads)[0]
+
+    def wrong_split(X):  # the view-instead-of-transpose bug
+        Q, K, V = ((X @ p[w]).reshape(n_heads, n, d_model // n_heads) for w in ("W_q", "W_k", "W_v"))
+        heads, _ = _attention(Q, K, V, mask)
+        return _merge_heads(heads) @ p["W_o"]
+
+    def last_leaks_to_first(X):  # only the last token reaches the first one's output
+        out = causal(X)
+        out[0] += 1e-3 * X[-1]
+        return out
+
+    def running_mean(X):  # causal, no attention at all
+        return np.cumsum(X, axis=0) / np.arange(1, n + 1)[:, None]
+
+    def tiny_leak(X):  # a leak well above 1e-9 but easy to miss by eye
+        out = causal(X)
+        out[:-1] += 1e-6 * X[1:]
+        return out
+
+    return [("causal attention", causal, False), ("attention without a mask", bidirectional, True),
+            ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True),
+            ("a causal function where only the last token leaks into the first output", last_leaks_to_first, True),
+            ("a running mean", running_mean, False),
+            ("a function whose leak changes outputs by about 1e-6", tiny_leak, True)]
+
+
+@graded()
+def check_leak_detector(fn, *, name: str = "Future-leak detector") -> CheckResult:
+    """Check a learner's ``fn(attend, X)`` -> bool: True when some output depends on a later token.
+
+    Tried on causal functions and on leaky ones (no mask, the reshape bug, a leak from the
+    last token into the first output only, a leak of size 1e-6), with inputs drawn afresh.
+
+    Examples
+    --------
+    >>> def leaks_future(attend, X):
+    ...     base = attend(X)
+    ...     for j in range(1, len(X)):
+    ...         Xj = X.copy(); Xj[j] += 1.0
+    ...         if np.abs(attend(Xj)[:j] - base[:j]).max() > 1e-9:
+    ...             return True
+    ...     return False
+    >>> check_leak_detector(leaks_future).passed
+    True
+    >>> check_leak_detector(lambda attend, X: False).passed
+    False
+    """
+    rng = np.random.default_rng()
+    n, d_model = int(rng.integers(5, 8)), 8
+    X = rng.normal(size=(n, d_model))
+    for label, attend, leaks in _leaky_attends(rng, n, d_model):
+        context = f"with {label}"
+        value, problem = attempt(name, fn, attend, X, names=("attend", "X"), expected="fn(attend, X)")
+        if problem is not None:
+            return in_context(problem, context)
+        if not isinstance(value, (bool, np.bool_)):
+            return failed(name, f"{context}, your function returned {type(value).__name__}; return True or False.")
+        if bool(value) == leaks:
+            continue
+        if leaks:
+            return failed(name, f"{context}, your detector says no leak, but there is one. Change every later "
+                                "token in turn and compare every earlier output, with the 1e-9 threshold.")
+        return failed(name, f"{context}, your detector reports a leak where there is none: compare only the "
+                            "outputs of tokens before the one you changed (changing token j may move output j).")
+    return passed(name, "right on causal and leaky functions, the subtle leaks included.")
+
+
+# --- predict, then measure ------------------------------------------------------------------
+
+
+@graded()
+def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
+                     explanation: str = "") -> CheckResult:
+    """Compare a learner's prediction (a number, or a function returning one) with a measurement.
+
+    Passes when ``|prediction - measured| <= atol + rtol * |measured|``.  The message
+    states both numbers, how far apart they are (a ratio when both are positive) and,
+    when they disagree, ``explanation``: why the measurement comes out as it does.
+
+    Examples
+    --------
+    >>> check_prediction("guess", 10.0, 9.0).passed
+    True
+    >>> print(check_prediction("guess", 1.0, 8.0, explanation="Each of the 8 terms adds 1.").message)
+    your prediction 1 is 8 times smaller than the measured 8 (tolerance 25%). Each of the 8 terms adds 1.
+    """
+    if callable(prediction):
+        prediction, problem = attempt(name, prediction)
+        if problem is not None:
+            return problem
+    if prediction is None or prediction is Ellipsis:
+        return failed(name, f"{NOT_IMPLEMENTED}: write your prediction first.")
+    got, problem = _number(name, prediction, "as a prediction")
+    if problem is not None:
+        return problem
+    value = float(np.asarray(measured, dtype=float).reshape(()))
+    tolerance = atol + rtol * abs(value)
+    if atol == 0:
+        within = f"tolerance {rtol:.0%}"
+    else:
+        within = f"tolerance {atol:g}" if rtol == 0 else f"tolerance {atol:g} + {rtol:.0%}"
+    if abs(got - value) <= tolerance:
+        return passed(name, f"your prediction {got:.3g} agrees with the measured {value:.3g} ({within}).")
+    if got > 0 and value > 0:
+        ratio = max(got, value) / min(got, value)
+        gap = f"{ratio:.3g} times {'larger' if got > value else 'smaller'} than"
+    else:
+        gap = f"{abs(got - value):.3g} {'above' if got > value else 'below'}"
+    return failed(name, f"your prediction {got:.3g} is {gap} the measured {value:.3g} ({within}). "
+                        f"{explanation}".rstrip())
+

@@ -1,0 +1,113 @@
+"""Release: pin every lab's Colab install of attnlib to a tag, and tag the commit.
+
+Usage: python tools/release.py VERSION [--no-commit]        (``make release VERSION=0.2.0``)
+
+1. writes VERSION into pyproject.toml and the tag ``vVERSION`` into ``RELEASE`` below;
+2. rewrites the setup cell (the first code cell) of every lab so that, where attnlib is missing
+   (Colab), it installs attnlib from that tag.  The setup cell prints nothing and does nothing where
+   attnlib is installed, so the stored outputs stay valid: the labs need not be re-executed;
+3. regenerates the student versions (notebooks/student/), which start with the same cell;
+4. commits these files and tags the commit ``vVERSION`` (``--no-commit``: only write them).
+
+The tag points at the commit whose labs name it, so every lab installs the attnlib it was written
+for.  Publish with ``git push origin main vVERSION``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY = "https://github.com/attention-interactively/book"  # _config.yml's repository.url
+RELEASE: str | None = None  # the tag the labs' setup cell installs; None: the default branch (unreleased)
+VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def setup_source(release: str | None = RELEASE) -> str:
+    """The labs' first code cell: on Colab (no attnlib), install attnlib from ``release``."""
+    if release is None:
+        comment, ref = "install it from the book's repository", ""
+    else:
+        comment, ref = f"install attnlib {release}, the release this lab was written for", f"@{release}"
+    return f'''\
+# Setup: where attnlib is not installed (e.g. on Colab), {comment}.
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("attnlib") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "attnlib @ git+{REPOSITORY}{ref}"], check=True)'''
+
+
+def pin_lab(path: Path, release: str) -> bool:
+    """Rewrite the lab's setup cell for ``release``; change nothing else.  Return whether it changed.
+
+    The notebook is edited as JSON, so that the file keeps its exact formatting elsewhere.
+    """
+    text = path.read_text(encoding="utf-8")
+    nb = json.loads(text)
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    source = "".join(cell["source"])
+    if not source.startswith("# Setup: where attnlib is not installed"):
+        raise ValueError(f"{path.name}: the first code cell is not the setup cell")
+    new = setup_source(release)
+    if source == new:
+        return False
+    cell["source"] = new.splitlines(keepends=True)
+    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return True
+
+
+def _set(path: Path, pattern: str, replacement: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    new, n = re.subn(pattern, replacement, text, count=1, flags=re.M)
+    if n != 1:
+        raise ValueError(f"{path}: found no line matching {pattern!r}")
+    path.write_text(new, encoding="utf-8")
+
+
+def release(version: str, commit: bool = True) -> list[Path]:
+    """Write the release into the project's files (see the module docstring); return the files written."""
+    if not VERSION.match(version):
+        raise ValueError(f"VERSION must look like 1.2.3, not {version!r}")
+    tag = f"v{version}"
+    if commit and subprocess.run(["git", "rev-parse", "-q", "--verify", f"refs/tags/{tag}"],
+                                 cwd=ROOT, capture_output=True).returncode == 0:
+        raise ValueError(f"the tag {tag} exists already")
+    _set(ROOT / "pyproject.toml", r'^version = ".*"$', f'version = "{version}"')
+    _set(Path(__file__), r"^RELEASE: str \| None = .*?(  #.*)$", f'RELEASE: str | None = "{tag}"\\1')
+    labs = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    for lab in labs:
+        pin_lab(lab, tag)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "student.py")], cwd=ROOT, check=True)
+    written = [ROOT / "pyproject.toml", Path(__file__), *labs, ROOT / "notebooks" / "student"]
+    if commit:
+        subprocess.run(["git", "add", *map(str, written)], cwd=ROOT, check=True)
+        subprocess.run(["git", "commit", "-m", f"Release {tag}: the labs install attnlib {tag} on Colab"],
+                       cwd=ROOT, check=True)
+        subprocess.run(["git", "tag", "-a", tag, "-m", f"attnlib {version}"], cwd=ROOT, check=True)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("version", help="the new version, e.g. 0.2.0 (tagged v0.2.0)")
+    parser.add_argument("--no-commit", action="store_true", help="write the files but do not commit or tag")
+    args = parser.parse_args(argv)
+    try:
+        release(args.version, commit=not args.no_commit)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"released v{args.version}" + ("" if args.no_commit else f": push with git push origin main v{args.version}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
