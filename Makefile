@@ -20,7 +20,7 @@ help:
 	@echo "make nbgrader  the labs as an nbgrader course source in _build/nbgrader"
 	@echo "make execute NB=notebooks/NN-x.ipynb   re-run a lab (default: all) in a fresh kernel and store it"
 	@echo "make release VERSION=0.2.0   pin the labs' Colab install to tag v0.2.0, commit and tag"
-	@echo "make bench  time and measure the memory of attention: loops, vectorized, blockwise (a few minutes)"
+	@echo "make bench  time and measure the memory of attention: loops, plain, fast, blockwise (a few minutes)"
 	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
 
 # The virtual environment is (re)made whenever the pins change.

@@ -58,8 +58,8 @@ def test_release_pins_only_the_setup_cell(tmp_path):
     assert release.pin_lab(lab, "v9.8.7") is True
     after = lab.read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert len(changed) == 2, changed  # the comment line and the pip line
-    assert code_cells(lab)[0]["source"][-1].endswith('"attnlib @ git+' + release.REPOSITORY + '@v9.8.7"], check=True)')
+    assert len(changed) == 3, changed  # the two comment lines and the package line
+    assert f'package = "attnlib @ git+{release.REPOSITORY}@v9.8.7"' in "".join(code_cells(lab)[0]["source"])
     assert "".join(code_cells(lab)[0]["source"]) == release.setup_source("v9.8.7")
     assert release.pin_lab(lab, "v9.8.7") is False  # already pinned: the file is left alone
 
@@ -71,3 +71,14 @@ def test_release_refuses_a_bad_version_or_a_lab_without_setup_cell(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy")]), lab)
     with pytest.raises(ValueError, match="not the setup cell"):
         release.pin_lab(lab, "v1.0.0")
+
+
+CODE_WIDTH = 88  # what a lab's code column shows at a desktop width (tools/book_site/book.css)
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
+def test_code_lines_fit_the_page(path):
+    """Code lines fit the page; a comment may run longer (the page wraps it, and hints stay one line)."""
+    long = [line for cell in code_cells(path) for line in "".join(cell["source"]).split("\n")
+            if len(line) > CODE_WIDTH and not line.lstrip().startswith("#")]
+    assert not long, f"{path.name}: {len(long)} code lines longer than {CODE_WIDTH} characters: {long[:3]}"

@@ -31,9 +31,9 @@ VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 def setup_source(release: str | None = RELEASE) -> str:
     """The labs' first code cell: on Colab (no attnlib), install attnlib from ``release``."""
     if release is None:
-        comment, ref = "install it from the book's repository", ""
+        comment, ref = "install it\n# from the book's repository", ""
     else:
-        comment, ref = f"install attnlib {release}, the release this lab was written for", f"@{release}"
+        comment, ref = f"install\n# attnlib {release}, the release this lab was written for", f"@{release}"
     return f'''\
 # Setup: where attnlib is not installed (e.g. on Colab), {comment}.
 import importlib.util
@@ -41,8 +41,9 @@ import subprocess
 import sys
 
 if importlib.util.find_spec("attnlib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "attnlib @ git+{REPOSITORY}{ref}"], check=True)'''
+    package = "attnlib @ git+{REPOSITORY}{ref}"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", package]
+    subprocess.run(command, check=True)'''
 
 
 def pin_lab(path: Path, release: str) -> bool:

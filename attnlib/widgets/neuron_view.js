@@ -1,5 +1,5 @@
 // NeuronView: for one head and one query token, the query q, every key k_j, their elementwise
-// product q∘k_j (bars: orange positive, blue negative), the score scale · Σ_d q_d k_jd and the
+// product q∘k_j (bars: orange positive, blue negative), the score scale · Σ_c q_c k_jc and the
 // softmax weight.  Scores and weights come from attnScores and attnSoftmax (_attnmath.js).
 
 function render({ model, el }) {
@@ -108,7 +108,7 @@ function render({ model, el }) {
       r.tr.classList.toggle("attnlib-nv-top", j === top);
     });
     const headText = headNames.length > 1 ? `${headNames[state.head]}, ` : "";
-    caption.textContent = `${headText}query “${tokQ[state.query]}”: score = ${attnFmt(scale, 4)} × Σ_d (q∘k)_d, `
+    caption.textContent = `${headText}query “${tokQ[state.query]}”: score = ${attnFmt(scale, 4)} × Σ_c (q∘k)_c, `
       + "weight = softmax of the scores";
     table.setAttribute("data-weights", JSON.stringify(w));
     table.setAttribute("data-scores", JSON.stringify(scores));

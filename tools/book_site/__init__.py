@@ -13,5 +13,6 @@ from book_site import assets, page_fixes
 def setup(app):
     app.connect("config-inited", page_fixes.add_templates)
     app.connect("builder-inited", assets.copy_assets)
+    app.add_css_file(assets.BOOK_CSS)
     app.connect("html-page-context", page_fixes.fix_page, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 NODE_MODULES = ROOT / "node_modules"
 VENDOR = "npm"  # under the site's _static/ (the theme already owns _static/vendor/)
 WIDGET_HOST = "attnlib-widget-host.js"  # under the site's _static/
+BOOK_CSS = "attnlib-book.css"  # under the site's _static/: the book's own styles (book.css)
 
 # destination under _static/npm/  <-  source under node_modules/
 FILES = {
@@ -53,6 +54,7 @@ def vendor(static: Path, node_modules: Path = NODE_MODULES) -> list[Path]:
         shutil.copytree(node_modules / src, dest / out, dirs_exist_ok=True)
         written.append(dest / out)
     written.append(copy_widget_host(static))
+    written.append(Path(shutil.copyfile(HERE / "book.css", Path(static) / BOOK_CSS)))
     return written
 
 
