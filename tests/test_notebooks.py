@@ -59,9 +59,12 @@ def test_release_pins_only_the_setup_cell(tmp_path):
     after = lab.read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
     assert len(changed) == 3, changed  # the two comment lines and the package line
-    assert f'package = "attnlib @ git+{release.REPOSITORY}@v9.8.7"' in "".join(code_cells(lab)[0]["source"])
-    assert "".join(code_cells(lab)[0]["source"]) == release.setup_source("v9.8.7")
+    assert 'package = f"attnlib @ {source}@v9.8.7"' in "".join(code_cells(lab)[0]["source"])
+    assert "".join(code_cells(lab)[0]["source"]) == release.setup_source("v9.8.7", None)
     assert release.pin_lab(lab, "v9.8.7") is False  # already pinned: the file is left alone
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert release.pin_lab(lab, "v9.8.7", sha) is True  # a release installs from the commit it was made from
+    assert f'package = f"attnlib @ {{source}}@{sha}"' in "".join(code_cells(lab)[0]["source"])
 
 
 def test_release_refuses_a_bad_version_or_a_lab_without_setup_cell(tmp_path):

@@ -9,8 +9,11 @@ Usage: python tools/release.py VERSION [--no-commit]        (``make release VERS
 3. regenerates the student versions (notebooks/student/), which start with the same cell;
 4. commits these files and tags the commit ``vVERSION`` (``--no-commit``: only write them).
 
-The tag points at the commit whose labs name it, so every lab installs the attnlib it was written
-for.  Publish with ``git push origin main vVERSION``.
+The setup cell installs attnlib from the commit the release was made from (``RELEASE_COMMIT``,
+written below): a commit of main is immutable and exists wherever main was pushed, so the pin works
+even before the tag is published, and it is the same attnlib as the tagged commit, which changes only
+the labs' setup cells, the student versions and the version numbers.  Publish with
+``git push origin main vVERSION``.
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "https://github.com/attention-interactively/book"  # _config.yml's repository.url
-RELEASE: str | None = None  # the tag the labs' setup cell installs; None: the default branch (unreleased)
+RELEASE: str | None = None  # the release the labs' setup cell names; None: the default branch (unreleased)
+RELEASE_COMMIT: str | None = None  # the commit it installs attnlib from (the release was made from it)
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-def setup_source(release: str | None = RELEASE) -> str:
-    """The labs' first code cell: on Colab (no attnlib), install attnlib from ``release``."""
+def setup_source(release: str | None = RELEASE, commit: str | None = RELEASE_COMMIT) -> str:
+    """The labs' first code cell: on Colab (no attnlib), install attnlib ``release``, from ``commit``
+    (or from the tag ``release`` when no commit is given)."""
     if release is None:
         comment, ref = "install it\n# from the book's repository", ""
     else:
-        comment, ref = f"install\n# attnlib {release}, the release this lab was written for", f"@{release}"
+        comment, ref = f"install\n# attnlib {release}, the release this lab was written for", f"@{commit or release}"
     return f'''\
 # Setup: where attnlib is not installed (e.g. on Colab), {comment}.
 import importlib.util
@@ -41,12 +46,13 @@ import subprocess
 import sys
 
 if importlib.util.find_spec("attnlib") is None:
-    package = "attnlib @ git+{REPOSITORY}{ref}"
+    source = "git+{REPOSITORY}"
+    package = f"attnlib @ {{source}}{ref}"
     command = [sys.executable, "-m", "pip", "install", "--quiet", package]
     subprocess.run(command, check=True)'''
 
 
-def pin_lab(path: Path, release: str) -> bool:
+def pin_lab(path: Path, release: str, commit: str | None = None) -> bool:
     """Rewrite the lab's setup cell for ``release``; change nothing else.  Return whether it changed.
 
     The notebook is edited as JSON, so that the file keeps its exact formatting elsewhere.
@@ -57,7 +63,7 @@ def pin_lab(path: Path, release: str) -> bool:
     source = "".join(cell["source"])
     if not source.startswith("# Setup: where attnlib is not installed"):
         raise ValueError(f"{path.name}: the first code cell is not the setup cell")
-    new = setup_source(release)
+    new = setup_source(release, commit)
     if source == new:
         return False
     cell["source"] = new.splitlines(keepends=True)
@@ -81,11 +87,14 @@ def release(version: str, commit: bool = True) -> list[Path]:
     if commit and subprocess.run(["git", "rev-parse", "-q", "--verify", f"refs/tags/{tag}"],
                                  cwd=ROOT, capture_output=True).returncode == 0:
         raise ValueError(f"the tag {tag} exists already")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()  # the code this release is made from
     _set(ROOT / "pyproject.toml", r'^version = ".*"$', f'version = "{version}"')
     _set(Path(__file__), r"^RELEASE: str \| None = .*?(  #.*)$", f'RELEASE: str | None = "{tag}"\\1')
+    _set(Path(__file__), r"^RELEASE_COMMIT: str \| None = .*?(  #.*)$", f'RELEASE_COMMIT: str | None = "{head}"\\1')
     labs = sorted((ROOT / "notebooks").glob("*.ipynb"))
     for lab in labs:
-        pin_lab(lab, tag)
+        pin_lab(lab, tag, head)
     subprocess.run([sys.executable, str(ROOT / "tools" / "student.py")], cwd=ROOT, check=True)
     written = [ROOT / "pyproject.toml", Path(__file__), *labs, ROOT / "notebooks" / "student"]
     if commit:
