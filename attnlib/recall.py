@@ -211,7 +211,7 @@ def position_recall(F_train, F_test, tokens_train, tokens_test, *, alpha: float 
     token at ``p``; the predicted test token is the arg-max.  Every readout
     sees exactly one example per training sequence, whatever the features are.
 
-    .. math:: \hat x_p = \arg\max_v \,([f_p, 1]\, W_p)_v
+    .. math:: \hat y_p = \arg\max_v \,([f_p, 1]\, W_p)_v
 
     Parameters
     ----------
@@ -282,7 +282,7 @@ def final_state_recall(tokens_train, tokens_test, params: dict, *, alpha: float 
     every position: one readout per position, each fitted on ``tokens_train``
     and scored on ``tokens_test``.
 
-    .. math:: \hat x_p = \arg\max_v \,([h_n, 1]\, W_p)_v
+    .. math:: \hat y_p = \arg\max_v \,([h_n, 1]\, W_p)_v
 
     Parameters
     ----------
@@ -357,11 +357,13 @@ def query_attention(H, query: dict):
     r"""Attention over all hidden states, with a query for each position.
 
     The query of position ``p`` is its positional encoding projected by
-    ``W_q``; the key of state ``j`` is the state and its positional encoding,
-    projected by ``W_k``; the values are the states themselves.
+    ``W_q``; the key of position ``j`` is the state ``H[..., j, :]`` computed right
+    after token ``j`` (:math:`h_{j+1}`: recurrent steps count from 1, after
+    :math:`h_0`) and its positional encoding, projected by ``W_k``; the values are
+    the states themselves.
 
-    .. math:: a_p = \sum_j \operatorname{softmax}_j\!\left(\frac{q_p \cdot k_j}{\sqrt{d_k}}\right) h_j,
-              \qquad q_p = PE_p W_q, \quad k_j = [h_j, PE_j]\, W_k
+    .. math:: a_p = \sum_{j=0}^{n-1} \operatorname{softmax}_j\!\left(\frac{q_p \cdot k_j}{\sqrt{d_k}}\right)
+              h_{j+1}, \qquad q_p = PE_p W_q, \quad k_j = [h_{j+1}, PE_j]\, W_k
 
     Parameters
     ----------
