@@ -27,20 +27,55 @@ class BuiltBook:
     log: str  # everything the build printed
 
 
-def _build_book() -> BuiltBook:
-    """Build the whole book from clean with warnings as errors (the README's build)."""
+_BOOK_FIXTURES = {"built_book", "site"}  # the build itself, and the browser tests' built site
+_build: subprocess.Popen | None = None  # the book build, started as soon as the tests are collected
+
+
+def _prebuilt() -> bool:
+    return os.environ.get("ATTN_BOOK_PREBUILT") == "1" and (ROOT / "_build/html/index.html").exists()
+
+
+def _start_build() -> subprocess.Popen:
+    """Start building the whole book from clean with warnings as errors (the README's build)."""
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
     ARTIFACTS.mkdir(exist_ok=True)
-    log = proc.stdout + proc.stderr
-    (ARTIFACTS / "book-build.log").write_text(log)
-    return BuiltBook(ROOT / "_build" / "html", proc.returncode, log)
+    with open(ARTIFACTS / "book-build.log", "w") as log:  # the child keeps its own copy of the handle
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def _needs_book(item) -> bool:
+    marked = item.get_closest_marker("build") or item.get_closest_marker("browser")
+    return bool(marked or _BOOK_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests of the built book run last, so the build can run beside everything else."""
+    items.sort(key=_needs_book)  # a stable sort: the order is otherwise kept
+
+
+def pytest_collection_finish(session):
+    """Start the book build in the background when a collected test needs it: it takes one core
+    for a few minutes while the other tests use the other one."""
+    global _build
+    if not _prebuilt() and not os.environ.get("ATTN_BOOK_HTML") and any(map(_needs_book, session.items)):
+        _build = _start_build()
 
 
 @pytest.fixture(scope="session")
 def built_book() -> BuiltBook:
     """The book, built once for the whole session (skip the build with ATTN_BOOK_PREBUILT=1)."""
-    if os.environ.get("ATTN_BOOK_PREBUILT") == "1" and (ROOT / "_build/html/index.html").exists():
+    global _build
+    if _prebuilt():
         return BuiltBook(ROOT / "_build" / "html", 0, "")
-    return _build_book()
+    if _build is None:  # collected without the hook (e.g. a plugin reordered things)
+        _build = _start_build()
+    returncode = _build.wait()
+    log = (ARTIFACTS / "book-build.log").read_text()
+    return BuiltBook(ROOT / "_build" / "html", returncode, log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Never leave a build running behind an interrupted session."""
+    if _build is not None and _build.poll() is None:
+        _build.kill()
