@@ -6,15 +6,62 @@ import numpy as np
 import pytest
 
 import attnlib as al
+from attnlib import recall, rnn
 from attnlib.checks import (
     check_equivariance_gap,
     check_greedy_generate,
+    check_image_to_text,
     check_leak_detector,
     check_mha_shapes,
+    check_oracle_recall,
     check_prediction,
     check_score_variance,
     check_weights_bytes,
 )
+
+# --- recall through the oracle query (Lab 2) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def states():
+    """A small recall experiment: tokens and the states of an untrained encoder of width 8."""
+    rng = np.random.default_rng(3)
+    train, test = recall.random_tokens(80, 10, 5, rng), recall.random_tokens(30, 10, 5, rng)
+    encoder = rnn.init_rnn(5, 8, rng)
+    return recall.encode_tokens(train, encoder), recall.encode_tokens(test, encoder), train, test
+
+
+def oracle_recall(states, scale, *, per_distance=False, default_scale=False, final_state=False):
+    H_tr, H_te, train, test = states
+    if final_state:
+        return recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test).mean()
+    query = recall.oracle_query(H_tr.shape[-1], **({} if default_scale else {"scale": scale}))
+    r = recall.position_recall(recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0],
+                               train, test)
+    return r if per_distance else r.mean()
+
+
+def test_oracle_recall_passes_a_correct_answer(states):
+    result = check_oracle_recall(lambda s: oracle_recall(states, s), *states, scales=(0.1, 2.0, 4.0))
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(("bug", "words"), [
+    ({"per_distance": True}, "each of the 10 distances"),
+    ({"default_scale": True}, "default scale 4.0"),
+    ({"final_state": True}, "final state"),
+])
+def test_oracle_recall_names_the_bug(states, bug, words):
+    result = check_oracle_recall(lambda s: oracle_recall(states, s, **bug), *states)
+    assert not result.passed and words in result.message, result.message
+
+
+def test_oracle_recall_fails_a_hard_coded_answer_and_never_shows_the_expected_one(states):
+    visible = oracle_recall(states, 0.1)
+    result = check_oracle_recall(lambda s: visible, *states, scales=(0.1, 0.5))  # right for the visible scale only
+    assert not result.passed and "scale = 0.5" in result.message, result.message
+    assert f"{oracle_recall(states, 0.5):.4g}" not in result.message
+
 
 # --- score variance (Lab 3) -----------------------------------------------------------------
 
@@ -115,6 +162,43 @@ def prompt_once(ids, vocab_size, n_new):  # runs the head once on the prompt and
 def test_greedy_generate_names_the_bug(buggy, words):
     result = check_greedy_generate(buggy)
     assert not result.passed and words in result.message, result.message
+
+
+# --- image rows and text columns of a DALL-E-style stream (Lab 6) ---------------------------
+
+
+def image_to_text(W_stream, n_text):
+    block = W_stream[n_text:, :n_text]  # (n_image, n_text)
+    return block / block.sum(axis=1, keepdims=True)
+
+
+def test_image_to_text_passes_a_correct_answer_on_given_and_drawn_streams():
+    rng = np.random.default_rng(1)
+    result = check_image_to_text(image_to_text, streams=[(rng.normal(size=(4, 6)), rng.normal(size=(9, 6)))], seed=2)
+    assert result.passed and "3 streams" in result.message, result.message
+    assert check_image_to_text(image_to_text).passed  # streams drawn afresh
+
+
+@pytest.mark.parametrize(("buggy", "words"), [
+    (lambda W, n_text: W[n_text:, :n_text], "sum to 1"),
+    (lambda W, n_text: W[:, :n_text] / W[:, :n_text].sum(axis=1, keepdims=True), "rows of every token"),
+    (lambda W, n_text: W[:n_text, n_text:], "one row per word"),
+    (lambda W, n_text: W[n_text:, :n_text] / W[n_text:, :n_text].sum(axis=0, keepdims=True), "columns sum to 1"),
+    (lambda W, n_text: W[n_text:, :n_text] / W[n_text:].sum(axis=1, keepdims=True), "sum to 1"),  # = the block
+    (lambda W, n_text: W[n_text - 1:-1, :n_text] / W[n_text - 1:-1, :n_text].sum(axis=1, keepdims=True),
+     "image token"),  # rows shifted by one
+    (lambda W, n_text: W[n_text:, :n_text + 1], "shape"),
+])
+def test_image_to_text_names_the_bug(buggy, words):
+    result = check_image_to_text(buggy, seed=0)
+    assert not result.passed and words in result.message, result.message
+
+
+def test_image_to_text_reports_an_input_changed_in_place():
+    def in_place(W, n_text):
+        W /= 2
+        return image_to_text(W, n_text)
+    assert not check_image_to_text(in_place, seed=0).passed
 
 
 # --- shapes, bytes, leaks (Lab 7) -----------------------------------------------------------

@@ -18,9 +18,11 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
-- the labs' experiments (``_labs.py``): :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
+- the labs' experiments (``_labs.py``): :func:`check_oracle_recall` ``fn(scale)`` (chapter 2),
+  :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
   :func:`check_equivariance_gap` ``fn(attend, X, perm)`` (chapter 4), :func:`check_greedy_generate`
-  ``fn(ids, vocab_size, n_new)`` (chapter 6), :func:`check_mha_shapes`, :func:`check_weights_bytes`,
+  ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
+  :func:`check_mha_shapes`, :func:`check_weights_bytes`,
   :func:`check_leak_detector` ``fn(attend, X)`` (chapter 7), and :func:`check_prediction` for
   predict-then-measure exercises
 - :func:`check_softmax_backward` ``fn(weights, d_weights)``, :func:`check_attention_backward`
@@ -63,8 +65,10 @@ from attnlib.checks._heads import check_merge_heads, check_multi_head, check_spl
 from attnlib.checks._labs import (
     check_equivariance_gap,
     check_greedy_generate,
+    check_image_to_text,
     check_leak_detector,
     check_mha_shapes,
+    check_oracle_recall,
     check_prediction,
     check_score_variance,
     check_weights_bytes,
@@ -94,10 +98,12 @@ __all__ = [
     "check_equivariance_gap",
     "check_function",
     "check_greedy_generate",
+    "check_image_to_text",
     "check_leak_detector",
     "check_merge_heads",
     "check_mha_shapes",
     "check_multi_head",
+    "check_oracle_recall",
     "check_padding_mask",
     "check_prediction",
     "check_score_variance",

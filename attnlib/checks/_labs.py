@@ -2,9 +2,10 @@
 
 Each check computes what it compares with here, after the learner's code has run and under
 the guards of :mod:`attnlib.checks._guard`, so that no reference answer is printed in a
-lab: the variance of scaled scores (chapter 3), the permutation-equivariance gap (chapter 4),
-greedy generation (chapter 6), the shapes and the memory of multi-head attention and a
-future-leak detector (chapter 7), and :func:`check_prediction` for predict-then-measure
+lab: the recall through the oracle query (chapter 2), the variance of scaled scores (chapter 3),
+the permutation-equivariance gap (chapter 4), greedy generation and the image rows and text
+columns of a DALL-E-style stream (chapter 6), the shapes and the memory of multi-head attention
+and a future-leak detector (chapter 7), and :func:`check_prediction` for predict-then-measure
 exercises.  Where the answer is a random number, the check tests its properties (close to
 what theory says, reproducible from the generator it is given) rather than one value.
 """
@@ -32,6 +33,9 @@ from attnlib.multihead import merge_heads as _merge_heads
 from attnlib.multihead import multi_head_attention as _multi_head_attention
 from attnlib.multihead import split_heads as _split_heads
 from attnlib.positional import sinusoidal_positional_encoding as _positional_encoding
+from attnlib.recall import oracle_query as _oracle_query
+from attnlib.recall import position_recall as _position_recall
+from attnlib.recall import query_attention as _query_attention
 from attnlib.toy_lm import generate as _generate
 
 
@@ -42,6 +46,74 @@ def _number(name: str, value, context: str):
         return None, failed(name, f"{context}, your function should return one number, got "
                                   f"{type(value).__name__} of shape {arr.shape}.")
     return float(arr.reshape(())), None
+
+
+# --- chapter 2: recall through the oracle query --------------------------------------------
+
+
+def _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, scale: float) -> float:
+    """Mean recall over all distances through the oracle query with ``scale``, read by ``position_recall``."""
+    query = _oracle_query(H_train.shape[-1], scale=scale)
+    A_train, A_test = _query_attention(H_train, query)[0], _query_attention(H_test, query)[0]  # (n_seq, n, d)
+    return float(_position_recall(A_train, A_test, tokens_train, tokens_test).mean())
+
+
+@graded()
+def check_oracle_recall(fn, H_train, H_test, tokens_train, tokens_test, *, scales=(0.1, 2.0),
+                        name: str = "Recall through the oracle query") -> CheckResult:
+    """Check a learner's ``fn(scale)``: the mean recall over all distances through ``oracle_query(d, scale=scale)``.
+
+    ``H_train`` ``(n_train, n, d)`` and ``H_test`` ``(n_test, n, d)`` are the encoder's states
+    that ``fn`` reads, ``tokens_train`` and ``tokens_test`` their tokens.  The expected mean
+    is computed here (``query_attention`` for the features, ``position_recall`` for the
+    readout), for each scale in ``scales``; it is never shown.  The recall of every distance
+    instead of their mean, a scale that is not passed on (the default 4.0 instead) and the
+    final state instead of attention are named.
+
+    Examples
+    --------
+    >>> from attnlib import recall, rnn
+    >>> rng = np.random.default_rng(0)
+    >>> train, test = recall.random_tokens(60, 6, 4, rng), recall.random_tokens(20, 6, 4, rng)
+    >>> encoder = rnn.init_rnn(4, 8, rng)
+    >>> H_tr, H_te = recall.encode_tokens(train, encoder), recall.encode_tokens(test, encoder)
+    >>> def mean_recall(scale):
+    ...     query = recall.oracle_query(8, scale=scale)
+    ...     A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+    ...     return recall.position_recall(A_tr, A_te, train, test).mean()
+    >>> check_oracle_recall(mean_recall, H_tr, H_te, train, test).passed
+    True
+    """
+    H_train, H_test = (np.asarray(H, dtype=float) for H in (H_train, H_test))
+    n = H_train.shape[-2]
+    for scale in scales:
+        scale = float(scale)
+        context = f"for scale = {scale:g}"
+        value, problem = attempt(name, fn, scale, names=("scale",), expected="fn(scale)")
+        if problem is not None:
+            return in_context(problem, context)
+        if np.ndim(value) == 1 and np.size(value) == n:
+            return failed(name, f"{context}, your function returns the recall of each of the {n} distances; "
+                                "return their mean, one number.")
+        got, problem = _number(name, value, context)
+        if problem is not None:
+            return problem
+        expected = _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, scale)
+        if math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9):
+            continue
+        if scale != 4.0 and math.isclose(got, _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, 4.0),
+                                         rel_tol=1e-9, abs_tol=1e-9):
+            return failed(name, f"{context}, your answer is the one for the default scale 4.0: pass the scale on, "
+                                "recall.oracle_query(d, scale=scale).")
+        final = float(_position_recall(H_train[:, -1], H_test[:, -1], tokens_train, tokens_test).mean())
+        if math.isclose(got, final, rel_tol=1e-9, abs_tol=1e-9):
+            return failed(name, f"{context}, your answer is the recall from the final state alone; the exercise "
+                                "asks for the states that the oracle query attends to (recall.query_attention).")
+        return failed(name, f"{context}, your mean recall {got:.4g} is not what the oracle query with this scale "
+                            "gives through the per-position readout of section 4 (recall.position_recall on the "
+                            "attended training and test states of the widest encoder).")
+    shown = ", ".join(f"{float(s):g}" for s in scales)
+    return passed(name, f"the right mean recall for scale = {shown}.")
 
 
 # --- chapter 3: the variance of scaled scores ----------------------------------------------
@@ -244,6 +316,77 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation") -> CheckResult
                                 f"{step - 1} agree). At each step run next_token_head on the whole sequence "
                                 "so far, take the last row of the probabilities and append its argmax.")
     return passed(name, "the same tokens as greedy generation on two fresh prompts.")
+
+
+# --- chapter 6: a DALL-E-style stream's image rows and text columns --------------------------
+
+
+def _unit_rows(X) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    return X / np.linalg.norm(X, axis=-1, keepdims=True)
+
+
+@graded()
+def check_image_to_text(fn, *, streams=(), seed=None, scale: float = 10.0,
+                        name: str = "Image rows, text columns") -> CheckResult:
+    """Check a learner's ``fn(W_stream, n_text)`` -> ``(n_image, n_text)``: each image token's split of its text weight.
+
+    For each stream (``streams``: pairs ``(text_tokens, image_tokens)``, then two drawn from
+    ``seed``, afresh when it is None) the weights ``W_stream`` of causal self-attention over
+    the text tokens followed by the image tokens are computed here, and the answer is
+    compared with a separate cross-attention from the image tokens (queries) to the text
+    tokens (keys): the two are the same numbers.  The words' rows, a block that is not
+    renormalised and columns renormalised instead of rows are named.
+
+    Examples
+    --------
+    >>> def image_to_text(W_stream, n_text):
+    ...     block = W_stream[n_text:, :n_text]
+    ...     return block / block.sum(axis=1, keepdims=True)
+    >>> check_image_to_text(image_to_text).passed
+    True
+    >>> "sum to 1" in check_image_to_text(lambda W, n_text: W[n_text:, :n_text]).message
+    True
+    """
+    rng = np.random.default_rng(seed)
+    cases = [(np.asarray(T, dtype=float), np.asarray(E, dtype=float)) for T, E in streams]
+    for n_text, n_image, d in ((3, 7, 5), (int(rng.integers(1, 6)), int(rng.integers(2, 12)), int(rng.integers(2, 9)))):
+        cases.append((rng.normal(size=(n_text, d)), rng.normal(size=(n_image, d))))
+    for number, (T, E) in enumerate(cases, start=1):
+        T, E = _unit_rows(T), _unit_rows(E)
+        n_text, n_image = len(T), len(E)
+        n = n_text + n_image
+        context = f"for stream {number} of {len(cases)} ({n_text} text tokens, then {n_image} image tokens)"
+        stream = np.concatenate([T, E])  # (n, d): the words, then the image
+        _, W_stream = _attention(stream, stream, stream, _causal_mask(n), scale=scale)  # (n, n)
+        value, problem = attempt(name, fn, W_stream, n_text, convert=to_array, names=("W_stream", "n_text"),
+                                 expected="fn(W_stream, n_text)")
+        if problem is not None:
+            return in_context(problem, context)
+        _, expected = _attention(E, T, T, scale=scale)  # (n_image, n_text): image queries, text keys
+        if value.shape == expected.shape and np.allclose(value, expected, atol=1e-9, rtol=1e-6):
+            continue
+        block = W_stream[n_text:, :n_text]  # (n_image, n_text)
+        if value.shape == (n, n_text):
+            return failed(name, f"{context}, your array has the rows of every token, shape {value.shape}; keep only "
+                                f"the rows of the image tokens (from row n_text on): shape {expected.shape}.")
+        if value.shape == (n_text, n_image):
+            return failed(name, f"{context}, your array has shape {value.shape}: one row per word. The exercise asks "
+                                f"for one row per image token and one column per word, shape {expected.shape}.")
+        if value.shape != expected.shape:
+            return failed(name, f"{context}, your array has shape {value.shape}; expected {expected.shape}: one row "
+                                "per image token, one column per word.")
+        if np.allclose(value, block, atol=1e-9, rtol=1e-6):
+            return failed(name, f"{context}, your rows are the image tokens' weights on the words as they are; each "
+                                "row should sum to 1: divide it by its sum, the weight that image token gives to "
+                                "all the words.")
+        if n_image > 1 and np.allclose(value, block / block.sum(axis=0, keepdims=True), atol=1e-9, rtol=1e-6):
+            return failed(name, f"{context}, your columns sum to 1; each image token's row should (divide every "
+                                "row by its own sum).")
+        row = int(np.argmax(np.abs(value - expected).max(axis=1)))
+        return failed(name, f"{context}, your row for image token {row} is not how it divides its text weight "
+                            "among the words (its row of W_stream, the word columns, renormalised).")
+    return passed(name, f"the same numbers as cross-attention from image to text on {len(cases)} streams.")
 
 
 # --- chapter 7: shapes, memory, a future-leak detector --------------------------------------
