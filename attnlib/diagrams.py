@@ -104,18 +104,19 @@ def pipeline(Q, K, V, mask=None, *, scale=None, weights=None):
     steps = [
         (scores, "S = QKᵀ", None),
         (scores * scale, f"S × scale\n(scale = 1/√{Q.shape[1]} = {scale:.3g})", None),
-        (weights, "P = softmax(S)" if mask is None else "P = softmax(masked S)", mask),
+        (weights, "A = softmax(S)" if mask is None else "A = softmax(masked S)", mask),
     ]
-    for A, name, m in steps:
+    for array, name, m in steps:
         left = boxes[-1][1] + 0.8
         _arrow(ax, (boxes[-1][1] + 0.1, top - 0.4), (left - 0.1, top - 0.4))
-        boxes.append(_matrix(ax, left, top, A, name, mask=m, shape_text=f"n_q×n_k = {A.shape[0]}×{A.shape[1]}"))
+        boxes.append(_matrix(ax, left, top, array, name, mask=m,
+                             shape_text=f"n_q×n_k = {array.shape[0]}×{array.shape[1]}"))
     left = boxes[-1][1] + 0.5
     boxes.append(_matrix(ax, left, top, V, "× V", shape_text=f"n_k×d_v = {V.shape[0]}×{V.shape[1]}"))
     left = boxes[-1][1] + 0.8
     _arrow(ax, (boxes[-1][1] + 0.1, top - 0.4), (left - 0.1, top - 0.4))
     out = weights @ V  # (n_q, d_v)
-    _matrix(ax, left, top, out, "output = PV", shape_text=f"n_q×d_v = {out.shape[0]}×{out.shape[1]}")
+    _matrix(ax, left, top, out, "output O = AV", shape_text=f"n_q×d_v = {out.shape[0]}×{out.shape[1]}")
     if mask is not None:
         ax.text(0.2, boxes[-1][2] - 0.7, "hatched: masked pair (score −∞, weight exactly 0)", fontsize=8)
     return _fit(fig, ax)

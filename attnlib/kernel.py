@@ -9,8 +9,8 @@ from attnlib.softmax import softmax
 def nadaraya_watson(x_query, x_keys, y_values, *, bandwidth: float = 1.0):
     r"""Predict by averaging ``y_values``, weighted by a Gaussian kernel.
 
-    .. math:: \hat y(x) = \sum_i \alpha(x, x_i)\, y_i, \qquad
-              \alpha(x, x_i) = \operatorname{softmax}_i\!\left(-\frac{(x - x_i)^2}{2 h^2}\right)
+    .. math:: \hat y(x) = \sum_i w_i(x)\, y_i, \qquad
+              w_i(x) = \operatorname{softmax}_i\!\left(-\frac{(x - x_i)^2}{2 \sigma^2}\right)
 
     This is attention with query ``x``, keys ``x_i`` and values ``y_i``, where the
     score is a negative squared distance instead of a dot product (chapter 3).
@@ -21,7 +21,7 @@ def nadaraya_watson(x_query, x_keys, y_values, *, bandwidth: float = 1.0):
     x_keys : array_like, shape (n_k,)
     y_values : array_like, shape (n_k,) or (n_k, d_v)
     bandwidth : float
-        The kernel width ``h``: small means local, large means smooth.
+        The kernel width :math:`\sigma`: small means local, large means smooth.
 
     Returns
     -------

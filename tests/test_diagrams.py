@@ -29,6 +29,7 @@ def test_pipeline_labels_the_shapes_of_its_arrays(example):
     for shape in ("3×4", "4×5", "3×5", "5×2", "3×2", "1/√4"):
         assert shape in words
     assert "masked" in words
+    assert "A = softmax(masked S)" in words and "O = AV" in words  # the book's symbols: weights A, output O
 
 
 def test_pipeline_refuses_weights_of_another_shape(example):
