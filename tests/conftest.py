@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SUB_PATH = "/attention-book/"  # the site is served like a GitHub Pages project site
 ARTIFACTS = ROOT / "test-artifacts"
 
 # Every property test draws 60 examples unless it says otherwise; no deadline, since the
@@ -79,3 +87,51 @@ def pytest_sessionfinish(session, exitstatus):
     """Never leave a build running behind an interrupted session."""
     if _build is not None and _build.poll() is None:
         _build.kill()
+
+
+# --- serving the site ---------------------------------------------------------------------
+
+class _SubPathHandler(http.server.SimpleHTTPRequestHandler):
+    """Serve ``directory`` under ``SUB_PATH`` only (anything else is a 404)."""
+
+    def translate_path(self, path):
+        clean = unquote(urlsplit(path).path)
+        if not clean.startswith(SUB_PATH):
+            return str(Path(self.directory) / "__outside_the_site__")
+        return super().translate_path("/" + clean[len(SUB_PATH):])
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(request) -> Path:
+    """The built book's HTML folder (the session's build, or ATTN_BOOK_HTML)."""
+    if os.environ.get("ATTN_BOOK_HTML"):
+        html = Path(os.environ["ATTN_BOOK_HTML"])
+    else:
+        html = request.getfixturevalue("built_book").html
+    assert (html / "index.html").exists(), f"no built book in {html}"
+    return html
+
+
+@pytest.fixture(scope="session")
+def base_url(site) -> str:
+    handler = functools.partial(_SubPathHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}{SUB_PATH}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

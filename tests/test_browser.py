@@ -19,7 +19,6 @@ import functools
 import gzip
 import http.server
 import json
-import os
 import re
 import sys
 import threading
@@ -37,60 +36,13 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-SUB_PATH = "/attention-book/"  # served like a GitHub Pages project site
+from conftest import CHROMIUM, CHROMIUM_ARGS, SUB_PATH, _SubPathHandler  # noqa: E402,F401
+
 NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "_panels_static/")
 TOL = 1e-6
 
 
-# --- serving the site ---------------------------------------------------------------------
-
-class _SubPathHandler(http.server.SimpleHTTPRequestHandler):
-    """Serve ``directory`` under ``SUB_PATH`` only (anything else is a 404)."""
-
-    def translate_path(self, path):
-        clean = unquote(urlsplit(path).path)
-        if not clean.startswith(SUB_PATH):
-            return str(Path(self.directory) / "__outside_the_site__")
-        return super().translate_path("/" + clean[len(SUB_PATH):])
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def site(request) -> Path:
-    """The built book's HTML folder (the session's build, or ATTN_BOOK_HTML)."""
-    if os.environ.get("ATTN_BOOK_HTML"):
-        html = Path(os.environ["ATTN_BOOK_HTML"])
-    else:
-        html = request.getfixturevalue("built_book").html
-    assert (html / "index.html").exists(), f"no built book in {html}"
-    return html
-
-
-@pytest.fixture(scope="session")
-def base_url(site) -> str:
-    handler = functools.partial(_SubPathHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}{SUB_PATH}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+# The site, its server and the browser are session fixtures in conftest.py (shared by every browser test).
 
 
 # --- loading a page and recording what went wrong ------------------------------------------

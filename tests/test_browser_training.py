@@ -15,16 +15,9 @@ import json
 
 import numpy as np
 import pytest
-from test_browser import (  # noqa: F401  (fixtures, used by name)
-    TOL,
-    base_url,
-    browser,
-    embedded_state,
-    open_page,
-    shot,
-    site,
-    wait_for_widgets,
-)
+from test_browser import TOL, embedded_state, open_page, shot, wait_for_widgets
+
+# site, base_url and browser are the session fixtures of tests/conftest.py, shared with test_browser.py.
 
 pytestmark = pytest.mark.browser
 

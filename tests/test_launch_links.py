@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import test_browser  # noqa: E402  (its fixtures and helpers)
 
-site, base_url = test_browser.site, test_browser.base_url  # the fixtures
+# site and base_url are the session fixtures of tests/conftest.py.
 open_page, pages_of = test_browser.open_page, test_browser.pages_of
 
 pytestmark = pytest.mark.browser

@@ -80,6 +80,11 @@ function render({ model, el }) {
       attnEl("th", { scope: "row" }, tr, t);
       return tokens.map(() => attnEl("td", {}, tr));
     });
+    // a table wider than the page (a phone) scrolls sideways, and says so
+    const hint = attnEl("p", { class: "attnlib-scroll-hint", "aria-hidden": "true" }, layersBox,
+      "Scroll the table sideways to see every key →");
+    box.after(hint);
+    attnScrollCue(box, hint);
     return cells;
   });
 
