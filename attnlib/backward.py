@@ -52,10 +52,10 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def softmax_backward(weights, d_weights, axis: int = -1) -> np.ndarray:
     r"""Gradient through the softmax: from ``d_weights`` to ``d_scores``.
 
-    With :math:`P = \operatorname{softmax}(S)` along ``axis`` and the incoming
-    gradient :math:`dP`, the Jacobian of the softmax gives
+    With :math:`A = \operatorname{softmax}(S)` along ``axis`` and the incoming
+    gradient :math:`dA`, the Jacobian of the softmax gives
 
-    .. math:: dS = P \odot \left(dP - \textstyle\sum_j dP_j P_j\right)
+    .. math:: dS = A \odot \left(dA - \textstyle\sum_j dA_j A_j\right)
 
     where the sum runs along ``axis`` (one number per row, kept for broadcasting).
     An entry with weight 0 (a masked key, score ``-inf``) gets gradient 0, and so
@@ -64,9 +64,9 @@ def softmax_backward(weights, d_weights, axis: int = -1) -> np.ndarray:
     Parameters
     ----------
     weights : array_like, shape (..., n)
-        The softmax's output :math:`P` (``softmax(scores, axis)``).
+        The softmax's output :math:`A` (``softmax(scores, axis)``).
     d_weights : array_like, shape (..., n)
-        The gradient arriving at the weights, :math:`dP`; same shape as ``weights``.
+        The gradient arriving at the weights, :math:`dA`; same shape as ``weights``.
     axis : int
         The axis along which the softmax was taken.
 
@@ -77,33 +77,33 @@ def softmax_backward(weights, d_weights, axis: int = -1) -> np.ndarray:
 
     Examples
     --------
-    >>> softmax_backward([0.5, 0.5], [1.0, 0.0])  # rowsum(dP * P) = 0.5
+    >>> softmax_backward([0.5, 0.5], [1.0, 0.0])  # rowsum(dA * A) = 0.5
     array([ 0.25, -0.25])
     >>> softmax_backward([[0.0, 0.0]], [[3.0, 1.0]])  # a fully masked row
     array([[0., 0.]])
     """
-    P = as_float_array(weights, "weights", min_ndim=1)
-    dP = _gradient_like(d_weights, P.shape, "d_weights", "the weights")
-    if not -P.ndim <= axis < P.ndim:
-        raise ValueError(f"axis {axis} is out of range for weights of shape {P.shape}")
-    check_finite(P, "weights")
-    rowsum = np.sum(dP * P, axis=axis, keepdims=True)  # (..., 1): sum_j dP_j P_j
-    return P * (dP - rowsum)  # (..., n)
+    A = as_float_array(weights, "weights", min_ndim=1)
+    dA = _gradient_like(d_weights, A.shape, "d_weights", "the weights")
+    if not -A.ndim <= axis < A.ndim:
+        raise ValueError(f"axis {axis} is out of range for weights of shape {A.shape}")
+    check_finite(A, "weights")
+    rowsum = np.sum(dA * A, axis=axis, keepdims=True)  # (..., 1): sum_j dA_j A_j
+    return A * (dA - rowsum)  # (..., n)
 
 
 def attention_backward(Q, K, V, d_output, mask=None, *, scale=None):
     r"""Gradients of scaled dot-product attention with respect to ``Q``, ``K`` and ``V``.
 
     The forward pass (:func:`attnlib.scaled_dot_product_attention`) is
-    :math:`S = s\,Q K^\top`, :math:`P = \operatorname{softmax}(S)` (masked
-    scores ``-inf``), :math:`O = P V`.  Going back with :math:`dO`:
+    :math:`S = \gamma\,Q K^\top`, :math:`A = \operatorname{softmax}(S)` (masked
+    scores ``-inf``), :math:`O = A V`.  Going back with :math:`dO`:
 
     .. math::
-        dV = P^\top dO, \quad dP = dO\, V^\top, \quad
-        dS = P \odot (dP - \operatorname{rowsum}(dP \odot P)), \quad
-        dQ = s\, dS\, K, \quad dK = s\, dS^\top Q
+        dV = A^\top dO, \quad dA = dO\, V^\top, \quad
+        dS = A \odot (dA - \operatorname{rowsum}(dA \odot A)), \quad
+        dQ = \gamma\, dS\, K, \quad dK = \gamma\, dS^\top Q
 
-    A masked pair has :math:`P = 0`, so its :math:`dS` is 0 and nothing flows
+    A masked pair has :math:`A = 0`, so its :math:`dS` is 0 and nothing flows
     through it; a fully masked row (zero output) gives zero gradients.
 
     Parameters
@@ -138,18 +138,18 @@ def attention_backward(Q, K, V, d_output, mask=None, *, scale=None):
     >>> dV.sum(axis=0)  # each of the 2 x 3 queries spreads its gradient 1 over the values
     array([6., 6.])
     """
-    # The forward call checks the arguments (with the same errors) and gives the weights P
-    output, P = scaled_dot_product_attention(Q, K, V, mask, scale=scale)  # P: (..., n_q, n_k), zeros where masked
+    # The forward call checks the arguments (with the same errors) and gives the weights A
+    output, A = scaled_dot_product_attention(Q, K, V, mask, scale=scale)  # A: (..., n_q, n_k), zeros where masked
     Q, K, V = (as_float_array(x, name) for x, name in ((Q, "Q"), (K, "K"), (V, "V")))
     s = resolve_scale(scale, Q.shape[-1])
     dO = _gradient_like(d_output, output.shape, "d_output", "the attention output (..., n_q, d_v)")
-    P = np.broadcast_to(P, (*dO.shape[:-2], *P.shape[-2:]))  # (..., n_q, n_k): one per batch entry of the output
+    A = np.broadcast_to(A, (*dO.shape[:-2], *A.shape[-2:]))  # (..., n_q, n_k): one per batch entry of the output
 
-    # O = P V
-    dV = P.swapaxes(-1, -2) @ dO  # (..., n_k, n_q) @ (..., n_q, d_v) -> (..., n_k, d_v)
-    dP = dO @ V.swapaxes(-1, -2)  # (..., n_q, d_v) @ (..., d_v, n_k) -> (..., n_q, n_k)
-    # P = softmax(S)
-    dS = softmax_backward(P, dP)  # (..., n_q, n_k); 0 where P = 0 (masked)
+    # O = A V
+    dV = A.swapaxes(-1, -2) @ dO  # (..., n_k, n_q) @ (..., n_q, d_v) -> (..., n_k, d_v)
+    dA = dO @ V.swapaxes(-1, -2)  # (..., n_q, d_v) @ (..., d_v, n_k) -> (..., n_q, n_k)
+    # A = softmax(S)
+    dS = softmax_backward(A, dA)  # (..., n_q, n_k); 0 where A = 0 (masked)
     # S = s Q K^T
     dQ = s * (dS @ K)  # (..., n_q, n_k) @ (..., n_k, d_k) -> (..., n_q, d_k)
     dK = s * (dS.swapaxes(-1, -2) @ Q)  # (..., n_k, n_q) @ (..., n_q, d_k) -> (..., n_k, d_k)
