@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "https://github.com/attention-interactively/book"  # _config.yml's repository.url
 RELEASE: str | None = "v0.1.0"  # the release the labs' setup cell names; None: the default branch (unreleased)
-RELEASE_COMMIT: str | None = "82aa8cc90b368ddd0583d31bddbdb1fb0a5f6efb"  # the commit it installs attnlib from (the release was made from it)
+RELEASE_COMMIT: str | None = "82aa8cc90b368ddd0583d31bddbdb1fb0a5f6efb"  # the code the release was made from
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
