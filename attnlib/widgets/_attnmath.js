@@ -107,6 +107,15 @@ function attnEl(tag, attrs, parent, text) {
   return node;
 }
 
+// A labelled <select> inside `controls`: one option per name, valued by its index.
+function attnSelect(controls, id, text, names) {
+  const wrap = attnEl("div", { class: "attnlib-control" }, controls);
+  attnEl("label", { for: id }, wrap, text);
+  const select = attnEl("select", { id }, wrap);
+  names.forEach((name, i) => attnEl("option", { value: String(i) }, select, name));
+  return select;
+}
+
 // A short, stable number format for readable text (data-weights keeps full precision).
 function attnFmt(x, digits) {
   const s = x.toFixed(digits);

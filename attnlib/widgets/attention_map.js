@@ -29,10 +29,7 @@ function render({ model, el }) {
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
   let headSelect = null;
   if (heads.length > 1) {
-    const wrap = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${vid}-head` }, wrap, "Head");
-    headSelect = attnEl("select", { id: `${vid}-head` }, wrap);
-    headNames.forEach((h, i) => attnEl("option", { value: String(i) }, headSelect, h));
+    headSelect = attnSelect(controls, `${vid}-head`, "Head", headNames);
     headSelect.value = String(state.head);
   }
   const viewWrap = attnEl("div", { class: "attnlib-control" }, controls);
@@ -70,7 +67,7 @@ function render({ model, el }) {
     }
     lines.push(rowLines);
   }
-  const qButtons = tokQ.map((t, i) => attnEl("button", { type: "button", "aria-label": `${t} (query ${i + 1})`,
+  const qButtons = tokQ.map((t, i) => attnEl("button", { type: "button", "aria-label": `${t} (query ${i})`,
     "aria-pressed": "false" }, left, t));
   const kButtons = tokK.map((t, j) => attnEl("button", { type: "button", "aria-label": `${t} (key ${j + 1})`,
     "aria-pressed": "false" }, right, t));

@@ -21,15 +21,8 @@ function render({ model, el }) {
 
   // --- controls: two labelled selectors -------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
-  function selector(id, text, names) {
-    const wrap = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${vid}-${id}` }, wrap, text);
-    const select = attnEl("select", { id: `${vid}-${id}` }, wrap);
-    names.forEach((name, i) => attnEl("option", { value: String(i) }, select, name));
-    return select;
-  }
-  const layerSelect = selector("layer", "Layer", layerNames);
-  const headSelect = selector("head", "Head", headNames);
+  const layerSelect = attnSelect(controls, `${vid}-layer`, "Layer", layerNames);
+  const headSelect = attnSelect(controls, `${vid}-head`, "Head", headNames);
 
   // --- the grid of thumbnails: a table of buttons, one tab stop, arrow keys move -----------
   attnEl("p", { class: "attnlib-note", id: `${vid}-help` }, root,

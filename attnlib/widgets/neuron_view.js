@@ -20,15 +20,8 @@ function render({ model, el }) {
 
   // --- controls ---------------------------------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
-  function selector(id, text, names) {
-    const wrap = attnEl("div", { class: "attnlib-control" }, controls);
-    attnEl("label", { for: `${vid}-${id}` }, wrap, text);
-    const select = attnEl("select", { id: `${vid}-${id}` }, wrap);
-    names.forEach((name, i) => attnEl("option", { value: String(i) }, select, name));
-    return select;
-  }
-  const querySelect = selector("query", "Query token", tokQ.map((t, i) => `${t} (${i + 1})`));
-  const headSelect = headNames.length > 1 ? selector("head", "Head", headNames) : null;
+  const querySelect = attnSelect(controls, `${vid}-query`, "Query token", tokQ.map((t, i) => `${t} (${i})`));
+  const headSelect = headNames.length > 1 ? attnSelect(controls, `${vid}-head`, "Head", headNames) : null;
 
   // --- the table: one row for q, then one row per key ---------------------------------------
   const box = attnEl("div", { class: "attnlib-nv-box", role: "group", tabindex: "0",
