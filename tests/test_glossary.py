@@ -4,8 +4,8 @@ The glossary (``book/glossary.md``) says for each term which page explains it ("
 {doc}`…`"). This test walks the pages in the order of ``_toc.yml`` (prose pages and the labs'
 Markdown cells) and fails when a page before that one uses the term in its prose. A forward
 reference on purpose is written ``{ahead}`term``` (the page then says "explained later") and is
-not counted, and so are the (up to four) words before a pointer such as "(chapter 3)"; so is the intro's preview of the chapters, between ``<!-- preview -->`` and
-``<!-- /preview -->``. Code, math, outputs, citations and link targets are not prose.
+not counted, and neither are the (up to four) words before a pointer such as "(chapter 3)", nor
+the intro's preview of the chapters, between ``<!-- preview -->`` and ``<!-- /preview -->``. Code, math, outputs, citations and link targets are not prose.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def test_the_check_can_fail(tmp_path):
                                if order.index(p) > 3 and any(pattern(x).search(prose(_source(p)[1])) for x in t))
     text = GLOSSARY.read_text()
     start = text.index(f"\n{main}\n")  # the entry of that term, then its "Explained in"
-    moved = text[:start] + text[start:].replace(f"Explained in {{doc}}`/{page}`", "Explained in {doc}`/book/how-we-know`", 1)
+    later = "Explained in {doc}`/book/how-we-know`"
+    moved = text[:start] + text[start:].replace(f"Explained in {{doc}}`/{page}`", later, 1)
     assert moved != text, f"could not move {main!r} in the copy"
     (tmp_path / "glossary.md").write_text(moved)
     problems = uses_before_explained(tmp_path / "glossary.md")
