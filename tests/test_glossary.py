@@ -5,7 +5,8 @@ The glossary (``book/glossary.md``) says for each term which page explains it ("
 Markdown cells) and fails when a page before that one uses the term in its prose. A forward
 reference on purpose is written ``{ahead}`term``` (the page then says "explained later") and is
 not counted, and neither are the (up to four) words before a pointer such as "(chapter 3)", nor
-the intro's preview of the chapters, between ``<!-- preview -->`` and ``<!-- /preview -->``. Code, math, outputs, citations and link targets are not prose.
+the intro's preview of the chapters, between ``<!-- preview -->`` and ``<!-- /preview -->``.
+Code, math, outputs, citations and link targets are not prose.
 """
 
 from __future__ import annotations
