@@ -128,7 +128,7 @@ def fill_experiment_index(app, doctree, docname):
     env = app.env
     store = getattr(env, "attnlib_experiments", {})
     for node in list(doctree.findall(experiment_index)):
-        table = nodes.table(classes=["experiment-index"])
+        table = nodes.table(classes=["experiment-index", "colwidths-given"])
         group = nodes.tgroup(cols=4)
         table += group
         for width in (22, 26, 24, 28):
