@@ -18,6 +18,7 @@ function render({ model, el }) {
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-modelview", "data-attnlib-widget": "ModelView",
     "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- controls: two labelled selectors -------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);

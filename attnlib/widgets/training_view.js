@@ -20,6 +20,7 @@ function render({ model, el }) {
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-train", "data-attnlib-widget": "TrainingView",
     "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- the slider -----------------------------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
