@@ -10,7 +10,7 @@ import pytest
 from ipywidgets.embed import embed_data
 
 import attnlib
-from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer
+from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer, TrainingView
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_query_key_explorer_follows_query_temperature_and_scaling(rng):
     np.testing.assert_allclose(w.weights, attnlib.softmax(scores)[0], atol=1e-12)
     assert w.scale == pytest.approx(2.0)
     with pytest.raises(ValueError, match="no values, so no output"):  # V never defaults to K
-        w.output
+        _ = w.output
     assert w.V is None and _state(w)["value_points"] == [] and _state(w)["current_output"] == []
 
 
@@ -331,3 +331,59 @@ def test_neuron_view_rejects_a_query_out_of_range(rng):
     v = NeuronView(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), list("abc"))
     with pytest.raises(ValueError, match="query must be in 0..2, got 3"):
         v.query = 3
+
+
+# --- one rule for every widget, and state no bigger than the view needs ------------------
+
+def test_mask_explorer_pads_on_the_left_and_shows_the_empty_row_case(rng):
+    """Left padding with the causal mask: the pad queries see only pads, so their rows are empty."""
+    S = rng.normal(size=(4, 4))
+    m = MaskExplorer(S, ["<pad>", "<pad>", "the", "cat"], causal=True, n_valid=2, padding_side="left")
+    allowed = attnlib.causal_mask(4) & (np.arange(4) >= 2)[None, :]  # real keys: the last two
+    np.testing.assert_array_equal(m.mask, allowed)
+    np.testing.assert_array_equal(m.weights[:2], np.zeros((2, 4)))  # fully masked: zeros, never NaN
+    np.testing.assert_allclose(m.weights, attnlib.softmax(np.where(allowed, S, -np.inf)), atol=1e-12)
+    m.padding_side = "right"  # the same n_valid on the other side: the first two keys
+    np.testing.assert_array_equal(m.mask, attnlib.causal_mask(4) & attnlib.padding_mask([2], 4)[0])
+    assert _state(m)["padding_side"] == "right"
+    with pytest.raises(ValueError, match="padding_side must be one of"):
+        m.padding_side = "middle"
+
+
+def test_attention_map_takes_weights_like_model_view(rng):
+    """AttentionMap and ModelView share one rule: weights in [0, 1]; scores go to MaskExplorer."""
+    scores = rng.normal(size=(3, 3)) * 2
+    for make in (lambda x: AttentionMap(x, list("abc")), lambda x: ModelView(x[None, None], list("abc"))):
+        with pytest.raises(ValueError, match="pass the weights, not the scores"):
+            make(scores)
+    MaskExplorer(scores, list("abc"))  # scores are what it takes
+
+
+def test_every_widget_rejects_what_its_view_cannot_show(rng):
+    A = _all_heads(rng)
+    cases = [
+        (AttentionMap(A[0], list("abcd")), "head", 3, "head must be in 0..2"),
+        (AttentionMap(A[0], list("abcd")), "view", "pie", "view must be one of"),
+        (MaskExplorer(A[0], list("abcd")), "n_valid", -1, "must be in 0..4"),
+        (ModelView(A, list("abcd")), "layer", 2, "layer must be in 0..1"),
+        (NeuronView(np.eye(2), np.eye(2), ["a", "b"]), "query", 2, "query must be in 0..1"),
+        (TrainingView([0, 5], A[:, :1], list("abcd"), [0, 5], [2.0, 1.0]), "checkpoint", 2,
+         "checkpoint must be in 0..1"),
+    ]
+    for widget, name, value, message in cases:
+        before = getattr(widget, name)
+        with pytest.raises(ValueError, match=message):
+            setattr(widget, name, value)
+        assert getattr(widget, name) == before, f"{type(widget).__name__}.{name} moved"
+
+
+def test_training_view_keeps_what_it_shows(rng):
+    W = attnlib.softmax(rng.normal(size=(3, 2, 5, 5))).astype(np.float32)  # float32, as training makes
+    v = TrainingView([0, 10, 20], W, list("abcde"), np.arange(0, 21, 2.5), np.linspace(3, 1, 9))
+    state = _state(v)
+    np.testing.assert_array_equal(np.array(state["checkpoint_weights"]), np.round(W.astype(float), 3))
+    numbers = json.dumps(state["checkpoint_weights"]).replace("[", "").replace("]", "").split(", ")
+    assert max(map(len, numbers)) <= 5  # "0.123", not 16 digits
+    np.testing.assert_allclose(v.weights, W[-1], rtol=0, atol=5e-4 + 1e-7)
+    with pytest.raises(ValueError, match="pass the weights, not the scores"):
+        TrainingView([0], 3 * W[:1], list("abcde"), [0], [1.0])

@@ -18,7 +18,6 @@ from attnlib.attention import scaled_dot_product_attention
 from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
-
 TEMPERATURE_RANGE = (0.1, 5.0)  # the temperature slider's range
 
 

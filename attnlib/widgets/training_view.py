@@ -18,7 +18,6 @@ from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
 
-
 class TrainingView(anywidget.AnyWidget):
     """Attention patterns at a training checkpoint chosen with a slider, with the loss so far.
 
