@@ -40,6 +40,8 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, SUB_PATH, _SubPathHandler  # noqa:
 
 NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "_panels_static/")
 TOL = 1e-6
+SHOWN = 5e-4 + 1e-9  # display-only views (ModelView, AttentionMap, TrainingView) keep weights to 3 decimals
+HTML_BUDGET = 150_000  # gzip-compressed bytes of a page's HTML, its embedded widget state included
 
 
 # The site, its server and the browser are session fixtures in conftest.py (shared by every browser test).
@@ -448,14 +450,14 @@ def drive_model_view(page, root, state, what, expected=None):
     layer, head, W = mv_check(root, state, f"{what} after a click")
     assert (layer, head) == target, f"{what}: clicked {target}, enlarged {(layer, head)}"
     if expected is not None:
-        np.testing.assert_allclose(W, expected(layer, head), rtol=0, atol=TOL, err_msg=f"{what}: attnlib's weights")
+        np.testing.assert_allclose(W, expected(layer, head), rtol=0, atol=SHOWN, err_msg=f"{what}: attnlib's weights")
     # 2. the keyboard: arrows move the focus in the grid, Enter enlarges
     page.keyboard.press("ArrowUp" if target[0] > 0 else "ArrowDown")
     page.keyboard.press("Enter")
     layer2, head2, W2 = mv_check(root, state, f"{what} after the keyboard")
     assert (layer2, head2) == (target[0] - 1 if target[0] > 0 else 1, target[1]) or n_layers == 1
     if expected is not None:
-        np.testing.assert_allclose(W2, expected(layer2, head2), rtol=0, atol=TOL, err_msg=f"{what}: keyboard")
+        np.testing.assert_allclose(W2, expected(layer2, head2), rtol=0, atol=SHOWN, err_msg=f"{what}: keyboard")
     # 3. the labelled selectors
     root.get_by_label("Layer", exact=True).select_option(index=0)
     root.get_by_label("Head", exact=True).select_option(index=0)
@@ -833,3 +835,10 @@ def test_widget_pages_weigh_about_what_plain_pages_do(reports, site, base_url, b
     extra = {p: w["assets"] - plain["assets"] for p, w in weights.items()}
     heavy = {p: e for p, e in extra.items() if e > WEIGHT_BUDGET}
     assert not heavy, f"widget pages whose scripts, styles and fonts outweigh {PLAIN_PAGE}'s by > 150 kB: {heavy}"
+    # every page's own HTML (its embedded widget state included): at most 150 kB gzip-compressed
+    html = {f.relative_to(site).as_posix(): len(gzip.compress(f.read_bytes(), 9)) for f in site.rglob("*.html")
+            if not f.relative_to(site).as_posix().startswith(NOT_PAGES)}
+    biggest = sorted(html.items(), key=lambda kv: -kv[1])[:5]
+    print("largest pages' HTML (gzip bytes): " + ", ".join(f"{p} {n}" for p, n in biggest))
+    too_big = {p: n for p, n in html.items() if n > HTML_BUDGET}
+    assert not too_big, f"pages whose HTML is over {HTML_BUDGET} bytes gzip-compressed: {too_big}"

@@ -3,7 +3,8 @@
 JupyterLab is started from the project's environment with the settings that Binder and a hub get
 (tools/jupyterlab/overrides.json: the widget manager saves widget state).  The test opens student
 Lab 3 with a few cells added at its end that show each of the other widgets, runs it all, and
-drives the lab's QueryKeyExplorer and then the others.  Every control is driven by the mouse and the keyboard, and each time:
+drives the lab's QueryKeyExplorer and then the others.  Every control is driven by the mouse and
+the keyboard, and each time:
 
 * the widget changes (its ``data-*`` readout),
 * the notebook's active cell does not (the arrow keys belong to the focused control), and
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,8 +30,6 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-
-
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools" / "jupyterlab"))
@@ -294,7 +292,8 @@ def test_widgets_in_jupyterlab_follow_mouse_and_keyboard_and_reopen(jupyterlab, 
     finally:
         context.close()
         marks = [("start", t0)] + list(timings.items())
-        print("JupyterLab test, seconds:", ", ".join(f"{b[0]} {b[1] - a[1]:.1f}" for a, b in zip(marks, marks[1:])))
+        steps = zip(marks, marks[1:], strict=False)
+        print("JupyterLab test, seconds:", ", ".join(f"{b[0]} {b[1] - a[1]:.1f}" for a, b in steps))
     assert not problems, problems
 
 
