@@ -387,3 +387,28 @@ def test_training_view_keeps_what_it_shows(rng):
     np.testing.assert_allclose(v.weights, W[-1], rtol=0, atol=5e-4 + 1e-7)
     with pytest.raises(ValueError, match="pass the weights, not the scores"):
         TrainingView([0], 3 * W[:1], list("abcde"), [0], [1.0])
+
+
+# --- JupyterLab saves widget state (Binder, hubs, make lab) -------------------------------------
+
+def test_jupyterlab_settings_turn_on_saved_widget_state(tmp_path):
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "tools" / "jupyterlab"))
+    import install_settings
+
+    target = install_settings.settings_file(tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+                                  "@jupyter-widgets/jupyterlab-manager:plugin": {"other": 1}}))
+    assert install_settings.install(tmp_path) == target
+    merged = json.loads(target.read_text())
+    assert merged["@jupyter-widgets/jupyterlab-manager:plugin"] == {"other": 1, "saveState": True}
+    assert merged["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}  # kept
+    # the setting exists in the widget manager that this environment installs
+    schema = Path(sys.prefix, "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager/schemas",
+                  "@jupyter-widgets/jupyterlab-manager/plugin.json")
+    assert "saveState" in json.loads(schema.read_text())["properties"]
+    assert "tools/jupyterlab/install_settings.py" in (root / "postBuild").read_text()  # Binder runs it
