@@ -31,6 +31,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python tools/jupyterlab/install_settings.py  # JupyterLab saves widget state in the labs
 	touch $(STAMP)
 
 # The site's MathJax and the browser tests' axe-core, pinned in package-lock.json; tools/book_site/

@@ -77,7 +77,8 @@ def measure(sizes=(8, 64, 512), reps=200, warmup=20, seed=0) -> list[dict]:
         for n in sizes:
             site = Path(tmp) / f"n{n}"
             K, V = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
-            write_widget_page(site, [QueryKeyExplorer(K, V)], title=f"QueryKeyExplorer, {n} keys")
+            explorer = QueryKeyExplorer(K, V, show_output=True, show_scale=True)  # the whole view redraws
+            write_widget_page(site, [explorer], title=f"QueryKeyExplorer, {n} keys")
             handler = functools.partial(_QuietHandler, directory=str(site))
             with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
                 threading.Thread(target=server.serve_forever, daemon=True).start()

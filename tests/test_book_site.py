@@ -1,6 +1,7 @@
 """tools/book_site: the Sphinx extension's page fixes and the standalone widget page, without a build."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -58,3 +59,83 @@ def test_widget_page_embeds_state_and_loads_only_the_host(tmp_path):
     assert html.count("<script src=") == 1 and f'src="_static/{WIDGET_HOST}"' in html
     state = json.loads(html.split('widget-state+json">')[1].split("</script>")[0])
     assert any(m["state"].get("_anywidget_id", "").endswith("NeuronView") for m in state["state"].values())
+
+
+# --- embedded widget state that no token can break out of -------------------------------------
+
+TOKEN = '</SCRIPT ><img src=x onerror="window.__attnlib_pwned = 1">'
+CONF = """
+import sys
+sys.path.insert(0, {tools!r})
+extensions = ["myst_nb", "book_site"]
+nb_execution_mode = "off"
+exclude_patterns = ["_build"]
+"""
+
+
+def _notebook_with_token() -> dict:
+    """A notebook whose stored widget state holds TOKEN in a label, as a saved lab could."""
+    model_id = "0123456789abcdef0123456789abcdef"
+    state = {"model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "~0.9.*",
+             "state": {"_esm": "export default { render({ model, el }) { el.textContent = model.get('label'); } };",
+                       "label": TOKEN, "_anywidget_id": "test.Token"}}
+    view = {"version_major": 2, "version_minor": 0, "model_id": model_id}
+    return {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# A token in the state"},
+            {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": "w",
+             "outputs": [{"output_type": "display_data", "metadata": {},
+                          "data": {"application/vnd.jupyter.widget-view+json": view, "text/plain": "w"}}]},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                     "widgets": {"application/vnd.jupyter.widget-state+json": {
+                         "version_major": 2, "version_minor": 0, "state": {model_id: state}}}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+
+
+def _build_token_page(tmp_path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(CONF.format(tools=str(ROOT / "tools")))
+    (src / "index.ipynb").write_text(json.dumps(_notebook_with_token()))
+    out = tmp_path / "html"
+    run = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(out)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out / "index.html"
+
+
+def _breaks_out(browser, html: str, folder: Path) -> tuple[bool, str]:
+    """Load ``html`` in Chromium: did the token's <img> get parsed (and its onerror run)?  And the label
+    the widget state holds, as the page's own JSON.parse reads it."""
+    page_file = folder / "probe.html"
+    page_file.write_text(html, encoding="utf-8")
+    page = browser.new_page()
+    try:
+        page.goto(page_file.as_uri())
+        page.wait_for_load_state("load")
+        escaped = page.evaluate("document.querySelectorAll('img[src=x]').length > 0 || !!window.__attnlib_pwned")
+        label = page.evaluate("""() => {
+            const tag = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+            try { return Object.values(JSON.parse(tag.textContent).state)[0].state.label; }
+            catch (err) { return 'unparsable: ' + err; } }""")
+    finally:
+        page.close()
+    return escaped, label
+
+
+def test_embedded_widget_state_cannot_break_out_of_its_script(tmp_path, browser):
+    """A page built by myst-nb with our extension keeps a ``</SCRIPT >`` token inside its state.
+
+    Controls: the same page with the token un-escaped (what myst-nb alone writes, since it escapes
+    only a lowercase ``</script>``) does break out in the same browser, so the check can fail.
+    """
+    index = _build_token_page(tmp_path)
+    html = index.read_text(encoding="utf-8")
+    assert "</SCRIPT" not in html.split('widget-state+json">', 1)[1].split("</script>", 1)[0]
+    escaped, label = _breaks_out(browser, html, index.parent)
+    assert not escaped, "the token's <img> was parsed: the state broke out of its <script>"
+    assert label == TOKEN, f"the state no longer holds the token as data: {label!r}"
+    unescaped = html.replace("<\\/SCRIPT", "</SCRIPT")  # the control: as without page_fixes
+    assert _breaks_out(browser, unescaped, index.parent)[0], "the control did not break out: the check is blind"

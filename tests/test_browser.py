@@ -40,6 +40,8 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, SUB_PATH, _SubPathHandler  # noqa:
 
 NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "_panels_static/")
 TOL = 1e-6
+SHOWN = 5e-4 + 1e-9  # display-only views (ModelView, AttentionMap, TrainingView) keep weights to 3 decimals
+HTML_BUDGET = 150_000  # gzip-compressed bytes of a page's HTML, its embedded widget state included
 
 
 # The site, its server and the browser are session fixtures in conftest.py (shared by every browser test).
@@ -281,7 +283,8 @@ def qke_check(root, state, what):
     """data-weights equals attnlib's weights and the table shows the same numbers."""
     weights, query = qke_read(root)
     temperature = float(root.locator('input[type="range"]').nth(2).input_value())
-    scaled = root.locator('input[type="checkbox"]').is_checked()
+    box = root.locator('input[type="checkbox"]')  # the sqrt(d_k) box, on pages that have explained it
+    scaled = box.is_checked() if box.count() else state["scaled"]
     expected = qke_expected(state, query, temperature, scaled)
     np.testing.assert_allclose(weights, expected, rtol=0, atol=TOL, err_msg=f"{what}: query {query}")
     text = [float(t) for t in root.locator("[data-weights] tbody td:nth-child(3)").all_text_contents()]
@@ -332,7 +335,11 @@ def test_query_key_explorer_follows_slider_drag_and_keyboard(reports, base_url, 
 
             # temperature and the sqrt(d_k) switch
             root.locator('input[type="range"]').nth(2).fill("2.5")
-            root.locator('input[type="checkbox"]').click()
+            if state["show_scale"]:
+                root.locator('input[type="checkbox"]').click()
+            else:  # no sqrt(d_k) before the page explains it, and no output without values
+                assert root.locator('input[type="checkbox"]').count() == 0, f"{path} #{i}: a sqrt(d_k) box"
+            assert root.locator(".attnlib-output").count() == int(state["show_output"]), f"{path} #{i}: output"
             qke_check(root, state, f"{path} #{i} temperature and unscaled")
 
             root.screenshot(path=shot(path, f"-{i}"))  # after the moves
@@ -347,6 +354,8 @@ def map_check(root, state, what):
         S = np.array(state["head_scores"][head])
         n_q, n_k = S.shape
         mask = attnlib.padding_mask([int(root.get_attribute("data-n-valid"))], n_k)[0]
+        if root.get_attribute("data-padding-side") == "left":
+            mask = mask[:, ::-1]  # the real keys are the last n_valid
         if root.get_attribute("data-causal") == "true":
             mask = mask & attnlib.causal_mask(n_q, n_k)
         expected = attnlib.softmax(np.where(np.broadcast_to(mask, S.shape), S, -np.inf))
@@ -366,11 +375,11 @@ def map_check(root, state, what):
 
 def drive_attention_map(page, root, state, what):
     W0 = map_check(root, state, f"{what} initially")
-    if root.locator("select").count() > 1:  # a head selector
-        select = root.locator("select").first
+    if len(state["head_names"]) > 1:  # a head selector
+        select = root.get_by_label("Head", exact=True)
         select.select_option(index=len(state["head_names"]) - 1)
         map_check(root, state, f"{what} last head")
-    view = root.locator("select").last
+    view = root.get_by_label("View", exact=True)
     view.select_option("lines")
     button = root.locator(".attnlib-tokens button").first
     button.focus()
@@ -387,6 +396,10 @@ def drive_attention_map(page, root, state, what):
         assert "fully masked" in root.inner_text()
         root.locator('input[type="number"]').fill(str(len(state["tokens_k"])))
         map_check(root, state, f"{what} no padding")
+        root.locator('input[type="number"]').fill("2")
+        root.get_by_label("Padding on the").select_option("left")
+        map_check(root, state, f"{what} padding on the left")
+        root.get_by_label("Padding on the").select_option("right")
     return W0
 
 
@@ -437,14 +450,14 @@ def drive_model_view(page, root, state, what, expected=None):
     layer, head, W = mv_check(root, state, f"{what} after a click")
     assert (layer, head) == target, f"{what}: clicked {target}, enlarged {(layer, head)}"
     if expected is not None:
-        np.testing.assert_allclose(W, expected(layer, head), rtol=0, atol=TOL, err_msg=f"{what}: attnlib's weights")
+        np.testing.assert_allclose(W, expected(layer, head), rtol=0, atol=SHOWN, err_msg=f"{what}: attnlib's weights")
     # 2. the keyboard: arrows move the focus in the grid, Enter enlarges
     page.keyboard.press("ArrowUp" if target[0] > 0 else "ArrowDown")
     page.keyboard.press("Enter")
     layer2, head2, W2 = mv_check(root, state, f"{what} after the keyboard")
     assert (layer2, head2) == (target[0] - 1 if target[0] > 0 else 1, target[1]) or n_layers == 1
     if expected is not None:
-        np.testing.assert_allclose(W2, expected(layer2, head2), rtol=0, atol=TOL, err_msg=f"{what}: keyboard")
+        np.testing.assert_allclose(W2, expected(layer2, head2), rtol=0, atol=SHOWN, err_msg=f"{what}: keyboard")
     # 3. the labelled selectors
     root.get_by_label("Layer", exact=True).select_option(index=0)
     root.get_by_label("Head", exact=True).select_option(index=0)
@@ -639,6 +652,110 @@ def test_standalone_page_every_widget(standalone, browser):
     assert not violations, violations
 
 
+# --- phones: a 340 px card on a 390 px screen ---------------------------------------------------
+
+PHONE_CHECK = """root => {
+  const card = root.getBoundingClientRect();
+  const visible = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0
+    && getComputedStyle(e).visibility !== 'hidden'; };
+  const small = [...root.querySelectorAll('input, select, button')].filter(visible)
+    .map((e) => [e.tagName.toLowerCase() + (e.type ? ':' + e.type : ''), e.getBoundingClientRect()])
+    .filter(([, b]) => b.width < 24 - 0.01 || b.height < 24 - 0.01)
+    .map(([name, b]) => `${name} ${b.width.toFixed(1)}x${b.height.toFixed(1)}`);
+  // text a reader must read: every visible text node (0 px: a colour-only cell, its number in the readout)
+  const tiny = [];
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const e = n.parentElement;
+    if (!n.data.trim() || !visible(e) || e.closest('.attnlib-sr, svg')) continue;
+    const size = parseFloat(getComputedStyle(e).fontSize);
+    if (size > 0 && size < 11) tiny.push(`${size.toFixed(1)}px: ${n.data.trim().slice(0, 20)}`);
+  }
+  return { over: root.scrollWidth - root.clientWidth, right: card.right, small, tiny: tiny.slice(0, 8) };
+}"""
+
+
+@pytest.fixture(scope="session")
+def phone_page(tmp_path_factory):
+    """The widgets a phone struggled with, at their real sizes: 6 x 12 heads, 2 layers x 24 positions."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from book_site.widget_page import write_widget_page
+
+    from attnlib.widgets import MaskExplorer, ModelView, QueryKeyExplorer, TrainingView
+
+    rng = np.random.default_rng(1)
+    tokens = "[CLS] the cat sat on the mat . [SEP]".split()
+    T = 24
+    causal = np.where(attnlib.causal_mask(T), 0.0, -np.inf)
+    widgets = [
+        ModelView(attnlib.softmax(rng.normal(size=(6, 12, 9, 9))), tokens, layer=2, head=3),
+        TrainingView([0, 100, 200], attnlib.softmax(rng.normal(size=(3, 2, T, T)) + causal),
+                     [str(t) for t in rng.integers(0, 32, T)], np.arange(0, 201, 20.0), np.linspace(3.4, 1, 11),
+                     layer_names=["Layer 0", "Layer 1"], reference=float(np.log(32))),
+        MaskExplorer(rng.normal(size=(6, 6)), "<pad> <pad> the cat sat down".split(), causal=True, n_valid=4),
+        QueryKeyExplorer(rng.normal(size=(4, 2)), rng.normal(size=(4, 2)), show_output=True, show_scale=True),
+    ]
+    folder = tmp_path_factory.mktemp("phone") / "site"
+    write_widget_page(folder / "sub", widgets, title="attnlib widgets on a phone")
+    return folder
+
+
+def test_widgets_fit_a_phone_card(phone_page, browser):
+    """At 390 px (a 340 px card): no control under 24 px, no widget wider than its card, no text under
+    11 px; ModelView's thumbnails are 24 px targets; TrainingView's heatmaps fit and print one row's
+    numbers readably; MaskExplorer pads on the left and shows the empty rows of the causal + left-padding
+    case; a number typed beyond the keys shows what Python will hold."""
+    handler = functools.partial(_SubPathHandler, directory=str(phone_page))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    problems = []
+    try:
+        context = browser.new_context(viewport={"width": 390, "height": 900}, device_scale_factor=1)
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}{SUB_PATH}sub/index.html", wait_until="load")
+        page.add_style_tag(content="main { width: 340px; margin: 0 auto; } body { margin: 0; }")
+        page.wait_for_function("document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= 4")
+        page.wait_for_timeout(200)  # the ResizeObservers have run
+        report = {}
+        for name in ("ModelView", "TrainingView", "MaskExplorer", "QueryKeyExplorer"):
+            root = page.locator(f'[data-attnlib-widget="{name}"]')
+            root.screenshot(path=shot(f"phone-{name}"))
+            check = root.evaluate(PHONE_CHECK)
+            if check["over"] > 1 or check["right"] > 390 or check["small"] or check["tiny"]:
+                report[name] = check
+        assert not report, f"at 390 px: {json.dumps(report, indent=1)}"
+        thumbs = page.locator(".attnlib-mv-thumb").evaluate_all(
+            "bs => bs.map(b => [b.getBoundingClientRect().width, b.getBoundingClientRect().height])")
+        assert len(thumbs) == 72 and min(min(t) for t in thumbs) >= 24, f"thumbnails {min(map(min, thumbs))} px"
+        tv = page.locator('[data-attnlib-widget="TrainingView"]')
+        widths = tv.locator(".attnlib-train-heat").evaluate_all("ts => ts.map(t => t.getBoundingClientRect().width)")
+        assert max(widths) <= 340, f"TrainingView's heatmaps are {widths} px wide in a 340 px card"
+        tv.get_by_label("Query position").select_option("5")
+        readout = tv.locator(".attnlib-train-readout").first.text_content()
+        assert readout.startswith("Layer 0, query 5: key ") and readout.count("key") == 3, readout
+        W = np.array(json.loads(tv.locator("[data-weights]").first.get_attribute("data-weights")))
+        top = int(np.argmax(W[0][5][:6]))
+        assert f"key {top} " in readout and f"{W[0][5][top]:.2f}" in readout, (readout, W[0][5])
+        # MaskExplorer: left padding + causal leaves the pad queries nothing to attend to
+        mask = page.locator('[data-attnlib-widget="MaskExplorer"]')
+        mask.get_by_label("Padding on the").select_option("left")
+        W = np.array(json.loads(mask.locator("[data-weights]").get_attribute("data-weights")))
+        assert mask.get_attribute("data-padding-side") == "left"
+        np.testing.assert_array_equal(W[:2], 0.0)  # the two pad queries: all zero, never NaN
+        np.testing.assert_allclose(W[2:].sum(axis=1), 1.0, atol=1e-12)
+        assert W[2:, :2].max() == 0.0  # nobody attends to the pads on the left
+        assert mask.locator("text=(fully masked)").count() == 2
+        box = mask.get_by_label("Real keys (the rest are padding)")
+        box.fill("9")  # beyond the 6 keys: the box shows the 6 that Python will hold
+        assert box.input_value() == "6" and mask.get_attribute("data-n-valid") == "6"
+        context.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not problems, problems
+
+
 def test_the_site_uses_no_third_party_script(site):
     """Belt and braces for the request log: no page even names a script or stylesheet on another host."""
     pattern = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//(?!127\.0\.0\.1)[^"]+"[^>]*>')
@@ -718,3 +835,10 @@ def test_widget_pages_weigh_about_what_plain_pages_do(reports, site, base_url, b
     extra = {p: w["assets"] - plain["assets"] for p, w in weights.items()}
     heavy = {p: e for p, e in extra.items() if e > WEIGHT_BUDGET}
     assert not heavy, f"widget pages whose scripts, styles and fonts outweigh {PLAIN_PAGE}'s by > 150 kB: {heavy}"
+    # every page's own HTML (its embedded widget state included): at most 150 kB gzip-compressed
+    html = {f.relative_to(site).as_posix(): len(gzip.compress(f.read_bytes(), 9)) for f in site.rglob("*.html")
+            if not f.relative_to(site).as_posix().startswith(NOT_PAGES)}
+    biggest = sorted(html.items(), key=lambda kv: -kv[1])[:5]
+    print("largest pages' HTML (gzip bytes): " + ", ".join(f"{p} {n}" for p, n in biggest))
+    too_big = {p: n for p, n in html.items() if n > HTML_BUDGET}
+    assert not too_big, f"pages whose HTML is over {HTML_BUDGET} bytes gzip-compressed: {too_big}"

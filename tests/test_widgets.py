@@ -10,7 +10,7 @@ import pytest
 from ipywidgets.embed import embed_data
 
 import attnlib
-from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer
+from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer, TrainingView
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def _state(widget) -> dict:
 
 def test_query_key_explorer_weights_are_attnlibs(rng):
     K, V = rng.normal(size=(7, 2)), rng.normal(size=(7, 3))
-    w = QueryKeyExplorer(K, V, query=[0.3, -1.2])
+    w = QueryKeyExplorer(K, V, query=[0.3, -1.2], scaled=True)
     out, weights = attnlib.scaled_dot_product_attention(np.array([[0.3, -1.2]]), K, V)
     np.testing.assert_allclose(w.weights, weights[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(w.output, out[0], rtol=0, atol=1e-12)
@@ -44,12 +44,42 @@ def test_query_key_explorer_follows_query_temperature_and_scaling(rng):
     w.scaled = False
     scores = attnlib.dot_product_scores(np.array([[1.5, 0.5]]), K) / 0.5
     np.testing.assert_allclose(w.weights, attnlib.softmax(scores)[0], atol=1e-12)
-    np.testing.assert_allclose(w.output, w.weights @ K, atol=1e-12)  # V defaults to K
     assert w.scale == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no values, so no output"):  # V never defaults to K
+        _ = w.output
+    assert w.V is None and _state(w)["value_points"] == [] and _state(w)["current_output"] == []
+
+
+def test_query_key_explorer_shows_output_and_scale_only_when_asked(rng):
+    K, V = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
+    plain = _state(QueryKeyExplorer(K))
+    assert (plain["show_output"], plain["show_scale"], plain["scaled"]) == (False, False, False)
+    later = QueryKeyExplorer(K, V, show_output=True, show_scale=True, scaled=True)
+    assert (_state(later)["show_output"], _state(later)["show_scale"]) == (True, True)
+    np.testing.assert_allclose(later.output, later.weights @ V, atol=1e-12)
+    with pytest.raises(ValueError, match="show_output=True needs the values V"):
+        QueryKeyExplorer(K, show_output=True)
+    # the plane fits the values only when they are drawn
+    assert QueryKeyExplorer(K, 10 * V).extent < QueryKeyExplorer(K, 10 * V, show_output=True).extent
+
+
+def test_query_key_explorer_python_and_the_view_agree_on_ranges(rng):
+    """One rule: a value the view cannot show raises (a ValueError naming the range); nothing moves."""
+    w = QueryKeyExplorer(rng.normal(size=(3, 2)), extent=3.0, query=[1.0, 1.0])
+    with pytest.raises(ValueError, match=r"outside the plane \[-3, 3\]"):
+        w.query = [5.0, 5.0]
+    assert w.query.tolist() == [1.0, 1.0]
+    w.query = [3.0, -3.0]  # the corners are in the plane
+    with pytest.raises(ValueError, match=r"temperature must be in \[0.1, 5\]"):
+        w.temperature = 12
+    with pytest.raises(ValueError, match="outside the plane"):
+        QueryKeyExplorer(np.eye(2), query=[9.0, 0.0])
+    assert w.temperature == 1.0 and _state(w)["temperature_max"] == 5.0
+    assert "temperature_max" in w._esm and '"Temperature τ", tMin, tMax' in w._esm  # the slider uses them
 
 
 def test_query_key_explorer_reads_back_a_query_moved_in_the_browser(rng):
-    w = QueryKeyExplorer(rng.normal(size=(4, 2)))
+    w = QueryKeyExplorer(rng.normal(size=(4, 2)), scaled=True)
     w.query_point = [0.25, -0.75]  # what the front end sets when the reader drags the query
     assert w.query.tolist() == [0.25, -0.75]
     expected = attnlib.softmax(attnlib.scaled_dot_product_scores(np.array([[0.25, -0.75]]), w.K))[0]
@@ -58,7 +88,8 @@ def test_query_key_explorer_reads_back_a_query_moved_in_the_browser(rng):
 
 def test_query_key_explorer_state_round_trips(rng):
     K, V = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
-    w = QueryKeyExplorer(K, V, query=[0.5, 0.5], temperature=2.0, labels=list("abcdef"))
+    w = QueryKeyExplorer(K, V, query=[0.5, 0.5], temperature=2.0, labels=list("abcdef"), show_output=True,
+                         scaled=True)
     state = _state(w)
     np.testing.assert_array_equal(np.array(state["key_points"]), K)
     np.testing.assert_array_equal(np.array(state["value_points"]), V)
@@ -118,11 +149,12 @@ def test_attention_map_shows_multi_head_weights(rng):
     params = attnlib.init_multi_head(8, 2, rng)
     _, weights = attnlib.multi_head_attention(X, X, params, 2)  # (2, 5, 5)
     m = AttentionMap(weights, list("abcde"), head_names=["first", "second"])
-    np.testing.assert_allclose(m.weights, weights[0])
+    np.testing.assert_allclose(m.weights, weights[0], rtol=0, atol=5e-4)  # kept to 3 decimals
     m.head = 1
-    np.testing.assert_allclose(m.weights, weights[1])
+    np.testing.assert_allclose(m.weights, weights[1], rtol=0, atol=5e-4)
     state = _state(m)
-    np.testing.assert_allclose(np.array(state["head_weights"]), weights)
+    np.testing.assert_array_equal(np.array(state["head_weights"]), np.round(weights, 3))  # what the view shows
+    np.testing.assert_array_equal(m.weights, np.array(state["head_weights"][1]))  # Python holds the same
     assert state["head"] == 1 and state["head_names"] == ["first", "second"] and state["mode"] == "weights"
 
 
@@ -177,7 +209,7 @@ def test_mask_explorer_fully_masked_rows_are_zero_not_nan(rng):
     m.n_valid = 3
     m.causal = False
     np.testing.assert_allclose(m.weights.sum(axis=-1), 1.0)
-    with pytest.raises(Exception, match="n_valid must be in 0..3"):
+    with pytest.raises(ValueError, match=r"n_valid \(the number of real keys\) must be in 0..3"):
         m.n_valid = 4
     state = _state(m)
     assert state["mode"] == "masks" and state["head_weights"] == [] and len(state["head_scores"]) == 1
@@ -193,11 +225,12 @@ def _all_heads(rng, n_layers=2, n_heads=3, n=4):
 def test_model_view_shows_the_weights_it_is_given(rng):
     A = _all_heads(rng)
     v = ModelView(A, list("abcd"), layer=1, head=2)
-    np.testing.assert_array_equal(v.weights, A[1, 2])
+    np.testing.assert_allclose(v.weights, A[1, 2], rtol=0, atol=5e-4)
     v.layer, v.head = 0, 1  # what a click in the browser sets
-    np.testing.assert_array_equal(v.weights, A[0, 1])
+    np.testing.assert_allclose(v.weights, A[0, 1], rtol=0, atol=5e-4)
     state = _state(v)
-    np.testing.assert_array_equal(np.array(state["all_weights"]), A)  # exactly, no rounding
+    np.testing.assert_array_equal(np.array(state["all_weights"]), np.round(A, 3))  # only shown: 3 decimals
+    assert len(json.dumps(state["all_weights"])) < 8 * A.size  # about 7 characters a weight, not 20
     assert state["layer_names"] == ["layer 0", "layer 1"] and state["head_names"] == ["head 0", "head 1", "head 2"]
     assert (state["layer"], state["head"]) == (0, 1) and state["uid"] == v.uid
     assert "data-attnlib-widget" in state["_esm"] and "ModelView" in state["_esm"]
@@ -298,3 +331,84 @@ def test_neuron_view_rejects_a_query_out_of_range(rng):
     v = NeuronView(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), list("abc"))
     with pytest.raises(ValueError, match="query must be in 0..2, got 3"):
         v.query = 3
+
+
+# --- one rule for every widget, and state no bigger than the view needs ------------------
+
+def test_mask_explorer_pads_on_the_left_and_shows_the_empty_row_case(rng):
+    """Left padding with the causal mask: the pad queries see only pads, so their rows are empty."""
+    S = rng.normal(size=(4, 4))
+    m = MaskExplorer(S, ["<pad>", "<pad>", "the", "cat"], causal=True, n_valid=2, padding_side="left")
+    allowed = attnlib.causal_mask(4) & (np.arange(4) >= 2)[None, :]  # real keys: the last two
+    np.testing.assert_array_equal(m.mask, allowed)
+    np.testing.assert_array_equal(m.weights[:2], np.zeros((2, 4)))  # fully masked: zeros, never NaN
+    np.testing.assert_allclose(m.weights, attnlib.softmax(np.where(allowed, S, -np.inf)), atol=1e-12)
+    m.padding_side = "right"  # the same n_valid on the other side: the first two keys
+    np.testing.assert_array_equal(m.mask, attnlib.causal_mask(4) & attnlib.padding_mask([2], 4)[0])
+    assert _state(m)["padding_side"] == "right"
+    with pytest.raises(ValueError, match="padding_side must be one of"):
+        m.padding_side = "middle"
+
+
+def test_attention_map_takes_weights_like_model_view(rng):
+    """AttentionMap and ModelView share one rule: weights in [0, 1]; scores go to MaskExplorer."""
+    scores = rng.normal(size=(3, 3)) * 2
+    for make in (lambda x: AttentionMap(x, list("abc")), lambda x: ModelView(x[None, None], list("abc"))):
+        with pytest.raises(ValueError, match="pass the weights, not the scores"):
+            make(scores)
+    MaskExplorer(scores, list("abc"))  # scores are what it takes
+
+
+def test_every_widget_rejects_what_its_view_cannot_show(rng):
+    A = _all_heads(rng)
+    cases = [
+        (AttentionMap(A[0], list("abcd")), "head", 3, "head must be in 0..2"),
+        (AttentionMap(A[0], list("abcd")), "view", "pie", "view must be one of"),
+        (MaskExplorer(A[0], list("abcd")), "n_valid", -1, "must be in 0..4"),
+        (ModelView(A, list("abcd")), "layer", 2, "layer must be in 0..1"),
+        (NeuronView(np.eye(2), np.eye(2), ["a", "b"]), "query", 2, "query must be in 0..1"),
+        (TrainingView([0, 5], A[:, :1], list("abcd"), [0, 5], [2.0, 1.0]), "checkpoint", 2,
+         "checkpoint must be in 0..1"),
+    ]
+    for widget, name, value, message in cases:
+        before = getattr(widget, name)
+        with pytest.raises(ValueError, match=message):
+            setattr(widget, name, value)
+        assert getattr(widget, name) == before, f"{type(widget).__name__}.{name} moved"
+
+
+def test_training_view_keeps_what_it_shows(rng):
+    W = attnlib.softmax(rng.normal(size=(3, 2, 5, 5))).astype(np.float32)  # float32, as training makes
+    v = TrainingView([0, 10, 20], W, list("abcde"), np.arange(0, 21, 2.5), np.linspace(3, 1, 9))
+    state = _state(v)
+    np.testing.assert_array_equal(np.array(state["checkpoint_weights"]), np.round(W.astype(float), 3))
+    numbers = json.dumps(state["checkpoint_weights"]).replace("[", "").replace("]", "").split(", ")
+    assert max(map(len, numbers)) <= 5  # "0.123", not 16 digits
+    np.testing.assert_allclose(v.weights, W[-1], rtol=0, atol=5e-4 + 1e-7)
+    with pytest.raises(ValueError, match="pass the weights, not the scores"):
+        TrainingView([0], 3 * W[:1], list("abcde"), [0], [1.0])
+
+
+# --- JupyterLab saves widget state (Binder, hubs, make lab) -------------------------------------
+
+def test_jupyterlab_settings_turn_on_saved_widget_state(tmp_path):
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "tools" / "jupyterlab"))
+    import install_settings
+
+    target = install_settings.settings_file(tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+                                  "@jupyter-widgets/jupyterlab-manager:plugin": {"other": 1}}))
+    assert install_settings.install(tmp_path) == target
+    merged = json.loads(target.read_text())
+    assert merged["@jupyter-widgets/jupyterlab-manager:plugin"] == {"other": 1, "saveState": True}
+    assert merged["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}  # kept
+    # the setting exists in the widget manager that this environment installs
+    schema = Path(sys.prefix, "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager/schemas",
+                  "@jupyter-widgets/jupyterlab-manager/plugin.json")
+    assert "saveState" in json.loads(schema.read_text())["properties"]
+    assert "tools/jupyterlab/install_settings.py" in (root / "postBuild").read_text()  # Binder runs it

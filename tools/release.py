@@ -49,7 +49,13 @@ if importlib.util.find_spec("attnlib") is None:
     source = "git+{REPOSITORY}"
     package = f"attnlib @ {{source}}{ref}"
     command = [sys.executable, "-m", "pip", "install", "--quiet", package]
-    subprocess.run(command, check=True)'''
+    subprocess.run(command, check=True)
+
+# Colab shows custom widgets such as attnlib's only with its custom widget manager.
+if "google.colab" in sys.modules:
+    from google.colab import output
+
+    output.enable_custom_widget_manager()'''
 
 
 def pin_lab(path: Path, release: str, commit: str | None = None) -> bool:

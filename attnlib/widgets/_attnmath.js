@@ -51,6 +51,19 @@ function attnSave(model) {
   }
 }
 
+// Keys pressed inside a widget belong to the widget.  JupyterLab's notebook shortcuts listen on
+// the document and treat only editable (:read-write) elements as text fields, so without this an
+// arrow key on a focused slider, menu or thumbnail would also move the active cell.  Shortcuts
+// with Ctrl, Alt or Meta, Shift+Enter (run the cell) and Escape still reach the notebook.
+function attnOwnKeys(root) {
+  root.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.key === "Escape"
+        || (event.key === "Enter" && event.shiftKey)) return;
+    event.stopPropagation();
+  });
+  return root;
+}
+
 // An id prefix for one view of a model (a notebook may display the same widget twice).
 let attnViewCount = 0;
 function attnViewId(uid) {

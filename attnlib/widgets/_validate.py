@@ -1,4 +1,11 @@
-"""Input checks for the widgets: clear ``ValueError``/``TypeError`` messages."""
+"""Input checks for the widgets: clear ``ValueError``/``TypeError`` messages.
+
+One rule for every widget: Python holds what the view shows.  A value set from Python that the
+view cannot show (a query outside the plane, a temperature beyond its slider, a head or a
+checkpoint that does not exist, scores where weights are expected) raises a ``ValueError`` that
+names the allowed range; nothing is clamped silently.  The views keep their own controls inside
+the same ranges, so a value that comes from the browser always passes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,21 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._checks import as_float_array, check_finite, positive_number
+
+__all__ = ["array_of_rank", "attention_weights", "in_range", "index", "labels", "matrix", "positive_number",
+           "shown"]
+
+# Views that only show weights (AttentionMap, ModelView, TrainingView) print them with 2 decimals and
+# colour by them; their state keeps 3 decimals (exact to 5e-4), a quarter of the bytes of full floats.
+# Views that recompute in the browser (QueryKeyExplorer, MaskExplorer, NeuronView) keep full floats,
+# so that their math agrees with attnlib to 1e-6.
+DISPLAY_DIGITS = 3
+
+
+def shown(x, digits: int = DISPLAY_DIGITS) -> list:
+    """``x`` as nested lists of floats rounded to ``digits`` decimals: the state of a display-only view."""
+    return np.round(np.asarray(x, dtype=np.float64), digits).tolist()  # float64: short reprs in JSON
 
 
 def matrix(x, name: str, rows: str, cols: str, *, n_cols: int | None = None) -> np.ndarray:
@@ -24,12 +45,12 @@ def matrix(x, name: str, rows: str, cols: str, *, n_cols: int | None = None) -> 
     return arr
 
 
-def positive_number(x, name: str) -> float:
-    """A positive finite float."""
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+def in_range(x, name: str, low: float, high: float, *, why: str) -> float:
+    """A finite number in ``[low, high]`` (``why`` says where the range comes from)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(x).__name__}")
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {x!r}")
+    if not math.isfinite(x) or not low <= x <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}] ({why}), got {x!r}")
     return float(x)
 
 

@@ -19,11 +19,13 @@ function render({ model, el }) {
     view: model.get("view"),
     causal: model.get("causal"),
     nValid: model.get("n_valid"),
+    padLeft: model.get("padding_side") === "left",
     focus: null, // {side: "q" | "k", index}
     pinned: null,
   };
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-map", "data-attnlib-widget": name, "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- controls ------------------------------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
@@ -40,6 +42,7 @@ function render({ model, el }) {
   viewSelect.value = state.view;
   let causalBox = null;
   let validInput = null;
+  let sideSelect = null;
   if (mode === "masks") {
     const c = attnEl("div", { class: "attnlib-control attnlib-check" }, controls);
     causalBox = attnEl("input", { type: "checkbox", id: `${vid}-causal` }, c);
@@ -49,6 +52,8 @@ function render({ model, el }) {
     attnEl("label", { for: `${vid}-valid` }, p, "Real keys (the rest are padding)");
     validInput = attnEl("input", { type: "number", id: `${vid}-valid`, min: 0, max: nK, step: 1 }, p);
     validInput.value = state.nValid;
+    sideSelect = attnSelect(controls, `${vid}-side`, "Padding on the", ["right", "left"]);
+    sideSelect.value = state.padLeft ? "1" : "0";
   }
 
   // --- lines between tokens (like bertviz's head view) ----------------------------------
@@ -106,7 +111,8 @@ function render({ model, el }) {
 
   // --- recompute and redraw -----------------------------------------------------------
   function allowed(i, j) {
-    return (!state.causal || j <= i) && j < state.nValid;
+    const real = state.padLeft ? j >= nK - state.nValid : j < state.nValid; // padding keys are not real
+    return (!state.causal || j <= i) && real;
   }
 
   function currentWeights() {
@@ -163,6 +169,7 @@ function render({ model, el }) {
     if (mode === "masks") {
       root.setAttribute("data-causal", String(state.causal));
       root.setAttribute("data-n-valid", String(state.nValid));
+      root.setAttribute("data-padding-side", state.padLeft ? "left" : "right");
       note.textContent = fullyMasked
         ? `${fullyMasked} quer${fullyMasked === 1 ? "y has" : "ies have"} no key to attend to: `
           + "the weights of a fully masked row are all zero (never NaN), and its output is zero."
@@ -217,26 +224,38 @@ function render({ model, el }) {
       const v = Math.round(Number(validInput.value));
       if (!Number.isFinite(v) || validInput.value === "") return;
       state.nValid = Math.min(nK, Math.max(0, v));
+      // the box shows what Python will hold: a number typed beyond 0..n_k is replaced by its limit
+      if (String(state.nValid) !== validInput.value) validInput.value = String(state.nValid);
       update();
       model.set("n_valid", state.nValid);
+      attnSave(model);
+    });
+    validInput.addEventListener("change", () => { validInput.value = String(state.nValid); }); // e.g. left empty
+    sideSelect.addEventListener("change", () => {
+      state.padLeft = sideSelect.value === "1";
+      update();
+      model.set("padding_side", state.padLeft ? "left" : "right");
       attnSave(model);
     });
   }
 
   const fromModel = () => {
     if (model.get("head") === state.head && model.get("view") === state.view
-        && model.get("causal") === state.causal && model.get("n_valid") === state.nValid) return; // already drawn
+        && model.get("causal") === state.causal && model.get("n_valid") === state.nValid
+        && (model.get("padding_side") === "left") === state.padLeft) return; // already drawn
     state.head = model.get("head");
     state.view = model.get("view");
     state.causal = model.get("causal");
     state.nValid = model.get("n_valid");
+    state.padLeft = model.get("padding_side") === "left";
     if (headSelect) headSelect.value = String(state.head);
     viewSelect.value = state.view;
     if (causalBox) causalBox.checked = state.causal;
     if (validInput) validInput.value = state.nValid;
+    if (sideSelect) sideSelect.value = state.padLeft ? "1" : "0";
     update();
   };
-  const names = ["change:head", "change:view", "change:causal", "change:n_valid"];
+  const names = ["change:head", "change:view", "change:causal", "change:n_valid", "change:padding_side"];
   names.forEach((n) => model.on(n, fromModel));
   update();
   return () => names.forEach((n) => model.off(n, fromModel));

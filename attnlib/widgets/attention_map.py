@@ -20,6 +20,7 @@ from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
 VIEWS = ("lines", "heatmap")
+PADDING_SIDES = ("right", "left")
 
 
 def _heads(x, name: str) -> np.ndarray:
@@ -41,7 +42,9 @@ class AttentionMap(anywidget.AnyWidget):
     Parameters
     ----------
     weights : array_like, shape (n_q, n_k) or (n_heads, n_q, n_k)
-        Attention weights, e.g. from :func:`attnlib.multi_head_attention`.
+        Attention weights in [0, 1], e.g. from :func:`attnlib.multi_head_attention` (for
+        scores, use :class:`MaskExplorer`, which applies the softmax).  The view prints
+        them with 2 decimals; the widget keeps them to 3 (``_validate.DISPLAY_DIGITS``).
     tokens : list of str, length n_q
         The query tokens (rows).
     tokens_k : list of str, length n_k, optional
@@ -56,7 +59,10 @@ class AttentionMap(anywidget.AnyWidget):
     head : int
         The selected head (changed by the selector in the browser).
     weights : ndarray, shape (n_q, n_k)
-        The selected head's weights.
+        The selected head's weights, as the view holds them (rounded to 3 decimals).
+
+    Setting ``head`` or ``view`` from Python to a value the view cannot show raises a
+    ``ValueError``, as every attnlib widget does.
 
     Examples
     --------
@@ -81,11 +87,14 @@ class AttentionMap(anywidget.AnyWidget):
     view = traitlets.Unicode("lines").tag(sync=True)
     causal = traitlets.Bool(False).tag(sync=True)
     n_valid = traitlets.Int(0).tag(sync=True)
+    padding_side = traitlets.Unicode("right").tag(sync=True)  # MaskExplorer only
 
     _matrix_name = "weights"
 
     def __init__(self, weights, tokens, tokens_k=None, *, head_names=None, view="lines", **kwargs):
         H = _heads(weights, self._matrix_name)
+        if self._matrix_name == "weights":  # one rule with ModelView: weights in [0, 1], not scores
+            H = _validate.attention_weights(H, "weights", ("n_heads", "n_q", "n_k"))
         n_heads, n_q, n_k = H.shape
         tokens_q = _validate.labels(tokens, n_q, "tokens", "")
         if tokens_k is None and n_q != n_k:
@@ -96,7 +105,8 @@ class AttentionMap(anywidget.AnyWidget):
         tokens_k = tokens_q if tokens_k is None else _validate.labels(tokens_k, n_k, "tokens_k", "")
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-        matrix_trait = "head_scores" if self._matrix_name == "scores" else "head_weights"
+        # scores are recomputed in the browser (full floats); weights are only shown (rounded)
+        matrix = {"head_scores": H.tolist()} if self._matrix_name == "scores" else {"head_weights": _validate.shown(H)}
         kwargs.setdefault("n_valid", n_k)
         super().__init__(
             uid=new_uid(),
@@ -104,16 +114,13 @@ class AttentionMap(anywidget.AnyWidget):
             tokens_k=tokens_k,
             head_names=_validate.labels(head_names, n_heads, "head_names", "head "),
             view=view,
-            **{matrix_trait: H.tolist()},
+            **matrix,
             **kwargs,
         )
 
     @traitlets.validate("head")
     def _valid_head(self, proposal):
-        n_heads = len(self.head_names)
-        if not 0 <= proposal["value"] < n_heads:
-            raise ValueError(f"head must be in 0..{n_heads - 1}, got {proposal['value']}")
-        return proposal["value"]
+        return _validate.index(proposal["value"], len(self.head_names) or 1, "head")
 
     @traitlets.validate("view")
     def _valid_view(self, proposal):
@@ -135,7 +142,10 @@ class MaskExplorer(AttentionMap):
     """Scores between tokens with masks you switch on and off; the weights renormalize.
 
     ``mask[i, j]`` True means query i may attend to key j: the causal mask allows
-    ``j <= i`` and key padding allows ``j < n_valid``.  A query with no allowed key gets
+    ``j <= i``, and key padding allows the ``n_valid`` real keys: ``j < n_valid`` when the
+    padding is on the right, ``j >= n_k - n_valid`` when it is on the left (as when a
+    batch of prompts is padded for generation: with the causal mask, the pad queries
+    then have no key at all).  A query with no allowed key gets
     all-zero weights (never NaN), as :func:`attnlib.softmax` defines.
 
     Parameters
@@ -148,6 +158,8 @@ class MaskExplorer(AttentionMap):
         Start with the causal mask on.
     n_valid : int, optional
         How many keys are real (the rest is padding); default all of them.
+    padding_side : {"right", "left"}
+        Where the padding keys are (default "right"); the view switches it too.
 
     Attributes
     ----------
@@ -162,28 +174,32 @@ class MaskExplorer(AttentionMap):
     >>> m.weights
     array([[1. , 0. ],
            [0.5, 0.5]])
-    >>> m.n_valid = 0
+    >>> m.n_valid, m.padding_side = 1, "left"
     >>> m.weights
     array([[0., 0.],
-           [0., 0.]])
+           [0., 1.]])
     """
 
     _esm = bundle("attention_map.js")
     _matrix_name = "scores"
 
     def __init__(self, scores, tokens, tokens_k=None, *, head_names=None, view="heatmap",
-                 causal=False, n_valid=None, **kwargs):
+                 causal=False, n_valid=None, padding_side="right", **kwargs):
         if n_valid is not None:
             kwargs["n_valid"] = n_valid
         super().__init__(scores, tokens, tokens_k, head_names=head_names, view=view, mode="masks",
-                         causal=as_bool(causal, "causal"), **kwargs)
+                         causal=as_bool(causal, "causal"), padding_side=padding_side, **kwargs)
 
     @traitlets.validate("n_valid")
     def _valid_n_valid(self, proposal):
-        value, n_k = proposal["value"], len(self.tokens_k) if self.tokens_k else None
-        if value < 0 or (n_k is not None and value > n_k):
-            raise ValueError(f"n_valid must be in 0..{n_k} (the number of keys), got {value}")
-        return value
+        n_k = len(self.tokens_k)
+        return _validate.index(proposal["value"], n_k + 1, "n_valid (the number of real keys)")
+
+    @traitlets.validate("padding_side")
+    def _valid_padding_side(self, proposal):
+        if proposal["value"] not in PADDING_SIDES:
+            raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got {proposal['value']!r}")
+        return proposal["value"]
 
     @property
     def scores(self) -> np.ndarray:
@@ -194,7 +210,9 @@ class MaskExplorer(AttentionMap):
     def mask(self) -> np.ndarray:
         """The current boolean mask, shape (n_q, n_k): True = this query may attend to this key."""
         n_q, n_k = len(self.tokens_q), len(self.tokens_k)
-        allowed = padding_mask([self.n_valid], n_k)[0]  # (1, n_k)
+        allowed = padding_mask([self.n_valid], n_k)[0]  # (1, n_k): the first n_valid keys
+        if self.padding_side == "left":
+            allowed = allowed[:, ::-1]  # the last n_valid keys
         if self.causal:
             allowed = allowed & causal_mask(n_q, n_k)  # (n_q, n_k)
         return np.broadcast_to(allowed, (n_q, n_k)).copy()

@@ -2,6 +2,8 @@
 // like bertviz's model view; a click, Enter on the focused thumbnail, or the two selectors
 // enlarge one head into a table of its weights.  It draws the weights it is given.
 
+const MV_THUMB = 24; // px: the smallest thumbnail, a touch target
+
 function render({ model, el }) {
   const uid = model.get("uid");
   const vid = attnViewId(uid);
@@ -18,6 +20,7 @@ function render({ model, el }) {
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-modelview", "data-attnlib-widget": "ModelView",
     "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- controls: two labelled selectors -------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
@@ -30,6 +33,8 @@ function render({ model, el }) {
     + "(keyboard: Tab into the grid, arrow keys, Enter).");
   const gridBox = attnEl("div", { class: "attnlib-mv-gridbox" }, root);
   const grid = attnEl("table", { class: "attnlib-mv-grid" }, gridBox);
+  // every thumbnail a target of at least MV_THUMB px: a narrow card scrolls the grid instead
+  grid.style.minWidth = `${nH * MV_THUMB + 28}px`;
   attnEl("caption", { class: "attnlib-sr" }, grid, "Thumbnails of every head's weights");
   const headRow = attnEl("tr", {}, attnEl("thead", {}, grid));
   attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "layer \\ head"));
@@ -39,7 +44,7 @@ function render({ model, el }) {
   const buttons = [];
   for (let l = 0; l < nL; l++) {
     const tr = attnEl("tr", {}, body);
-    attnEl("th", { scope: "row" }, tr, layerNames[l]);
+    attnEl("th", { scope: "row", title: layerNames[l] }, tr, layerNames[l].replace(/^layer\s+/i, ""));
     const row = [];
     for (let h = 0; h < nH; h++) {
       const td = attnEl("td", {}, tr);

@@ -35,7 +35,11 @@ class ModelView(anywidget.AnyWidget):
     Attributes
     ----------
     weights : ndarray, shape (n_q, n_k)
-        The enlarged head's weights (follows clicks in the browser).
+        The enlarged head's weights (follows clicks in the browser), as the view holds them:
+        rounded to 3 decimals (the view prints 2).
+
+    Setting ``layer`` or ``head`` from Python to one that does not exist raises a
+    ``ValueError``, as every attnlib widget does.
 
     Examples
     --------
@@ -74,7 +78,7 @@ class ModelView(anywidget.AnyWidget):
             tokens_k=tokens_k,
             layer_names=_validate.labels(layer_names, n_layers, "layer_names", "layer "),
             head_names=_validate.labels(head_names, n_heads, "head_names", "head "),
-            all_weights=W.tolist(),
+            all_weights=_validate.shown(W),  # only shown: rounded to 3 decimals
             layer=_validate.index(layer, n_layers, "layer"),
             head=_validate.index(head, n_heads, "head"),
             **kwargs,

@@ -17,6 +17,7 @@ function render({ model, el }) {
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-neuronview", "data-attnlib-widget": "NeuronView",
     "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- controls ---------------------------------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);

@@ -10,18 +10,27 @@ function qkeRound(x, step) {
   return Number((Math.round(x / step) * step).toFixed(decimals));
 }
 
+// A temperature as the reader set it: up to 2 decimals, no trailing zeros (0.25, 1, 1.5).
+function qkeShort(x) {
+  return String(Number(x.toFixed(2)));
+}
+
 function render({ model, el }) {
   const uid = model.get("uid");
   const vid = attnViewId(uid); // element ids: unique even when one model is shown twice
   const K = model.get("key_points");
-  const V = model.get("value_points");
+  const V = model.get("value_points"); // [] when the explorer was given no values
   const labels = model.get("key_labels");
   const L = model.get("extent");
   const step = model.get("step");
   const nK = K.length;
   const dK = K[0].length;
   const many = nK > 16;
-  const drawValues = V[0].length === 2 && model.get("show_values");
+  const showOutput = model.get("show_output") && V.length > 0; // the output needs values
+  const showScale = model.get("show_scale");
+  const drawValues = showOutput && V[0].length === 2;
+  const tMin = model.get("temperature_min");
+  const tMax = model.get("temperature_max");
   const state = {
     query: model.get("query_point").slice(),
     temperature: model.get("temperature"),
@@ -33,6 +42,7 @@ function render({ model, el }) {
     "data-attnlib-widget": "QueryKeyExplorer",
     "data-uid": uid,
   }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- the plane: keys, values, query and output --------------------------------------
   const toPx = (x) => QKE_PAD + ((x + L) / (2 * L)) * (QKE_SIZE - 2 * QKE_PAD);
@@ -145,13 +155,16 @@ function render({ model, el }) {
   }
   const [qx, qxOut] = slider("qx", "Query x", -L, L, step, state.query[0]);
   const [qy, qyOut] = slider("qy", "Query y", -L, L, step, state.query[1]);
-  const [temp, tempOut] = slider("temp", "Temperature τ", 0.1, 5, 0.1, state.temperature);
-  const checkWrap = attnEl("div", { class: "attnlib-control attnlib-check" }, controls);
-  const scaledBox = attnEl("input", { type: "checkbox", id: `${vid}-scaled` }, checkWrap);
-  scaledBox.checked = state.scaled;
-  attnEl("label", { for: `${vid}-scaled` }, checkWrap, `Divide scores by √d_k = √${dK}`);
+  const [temp, tempOut] = slider("temp", "Temperature τ", tMin, tMax, 0.1, state.temperature);
+  let scaledBox = null; // the √d_k checkbox: only on pages that have explained √d_k (show_scale)
+  if (showScale) {
+    const checkWrap = attnEl("div", { class: "attnlib-control attnlib-check" }, controls);
+    scaledBox = attnEl("input", { type: "checkbox", id: `${vid}-scaled` }, checkWrap);
+    scaledBox.checked = state.scaled;
+    attnEl("label", { for: `${vid}-scaled` }, checkWrap, `Divide scores by √d_k = √${dK}`);
+  }
   const formula = attnEl("p", { class: "attnlib-note attnlib-formula" }, root);
-  const outputLine = attnEl("p", { class: "attnlib-output" }, root);
+  const outputLine = showOutput ? attnEl("p", { class: "attnlib-output" }, root) : null; // only with values
 
   // --- recompute and redraw -----------------------------------------------------------
   function scale() {
@@ -162,7 +175,7 @@ function render({ model, el }) {
     const q = state.query;
     const scores = attnScores(q, K, scale());
     const w = attnSoftmax(scores);
-    const out = attnWeightedSum(w, V);
+    const out = showOutput ? attnWeightedSum(w, V) : null;
     const qpx = toPx(q[0]);
     const qpy = toPy(q[1]);
     const levels = bucketed ? Array.from({ length: QKE_LEVELS }, () => []) : null;
@@ -188,12 +201,14 @@ function render({ model, el }) {
     root.setAttribute("data-query", JSON.stringify(q));
     qxOut.textContent = attnFmt(q[0], 2);
     qyOut.textContent = attnFmt(q[1], 2);
-    tempOut.textContent = attnFmt(state.temperature, 1);
+    tempOut.textContent = qkeShort(state.temperature);
     sumLine.textContent = `The weights sum to ${attnFmt(w.reduce((a, b) => a + b, 0), 4)}.`;
-    const divisor = (state.scaled ? `√${dK} · ` : "") + `${attnFmt(state.temperature, 1)}`;
+    const divisor = (state.scaled ? `√${dK} · ` : "") + qkeShort(state.temperature);
     formula.textContent = `score_j = (q · k_j) / (${divisor});  weights = softmax(scores)`;
-    outputLine.textContent = `Output = Σ_j weight_j · value_j = [${out.map((x) => attnFmt(x, 3)).join(", ")}]`;
-    outputLine.setAttribute("data-output", JSON.stringify(out));
+    if (outputLine) {
+      outputLine.textContent = `Output = Σ_j weight_j · value_j = [${out.map((x) => attnFmt(x, 3)).join(", ")}]`;
+      outputLine.setAttribute("data-output", JSON.stringify(out));
+    }
   }
 
   function setQuery(x, y, fromUser) {
@@ -215,12 +230,14 @@ function render({ model, el }) {
     model.set("temperature", state.temperature);
     attnSave(model);
   });
-  scaledBox.addEventListener("change", () => {
-    state.scaled = scaledBox.checked;
-    update();
-    model.set("scaled", state.scaled);
-    attnSave(model);
-  });
+  if (scaledBox) {
+    scaledBox.addEventListener("change", () => {
+      state.scaled = scaledBox.checked;
+      update();
+      model.set("scaled", state.scaled);
+      attnSave(model);
+    });
+  }
 
   // Dragging with a mouse, a pen or a finger (pointer events); the sliders take the keyboard.
   let dragging = false;
@@ -251,7 +268,7 @@ function render({ model, el }) {
     state.temperature = model.get("temperature");
     state.scaled = model.get("scaled");
     temp.value = state.temperature;
-    scaledBox.checked = state.scaled;
+    if (scaledBox) scaledBox.checked = state.scaled;
     setQuery(q[0], q[1], false);
   };
   model.on("change:query_point", fromModel);

@@ -4,6 +4,7 @@
 const TV_W = 560; // loss chart size in SVG units
 const TV_H = 150;
 const TV_PAD = { left: 44, right: 24, top: 10, bottom: 30 };
+const TV_CELL = 25; // px a heatmap cell needs to print its weight readably
 
 function render({ model, el }) {
   const uid = model.get("uid");
@@ -20,6 +21,7 @@ function render({ model, el }) {
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-train", "data-attnlib-widget": "TrainingView",
     "data-uid": uid }, el);
+  attnOwnKeys(root); // arrow keys move the focused control, not the notebook
 
   // --- the slider -----------------------------------------------------------------------
   const controls = attnEl("div", { class: "attnlib-controls" }, root);
@@ -65,12 +67,23 @@ function render({ model, el }) {
   const chartCap = attnEl("figcaption", { id: `${vid}-chart-cap` }, chart);
 
   // --- one heatmap table per layer ---------------------------------------------------------
+  // Where the numbers fit (TV_CELL px a cell), each cell prints its weight.  On a narrower card
+  // (a phone) the tables shrink to colour only and a readout prints one query row's weights.
   const layersBox = attnEl("div", { class: "attnlib-train-layers", "data-weights": "[]" }, root);
+  attnEl("p", { class: "attnlib-note" }, layersBox,
+    "Row = query position, column = key position; lighter = more weight.");
+  const rowWrap = attnEl("div", { class: "attnlib-control attnlib-train-row" }, layersBox);
+  attnEl("label", { for: `${vid}-row` }, rowWrap, "Query position");
+  const rowSelect = attnEl("select", { id: `${vid}-row` }, rowWrap);
+  tokens.forEach((t, i) => attnEl("option", { value: String(i) }, rowSelect, `${i} (token ${t})`));
+  rowSelect.value = String(T - 1);
+  const rowLines = [];
   const tables = layerNames.map((name) => {
+    attnEl("p", { class: "attnlib-train-title" }, layersBox, name);
     const box = attnEl("div", { class: "attnlib-map-heat", role: "group", tabindex: "0",
       "aria-label": `${name}: attention weights as a table` }, layersBox);
     const table = attnEl("table", { class: "attnlib-heat attnlib-train-heat" }, box);
-    attnEl("caption", {}, table, `${name}: row = query position, column = key position (lighter = more weight)`);
+    attnEl("caption", { class: "attnlib-sr" }, table, `${name}: row = query position, column = key position`);
     const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
     attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "query \\ key"));
     tokens.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
@@ -85,8 +98,18 @@ function render({ model, el }) {
       "Scroll the table sideways to see every key →");
     box.after(hint);
     attnScrollCue(box, hint);
+    rowLines.push(attnEl("p", { class: "attnlib-train-readout" }, layersBox));
+    hint.after(rowLines[rowLines.length - 1]);
     return cells;
   });
+
+  // colour only when the numbers would not fit: (T + 1) columns of TV_CELL px
+  const fitCheck = () => {
+    const width = layersBox.clientWidth;
+    if (width > 0) root.classList.toggle("attnlib-train-compact", width < (T + 1) * TV_CELL);
+  };
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(fitCheck).observe(layersBox);
+  requestAnimationFrame(fitCheck);
 
   function update() {
     const k = state.checkpoint;
@@ -105,6 +128,13 @@ function render({ model, el }) {
       }
     });
     layersBox.setAttribute("data-weights", JSON.stringify(W));
+    const i = Number(rowSelect.value); // one query row's weights, largest first, as readable text
+    W.forEach((layer, l) => {
+      const top = layer[i].map((w, j) => [w, j]).filter(([, j]) => j <= i).sort((a, b) => b[0] - a[0]).slice(0, 3);
+      rowLines[l].textContent = `${layerNames[l]}, query ${i}: `
+        + top.map(([w, j]) => `key ${j} (${tokens[j]}) ${attnFmt(w, 2)}`).join(", ");
+      tables[l].forEach((cells, r) => cells[0].parentElement.classList.toggle("attnlib-train-picked", r === i));
+    });
     root.setAttribute("data-checkpoint", String(k));
     root.setAttribute("data-step", String(steps[k]));
     past.setAttribute("points", points(steps[k]));
@@ -123,6 +153,7 @@ function render({ model, el }) {
     model.set("checkpoint", state.checkpoint);
     attnSave(model);
   });
+  rowSelect.addEventListener("change", update);
   const fromModel = () => {
     if (model.get("checkpoint") === state.checkpoint) return;
     state.checkpoint = model.get("checkpoint");

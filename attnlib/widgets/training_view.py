@@ -17,8 +17,6 @@ from attnlib._checks import as_float_array, check_finite
 from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
-DIGITS = 6  # embedded weights are rounded to 1e-6: a page stays small, and exact to 5e-7
-
 
 class TrainingView(anywidget.AnyWidget):
     """Attention patterns at a training checkpoint chosen with a slider, with the loss so far.
@@ -46,7 +44,11 @@ class TrainingView(anywidget.AnyWidget):
     checkpoint : int
         The chosen checkpoint (moved by the slider in the browser).
     weights : ndarray, shape (n_layers, T, T)
-        The weights shown at that checkpoint.
+        The weights shown at that checkpoint, as the view holds them: rounded to 3 decimals
+        (the view prints 2).
+
+    Setting ``checkpoint`` from Python to one that does not exist raises a ``ValueError``,
+    as every attnlib widget does.
 
     Examples
     --------
@@ -77,10 +79,9 @@ class TrainingView(anywidget.AnyWidget):
             raise ValueError(f"steps must be a non-empty 1-D int array, got {steps.dtype} of shape {steps.shape}")
         if np.any(np.diff(steps) <= 0):
             raise ValueError("steps must be strictly increasing")
-        W = as_float_array(weights, "weights")
-        if W.ndim != 4 or W.shape[0] != steps.size or W.shape[2] != W.shape[3]:
+        W = _validate.attention_weights(weights, "weights", ("n_checkpoints", "n_layers", "T", "T"))
+        if W.shape[0] != steps.size or W.shape[2] != W.shape[3]:
             raise ValueError(f"weights must have shape (n_checkpoints={steps.size}, n_layers, T, T), got {W.shape}")
-        check_finite(W, "weights")
         n_layers, T = W.shape[1], W.shape[2]
         loss_steps = np.asarray(loss_steps, dtype=float)
         losses = as_float_array(losses, "losses")
@@ -96,9 +97,9 @@ class TrainingView(anywidget.AnyWidget):
             tokens=_validate.labels(tokens, T, "tokens", ""),
             layer_names=_validate.labels(layer_names, n_layers, "layer_names", "layer "),
             steps=[int(s) for s in steps],
-            checkpoint_weights=np.round(W, DIGITS).tolist(),
-            loss_steps=loss_steps.tolist(),
-            losses=np.round(losses, DIGITS).tolist(),
+            checkpoint_weights=_validate.shown(W),  # only shown (2 decimals): kept to 3
+            loss_steps=_validate.shown(loss_steps, 2),
+            losses=_validate.shown(losses),
             reference=reference,
             **kwargs,
         )
@@ -106,10 +107,7 @@ class TrainingView(anywidget.AnyWidget):
 
     @traitlets.validate("checkpoint")
     def _valid_checkpoint(self, proposal):
-        n = len(self.steps)
-        if isinstance(proposal["value"], bool) or not 0 <= proposal["value"] < n:
-            raise ValueError(f"checkpoint must be in 0..{n - 1}, got {proposal['value']}")
-        return proposal["value"]
+        return _validate.index(proposal["value"], len(self.steps), "checkpoint")
 
     @property
     def step(self) -> int:

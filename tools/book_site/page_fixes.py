@@ -1,4 +1,5 @@
-"""Fixes to stock Jupyter Book pages: two console errors and the theme's accessibility faults.
+"""Fixes to stock Jupyter Book pages: two console errors, the theme's accessibility faults, and
+embedded widget state that a ``</SCRIPT>`` in the data could break out of.
 
 Each fix is for a console error or an axe-core rule of serious or critical impact that stock
 pages of the pinned theme (pydata-sphinx-theme 0.17, sphinx-book-theme 1.3) fail.  Where the
@@ -33,6 +34,32 @@ BODY_FIXES = [
 ]
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = re.compile(r'(<script type="application/vnd\.jupyter\.widget-view\+json">)(.*?)(</script>)', re.S)
+def escape_script_json(text: str) -> str:
+    """JSON that cannot end its ``<script>`` early: every ``</`` becomes ``<\\/``, ``<!--`` ``\\u003C!--``.
+
+    myst-nb escapes only a lowercase ``</script>``, but the HTML parser ends a script at
+    ``</script`` in any case (``</SCRIPT >`` too), and ``<!--`` can make it miss the real end.
+    Inside a JSON string ``<\\/`` reads as ``</`` and ``\\u003C`` as ``<``; outside strings JSON
+    has no ``<``, so the data is unchanged.
+    """
+    return text.replace("</", "<\\/").replace("<!--", "\\u003C!--")
+
+
+def escape_widget_scripts(context) -> None:
+    """Escape the page's embedded widget state and views (see :func:`escape_script_json`)."""
+    scripts = context.get("script_files") or []
+    for k, js in enumerate(scripts):
+        attributes = getattr(js, "attributes", None) or {}
+        if attributes.get("type") == WIDGET_STATE and "body" in attributes:
+            escaped = escape_script_json(attributes["body"])
+            if escaped != attributes["body"]:  # Sphinx's script objects are immutable: replace it
+                scripts[k] = type(js)(js.filename, priority=js.priority, **{**attributes, "body": escaped})
+    if "body" in context:
+        context["body"] = WIDGET_VIEW.sub(lambda m: m[1] + escape_script_json(m[2]) + m[3], context["body"])
+
+
 def _apply(fixes, html: str) -> str:
     for pattern, replacement, _rule in fixes:
         html = pattern.sub(replacement, html)
@@ -45,7 +72,8 @@ def add_templates(app, config) -> None:
 
 
 def fix_page(app, pagename, templatename, context, doctree) -> None:
-    """Sphinx ``html-page-context``: drop repeated inline scripts, name no favicon, fix the markup.
+    """Sphinx ``html-page-context``: drop repeated inline scripts, name no favicon, fix the markup,
+    and escape every ``</`` in the embedded widget state.
 
     sphinx-thebe registers the same inline ``const THEBE_JS_URL = ...`` twice, and the second
     copy throws "Identifier 'THEBE_JS_URL' has already been declared".  The browser asks for
@@ -62,6 +90,7 @@ def fix_page(app, pagename, templatename, context, doctree) -> None:
                 unique.append(js)
         scripts[:] = unique
     context["metatags"] = context.get("metatags", "") + '\n    <link rel="icon" href="data:," />'
+    escape_widget_scripts(context)
     if "body" in context:
         context["body"] = _apply(BODY_FIXES, context["body"])
     toctree = context.get("generate_toctree_html")
