@@ -225,33 +225,37 @@ def self_and_cross(source_tokens, target_tokens):
     if not source_tokens or not target_tokens:
         raise ValueError("self_and_cross needs at least one source and one target token")
     n = max(len(source_tokens), len(target_tokens))
-    fig, ax = _figure(11.0, 0.5 * n + 1.6)
+    fig, ax = _figure(MAX_WIDTH, 0.42 * n + 2.2)
     from matplotlib.patches import FancyBboxPatch
+
+    box_w, row = 1.05, 0.42
+    top = row * n + 1.0
 
     def column(x, tokens, colour):
         for i, t in enumerate(tokens):
-            y = 0.5 * n + 0.6 - 0.5 * i
-            ax.add_patch(FancyBboxPatch((x, y - 0.36), 1.5, 0.36, boxstyle="round,pad=0.02", facecolor=colour,
+            y = top - 0.15 - row * i
+            ax.add_patch(FancyBboxPatch((x, y - 0.32), box_w, 0.32, boxstyle="round,pad=0.02", facecolor=colour,
                                         edgecolor=_EDGE, linewidth=0.6))
-            ax.text(x + 0.75, y - 0.18, t, ha="center", va="center", fontsize=9,
+            ax.text(x + box_w / 2, y - 0.16, t, ha="center", va="center", fontsize=NOTE_PT,
                     color=readable_text_colour(_rgb(colour)))
 
-    def roles(x, y_top, text):
-        ax.text(x, y_top, text, ha="center", va="bottom", fontsize=9)
+    def roles(x, text):
+        ax.text(x, top, text, ha="center", va="bottom", fontsize=NOTE_PT)
 
-    top = 0.5 * n + 0.75
-    column(0.3, source_tokens, COLORS[4])
-    roles(1.05, top, "sequence X")
-    ax.text(2.5, top - 0.9, "Q = X W_q\nK = X W_k\nV = X W_v", fontsize=9, va="top")
-    ax.text(2.75, 0.25, "self-attention: Q, K, V from the same sequence", ha="center", fontsize=9)
-    column(6.0, target_tokens, COLORS[1])
-    roles(6.75, top, "decoder sequence Y")
-    column(9.2, source_tokens, COLORS[4])
-    roles(9.95, top, "encoder sequence X")
-    ax.text(7.65, top - 0.5, "Q = Y W_q", fontsize=9)
-    ax.text(7.65, top - 1.0, "K = X W_k\nV = X W_v", fontsize=9, va="top")
-    _arrow(ax, (9.1, top - 1.75), (7.7, top - 1.75))
-    ax.text(8.1, 0.25, "cross-attention: Q from Y, K and V from X", ha="center", fontsize=9)
+    bottom = top - 0.15 - row * n - 0.25
+    column(0.2, source_tokens, COLORS[4])
+    roles(0.2 + box_w / 2, "sequence X")
+    ax.text(1.45, top - 0.5, "Q = X W_q\nK = X W_k\nV = X W_v", fontsize=NOTE_PT, va="top")
+    ax.text(1.5, bottom, "self-attention:\nQ, K, V from\none sequence", ha="center", va="top", fontsize=NOTE_PT)
+    ax.plot([3.05, 3.05], [bottom - 0.8, top + 0.3], color="#999999", lw=0.8)  # the two halves
+    column(3.4, target_tokens, COLORS[1])
+    roles(3.4 + box_w / 2, "decoder sequence Y")
+    column(6.75, source_tokens, COLORS[4])
+    roles(6.75 + box_w / 2, "encoder sequence X")
+    ax.text(4.65, top - 0.5, "Q = Y W_q", fontsize=NOTE_PT, va="top")
+    ax.text(5.35, top - 1.25, "K = X W_k\nV = X W_v", fontsize=NOTE_PT, va="top")
+    _arrow(ax, (6.65, top - 2.05), (5.35, top - 2.05))
+    ax.text(5.6, bottom, "cross-attention: Q from Y,\nK and V from X", ha="center", va="top", fontsize=NOTE_PT)
     return _fit(fig, ax)
 
 
@@ -266,23 +270,23 @@ def masks(tokens, causal, padding, *, padding_tokens=None):
     if causal.dtype != bool or padding.dtype != bool:
         raise TypeError("masks must be boolean (True = this query may attend to this key)")
     padding_tokens = tokens if padding_tokens is None else padding_tokens
-    panels = [(causal, tokens, "causal mask: query i sees keys 0..i"),
-              (padding, padding_tokens, "padding mask: no query sees a pad key")]
+    panels = [(causal, tokens, "causal mask:\nquery i sees keys 0..i"),
+              (padding, padding_tokens, "padding mask:\nno query sees a pad key")]
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 0.42 * max(len(tokens), len(padding_tokens)) + 1.8))
+    fig, axes = plt.subplots(1, 2, figsize=(7.4, 0.42 * max(len(tokens), len(padding_tokens)) + 1.9))
     for ax, (M, labels, title) in zip(axes, panels, strict=True):
         M = M.reshape(-1, *M.shape[-2:])[0]  # the first batch entry, (n_q or 1, n_k)
         M = np.broadcast_to(M, (len(labels), M.shape[-1]))  # a padding mask is the same for every query
         ax.imshow(M, cmap="Greys_r", vmin=-0.6, vmax=1.2, aspect="equal")
         for (i, j), allowed in np.ndenumerate(M):
-            ax.text(j, i, "✓" if allowed else "✗", ha="center", va="center", fontsize=9,
+            ax.text(j, i, "✓" if allowed else "✗", ha="center", va="center", fontsize=NOTE_PT,
                     color="#000" if allowed else "#fff")
-        ax.set_xticks(range(M.shape[1]), labels, rotation=45, ha="right")
-        ax.set_yticks(range(M.shape[0]), labels)
-        ax.set_xlabel("key")
-        ax.set_ylabel("query")
-        ax.set_title(title, fontsize=10)
+        ax.set_xticks(range(M.shape[1]), labels, rotation=45, ha="right", fontsize=NOTE_PT)
+        ax.set_yticks(range(M.shape[0]), labels, fontsize=NOTE_PT)
+        ax.set_xlabel("key", fontsize=NAME_PT)
+        ax.set_ylabel("query", fontsize=NAME_PT)
+        ax.set_title(title, fontsize=NAME_PT)
     fig.tight_layout()
     return fig
 
@@ -293,38 +297,38 @@ def rnn_versus_attention(tokens, d_hidden: int):
     n = len(tokens)
     if n < 2:
         raise ValueError(f"rnn_versus_attention needs at least two tokens, got {n}")
-    fig, axes = _figure(1.25 * n + 3.2, 4.6)
-    ax = axes
+    step = 0.95  # from one token's column to the next
+    fig, ax = _figure(step * n + 3.0, 4.8)
     from matplotlib.patches import FancyBboxPatch
 
-    def box(x, y, text, colour, w=1.0, h=0.45):
+    def box(x, y, text, colour, w=0.75, h=0.45):
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", facecolor=colour, edgecolor=_EDGE,
                                     linewidth=0.6))
-        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8,
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=NOTE_PT,
                 color=readable_text_colour(_rgb(colour)))
 
-    for row, (y0, title) in enumerate(((2.6, "RNN encoder: only h_n reaches the output"),
+    for row, (y0, title) in enumerate(((2.7, "RNN encoder: only h_n reaches the output"),
                                        (0.3, "RNN + attention: the output reads every state"))):
-        ax.text(0.2, y0 + 1.7, title, fontsize=9)
+        ax.text(0.2, y0 + 1.75, title, fontsize=NAME_PT)
         for i, t in enumerate(tokens):
-            x = 0.3 + 1.25 * i
+            x = 0.3 + step * i
             box(x, y0, t, "#eeeeee")
             box(x, y0 + 0.8, f"h_{i + 1}", COLORS[4])
-            _arrow(ax, (x + 0.5, y0 + 0.47), (x + 0.5, y0 + 0.78))
+            _arrow(ax, (x + 0.375, y0 + 0.47), (x + 0.375, y0 + 0.78))
             if i:
-                _arrow(ax, (x - 0.23, y0 + 1.02), (x - 0.02, y0 + 1.02))
-        xo = 0.3 + 1.25 * n + 0.4
-        box(xo, y0 + 0.8, "output", COLORS[1], w=1.3)
+                _arrow(ax, (x - 0.19, y0 + 1.02), (x - 0.02, y0 + 1.02))
+        xo = 0.3 + step * n + 0.5
+        box(xo, y0 + 0.8, "output", COLORS[1], w=1.1)
         if row == 0:
-            _arrow(ax, (xo - 0.63, y0 + 1.02), (xo - 0.02, y0 + 1.02), "")
-            ax.text(xo - 0.3, y0 + 1.35, f"h_n: {d_hidden} numbers", ha="center", fontsize=8)
+            _arrow(ax, (xo - 0.69, y0 + 1.02), (xo - 0.02, y0 + 1.02), "")
+            ax.text(xo - 0.3, y0 + 1.35, f"h_n: {d_hidden} numbers", ha="center", fontsize=NOTE_PT)
         else:
             for i in range(n):
-                x = 0.3 + 1.25 * i + 0.5
-                ax.annotate("", xy=(xo + 0.65, y0 + 1.27), xytext=(x, y0 + 1.27),
+                x = 0.3 + step * i + 0.375
+                ax.annotate("", xy=(xo + 0.55, y0 + 1.27), xytext=(x, y0 + 1.27),
                             arrowprops={"arrowstyle": "->", "color": COLORS[5], "lw": 0.9,
                                         "connectionstyle": "arc3,rad=-0.12"})
-            ax.text(xo + 0.65, y0 + 0.55, f"weights over all {n} states", ha="center", fontsize=8)
+            ax.text(xo + 0.55, y0 + 0.5, f"weights over all {n} states", ha="center", va="top", fontsize=NOTE_PT)
     return _fit(fig, ax)
 
 
@@ -353,13 +357,13 @@ def online_softmax(scores, blocks, running):
         _matrix(ax, x, top, part[None, :], f"block {b}: keys {block.start}–{block.stop - 1}", cell=cell,
                 colour="#dddddd", shape_text=" ")
         for j, v in enumerate(part):
-            ax.text(x + (j + 0.5) * cell, top - cell / 2, f"{v:.2f}", ha="center", va="center", fontsize=8)
+            ax.text(x + (j + 0.5) * cell, top - cell / 2, f"{v:.2f}", ha="center", va="center", fontsize=NOTE_PT)
         x += part.size * cell
         m, l = running[b]
-        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=9)
+        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=NAME_PT)
         if b + 1 < len(blocks):
             _arrow(ax, (x + 0.08, top - cell / 2), (x + 0.72, top - cell / 2), "")
-            ax.text(x + 0.4, top - cell - 0.25, "rescale\nby e^(m−m′)", ha="center", va="top", fontsize=7)
+            ax.text(x + 0.4, top - cell - 0.25, "rescale\nby e^(m−m′)", ha="center", va="top", fontsize=NOTE_PT)
             x += 0.8
-    ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=8)
+    ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=NOTE_PT)
     return _fit(fig, ax)
