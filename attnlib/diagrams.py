@@ -367,3 +367,83 @@ def online_softmax(scores, blocks, running):
             x += 0.8
     ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=NOTE_PT)
     return _fit(fig, ax)
+
+
+def induction_circuit(tokens, w_layer0, w_layer1, i: int, *, circuit: str = "previous-token"):
+    """(g) The two-layer induction circuit on a sequence repeated once, for the query at position ``i``.
+
+    ``tokens`` has length ``T = 2L`` (a sequence of ``L`` tokens, then the same again);
+    ``w_layer0`` and ``w_layer1`` are the two layers' attention weights ``(T, T)`` (one head
+    each, as the page measured them).  ``circuit`` names what layer 0 does:
+    ``"previous-token"`` (position ``k`` attends to ``k - 1``) or ``"duplicate-token"``
+    (the second copy attends to the first).  Layer 1's arrow goes from the key right after
+    the query's earlier copy, ``k = i - L + 1``, to the query ``i``.  The arrows carry the
+    weights they draw.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    tokens = [str(t) for t in tokens]
+    T = len(tokens)
+    if T < 4 or T % 2:
+        raise ValueError(f"tokens must be a sequence repeated once (an even length of at least 4), got {T}")
+    L = T // 2
+    w_layer0, w_layer1 = np.asarray(w_layer0, dtype=float), np.asarray(w_layer1, dtype=float)
+    for name, w in (("w_layer0", w_layer0), ("w_layer1", w_layer1)):
+        if w.shape != (T, T):
+            raise ValueError(f"{name} must have shape {(T, T)} (query, key), got {w.shape}")
+    if circuit not in ("previous-token", "duplicate-token"):
+        raise ValueError(f"circuit must be 'previous-token' or 'duplicate-token', got {circuit!r}")
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not L <= i < T:
+        raise ValueError(f"i must be a position of the second copy ({L} .. {T - 1}), got {i!r}")
+    i = int(i)
+    key = i - L + 1
+    dx = min(0.36, (MAX_WIDTH - 1.6) / T)  # inches from one position to the next
+    x0 = 1.45  # room for the row names on the left
+    fig, ax = _figure(MAX_WIDTH, 4.4)
+    rows = {0: "tokens", 1: "after layer 0", 2: "after layer 1"}
+    y_of = {0: 0.9, 1: 1.9, 2: 3.2}
+    box_w, box_h = 0.8 * dx, 0.34
+
+    def px(j):
+        return x0 + j * dx
+
+    for r, name in rows.items():
+        ax.text(x0 - 0.15, y_of[r], name, ha="right", va="center", fontsize=NOTE_PT, color="#333333")
+        for j in range(T):
+            ax.add_patch(FancyBboxPatch((px(j) - box_w / 2, y_of[r] - box_h / 2), box_w, box_h,
+                                        boxstyle="round,pad=0.01", fc="white", ec="0.6", lw=0.6))
+    for j in range(T):
+        ax.text(px(j), y_of[0], tokens[j], ha="center", va="center", fontsize=NOTE_PT)
+        if j % 2 == 0 or T <= 16:
+            ax.text(px(j), y_of[0] - 0.36, str(j), ha="center", va="center", fontsize=NOTE_PT, color="#555555")
+    ax.text(x0 - 0.15, y_of[0] - 0.36, "position", ha="right", va="center", fontsize=NOTE_PT, color="#555555")
+    for j, colour in ((i, COLORS[5]), (key, COLORS[0])):  # the query and the key it should find
+        ax.add_patch(FancyBboxPatch((px(j) - box_w / 2, y_of[0] - box_h / 2), box_w, box_h,
+                                    boxstyle="round,pad=0.01", fc="none", ec=colour, lw=1.8))
+
+    def arrow(src, dst, colour, text, rad, y_text, at_end=False):
+        ax.add_patch(FancyArrowPatch((px(src[0]), y_of[src[1]] + box_h / 2), (px(dst[0]), y_of[dst[1]] - box_h / 2),
+                                     arrowstyle="-|>", mutation_scale=10, color=colour, lw=1.5,
+                                     connectionstyle=f"arc3,rad={rad}"))
+        if at_end:  # beside the arrow's head, clear of the curve
+            ax.text(px(dst[0]) + 0.25, y_of[dst[1]] - box_h / 2 - 0.12, text, ha="left", va="top",
+                    fontsize=NOTE_PT, color=colour)
+        else:
+            ax.text((px(src[0]) + px(dst[0])) / 2, y_text, text, ha="center", va="bottom", fontsize=NOTE_PT,
+                    color=colour)
+
+    if circuit == "previous-token":
+        arrow((key - 1, 0), (key, 1), COLORS[2], f"layer 0: {w_layer0[key, key - 1]:.2f} (previous token)",
+              -0.3, y_of[1] + 0.25)
+        note = (f"Layer 0 writes into position {key}: “the token before me was {tokens[key - 1]}”.\n"
+                f"The query at position {i} is token {tokens[i]}: layer 1 matches the two.")
+    else:
+        arrow((i - L, 0), (i, 1), COLORS[3], f"layer 0: {w_layer0[i, i - L]:.2f} (same token earlier)",
+              0.12, y_of[0] + 0.3, at_end=True)
+        note = (f"Layer 0 writes into position {i}: “my token was at position {i - L}”.\n"
+                f"Layer 1 looks for the position right after it, {key}.")
+    arrow((key, 1), (i, 2), COLORS[0], f"layer 1: {w_layer1[i, key]:.2f}\n(prefix matching)", -0.12, 0.0, at_end=True)
+    ax.annotate(f"predicts {tokens[key]}", (px(i), y_of[2] + box_h / 2), (px(i), y_of[2] + 0.7), ha="center",
+                fontsize=NAME_PT, arrowprops={"arrowstyle": "<|-", "color": "0.2"})
+    ax.text(x0 + (T - 1) * dx / 2, y_of[0] - 0.65, note, ha="center", va="top", fontsize=NOTE_PT, color="#222222")
+    return _fit(fig, ax)

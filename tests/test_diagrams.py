@@ -6,6 +6,7 @@ import pytest
 
 import attnlib as al
 from attnlib import diagrams
+from attnlib.plotting import heatmap_grid
 
 matplotlib.use("Agg")
 
@@ -127,7 +128,34 @@ def _page_diagrams():
                                         padding_tokens=tokens[:3] + ["<pad>"] * (len(tokens) - 3)),
         "rnn_versus_attention": lambda: diagrams.rnn_versus_attention([f"x{t + 1}" for t in range(6)], 32),
         "online_softmax": lambda: diagrams.online_softmax(s, blocks, running),
+        "induction_circuit": lambda: diagrams.induction_circuit(*_repeated(12), 13),
+        "induction_circuit, duplicate": lambda: diagrams.induction_circuit(*_repeated(12), 13,
+                                                                         circuit="duplicate-token"),
+        "heatmap_grid": lambda: heatmap_grid([W, W_masked], titles=["plain", "causal"]),
     }
+
+
+def _repeated(L):
+    """A sequence of L tokens (two-digit numbers) repeated once, with ideal layer-0 and layer-1 weights."""
+    tokens = [10 + k for k in range(L)] * 2
+    w0, w1 = np.zeros((2 * L, 2 * L)), np.zeros((2 * L, 2 * L))
+    w0[np.arange(1, 2 * L), np.arange(2 * L - 1)] = 1.0  # previous token
+    w1[np.arange(L, 2 * L), np.arange(1, L + 1)] = 1.0  # the token after the earlier copy
+    return tokens, w0, w1
+
+
+def test_induction_circuit_draws_the_weights_it_is_given():
+    tokens, w0, w1 = _repeated(8)
+    w0[4, 3], w1[11, 4] = 0.37, 0.81  # key = 11 - 8 + 1 = 4 reads its previous token 3
+    words = texts(diagrams.induction_circuit(tokens, w0, w1, 11))
+    assert "layer 0: 0.37 (previous token)" in words and "layer 1: 0.81" in words
+    assert f"predicts {tokens[4]}" in words and "position 4" in words
+    with pytest.raises(ValueError, match="second copy"):
+        diagrams.induction_circuit(tokens, w0, w1, 3)
+    with pytest.raises(ValueError, match="shape"):
+        diagrams.induction_circuit(tokens, w0[:4], w1, 11)
+    with pytest.raises(ValueError, match="circuit"):
+        diagrams.induction_circuit(tokens, w0, w1, 11, circuit="copying")
 
 
 @pytest.mark.parametrize("name", list(_page_diagrams()))
