@@ -214,7 +214,8 @@ def multi_head(X, params, n_heads: int, weights):
     _matrix(ax, out_left, y_cat, output, "output", cell=cell, shape_text=f"n×d_model = {n}×{d_model}")
     ax.text(0.2, y_cat - n * cell - 0.75, f"H = {n_heads} heads, d_model = {d_model}, d_head = d_model / H = {d_head};",
             fontsize=NOTE_PT, va="top")
-    ax.text(0.2, y_cat - n * cell - 1.05, "each head scales its scores by 1/√d_head. Each head's colour marks its columns.",
+    ax.text(0.2, y_cat - n * cell - 1.05,
+            "each head scales its scores by 1/√d_head. Each head's colour marks its columns.",
             fontsize=NOTE_PT, va="top")
     return _fit(fig, ax)
 
