@@ -39,7 +39,7 @@ from attnlib.masks import causal_mask, padding_mask
 # --- the language -----------------------------------------------------------------------------
 
 #: English noun -> French noun (all masculine, so that "the" is always "le").
-NOUNS = {"cat": "chat", "dog": "chien", "bird": "oiseau", "horse": "cheval",
+NOUNS = {"cat": "chat", "dog": "chien", "duck": "canard", "horse": "cheval",
          "fish": "poisson", "wolf": "loup", "rabbit": "lapin", "fox": "renard"}
 #: English colour -> French colour (masculine forms).
 COLOURS = {"black": "noir", "white": "blanc", "red": "rouge", "green": "vert", "blue": "bleu", "grey": "gris"}
@@ -467,6 +467,23 @@ def sentence_accuracy(params: dict, pairs) -> float:
     decoded = greedy_decode(params, batch.src)
     right = [ids_to_words(row) == list(p.target) and TGT_ID[EOS] in row for row, p in zip(decoded, pairs)]
     return float(np.mean(right))
+
+
+def word_accuracy(params: dict, pairs) -> dict[str, float]:
+    """The share of French words predicted right when the decoder is given the correct prefix.
+
+    Split by the class of the English word each French word translates: ``"content"``
+    (nouns, colours, verbs) and ``"function"`` ("le", "un", "et").  For a decoder without
+    cross-attention this measures what the French prefix alone can predict.
+    """
+    batch = make_batch(pairs)
+    logits, _ = forward(params, batch.src, batch.tgt_in)
+    right = logits.argmax(axis=-1) == batch.tgt_out  # (B, m)
+    hits = {"content": [], "function": []}
+    for b, p in enumerate(pairs):
+        for i, j in enumerate(p.alignment):
+            hits["function" if WORD_CLASS[p.source[j]] == "function" else "content"].append(bool(right[b, i]))
+    return {k: float(np.mean(v)) for k, v in hits.items()}
 
 
 def alignment_scores(params: dict, pairs) -> dict[str, float]:

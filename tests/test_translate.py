@@ -32,7 +32,7 @@ def test_whole_model_gradient_matches_central_differences(variant):
     rng = np.random.default_rng(3)
     params = small_model(rng, **variant)
     pairs = [tr.translate_words("the black cat sees a dog".split()),
-             tr.translate_words("a fox and the red bird likes the green horse".split())]  # two lengths: padding
+             tr.translate_words("a fox and the red duck likes the green horse".split())]  # two lengths: padding
     batch = tr.make_batch(pairs)
     _, grads = tr.loss_and_grads(params, batch)
     assert set(grads) == set(params)
@@ -56,7 +56,7 @@ def test_padding_does_not_change_a_sentence():
     rng = np.random.default_rng(1)
     params = small_model(rng)
     short = tr.translate_words("a white dog bites the fish".split())
-    long = tr.translate_words("the cat and a red fox sees the blue bird and a wolf".split())
+    long = tr.translate_words("the cat and a red fox sees the blue duck and a wolf".split())
     alone, _ = tr.forward(params, *(lambda b: (b.src, b.tgt_in))(tr.make_batch([short])))
     padded, cache = tr.forward(params, *(lambda b: (b.src, b.tgt_in))(tr.make_batch([short, long])))
     np.testing.assert_allclose(padded[0, :7], alone[0], atol=1e-12)
