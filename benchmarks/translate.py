@@ -1,6 +1,7 @@
 """Train the translator for several seeds: held-out accuracy, alignment, seconds.
 
-Usage:  .venv/bin/python benchmarks/translate.py [--seeds 0 1 2 3 4] [--steps 400] [--encoder-lr-scale 0.1]
+Usage:  .venv/bin/python benchmarks/translate.py [--seeds 0 1 2 3 4] [--steps 400] [--encoder-lr-scale 0.3]
+                                                 [--no-zero-init]
 
 For each seed (the settings of the page "Watch a translator learn to align": float32,
 one BLAS thread, d = 64, one head, Adam lr 3e-3, betas (0.9, 0.98), batch 64, the
@@ -33,12 +34,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=tr.N_STEPS)
     parser.add_argument("--encoder-lr-scale", type=float, default=tr.ENCODER_LR_SCALE)
     parser.add_argument("--held-out", type=int, default=tr.N_HELD_OUT)
+    parser.add_argument("--no-zero-init", action="store_true", help="start the encoder's W_o at random, not at zero")
     args = parser.parse_args()
 
     held = tr.held_out_pairs(args.held_out)
     exclude = frozenset(p.source for p in held)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    print(f"{len(held)} held-out sentences; {args.steps} steps; encoder lr scale {args.encoder_lr_scale}")
+    print(f"{len(held)} held-out sentences; {args.steps} steps; encoder lr scale {args.encoder_lr_scale}; "
+          f"encoder W_o starts {'random' if args.no_zero_init else 'at zero'}")
     print(f"{'seed':>4} {'accuracy':>9} {'content':>8} {'crossing':>9} {'function':>9} {'noun':>6} {'colour':>7} "
           f"{'verb':>6} {'seconds':>8} {'CPU s':>6} {'targets':>8}")
     met = 0
@@ -46,7 +49,7 @@ def main() -> int:
         cpu = time.process_time()
         with threadpool_limits(limits=1, user_api="blas"):
             run = tr.train(np.random.default_rng(seed), args.steps, exclude=exclude,
-                           encoder_lr_scale=args.encoder_lr_scale)
+                           encoder_lr_scale=args.encoder_lr_scale, zero_encoder_output=not args.no_zero_init)
         cpu = time.process_time() - cpu
         acc = tr.sentence_accuracy(run.params, held)
         a = tr.alignment_scores(run.params, held)

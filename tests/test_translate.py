@@ -230,3 +230,21 @@ def test_one_head_equals_attnlib_multi_head_attention_and_its_backward():
     np.testing.assert_allclose(dX_kv, ref_dkv, atol=1e-12)
     for w in sub:
         np.testing.assert_allclose(grads[f"cross.{w}"], ref_dp[w], atol=1e-12)
+
+
+def test_training_view_shows_cross_attention_without_a_causal_mask():
+    from attnlib.widgets import TrainingView
+
+    w = np.full((2, 1, 3, 4), 0.25)  # 2 checkpoints, 1 layer, 3 French queries, 4 English keys
+    view = TrainingView([0, 10], w, ["le", "chat", "noir"], [0, 10], [3.0, 1.0], key_tokens=["the", "black", "cat",
+                                                                                              "sees"], causal=False)
+    assert view.key_tokens == ["the", "black", "cat", "sees"] and view.causal is False
+    assert view.weights.shape == (1, 3, 4)
+    with pytest.raises(ValueError, match="causal view needs"):
+        TrainingView([0, 10], w, ["le", "chat", "noir"], [0, 10], [3.0, 1.0], key_tokens=list("abcd"))
+    with pytest.raises(ValueError, match="key_tokens has 3 entries"):
+        TrainingView([0, 10], w, ["le", "chat", "noir"], [0, 10], [3.0, 1.0], key_tokens=list("abc"), causal=False)
+    with pytest.raises(TypeError, match="causal"):
+        TrainingView([0, 10], w[:, :, :3, :3], ["a", "b", "c"], [0, 10], [3.0, 1.0], causal="no")
+    square = TrainingView([0, 10], w[:, :, :3, :3], ["a", "b", "c"], [0, 10], [3.0, 1.0])
+    assert square.key_tokens == [] and square.causal is True  # the induction page's call is unchanged
