@@ -351,7 +351,8 @@ def forward(params: dict, src, tgt_in) -> tuple[np.ndarray, dict]:
     >>> p = init_params(np.random.default_rng(0))
     >>> b = make_batch(sample_pairs(3, np.random.default_rng(1)))
     >>> logits, cache = forward(p, b.src, b.tgt_in)
-    >>> logits.shape == (*b.tgt_in.shape, len(TGT_VOCAB)), cache["cross_weights"].shape == b.src.shape[:1] + (b.tgt_in.shape[1], b.src.shape[1])
+    >>> B, n, m = b.src.shape[0], b.src.shape[1], b.tgt_in.shape[1]
+    >>> logits.shape == (B, m, len(TGT_VOCAB)), cache["cross_weights"].shape == (B, m, n)
     (True, True)
     """
     src = _check_ids(src, SRC_VOCAB, "src", MAX_SRC)
@@ -468,7 +469,8 @@ def sentence_accuracy(params: dict, pairs) -> float:
     """The share of sentences whose greedy translation is exactly right (every word, then the end)."""
     batch = make_batch(pairs)
     decoded = greedy_decode(params, batch.src)
-    right = [ids_to_words(row) == list(p.target) and TGT_ID[EOS] in row for row, p in zip(decoded, pairs)]
+    right = [list(row[:len(p.target) + 1]) == [TGT_ID[w] for w in p.target] + [TGT_ID[EOS]]
+             for row, p in zip(decoded, pairs, strict=True)]  # every word, then the end token
     return float(np.mean(right))
 
 

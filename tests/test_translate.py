@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnlib import nn
 from attnlib import translate as tr
 from attnlib.masks import causal_mask
 
