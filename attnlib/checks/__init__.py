@@ -20,7 +20,8 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
 - the labs' experiments (``_labs.py``): :func:`check_oracle_recall` ``fn(scale)`` (chapter 2),
   :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
-  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` (chapter 4), :func:`check_greedy_generate`
+  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(pair)``
+  (chapter 4), :func:`check_greedy_generate`
   ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
   :func:`check_mha_shapes`, :func:`check_weights_bytes`,
   :func:`check_leak_detector` ``fn(attend, X)`` (chapter 7), and :func:`check_prediction` for
@@ -63,6 +64,7 @@ from attnlib.checks._backward import check_attention_backward, check_softmax_bac
 from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
 from attnlib.checks._labs import (
+    check_crossing_rows,
     check_equivariance_gap,
     check_greedy_generate,
     check_image_to_text,
@@ -94,6 +96,7 @@ __all__ = [
     "check_attention",
     "check_attention_backward",
     "check_causal_mask",
+    "check_crossing_rows",
     "check_dropout",
     "check_equivariance_gap",
     "check_function",

@@ -611,3 +611,68 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
     return failed(name, f"your prediction {got:.3g} is {gap} the measured {value:.3g} ({within}). "
                         f"{explanation}".rstrip())
 
+
+
+# --- chapter 4: which rows of a translation's cross-attention cross ---------------------------
+
+
+@graded()
+def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
+    """Check a learner's ``fn(pair)``: the French positions whose English word sits elsewhere.
+
+    ``pair`` is an :class:`attnlib.translate.Pair`; the answer is the increasing row numbers
+    ``i`` with ``pair.alignment[i] != i`` (the rows of the cross-attention heatmap whose
+    aligned cell is off the diagonal).  Sentences are drawn afresh at every check, plus
+    one with no colour (no row crosses).  Named mistakes: a True/False per row instead of
+    row numbers, rows counted from 1, the rows that stay on the diagonal, only the nouns'
+    rows or only the colours' rows, rows out of order.
+
+    Examples
+    --------
+    >>> check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if i != j]).passed
+    True
+    >>> "colour" in check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if j == i + 1]).message
+    True
+    """
+    from attnlib import translate as _tr
+
+    rng = np.random.default_rng()
+    pairs = [_tr.random_sentence(rng, n_adjectives=int(rng.integers(1, 4))) for _ in range(3)]
+    pairs.append(_tr.translate_words("the cat sees a dog".split()))
+    for pair in pairs:
+        context = f"for \"{' '.join(pair.source)}\" -> \"{' '.join(pair.target)}\""
+        value, problem = attempt(name, fn, pair, convert=to_array, names=("pair",), expected="fn(pair)")
+        if problem is not None:
+            return in_context(problem, context)
+        n = len(pair.target)
+        alignment = np.array(pair.alignment)
+        rows = np.arange(n)
+        expected = rows[alignment != rows]
+        if value.dtype == bool:
+            if value.shape == (n,) and np.array_equal(value, alignment != rows):
+                return failed(name, f"{context}, you returned True/False for each row; return the row numbers "
+                                    "where it is True (np.flatnonzero turns one into the other).")
+            return failed(name, f"{context}, you returned True/False values; return the row numbers (ints).")
+        if value.ndim != 1 or value.dtype.kind not in "iuf" or not np.all(value == np.round(value)):
+            return failed(name, f"{context}, return a 1-D array of row numbers (ints), got {value.dtype} "
+                                f"of shape {value.shape}.")
+        got = value.astype(int)
+        if np.array_equal(got, expected):
+            continue
+        if sorted(got.tolist()) == expected.tolist():
+            return failed(name, f"{context}, you have the right rows but not in increasing order.")
+        if np.array_equal(got, expected + 1) and expected.size:
+            return failed(name, f"{context}, your rows are counted from 1; rows (and positions) count from 0.")
+        if np.array_equal(got, rows[alignment == rows]):
+            return failed(name, f"{context}, those are the rows that stay on the diagonal; the exercise asks for "
+                                "the ones whose English word sits at another position.")
+        nouns, colours = rows[alignment == rows + 1], rows[alignment == rows - 1]
+        if expected.size and np.array_equal(got, nouns):
+            return failed(name, f"{context}, you found only the French nouns, which read one position to the right; "
+                                "the colour written after each noun reads one position back: its row crosses too.")
+        if expected.size and np.array_equal(got, colours):
+            return failed(name, f"{context}, you found only the colours, which read one position back; the noun "
+                                "written before each colour reads one position to the right: its row crosses too.")
+        return failed(name, f"{context}, your rows {got.tolist()} are not the rows whose English word sits at "
+                            f"another position ({expected.size} rows here).")
+    return passed(name, f"correct on {len(pairs)} sentences, one of them without a colour.")
