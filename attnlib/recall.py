@@ -1,6 +1,7 @@
 """What a recurrent encoder remembers, and what attention over its states retrieves, measured.
 
-The experiment of chapter 2 ("The problem attention solves"), reused in chapter 5:
+The experiment of chapter 2 ("The problem attention solves") and its deeper page
+("How we measured what an RNN forgets"), reused in chapter 5:
 random token sequences go through an **untrained** tanh recurrent encoder
 (:mod:`attnlib.rnn`), and linear readouts, fitted in closed form (ridge
 regression), try to recover the token at every position from
@@ -13,8 +14,11 @@ readout per position, fitted on the same training sequences, so the arms
 differ only in the features they hand to the readout.  The attention arms
 differ only in their query and key weights (:func:`query_attention`):
 hand-set to match positions (:func:`oracle_query`, an upper bound that is told
-where to look), random (:func:`init_query`, the control), or learned by
-gradient descent (:func:`train_query`).
+where to look), random (:func:`init_query`: scores so alike that the weights
+are nearly uniform, the uniform-pooling control), or learned by gradient
+descent (:func:`train_query`).  The query always starts from the asked-for
+position; the keys carry their own position too, or, for the content-only
+control, only their state (``init_query(..., key_position=False)``).
 
 Recall is the fraction of tokens recovered exactly, reported by *distance from
 the end*: distance 1 is the last token read, distance ``n`` the first.
