@@ -9,7 +9,12 @@ can, by a two-step circuit (Olsson et al. 2022):
    position j learns which token came before it; or a *duplicate-token* head:
    position i learns where the same token occurred before);
 2. a layer-1 head (the *induction head*) attends from position i to the token
-   right after the previous occurrence of token ``x_i``, and copies it.
+   right after the previous occurrence of token ``x_i`` (prefix matching:
+   :func:`prefix_matching_score`), and copies it (its OV circuit raises the logit of
+   the token it attends to: :func:`ov_circuit`, :func:`copying_share`).
+
+:func:`forward_layer0_ablated` removes layer 0's output from chosen inputs of layer 1,
+to test which of them the circuit needs.
 
 Everything is plain numpy: the forward pass returns every attention weight, the
 backward pass is composed from :mod:`attnlib.backward` (attention) and
@@ -300,11 +305,17 @@ def offset_score(weights, offset: int) -> np.ndarray:
     return w[..., i, i - offset].mean(axis=-1)
 
 
-def induction_score(weights) -> np.ndarray:
+def prefix_matching_score(weights) -> np.ndarray:
     """Mean weight from position i to the token after the previous occurrence of ``x_i``.
 
+    Olsson et al. (2022) call a head an induction head when it does two things: it
+    *matches prefixes* (attends to the token that followed an earlier occurrence of the
+    current token) and it *copies* (raises the logit of the token it attends to).  This
+    score measures the first half only, from the attention weights; :func:`ov_circuit`
+    and :func:`copying_share` measure the second.
+
     In ``r + r`` with ``|r| = L``, token ``x_i`` (``i >= L``) occurred before at ``i - L``,
-    so the induction head's target is ``i - L + 1``.
+    so the target is ``i - L + 1``.
 
     .. math:: \\text{score} = \\frac{1}{L}\\sum_{i=L}^{2L-1} w_{i,\\,i-L+1}
 
@@ -315,16 +326,19 @@ def induction_score(weights) -> np.ndarray:
     Returns
     -------
     ndarray, shape (...)
-        1 for a perfect induction head, about ``1/i`` for uniform causal weights.
+        1 for a perfect prefix-matching head, about ``1/i`` for uniform causal weights.
 
     Examples
     --------
     >>> L = 3
     >>> w = np.zeros((6, 6)); w[np.arange(3, 6), np.arange(1, 4)] = 1
-    >>> float(induction_score(w))
+    >>> float(prefix_matching_score(w))
     1.0
     """
     return offset_score(weights, _check_pattern(weights)[1] - 1)
+
+
+induction_score = prefix_matching_score  # the name this score had before: it measures attention only
 
 
 def previous_token_score(weights) -> np.ndarray:
@@ -360,6 +374,153 @@ def duplicate_token_score(weights) -> np.ndarray:
     return offset_score(weights, _check_pattern(weights)[1])
 
 
+# --- copying: what a head writes when it attends to a token ------------------------------------
+
+def ov_circuit(params: dict, layer: int) -> np.ndarray:
+    """The logits a head adds, per token, when it puts all its weight on that token: ``E W_v W_o U``.
+
+    Row ``t`` is what layer ``layer`` (1-based) writes into the logits when it attends
+    fully to a position holding token ``t``, through the token embedding alone (the
+    position embedding and the earlier layers' output are left out).  A head that
+    *copies* raises the logit of the token it attends to: its row ``t`` is largest at
+    column ``t``.  Elhage et al. (2021) call ``W_v W_o`` between embedding and
+    unembedding the head's OV circuit.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`init_params` or :func:`train`.
+    layer : int
+        1 .. the number of layers.
+
+    Returns
+    -------
+    ndarray, shape (n_vocab, n_vocab), float64
+
+    Examples
+    --------
+    >>> ov_circuit(init_params(np.random.default_rng(0)), 2).shape
+    (32, 32)
+    """
+    n = n_layers_of(params)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= n:
+        raise ValueError(f"layer must be an int in 1..{n}, got {layer!r}")
+    E, W_v, W_o, U = (params[k].astype(np.float64) for k in ("E", f"W_v{layer}", f"W_o{layer}", "U"))
+    return E @ W_v @ W_o @ U  # (n_vocab, d) @ (d, d_head) @ (d_head, d) @ (d, n_vocab)
+
+
+def _check_square(ov) -> np.ndarray:
+    m = np.asarray(ov, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
+        raise ValueError(f"ov must be a square (n_vocab, n_vocab) matrix, got shape {m.shape}")
+    return m
+
+
+def copying_share(ov) -> float:
+    """The share of tokens whose own logit is the largest in their row of the OV circuit.
+
+    1 for a head that copies every token; about ``1/n_vocab`` for a random matrix.
+
+    Examples
+    --------
+    >>> copying_share(np.eye(4)), copying_share(np.eye(4)[::-1])
+    (1.0, 0.0)
+    """
+    m = _check_square(ov)
+    return float(np.mean(m.argmax(axis=1) == np.arange(len(m))))
+
+
+def eigenvalue_copying(ov) -> float:
+    """How positive the OV circuit's eigenvalues are: ``sum(Re λ) / sum(|λ|)``, in -1 .. 1.
+
+    A matrix that copies (maps each token towards itself) has mostly positive
+    eigenvalues, as Elhage et al. (2021) use to find copying heads; +1 when all are
+    positive, -1 when all are negative, near 0 for a random matrix.
+
+    Examples
+    --------
+    >>> eigenvalue_copying(np.diag([1.0, 2.0])), eigenvalue_copying(-np.eye(3))
+    (1.0, -1.0)
+    """
+    lam = np.linalg.eigvals(_check_square(ov))
+    return float(lam.real.sum() / np.abs(lam).sum())
+
+
+# --- ablation: which of layer 1's inputs needs layer 0? ------------------------------------------
+
+ABLATION_INPUTS = ("queries", "keys", "values", "residual")
+
+
+def forward_layer0_ablated(params: dict, tokens, *, replace: str = "zero", positions=None,
+                           into=ABLATION_INPUTS) -> tuple[np.ndarray, np.ndarray]:
+    """The two-layer model's forward pass with layer 0's output removed from some of layer 1's inputs.
+
+    Layer 0 adds ``o = Attn_0(x) W_o^{(0)}`` to the residual stream.  Here ``o`` is replaced
+    by zeros (``replace="zero"``) or by its mean over the batch at each position
+    (``replace="mean"``, a *mean-ablation*: it keeps what layer 0 writes on average and
+    removes only what depends on the sequence), at the chosen ``positions`` only, and only
+    in the inputs named in ``into``: layer 1's ``"queries"``, ``"keys"``, ``"values"``, and
+    the ``"residual"`` path that carries ``o`` straight to the unembedding.  With every input
+    and every position this is the model with layer 0 silenced.
+
+    Parameters
+    ----------
+    params : dict
+        A two-layer model (:func:`init_params`).
+    tokens : array_like of int, shape (B, T)
+    replace : {"zero", "mean"}
+    positions : array_like of bool, shape (T,), optional
+        Where to replace ``o``; default every position.
+    into : sequence of str
+        Any of :data:`ABLATION_INPUTS`.
+
+    Returns
+    -------
+    logits : ndarray, shape (B, T, n_vocab)
+    weights : ndarray, shape (2, B, T, T)
+        Both layers' attention weights (layer 0's are unchanged by the ablation).
+
+    Examples
+    --------
+    >>> p = init_params(np.random.default_rng(0))
+    >>> x = repeated_sequences(4, 5, np.random.default_rng(1))
+    >>> kept, _ = forward_layer0_ablated(p, x, positions=np.zeros(10, bool))
+    >>> bool(np.allclose(kept, forward(p, x)[0]))
+    True
+    """
+    tokens = _check_tokens(params, tokens)
+    if n_layers_of(params) != 2:
+        raise ValueError(f"params must hold a two-layer model, got {n_layers_of(params)} layers")
+    if replace not in ("zero", "mean"):
+        raise ValueError(f'replace must be "zero" or "mean", got {replace!r}')
+    into = (into,) if isinstance(into, str) else tuple(into)
+    unknown = set(into) - set(ABLATION_INPUTS)
+    if unknown or not into:
+        raise ValueError(f"into must name some of {ABLATION_INPUTS}, got {into!r}")
+    T = tokens.shape[1]
+    positions = np.ones(T, bool) if positions is None else np.asarray(positions)
+    if positions.shape != (T,) or positions.dtype != bool:
+        raise ValueError(f"positions must be a bool array of shape ({T},), got {positions.dtype} {positions.shape}")
+    mask = causal_mask(T)  # (T, T)
+    x0 = nn.embed(params["E"], tokens) + nn.embed(params["P"], np.arange(T))  # (B, T, d)
+    head0, w0 = scaled_dot_product_attention(x0 @ params["W_q1"], x0 @ params["W_k1"], x0 @ params["W_v1"], mask)
+    o = head0 @ params["W_o1"]  # (B, T, d_head) @ (d_head, d) -> (B, T, d): what layer 0 writes
+    stand_in = np.zeros_like(o) if replace == "zero" else np.broadcast_to(o.mean(axis=0), o.shape)  # (B, T, d)
+    ablated = x0 + np.where(positions[:, None], stand_in, o)  # (B, T, d)
+    whole = x0 + o
+    x_q, x_k, x_v, x_r = (ablated if name in into else whole for name in ABLATION_INPUTS)
+    head1, w1 = scaled_dot_product_attention(x_q @ params["W_q2"], x_k @ params["W_k2"], x_v @ params["W_v2"], mask)
+    x = x_r + head1 @ params["W_o2"]  # (B, T, d)
+    return nn.unembed(x, params["U"]), np.stack([w0, w1])
+
+
+def repeat_loss(logits: np.ndarray, tokens) -> float:
+    """Mean cross-entropy on the repeated half (:func:`repeated_half`) of ``r + r`` sequences."""
+    tokens = np.asarray(tokens)
+    half = repeated_half(tokens.shape[1])
+    return float(nn.cross_entropy(logits[:, half], tokens[:, half.start + 1:half.stop + 1])[0])
+
+
 # --- training ---------------------------------------------------------------------------------
 
 @dataclass
@@ -388,7 +549,7 @@ class TrainingRun:
         return np.array([c.step for c in self.checkpoints])
 
     def scores(self, layer: int, score) -> np.ndarray:
-        """``score`` (e.g. :func:`induction_score`) of layer ``layer`` (1-based) at each checkpoint."""
+        """``score`` (e.g. :func:`prefix_matching_score`) of layer ``layer`` (1-based) at each checkpoint."""
         return np.array([float(score(c.weights[layer - 1])) for c in self.checkpoints])
 
     @property

@@ -204,3 +204,104 @@ def test_training_view_rejects_bad_input():
         TrainingView([0, 1], W, ["a", "b"], [0, 1, 2], [1.0, 0.5])
     with pytest.raises(ValueError, match="finite"):
         TrainingView([0, 1], np.full((2, 1, 2, 2), np.nan), ["a", "b"], [0, 1], [1.0, 0.5])
+
+
+# --- prefix matching, copying and ablation: the measurements of the induction-heads page ---
+
+def test_prefix_matching_score_keeps_its_old_name():
+    w = np.random.default_rng(3).dirichlet(np.ones(6), size=6)
+    np.testing.assert_array_equal(ind.prefix_matching_score(w), ind.induction_score(w))
+    np.testing.assert_array_equal(ind.prefix_matching_score(w), ind.offset_score(w, 2))
+
+
+def test_ov_circuit_is_the_product_of_four_matrices():
+    rng = np.random.default_rng(4)
+    p = small_model(rng)
+    for layer in (1, 2):
+        loop = np.array([[p["E"][s] @ p[f"W_v{layer}"] @ p[f"W_o{layer}"] @ p["U"][:, t] for t in range(10)]
+                         for s in range(10)])
+        np.testing.assert_allclose(ind.ov_circuit(p, layer), loop, atol=1e-12)
+    with pytest.raises(ValueError, match="layer must be an int in 1..2"):
+        ind.ov_circuit(p, 3)
+
+
+def test_copying_scores_on_known_matrices():
+    rng = np.random.default_rng(5)
+    assert ind.copying_share(3 * np.eye(8) + 0.1 * rng.random((8, 8))) == 1.0
+    assert ind.copying_share(np.roll(np.eye(8), 1, axis=1)) == 0.0
+    assert ind.eigenvalue_copying(np.diag([1.0, 3.0, 0.5])) == pytest.approx(1.0)
+    assert ind.eigenvalue_copying(-2 * np.eye(4)) == pytest.approx(-1.0)
+    assert abs(ind.eigenvalue_copying(np.diag([1.0, -1.0]))) < 1e-12
+    q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    similar = q @ np.diag(np.arange(1.0, 9.0)) @ q.T  # positive eigenvalues in another basis
+    assert ind.eigenvalue_copying(similar) == pytest.approx(1.0)
+    random = [ind.eigenvalue_copying(rng.standard_normal((32, 32))) for _ in range(20)]
+    assert abs(np.mean(random)) < 0.2
+    with pytest.raises(ValueError, match="square"):
+        ind.copying_share(np.ones((3, 4)))
+
+
+def test_ablation_that_removes_nothing_is_the_forward_pass():
+    rng = np.random.default_rng(6)
+    p = small_model(rng)
+    x = ind.repeated_sequences(5, 4, rng, n_vocab=10)
+    logits, cache = ind.forward(p, x)
+    for replace in ("zero", "mean"):
+        kept, w = ind.forward_layer0_ablated(p, x, replace=replace, positions=np.zeros(8, bool))
+        np.testing.assert_allclose(kept, logits, atol=1e-12)
+        np.testing.assert_allclose(w, cache["weights"], atol=1e-12)
+    # the mean over a batch of one sequence is that sequence: a mean-ablation changes nothing
+    one, _ = ind.forward_layer0_ablated(p, x[:1], replace="mean")
+    np.testing.assert_allclose(one, logits[:1], atol=1e-12)
+
+
+def test_zero_ablation_everywhere_is_silencing_layer_0():
+    rng = np.random.default_rng(7)
+    p = small_model(rng)
+    x = ind.repeated_sequences(3, 5, rng, n_vocab=10)
+    silenced = dict(p, W_o1=np.zeros_like(p["W_o1"]))
+    logits, w = ind.forward_layer0_ablated(p, x)
+    np.testing.assert_allclose(logits, ind.forward(silenced, x)[0], atol=1e-12)
+    np.testing.assert_allclose(w, ind.forward(silenced, x)[1]["weights"], atol=1e-12)
+
+
+def test_ablation_reaches_only_the_named_inputs_and_positions():
+    rng = np.random.default_rng(8)
+    p = small_model(rng)
+    x = ind.repeated_sequences(3, 5, rng, n_vocab=10)
+    _, cache = ind.forward(p, x)
+    # removed from the values or the residual only: layer 1's weights are unchanged
+    for into in ("values", "residual"):
+        logits, w = ind.forward_layer0_ablated(p, x, into=into)
+        np.testing.assert_allclose(w, cache["weights"], atol=1e-12)
+    # removed from the keys only: queries unchanged, so row i of layer 1 changes only through keys
+    _, w_keys = ind.forward_layer0_ablated(p, x, into="keys")
+    assert not np.allclose(w_keys[1], cache["weights"][1])
+    # removed at the last position only: every earlier query row of layer 1 is unchanged (causal)
+    last = np.zeros(10, bool)
+    last[-1] = True
+    logits, w = ind.forward_layer0_ablated(p, x, positions=last)
+    np.testing.assert_allclose(w[1, :, :-1], cache["weights"][1, :, :-1], atol=1e-12)
+    np.testing.assert_allclose(logits[:, :-1], ind.forward(p, x)[0][:, :-1], atol=1e-12)
+
+
+def test_ablation_rejects_bad_input():
+    rng = np.random.default_rng(9)
+    p = small_model(rng)
+    x = ind.repeated_sequences(2, 3, rng, n_vocab=10)
+    with pytest.raises(ValueError, match='replace must be "zero" or "mean"'):
+        ind.forward_layer0_ablated(p, x, replace="random")
+    with pytest.raises(ValueError, match="into must name"):
+        ind.forward_layer0_ablated(p, x, into=("keys", "heads"))
+    with pytest.raises(ValueError, match=r"shape \(6,\)"):
+        ind.forward_layer0_ablated(p, x, positions=np.ones(5, bool))
+    one_layer = {k: v for k, v in p.items() if not k.endswith("2")}
+    with pytest.raises(ValueError, match="two-layer"):
+        ind.forward_layer0_ablated(one_layer, x)
+
+
+def test_repeat_loss_matches_loss_and_grads():
+    rng = np.random.default_rng(10)
+    p = small_model(rng)
+    x = ind.repeated_sequences(4, 4, rng, n_vocab=10)
+    assert ind.repeat_loss(ind.forward(p, x)[0], x) == pytest.approx(ind.loss_and_grads(p, x)[1])

@@ -1,0 +1,97 @@
+"""The reading aids of tools/book_pages.py, in the built book: the experiment index on "How we know"
+is made of every experiment box on the pages, and each chapter's core page shows a reading time
+of about twenty minutes."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.build
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_MINUTES = 25  # "about 20 minutes" for a newcomer's first reading of a chapter's core page
+NOT_EXPERIMENTS = {"intro", "notation", "glossary", "bibliography", "how-we-know", "instructor-guide"}
+
+
+class _Collect(HTMLParser):
+    """Ids of experiment boxes, links, and the reading-time line of one page."""
+
+    def __init__(self):
+        super().__init__()
+        self.boxes, self.links, self.reading, self._in_reading = [], [], None, False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if "experiment" in classes and "admonition" in classes and attrs.get("id"):
+            self.boxes.append(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if "reading-time" in classes:
+            self._in_reading = True
+
+    def handle_data(self, data):
+        if self._in_reading and data.strip():
+            self.reading = (self.reading or "") + data
+
+    def handle_endtag(self, tag):
+        if tag == "p":
+            self._in_reading = False
+
+
+def _page(html: Path) -> _Collect:
+    parser = _Collect()
+    parser.feed(html.read_text())
+    return parser
+
+
+def test_every_experiment_box_is_in_the_index(built_book):
+    index = _page(built_book.html / "book" / "how-we-know.html")
+    indexed = {href.split("#", 1)[1] for href in index.links if "#exp-" in href}
+    boxes = {}
+    for html in sorted((built_book.html / "book").glob("*.html")):
+        for box in _page(html).boxes:
+            boxes[box] = html.stem
+    assert boxes, "no page has an experiment box"
+    missing = sorted(f"{page}#{box}" for box, page in boxes.items() if box not in indexed)
+    assert not missing, f"experiment boxes that 'How we know' does not list: {missing}"
+    stale = sorted(indexed - set(boxes))
+    assert not stale, f"'How we know' links to boxes that no page has: {stale}"
+
+
+def test_every_page_that_measures_has_an_experiment_box(built_book):
+    """A prose page that computes with code carries at least one experiment box."""
+    lacking = []
+    for md in sorted((ROOT / "book").glob("*.md")):
+        if md.stem in NOT_EXPERIMENTS or "```{code-cell}" not in md.read_text():
+            continue
+        if not _page(built_book.html / "book" / f"{md.stem}.html").boxes:
+            lacking.append(md.stem)
+    assert not lacking, f"pages with code but no experiment box: {lacking}"
+
+
+def test_chapter_pages_show_a_reading_time_of_about_twenty_minutes(built_book):
+    times = {}
+    for html in sorted((built_book.html / "book").glob("0*.html")):
+        line = _page(html).reading
+        assert line, f"{html.name} shows no reading time"
+        minutes = int(re.search(r"about (\d+) minutes", line).group(1))
+        times[html.stem] = minutes
+    print("reading times (minutes):", times)
+    too_long = {page: m for page, m in times.items() if m > MAX_MINUTES}
+    assert not too_long, f"chapter pages longer than {MAX_MINUTES} minutes to read: {too_long}"
+
+
+def test_reading_minutes_counts_prose_code_and_figures():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from book_pages import reading_minutes
+
+    assert reading_minutes(2000, 0, 0) == 10
+    assert reading_minutes(2000, 100, 4) == 16
+    assert reading_minutes(0, 0, 0) == 1

@@ -1,0 +1,253 @@
+"""The book's reading aids, a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``).
+
+* **Experiment index.** Every experiment box on a page is an admonition of class ``experiment``
+  (``:class: note experiment``) whose items start **Compares**, **Controls for**, **Cannot show**
+  and **Tied by**. The ``{experiment-index}`` directive on "How we know" collects the boxes of one
+  chapter and its sub-pages into a table, so the page and the index cannot drift apart: the box on
+  the page is the one source.
+* **Reading time.** Each chapter's core page (``book/0N-*.md``) shows how long it takes to read,
+  counted from its words, the code it shows and its figures (:func:`reading_minutes`).
+* **Forward references.** ``{ahead}`term``` links to a glossary term that a later page defines,
+  and says so, so that a reader (and ``tests/test_glossary.py``) can tell it from a term used
+  before it was explained.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
+from sphinx.errors import NoUri
+from sphinx.util.docutils import SphinxDirective, SphinxRole, new_document
+
+FIELDS = ("Compares", "Controls for", "Cannot show", "Tied by")
+CHAPTER_PAGE = re.compile(r"^book/0\d-")
+
+# Reading speed for a first reading of technical prose, and the time a code line or a figure takes.
+WORDS_PER_MINUTE = 200
+CODE_LINES_PER_MINUTE = 20
+MINUTES_PER_FIGURE = 0.25
+
+
+# --- experiment boxes -------------------------------------------------------------------------
+
+class experiment_index(nodes.General, nodes.Element):
+    """Placeholder for the table of one chapter's experiments, filled when the page is resolved."""
+
+
+class ExperimentIndex(SphinxDirective):
+    """``{experiment-index} book/03-how-attention-works``: the chapter page and its sub-pages."""
+
+    required_arguments = 1
+    option_spec = {"class": directives.class_option}
+
+    def run(self):
+        node = experiment_index()
+        node["chapter"] = self.arguments[0].strip().lstrip("/")
+        return [node]
+
+
+def _box_fields(box: nodes.admonition, docname: str) -> dict:
+    """Title, anchor and the four labelled items of an experiment box; a clear error otherwise."""
+    title = next(iter(box.findall(nodes.title)), None)
+    if title is None or not title.astext().startswith("Experiment: "):
+        raise ValueError(f"{docname}: an experiment box must be titled 'Experiment: …', got {title!r}")
+    if not box["ids"]:
+        raise ValueError(f"{docname}: the experiment box {title.astext()!r} needs a :name: (exp-…)")
+    items = {}
+    for item in box.findall(nodes.list_item):
+        first = item.next_node(nodes.strong)
+        if first is None:
+            continue
+        label = first.astext().strip().rstrip(":")
+        if label in FIELDS:
+            items[label] = item
+    missing = [f for f in FIELDS if f not in items]
+    if missing:
+        raise ValueError(f"{docname}: the experiment box {title.astext()!r} has no item(s) {missing}; "
+                         f"expected items starting **{'**, **'.join(FIELDS)}**")
+    return {"title": title.astext()[len("Experiment: "):], "id": box["ids"][0], "items": items}
+
+
+def collect_experiments(app, doctree):
+    env = app.env
+    store = env.__dict__.setdefault("attnlib_experiments", {})
+    boxes = []
+    for box in doctree.findall(nodes.admonition):
+        if "experiment" in box["classes"]:
+            fields = _box_fields(box, env.docname)
+            boxes.append({"title": fields["title"], "id": fields["id"],
+                          "items": {k: v.deepcopy() for k, v in fields["items"].items()}})
+    store[env.docname] = boxes
+
+
+def purge_experiments(app, env, docname):
+    env.__dict__.setdefault("attnlib_experiments", {}).pop(docname, None)
+
+
+def merge_experiments(app, env, docnames, other):
+    env.__dict__.setdefault("attnlib_experiments", {}).update(
+        {d: other.attnlib_experiments[d] for d in docnames if d in getattr(other, "attnlib_experiments", {})})
+
+
+def chapter_docs(env, chapter: str) -> list[str]:
+    """The chapter page followed by its sub-pages, in the order of the table of contents."""
+    if chapter not in env.found_docs:
+        raise ValueError(f"experiment-index: no page {chapter!r}")
+    order = [chapter]
+    for child in env.toctree_includes.get(chapter, []):
+        order += chapter_docs(env, child)
+    return order
+
+
+def _item_body(item: nodes.list_item) -> list[nodes.Node]:
+    """The item's content without its bold label."""
+    body = [child.deepcopy() for child in item.children]
+    first = body[0] if body else None
+    if isinstance(first, nodes.paragraph):
+        while first.children and isinstance(first[0], nodes.Text) and not first[0].astext().strip():
+            first.remove(first[0])  # MyST may leave an empty text node before the label
+        if first.children and isinstance(first[0], nodes.strong):
+            first.remove(first[0])
+        if first.children and isinstance(first[0], nodes.Text):
+            first[0] = nodes.Text(first[0].astext().lstrip(" :"))
+    return body
+
+
+def _cell(*children) -> nodes.entry:
+    entry = nodes.entry()
+    for child in children:
+        entry += child
+    return entry
+
+
+def fill_experiment_index(app, doctree, docname):
+    env = app.env
+    store = getattr(env, "attnlib_experiments", {})
+    for node in list(doctree.findall(experiment_index)):
+        table = nodes.table(classes=["experiment-index", "colwidths-given"])
+        group = nodes.tgroup(cols=4)
+        table += group
+        for width in (22, 26, 24, 28):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        row = nodes.row()
+        for label in ("Experiment", "Compares", "Controls for", "Cannot show"):
+            row += _cell(nodes.paragraph(text=label))
+        head += row
+        body = nodes.tbody()
+        group += body
+        count = 0
+        for source in chapter_docs(env, node["chapter"]):
+            for box in store.get(source, []):
+                count += 1
+                link = nodes.paragraph()
+                ref = nodes.reference("", box["title"], internal=True)
+                try:
+                    ref["refuri"] = app.builder.get_relative_uri(docname, source) + "#" + box["id"]
+                except NoUri:
+                    pass
+                link += ref
+                tie = nodes.paragraph(classes=["experiment-tie"])
+                tie += nodes.emphasis(text=" ".join(p.astext() for p in _item_body(box["items"]["Tied by"])))
+                row = nodes.row()
+                row += _cell(link, tie)
+                for field in FIELDS[:3]:
+                    row += _cell(*_item_body(box["items"][field]))
+                body += row
+        if count == 0:
+            raise ValueError(f"experiment-index: {node['chapter']} and its sub-pages have no experiment box")
+        # references inside the copied items are resolved as if they were written on this page,
+        # in a document of their own (as sphinx.ext.todo does: resolving this page would recurse)
+        holder = new_document("")
+        holder += table
+        for xref in holder.findall(addnodes.pending_xref):
+            xref["refdoc"] = docname
+        env.resolve_references(holder, docname, app.builder)
+        holder.remove(table)
+        node.replace_self(table)
+
+
+# --- reading time -----------------------------------------------------------------------------
+
+def reading_minutes(words: int, code_lines: int, figures: int) -> int:
+    """Minutes for a first reading: prose at 200 words a minute, code at 20 lines, 15 s a figure."""
+    return max(1, math.ceil(words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE
+                            + figures * MINUTES_PER_FIGURE))
+
+
+def _skip(node) -> bool:
+    classes = set(node.get("classes", [])) if isinstance(node, nodes.Element) else set()
+    return isinstance(node, (nodes.literal_block, nodes.math_block, nodes.raw, nodes.comment,
+                             nodes.citation, nodes.footnote)) or bool(classes & {"cell_output", "dropdown",
+                                                                                  "toggle", "solution"})
+
+
+def page_counts(doctree) -> tuple[int, int, int]:
+    """Words of prose, lines of code shown, and figures on a page (outputs and solutions excluded)."""
+    words = code = figures = 0
+
+    def walk(node):
+        nonlocal words, code, figures
+        if isinstance(node, nodes.literal_block):
+            code += len(node.astext().strip().splitlines())
+            return
+        if isinstance(node, (nodes.figure, nodes.image)) and not isinstance(node.parent, nodes.figure):
+            figures += 1
+        if _skip(node):
+            return
+        if isinstance(node, nodes.Text):
+            words += len(node.astext().split())
+            return
+        for child in node.children:
+            walk(child)
+
+    walk(doctree)
+    return words, code, figures
+
+
+def add_reading_time(app, doctree):
+    if not CHAPTER_PAGE.match(app.env.docname):
+        return
+    section = doctree.next_node(nodes.section)
+    if section is None:
+        return
+    minutes = reading_minutes(*page_counts(doctree))
+    note = nodes.paragraph(classes=["reading-time"])
+    note += nodes.emphasis(text=f"Reading time: about {minutes} minutes.")
+    title = section.next_node(nodes.title)
+    section.insert(section.index(title) + 1, note)
+
+
+# --- forward references to the glossary -------------------------------------------------------
+
+class AheadRole(SphinxRole):
+    """``{ahead}`term``` or ``{ahead}`text <term>```: a glossary link, marked as explained later."""
+
+    pattern = re.compile(r"^(?P<text>.+?)\s*<(?P<term>[^<>]+)>$", re.S)
+
+    def run(self):
+        match = self.pattern.match(self.text)
+        text, term = (match["text"], match["term"]) if match else (self.text, self.text)
+        xref = addnodes.pending_xref("", nodes.inline(text, text, classes=["xref", "std", "std-term"]),
+                                     refdomain="std", reftype="term", reftarget=term.lower(),
+                                     refexplicit=True, refwarn=True, refdoc=self.env.docname)
+        later = nodes.inline("", " (explained later)", classes=["ahead"])
+        return [xref, later], []
+
+
+def setup(app):
+    app.add_node(experiment_index)
+    app.add_directive("experiment-index", ExperimentIndex)
+    app.connect("doctree-read", collect_experiments)
+    app.connect("doctree-read", add_reading_time)
+    app.connect("env-purge-doc", purge_experiments)
+    app.connect("env-merge-info", merge_experiments)
+    app.connect("doctree-resolved", fill_experiment_index)
+    app.add_role("ahead", AheadRole())
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
