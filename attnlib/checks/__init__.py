@@ -30,34 +30,23 @@ The diagnosing checks take the learner's *function*:
 
 and :func:`check_value` / :func:`check_function` compare any answer with one computed by attnlib.
 
-Checks that cannot be fooled (see ``_guard.py``): the learner's code gets deep copies
-of the inputs (an input changed in place fails with a message saying which); while it
-runs, attnlib's reference versions of what the exercise asks for refuse with "use your
-own implementation" (``forbid=`` names them; attnlib's own internal calls still work);
-each call has a time limit (``time_limit=``, seconds); whatever the answer rebinds in
-attnlib, in these checks, in numpy, ``math`` or ``builtins`` is put back before the check
-goes on; a wrong return value (None, a ragged list) is named.  An exercise that builds
-on an earlier one is checked with attnlib's reference in place of the earlier answer:
+These are self-checks, for practice: plain, fast functions that run in the learner's own
+kernel and protect nothing.  The learner's code gets deep copies of the inputs (an input
+changed in place is named); a call of attnlib's version of what the exercise asks for is
+reported as "use your own implementation" (``forbid=`` names them); a wrong return value (None,
+a ragged list) is named.  An exercise that builds on an earlier one is checked with attnlib's
+reference in place of the earlier answer:
 ``check_attention(my_attention, upstream={"my_softmax": (attnlib.softmax, "Exercise 1")})``
 passes a right attention whatever ``my_softmax`` does, and names Exercise 1 when it is
 what breaks the learner's own version.
 
-Grading cells import the checks in the cell that grades, so that no answer cell can
-redefine them (an answer cell runs before), and end in :func:`assert_passed`, which
-raises ``AssertionError`` with the whole diagnosis (wrapped to short lines, for
-``nbgrader validate``) and, on success, displays the result without returning a value
-(so nbgrader reads no partial score)::
-
-    from attnlib.checks import assert_passed, check_softmax  # imported here: an answer cell cannot replace them
-    assert_passed(check_softmax(my_softmax, name="Exercise 1"))
-
-``tools/nbgrader_export.py`` writes the grading cells this way.  The names of this
-package cannot be rebound (``attnlib.checks.check_softmax = ...`` raises).
+Grades do not come from here: :mod:`attnlib.grading` takes each answer cell's source, runs it
+in a separate process with numpy and the exercise's given helpers only, and compares with the
+reference in the grader's own process (``python -m attnlib.grading``, and an nbgrader
+preprocessor that sets each grading cell's outcome).  :func:`assert_passed` raises
+``AssertionError`` with the whole diagnosis for a failed result.
 """
 
-import sys
-
-from attnlib.checks import _guard
 from attnlib.checks._attention import check_attention, check_self_attention
 from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
@@ -119,6 +108,3 @@ __all__ = [
     "passed",
     "run_answer",
 ]
-
-_guard.freeze()  # what every check restores before it runs and after each call of the learner's code
-sys.modules[__name__].__class__ = _guard.ProtectedModule

@@ -1,7 +1,7 @@
 """Checks for the labs' experiment exercises, whose references used to sit in the labs' check cells.
 
 Each check computes what it compares with here, after the learner's code has run and under
-the guards of :mod:`attnlib.checks._guard`, so that no reference answer is printed in a
+the plain calls of :mod:`attnlib.checks._calls`, so that no reference answer is printed in a
 lab: the recall through the oracle query (chapter 2), the variance of scaled scores (chapter 3),
 the permutation-equivariance gap (chapter 4), greedy generation and the image rows and text
 columns of a DALL-E-style stream (chapter 6), the shapes and the memory of multi-head attention
@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from attnlib.attention import scaled_dot_product_attention as _attention
-from attnlib.checks._guard import to_array
+from attnlib.checks._calls import to_array
 from attnlib.checks._result import (
     NOT_IMPLEMENTED,
     CheckResult,
