@@ -47,6 +47,8 @@ preprocessor that sets each grading cell's outcome).  :func:`assert_passed` rais
 ``AssertionError`` with the whole diagnosis for a failed result.
 """
 
+import numpy as np  # noqa: F401 (the doctest of mistakes uses it)
+
 from attnlib.checks._attention import check_attention, check_self_attention
 from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
@@ -60,6 +62,7 @@ from attnlib.checks._labs import (
     check_oracle_recall,
     check_prediction,
     check_score_variance,
+    check_top_words,
     check_weights_bytes,
 )
 from attnlib.checks._masks import check_causal_mask, check_padding_mask
@@ -101,10 +104,33 @@ __all__ = [
     "check_softmax",
     "check_softmax_backward",
     "check_split_heads",
+    "check_top_words",
     "check_value",
     "check_weights_bytes",
     "compare_arrays",
     "failed",
+    "mistakes",
     "passed",
     "run_answer",
 ]
+
+
+def mistakes(lab: str, number: int, **data) -> list:
+    """The named mistakes of exercise ``number`` of lab ``lab`` (``"01"`` .. ``"07"``), for ``check_function``.
+
+    ``check_function(..., mistakes=mistakes("01", 3))`` tells an answer that makes one of the
+    mistakes in the grader's catalogue (:mod:`attnlib.grading.catalogue`) its own diagnosis.
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> flipped = lambda q, k, v, s: attnlib.softmax((q - k) ** 2 / (2 * s**2)) @ v
+    >>> nw = lambda q, k, v, s: attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
+    >>> keys, values = np.arange(0.0, 11, 2), np.arange(0.0, 11, 2) ** 2
+    >>> result = check_function("Exercise 3", flipped, nw, [(5.0, keys, values, 1.0)], mistakes=mistakes("01", 3))
+    >>> "sign of the scores is flipped" in result.message
+    True
+    """
+    from attnlib.grading.catalogue import mistakes as catalogue_mistakes
+
+    return catalogue_mistakes(lab, number, **data)

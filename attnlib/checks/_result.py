@@ -346,8 +346,9 @@ def copies(args) -> tuple:
 def attempt(name: str, fn, *args, convert=None, names=None, expected=None, **kwargs):
     """Run the learner's ``fn`` (see :mod:`._calls`): ``(value, None)`` or ``(None, CheckResult)``.
 
-    ``convert`` (for example :func:`._calls.to_array`) runs on the return value; ``names`` name the arguments in messages; ``expected`` is the
-    signature to name when ``fn`` cannot be called with these arguments.
+    ``convert`` (for example :func:`._calls.to_array`) runs on the return value; ``names``
+    name the arguments in messages; ``expected`` is the signature to name when ``fn`` cannot
+    be called with these arguments.
     """
     try:
         return _guard.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
