@@ -51,7 +51,7 @@ def encode(value):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biufcU":
             raise TypeError(f"an array of {arr.dtype} cannot be sent (numbers, booleans, strings only)")
-        arr = np.ascontiguousarray(arr)
+        arr = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
                            isinstance(value, np.generic)]}
     if isinstance(value, list):
@@ -160,7 +160,7 @@ def _enc(value):
             if arr.dtype.kind == "O":
                 raise TypeError(f"an array of Python objects ({type(arr.flat[0]).__name__ if arr.size else 'empty'})")
             raise TypeError(f"an array of {arr.dtype}")
-        arr = np.ascontiguousarray(arr)
+        arr = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
                            isinstance(value, np.generic)]}
     if type(value) is list:
