@@ -256,3 +256,26 @@ def my_softmax(x):
 '''
     assert not _grade(("03", 1), source).passed
     assert not target.exists()
+
+
+def test_the_audit_hook_cannot_be_switched_off_from_the_answer():
+    source = '''
+import sys
+main = sys.modules["__main__"]
+for name in list(vars(main)):
+    value = getattr(main, name)
+    if isinstance(value, list):
+        value[:] = [False] * len(value)
+try:
+    import gc
+    for obj in gc.get_objects():
+        if callable(obj) and getattr(obj, "__name__", "") == "hook":
+            obj.__code__ = (lambda event, args: None).__code__
+except Exception:
+    pass
+import attnlib
+def my_softmax(x):
+    return attnlib.softmax(x)
+'''
+    result = _grade(("03", 1), source)
+    assert not result.passed and "not available while grading" in result.message, result
