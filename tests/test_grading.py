@@ -18,10 +18,12 @@ Lab 1 also goes through real ``nbgrader autograde`` in tests/test_nbgrader.py.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import attnlib as al
 from attnlib.checks import check_function, mistakes
 from attnlib.grading import catalogue
 from attnlib.grading.grader import grade_source
@@ -133,11 +135,11 @@ import attnlib
 def my_softmax(x):
     return attnlib.softmax(x)
 ''',
-    "attnlib's source read and exec'd": '''
-import importlib.util
-spec = importlib.util.find_spec("attnlib")
+    "attnlib's source read and exec'd": f'''
+namespace = {{}}
+exec(open({str(Path(al.__file__).parent / "softmax.py")!r}).read(), namespace)
 def my_softmax(x):
-    return x
+    return namespace["softmax"](x)
 ''',
     "a FunctionType copy of a helper it is not given": '''
 import types

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnlib.checks import _calls as _guard
+from attnlib.checks import _calls
 
 NOT_IMPLEMENTED = "not implemented yet"
 
@@ -122,15 +122,15 @@ def graded(forbid=()):
             bound.apply_defaults()
             name = str(bound.arguments.get("name", body.__name__))
             stand_ins = _stand_ins(upstream)
-            with _guard.settings(forbid, stand_ins):
+            with _calls.settings(forbid, stand_ins):
                 result = _run_check(body, name, args, kwargs)
             if not result.passed and result.message.startswith(REFUSED):
-                with _guard.settings((), stand_ins):  # wrong even with attnlib's help? say how too
+                with _calls.settings((), stand_ins):  # wrong even with attnlib's help? say how too
                     helped = _run_check(body, name, args, kwargs)
                 if not helped.passed and not helped.not_implemented:
                     return failed(name, f"{helped.message.rstrip('.')}. Also, {result.message}")
             if stand_ins and result.passed:
-                with _guard.settings(forbid, None):
+                with _calls.settings(forbid, None):
                     own = _run_check(body, name, args, kwargs)
                 if not own.passed:
                     names = " and ".join(stand_ins)
@@ -170,7 +170,7 @@ def _run_check(body, name, args, kwargs) -> CheckResult:
     try:
         return body(*args, **kwargs)
     except Exception as err:  # a check must report, never crash the notebook
-        return failed(name, f"the check could not handle your answer ({_guard.describe(err)}).")
+        return failed(name, f"the check could not handle your answer ({_calls.describe(err)}).")
 
 
 def run_answer(name: str, fn, *args, **kwargs):
@@ -184,7 +184,7 @@ def run_answer(name: str, fn, *args, **kwargs):
 
 def _not_none(value):
     if value is None:
-        raise _guard.BadReturn("your function returned None (a missing return?).")
+        raise _calls.BadReturn("your function returned None (a missing return?).")
     return value
 
 
@@ -211,8 +211,8 @@ def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol:
     """
     if not isinstance(got, np.ndarray):
         try:
-            got = _guard.to_array(got, what)
-        except _guard.BadReturn as err:
+            got = _calls.to_array(got, what)
+        except _calls.BadReturn as err:
             return failed(name, str(err))
     try:
         got = got.astype(float)
@@ -277,7 +277,7 @@ def check_value(name: str, answer, expected, *, atol: float = 1e-6, rtol: float 
     'your answer has shape (2,), expected (3,).'
     """
     if callable(answer):
-        answer, problem = attempt(name, answer, convert=_guard.to_array)
+        answer, problem = attempt(name, answer, convert=_calls.to_array)
         if problem is not None:
             return problem
     elif answer is None or answer is Ellipsis:
@@ -310,8 +310,8 @@ def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol:
     for number, case in enumerate(cases, start=1):
         if not isinstance(case, tuple):
             case = (case,)
-        expected = reference(*_guard.pristine_copy(case))
-        got, problem = attempt(name, fn, *case, convert=_guard.to_array)
+        expected = reference(*_calls.pristine_copy(case))
+        got, problem = attempt(name, fn, *case, convert=_calls.to_array)
         if problem is not None:
             return in_context(problem, f"on input {number} of {len(cases)}")
         result = compare_arrays(name, got, expected, what=f"your result for input {number}", atol=atol, rtol=rtol)
@@ -329,7 +329,7 @@ def named_mistake(got, case, mistakes) -> str | None:
     for wrong, message in mistakes or ():
         try:
             with np.errstate(all="ignore"):
-                value = _guard.to_array(wrong(*_guard.pristine_copy(case)))
+                value = _calls.to_array(wrong(*_calls.pristine_copy(case)))
         except Exception:
             continue
         if value.shape == np.shape(got) and np.allclose(np.asarray(got, dtype=float), value.astype(float),
@@ -340,7 +340,7 @@ def named_mistake(got, case, mistakes) -> str | None:
 
 def copies(args) -> tuple:
     """Deep copies of the arguments (arrays, dicts of arrays), so that a learner's in-place edit harms nothing."""
-    return tuple(_guard.pristine_copy(a) for a in args)
+    return tuple(_calls.pristine_copy(a) for a in args)
 
 
 def attempt(name: str, fn, *args, convert=None, names=None, expected=None, **kwargs):
@@ -351,10 +351,10 @@ def attempt(name: str, fn, *args, convert=None, names=None, expected=None, **kwa
     be called with these arguments.
     """
     try:
-        return _guard.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
-    except _guard.Problem as problem:
+        return _calls.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
+    except _calls.Problem as problem:
         if problem.not_implemented:
-            hint = f" ({_guard.short(problem.message)})" if problem.message else ""
+            hint = f" ({_calls.short(problem.message)})" if problem.message else ""
             return None, failed(name, f"{NOT_IMPLEMENTED}{hint}.")
         return None, failed(name, problem.message)
 
