@@ -1873,6 +1873,200 @@ prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
         return 0
     ''')], atol=0.5, rtol=0.0)
 
+# ==================================== debug exercises ====================================
+# Each lab gives a function with a realistic bug; the learner writes the fixed version.  The given
+# bug is the first mutant, with the diagnosis the self-check gives it.
+
+NO_EXP = ("your weights are the scores divided by their sum: without exp they can be negative (and the sum can be "
+          "0). A softmax (exp, then divide by the sum) makes them positive and sum to 1.")
+
+
+def _grade_fixed_lookup(fn, rng, data):
+    cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
+    return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
+
+
+add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("softmax"), reference=src('''
+    def fixed_lookup(q, K, V):
+        scores = K @ q
+        weights = al.softmax(scores)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            weights = scores / scores.sum()
+            return weights @ V
+        '''), NO_EXP),
+    (src('''
+        def fixed_lookup(q, K, V):
+            return np.exp(K @ q) @ V
+        '''), "your weights are not normalised: divide exp(scores) by their sum (a softmax), so that they sum "
+              "to 1."),
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            weights = np.abs(scores) / np.abs(scores).sum()
+            return weights @ V
+        '''), None),
+]))
+
+AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's weights over the keys (the last "
+          "axis) must sum to 1.")
+
+
+def _grade_fixed_attention(fn, rng, data):
+    cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
+             (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3)))]
+    return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
+
+
+add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_helpers("softmax"),
+             reference=src('''
+    def fixed_attention(Q, K, V):
+        d_k = K.shape[-1]
+        weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=-1)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_attention(Q, K, V):
+            d_k = K.shape[-1]
+            weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=0)
+            return weights @ V
+        '''), AXIS_0),
+    (src('''
+        def fixed_attention(Q, K, V):
+            weights = al.softmax(Q @ K.T, axis=-1)
+            return weights @ V
+        '''), "your scores are not scaled: divide Q K^T by sqrt(d_k) before the softmax."),
+    (src('''
+        def fixed_attention(Q, K, V):
+            weights = al.softmax(Q @ K.T / K.shape[-1], axis=-1)
+            return weights @ V
+        '''), "your scores are divided by d_k; the scale is sqrt(d_k)."),
+]))
+
+SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the scale is sqrt(d_k), the width of the "
+           "queries and keys.")
+
+
+def _grade_fixed_rows(fn, rng, data):
+    cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
+             (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7)))]
+    return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
+
+
+add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpers("softmax"), reference=src('''
+    def fixed_row_attention(Q, K, V):
+        rows = []
+        for q in Q:
+            w = al.softmax(K @ q / np.sqrt(K.shape[1]))
+            rows.append(w @ V)
+        return np.stack(rows)
+    '''), mistakes=[
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            rows = []
+            for q in Q:
+                w = al.softmax(K @ q / np.sqrt(V.shape[1]))
+                rows.append(w @ V)
+            return np.stack(rows)
+        '''), SQRT_DV),
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            return np.stack([al.softmax(K @ q) @ V for q in Q])
+        '''), "your scores are not scaled: divide each q . k by sqrt(d_k) before the softmax."),
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            return np.stack([al.softmax(K @ q / np.sqrt(Q.shape[0])) @ V for q in Q])
+        '''), None),
+]))
+
+AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: the mask is applied after the softmax. "
+                 "Put -inf on the future scores before the softmax.")
+
+
+def _grade_fixed_causal(fn, rng, data):
+    return check_function(exercise_name(7), fn, _causal_ref,
+                          [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),), (np.array([[2.0]]),)],
+                          mistakes=mistakes("06", 7))
+
+
+add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
+             reference=src('''
+    def fixed_causal_weights(S):
+        S = np.asarray(S, dtype=float)
+        n = S.shape[0]
+        return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
+    '''), mistakes=[
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            W = al.softmax(S, axis=-1)
+            return W * al.causal_mask(n)
+        '''), AFTER_SOFTMAX),
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, 0.0), axis=-1)
+        '''), "the future scores are set to 0, not -inf: exp(0) = 1, so the future still gets weight. Use -inf."),
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            W = al.softmax(S, axis=-1) * al.causal_mask(n)
+            return W / W.sum(axis=0, keepdims=True)
+        '''), None),
+]))
+
+ZERO_FILL = ("hidden keys get score 0, not -inf: exp(0) = 1, so they still get weight. Fill the hidden scores with "
+             "-inf.")
+
+
+def _masked_ref(Q, K, V, mask):
+    return al.scaled_dot_product_attention(Q, K, V, mask)[0]
+
+
+def _grade_fixed_masked(fn, rng, data):
+    cases = []
+    for n_q, n_k in ((4, 6), (3, 5)):
+        mask = rng.random((n_q, n_k)) < 0.6
+        mask[:, 0] = True
+        cases.append((rng.normal(size=(n_q, 3)), rng.normal(size=(n_k, 3)), with_bias_inputs(rng, n_k, 2), mask))
+    return check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6))
+
+
+add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_helpers("softmax"),
+             reference=src('''
+    def fixed_masked_attention(Q, K, V, mask):
+        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+        scores = np.where(mask, scores, -np.inf)
+        weights = al.softmax(scores, axis=-1)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.where(mask, scores, 0.0)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V
+        '''), ZERO_FILL),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=-1) * mask
+            return weights @ V
+        '''), "the mask is applied after the softmax: the allowed weights no longer sum to 1. Put -inf on the "
+              "hidden scores before the softmax."),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.where(mask.T if mask.shape[0] == mask.shape[1] else ~mask, scores, -np.inf)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V
+        '''), None),
+]))
+
+
 
 # --- the catalogue as the self-checks use it ------------------------------------------------
 
