@@ -72,8 +72,10 @@ def main(argv=None) -> int:
     if args.external_only:
         nb = nbformat.read(lab, as_version=4)
         start = time.perf_counter()
+        cpu_start = classroom._children_cpu()
         results = grade_notebook(nb, lab.name[:2])
         seconds = time.perf_counter() - start
+        record["grading_external_cpu"] = classroom._children_cpu() - cpu_start
         print(f"external grader, {args.lab}: {len(results)} exercises in {seconds:.1f} s "
               f"({sum(r.passed for r in results.values())} right)")
         record["grading_external_seconds"] = seconds
@@ -89,13 +91,20 @@ def main(argv=None) -> int:
     mode = "without Execute" if args.no_execute else "with Execute"
     print(f"{args.lab}, {mode}: {n} submissions, {args.jobs} at once")
     print(f"  one submission: {sum(runs) / n:.1f} s (min {min(runs):.1f}, max {max(runs):.1f})")
-    print(f"  the class: {report['total_seconds']:.1f} s ({report['total_seconds'] / n:.1f} s per submission)")
-    if n != 60:
-        print(f"  60 submissions at this rate: {60 * report['total_seconds'] / n / 60:.1f} min")
+    cpu = report["cpu_seconds"] / n
+    load = os.getloadavg()[0]
+    print(f"  the class: {report['total_seconds']:.1f} s ({report['total_seconds'] / n:.1f} s per submission) "
+          f"at load average {load:.1f}")
+    print(f"  CPU: {cpu:.1f} s per submission (nbgrader, kernel and grader processes)")
+    print(f"  60 submissions on {args.jobs} otherwise idle cores: {60 * cpu / args.jobs / 60:.1f} min "
+          f"(from the CPU time); at this load: {60 * report['total_seconds'] / n / 60:.1f} min")
     prefix = "grading_noexec" if args.no_execute else "grading_execute"
     record[f"{prefix}_per"] = report["total_seconds"] / n
+    record[f"{prefix}_cpu"] = cpu
+    record[f"{prefix}_60_idle"] = 60 * cpu / args.jobs / 60
     record[f"{prefix}_60"] = 60 * report["total_seconds"] / n / 60
     record[f"{prefix}_students"] = n
+    record[f"{prefix}_load"] = load
     _record(args, record)
     return 0
 

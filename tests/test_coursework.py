@@ -73,6 +73,32 @@ def test_tiered_collapsed_hints_and_a_nudge_in_the_stub(lab):
         assert not re.search(r"\bfor \w+ in\b|np\.linalg\.solve\(", ex.hint), f"{lab.name} Ex {ex.number}: {ex.hint}"
 
 
+CONTROL = re.compile(r"^(for |if |elif |else:|while |def |try:|except)")
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_no_hint_shows_a_line_of_the_answer(lab):
+    """Issue 20 item 3: the last tier may show the shape of the code (names, `...`), not the code."""
+    nb, found = _lab(lab)
+    for ex in found:
+        hints = "\n".join(nb.cells[i].source for i in range(ex.heading + 1, ex.solution)
+                          if nb.cells[i].cell_type == "markdown")
+        source = nb.cells[ex.solution].source
+        begin, end = student.solution_region(source)
+        lines = {line.split("#")[0].strip() for line in source.splitlines()[begin + 2:end]}
+        shown = [line for line in lines if line and not CONTROL.match(line)
+                 and (len(line) > 6 or line.startswith("return")) and line in hints]
+        assert not shown, f"{lab.name} Exercise {ex.number}: a hint shows {shown}"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_every_lab_has_a_debug_exercise(lab):
+    nb, found = _lab(lab)
+    if lab.name[:2] in ("02", "04"):  # exercises added there by other helpers in this round: see the report
+        pytest.skip("the debug exercise of this lab is still to come")
+    assert any(ex.title.startswith("debug") for ex in found), f"{lab.name}: no debug exercise"
+
+
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_check_cells_import_their_checks_and_the_grader_knows_every_exercise(lab):
     from attnlib.grading import catalogue

@@ -281,3 +281,32 @@ def my_softmax(x):
 '''
     result = _grade(("03", 1), source)
     assert not result.passed and "not available while grading" in result.message, result
+
+
+def _graded_notebook(answer: str, number: int = 4):
+    import nbformat
+
+    answer_cell = nbformat.v4.new_code_cell(answer, metadata={"nbgrader": {
+        "solution": True, "grade": False, "grade_id": f"exercise-{number}", "locked": False}})
+    check = nbformat.v4.new_code_cell("check_something()", metadata={"nbgrader": {
+        "solution": False, "grade": True, "grade_id": f"exercise-{number}-check", "points": 1, "locked": True}})
+    check.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "✓ passed in the kernel"},
+                                            execution_count=1)]
+    return nbformat.v4.new_notebook(cells=[answer_cell, check])
+
+
+def test_the_preprocessor_sets_each_grading_cells_outcome():
+    """Whatever the kernel showed, nbgrader's own determine_grade reads the external verdict."""
+    from nbgrader.utils import determine_grade
+
+    from attnlib.grading.nbgrader_step import ExternalGrade
+
+    wrong = "def nearest_key_lookup(query, keys, values):\n    return values[0]"
+    right = catalogue.EXERCISES["01", 4].reference
+    for answer, points in ((wrong, 0), (right, 1)):
+        nb, _ = ExternalGrade().preprocess(_graded_notebook(answer), {"nbgrader": {"notebook": "01-what-is-attention"}})
+        check = nb.cells[1]
+        assert determine_grade(check)[0] == points, check.outputs
+        assert check.outputs[0]["output_type"] == "display_data", "the kernel's display stays, first"
+    nb, _ = ExternalGrade().preprocess(_graded_notebook(right), {"nbgrader": {"notebook": "my-own-notebook"}})
+    assert determine_grade(nb.cells[1])[0] == 0, "a notebook the grader does not know scores 0, never the kernel's say"

@@ -128,6 +128,7 @@ MISTAKES = {
     "exercise-4": "def nearest_key_lookup(query, keys, values):\n    return values[np.argmax(np.abs(keys - query))]",
     "exercise-5": "def predicted_wide_lookup():\n    return 25.0",
     "exercise-6": "def dot_product_lookup(q, K, V):\n    return al.softmax(K @ q) @ K",
+    "exercise-7": "def fixed_lookup(q, K, V):\n    s = K @ q\n    return (s / s.sum()) @ V",  # the given bug kept
 }
 DIFFERENT = {
     "exercise-1": "def top_words(tokens, weights, k):\n"
@@ -141,9 +142,9 @@ DIFFERENT = {
 }
 SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistakes": MISTAKES,
                "different": DIFFERENT}
-EXPECTED = {  # points per grading cell (1 each); unsolved scores 0 everywhere
-    "solved": [1] * 6, "cheats-a": [0] * 6, "cheats-b": [1, 0, 0, 0, 1, 0], "mistakes": [0] * 6,
-    "different": [1] * 6, "unsolved": [0] * 6}
+EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
+    "solved": [1] * 7, "cheats-a": [0] * 6 + [1], "cheats-b": [1, 0, 0, 0, 1, 0, 1], "mistakes": [0] * 7,
+    "different": [1] * 7, "unsolved": [0] * 7}
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def course(tmp_path_factory):
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_each_student_gets_exactly_their_grades(course, name):
     scores = course["report"]["students"][name]["scores"][ASSIGNMENT]
-    got = [scores[f"exercise-{n}-check"] for n in range(1, 7)]
+    got = [scores[f"exercise-{n}-check"] for n in range(1, 8)]
     assert got == EXPECTED[name], (name, got)
 
 
@@ -186,9 +187,9 @@ def test_the_gradebook_holds_the_external_verdicts(course):
     """SaveAutoGrades read what ExternalGrade wrote: an error output for each lost point, with its diagnosis."""
     graded = nbformat.read(course["course"] / "autograded" / "mistakes" / ASSIGNMENT / LAB.name, as_version=4)
     errors = [o for c in graded.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert len(errors) == 6 and all(o["ename"] == "Graded outside your notebook" for o in errors)
+    assert len(errors) == 7 and all(o["ename"] == "Graded outside your notebook" for o in errors)
     text = " ".join(o["evalue"] for o in errors)
-    assert "smallest weights" in text and "sign of the scores is flipped" in text
+    assert "smallest weights" in text and "sign of the scores is flipped" in text and "without exp" in text
 
 
 def test_feedback_shows_the_diagnosis_and_no_hidden_tests(course):
@@ -202,8 +203,9 @@ def test_feedback_shows_the_diagnosis_and_no_hidden_tests(course):
     graded = nbformat.read(root / "autograded" / "mistakes" / ASSIGNMENT / LAB.name, as_version=4)
     for cell in graded.cells:
         kinds = [o["output_type"] for o in cell.get("outputs", [])]
-        if "error" in kinds:  # the self-check's own display comes first, the verdict after it
-            assert kinds[-1] == "error" and (len(kinds) == 1 or kinds[0] == "display_data"), kinds
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            # the self-check's own diagnosis comes first, the grader's verdict after it
+            assert kinds == ["display_data", "error"], kinds
 
 
 def test_the_released_notebook_runs_to_the_end(course):

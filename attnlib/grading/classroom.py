@@ -115,6 +115,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
     if not students:
         raise ValueError(f"no submissions of {assignment} in {course / 'submitted'}")
     start = time.perf_counter()
+    cpu_start = _children_cpu()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = list(pool.map(lambda s: grade_one(course, assignment, s, execute), students))
     report = {}
@@ -131,7 +132,16 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         report[student] = {"seconds": run["seconds"], "points": points, "scores": scores}
         echo(f"{student}: {points:g} points, {run['seconds']:.1f} s")
     total = time.perf_counter() - start
-    return {"students": report, "total_seconds": total, "jobs": jobs, "execute": execute}
+    cpu = _children_cpu() - cpu_start
+    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its descendants so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -147,7 +157,7 @@ def main(argv=None) -> int:
     report = grade_class(Path(args.course), args.assignment, args.jobs, students, not args.no_execute)
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
-          f"{report['total_seconds'] / n:.1f} s per submission")
+          f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

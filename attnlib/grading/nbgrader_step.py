@@ -63,10 +63,18 @@ def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> 
 
 
 def set_outcome(cell, result) -> None:
-    """Keep the kernel's displays, drop what nbgrader would score, append the external verdict."""
-    kept = [o for o in cell.get("outputs", [])
-            if o.get("output_type") == "display_data"
-            or (o.get("output_type") == "stream" and o.get("name") == "stdout")]
+    """Keep the kernel's displays, drop what nbgrader would score, append the external verdict.
+
+    The self-check's result (the cell's value) becomes display data, so the learner still sees
+    its diagnosis first; nbgrader scores values and errors, not displays.
+    """
+    kept = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "execute_result":
+            kept.append(new_output("display_data", data=o.get("data", {}), metadata=o.get("metadata", {})))
+        elif kind == "display_data" or (kind == "stream" and o.get("name") == "stdout"):
+            kept.append(o)
     text = textwrap.fill(str(result), width=72, break_on_hyphens=False)
     if result.passed:
         kept.append(new_output("stream", name="stdout", text=f"{VERDICT}: {text}\n"))
