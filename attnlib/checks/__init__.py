@@ -42,7 +42,7 @@ what breaks the learner's own version.
 
 Grades do not come from here: :mod:`attnlib.grading` takes each answer cell's source, runs it
 in a separate process with numpy and the exercise's given helpers only, and compares with the
-reference in the grader's own process (``python -m attnlib.grading``, and an nbgrader
+reference in the grader's own process (``python -m attnlib.grading.classroom``, and an nbgrader
 preprocessor that sets each grading cell's outcome).  :func:`assert_passed` raises
 ``AssertionError`` with the whole diagnosis for a failed result.
 """
