@@ -310,3 +310,13 @@ def test_the_preprocessor_sets_each_grading_cells_outcome():
         assert check.outputs[0]["output_type"] == "display_data", "the kernel's display stays, first"
     nb, _ = ExternalGrade().preprocess(_graded_notebook(right), {"nbgrader": {"notebook": "my-own-notebook"}})
     assert determine_grade(nb.cells[1])[0] == 0, "a notebook the grader does not know scores 0, never the kernel's say"
+
+
+def test_a_helper_call_cannot_make_the_grader_compute_without_bound():
+    source = '''
+def position_weights(p, n, d_pe, scale):
+    PE = al.sinusoidal_positional_encoding(10**7, 10**4)
+    return al.softmax(scale * PE @ PE[p])
+'''
+    result = _grade(("02", 4), source)
+    assert not result.passed and "larger than this exercise needs" in result.message, result

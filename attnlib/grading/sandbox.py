@@ -512,7 +512,12 @@ class Sandbox:
             self._write({"error": f"{name} is not available in this exercise."})
             return
         try:
-            value = fn(*decode(message["args"]), **decode(message["kwargs"]))
+            args, kwargs = decode(message["args"]), decode(message["kwargs"])
+            too_big = _too_big([*args, *kwargs.values()])
+            if too_big:
+                self._write({"error": f"ValueError: {too_big}"})
+                return
+            value = fn(*args, **kwargs)
             self._write({"value": encode(value)})
         except Exception as err:  # the helper's complaint goes back to the learner's code
             self._write({"error": f"{type(err).__name__}: {err}"[:1000]})
@@ -535,6 +540,29 @@ class Sandbox:
             except ValueError:
                 pass
         return learner_function
+
+
+HELPER_LIMIT = 10**7  # numbers in a helper's argument, and the largest integer argument
+
+
+def _too_big(values) -> str | None:
+    """Why a helper call is refused (it would make the grader's own process compute too much), or None."""
+    for value in values:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | np.integer) and abs(int(value)) > 10**5:
+            return f"an integer argument of {int(value)} is larger than this exercise needs (at most 100000)."
+        if isinstance(value, np.ndarray) and value.size > HELPER_LIMIT:
+            return f"an array of {value.size} numbers is larger than this exercise needs."
+        if isinstance(value, list | tuple):
+            inner = _too_big(value)
+            if inner:
+                return inner
+        if isinstance(value, dict):
+            inner = _too_big(list(value.values()))
+            if inner:
+                return inner
+    return None
 
 
 class _Default:
