@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
+.PHONY: book test lab serve lock browser-deps clean help student nbgrader grade execute release bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
@@ -58,6 +58,14 @@ student: $(STAMP)
 
 nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
+
+# Grade every collected submission of a lab, JOBS at once, outside the students' kernels (instructor guide):
+# make grade LAB=03-how-attention-works [COURSE=_build/nbgrader] [JOBS=2]
+COURSE ?= _build/nbgrader
+JOBS ?= 2
+grade: $(STAMP)
+	@test -n "$(LAB)" || { echo "usage: make grade LAB=03-how-attention-works [COURSE=...] [JOBS=2]"; exit 1; }
+	$(BIN)/python -m attnlib.grading.classroom $(LAB) --course $(COURSE) --jobs $(JOBS)
 
 # Store labs executed (nbclient's `jupyter execute`): after editing one, then `make student`.
 NB ?= notebooks/*.ipynb
