@@ -17,8 +17,7 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
-from attnlib.backward import _gradient_like
+from attnlib._validate import as_float_array, check_finite, gradient_like
 
 
 def _check_tokens(tokens, n_vocab: int, name: str = "tokens") -> np.ndarray:
@@ -184,7 +183,7 @@ def unembed_backward(X, U, d_logits) -> tuple[np.ndarray, np.ndarray]:
            [ 2., -2.]]))
     """
     X, U = _check_x_and_U(X, U)
-    d_logits = _gradient_like(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
+    d_logits = gradient_like(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
     dX = d_logits @ U.T  # (..., n_vocab) @ (n_vocab, d_model) -> (..., d_model)
     dU = X.reshape(-1, X.shape[-1]).T @ d_logits.reshape(-1, U.shape[1])  # (d_model, rows) @ (rows, n_vocab)
     return dX, dU

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.nn import Adam, cross_entropy

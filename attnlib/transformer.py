@@ -11,8 +11,11 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite, positive_number
-from attnlib.multihead import LAYER_KEYS, multi_head_attention
+from attnlib._validate import as_float_array, check_finite, positive_number
+from attnlib.multihead import multi_head_attention
+
+# The parameters of an encoder layer besides the attention's W_q ... W_o, b_q ... b_o.
+LAYER_KEYS = ("ln_1_gamma", "ln_1_beta", "W_1", "b_1", "W_2", "b_2", "ln_2_gamma", "ln_2_beta")
 
 _erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf is exact to double precision
 

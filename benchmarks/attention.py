@@ -228,7 +228,7 @@ def _git_revision() -> str:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
         measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/fast.py", "attnlib/blockwise.py",
-                    "attnlib/_checks.py", "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
+                    "attnlib/_validate.py", "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
         dirty = subprocess.run(["git", "status", "--porcelain", "--", *measured],
                                cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

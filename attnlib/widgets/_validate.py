@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
 
 
 def matrix(x, name: str, rows: str, cols: str, *, n_cols: int | None = None) -> np.ndarray:
