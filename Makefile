@@ -8,12 +8,13 @@ NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
+.PHONY: book test unit lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the HTML book into _build/html (sets up .venv first)"
 	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
+	@echo "make unit   the library's tests and doctests only: no npm, Chromium, notebooks or book build (< 30 s)"
 	@echo "make lab    open the labs in JupyterLab"
 	@echo "make serve  serve the built book on http://localhost:8000"
 	@echo "make student   regenerate the labs' student versions in notebooks/student (commit them)"
@@ -50,6 +51,18 @@ test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
 	$(BIN)/python -m pytest --durations=12
 
+# The library alone: attnlib's doctests and the tests that need neither the built book, nor Chromium,
+# nor the labs (the tests marked build/browser/slow are deselected; tests/ files about notebooks,
+# the site and coursework are left out).  Prints its wall time.
+UNIT_IGNORE := $(addprefix --ignore=tests/,test_book.py test_book_site.py test_browser.py test_browser_training.py \
+	test_launch_links.py test_notebooks.py test_student.py test_nbgrader.py test_coursework.py test_checks_labs.py \
+	test_widgets.py test_environment.py)
+unit: $(STAMP)
+	@start=$$(date +%s.%N); \
+	$(BIN)/python -m pytest -q -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
+	  -m "not build and not browser and not slow" $(UNIT_IGNORE) tests attnlib --ignore=attnlib/widgets; \
+	status=$$?; echo "make unit: $$(echo "$$(date +%s.%N) - $$start" | bc) s"; exit $$status
+
 # Coursework: student versions of the labs (nbgrader's stubs instead of solutions), committed in
 # notebooks/student/ for the launch buttons (a test fails when they are stale), and an nbgrader course source.
 student: $(STAMP)
@@ -76,7 +89,7 @@ bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/attention.py $(BENCH_ARGS)
 
 bench-widgets: $(STAMP) $(NODE_STAMP) browser-deps
-	$(BIN)/python benchmarks/widget_latency.py
+	PYTHONPATH=tools $(BIN)/python benchmarks/widget_latency.py
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnlib import nn
+from attnlib._validate import check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 
@@ -33,11 +34,6 @@ N_VALUES = 32
 D_MODEL = D_KEY + N_VALUES  # 48
 D_K = 16
 PAIRS = (8, 24)  # the number of pairs is drawn per batch from 8..24 (inclusive)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 @dataclass
@@ -61,7 +57,7 @@ def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBa
     >>> bool((b.X[np.arange(4), b.where, D_KEY:].argmax(-1) == b.target).all())
     True
     """
-    _check_rng(rng)
+    check_rng(rng)
     for name, value in (("batch", batch), ("n_pairs", n_pairs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -78,7 +74,7 @@ def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBa
 
 def init_params(rng: np.random.Generator, d_model: int = D_MODEL, d_k: int = D_K) -> dict[str, np.ndarray]:
     """Random ``W_q`` and ``W_k``, each ``(d_model, d_k)``, entries normal with std ``1/sqrt(d_model)``."""
-    _check_rng(rng)
+    check_rng(rng)
     return {"W_q": rng.standard_normal((d_model, d_k)) / np.sqrt(d_model),
             "W_k": rng.standard_normal((d_model, d_k)) / np.sqrt(d_model)}
 
@@ -176,7 +172,13 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, pairs=PAIR
     checkpoint_steps : iterable of int
         Steps at which to record the probe's attention (step 0 = before training).
     """
-    _check_rng(rng)
+    check_rng(rng)
+    n_steps = positive_int(n_steps, "n_steps", minimum=0)
+    if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2):
+        raise TypeError(f"pairs must be two integers (low, high), got {pairs!r}")
+    low, high = (positive_int(p, f"pairs[{i}]") for i, p in enumerate(pairs))
+    if low > high:
+        raise ValueError(f"pairs must be (low, high) with low <= high, got {pairs!r}")
     params = init_params(rng)
     evaluate = held_out(rng) if evaluate is None else evaluate
     probe = recall_batch(1, probe_pairs, rng)

@@ -50,7 +50,6 @@ if "--blas-threads" in sys.argv:  # must be set before numpy (and its OpenBLAS) 
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import attnlib  # noqa: E402
 import attnlib.fast  # noqa: E402
 from attnlib._parallel import cpu_count, thread_budget  # noqa: E402

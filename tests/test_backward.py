@@ -22,9 +22,6 @@ from hypothesis import strategies as st
 import attnlib
 from attnlib.backward import attention_backward, multi_head_attention_backward, softmax_backward
 
-settings.register_profile("backward", max_examples=40, deadline=None)
-settings.load_profile("backward")
-
 TOL = 1e-6
 
 

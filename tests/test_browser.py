@@ -20,7 +20,6 @@ import gzip
 import http.server
 import json
 import re
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -585,7 +584,6 @@ def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, loo
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory):
     """A page with each widget, its state embedded, the book's vendored scripts, no kernel."""
-    sys.path.insert(0, str(ROOT / "tools"))
     from book_site.widget_page import write_widget_page
 
     from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer

@@ -26,11 +26,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import student  # noqa: E402  (tools/student.py: the exercise convention)
 
 import attnlib.checks
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import student  # noqa: E402  (tools/student.py: the exercise convention)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 3
