@@ -59,7 +59,7 @@ UNIT_IGNORE := $(addprefix --ignore=tests/,test_book.py test_book_site.py test_b
 	test_widgets.py test_environment.py)
 unit: $(STAMP)
 	@start=$$(date +%s.%N); \
-	$(BIN)/python -m pytest -q -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
+	$(BIN)/python -m pytest -q -n 2 -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
 	  -m "not build and not browser and not slow" $(UNIT_IGNORE) tests attnlib --ignore=attnlib/widgets; \
 	status=$$?; echo "make unit: $$(echo "$$(date +%s.%N) - $$start" | bc) s"; exit $$status
 
