@@ -367,10 +367,11 @@ def tables(rows: list[dict], torch_version: str | None) -> str:
             for r in rows]
     parts.append(f"Peak memory of one call:\n\n{_markdown(head, body)}")
     if torch_version:
-        head = ["n", "torch (median time)", "attnlib plain / torch", "attnlib fast / torch",
-                "attnlib blockwise / torch"]
-        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{r['plain_time'] / r['torch_time']:.2f}",
-                 f"{r['vec_time'] / r['torch_time']:.2f}", f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
+        head = ["n", "torch (median time)", "torch FLOP rate / matmul rate", "attnlib plain / torch",
+                "attnlib fast / torch", "attnlib blockwise / torch"]
+        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{4 * r['n'] ** 2 * D / r['torch_time'] / r['mm_rate']:.2f}",
+                 f"{r['plain_time'] / r['torch_time']:.2f}", f"{r['vec_time'] / r['torch_time']:.2f}",
+                 f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
         parts.append("attnlib against `torch.nn.functional.scaled_dot_product_attention` on the CPU "
                      f"(time ratios: below 1 means attnlib is faster):\n\n{_markdown(head, body)}")
     return "\n\n".join(parts)
@@ -431,7 +432,15 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
             "waits for its partner to be scheduled)."
         )
     if torch_version:
-        out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads.")
+        out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads, timed after all of "
+                   "attnlib's measurements (its FLOP-rate ratio divides by the row's matmul rate). It returns "
+                   "the output only; attnlib's plain and fast paths also return the n × n weights, which "
+                   "blockwise, like torch, never forms.")
+        if TARGET_N in by_n:
+            r = by_n[TARGET_N]
+            out.append(f"- At n = {TARGET_N}: attnlib fast takes **{r['vec_time'] / r['torch_time']:.2f}×** "
+                       f"torch's time, plain {r['plain_time'] / r['torch_time']:.2f}×, blockwise "
+                       f"{r['block_time'] / r['torch_time']:.2f}×.")
     else:
         out.append("- PyTorch was not installed for this run: no torch column.")
     return out
