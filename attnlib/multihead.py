@@ -163,8 +163,7 @@ def multi_head_attention(X_q, X_kv, params: dict, n_heads: int, mask=None, *, re
     """
     X_q, X_kv, p, n_heads, mask, out_dtype = check_multi_head(X_q, X_kv, params, n_heads, mask)
     return_cache = as_bool(return_cache, "return_cache")
-    cache = _multi_head_attention(X_q, X_kv, p, n_heads, mask, out_dtype)
-    output = _project(cache.H, p, "W_o", "b_o")  # (..., n_q, d_model)
+    output, cache = _multi_head_attention(X_q, X_kv, p, n_heads, mask, out_dtype)
     output, weights = output.astype(out_dtype, copy=False), cache.weights.astype(out_dtype, copy=False)
     return (output, weights, cache) if return_cache else (output, weights)
 
@@ -178,15 +177,16 @@ def _project(X: np.ndarray, p: dict, w: str, b: str) -> np.ndarray:
     return Y
 
 
-def _multi_head_attention(X_q, X_kv, p: dict, n_heads: int, mask, out_dtype) -> MultiHeadCache:
-    """The formula on checked arrays, up to the merged heads ``H`` (the caller applies ``W_o``)."""
+def _multi_head_attention(X_q, X_kv, p: dict, n_heads: int, mask, out_dtype) -> tuple[np.ndarray, MultiHeadCache]:
+    """The formula on checked arrays: ``(output, cache)``."""
     Q = _split_heads(_project(X_q, p, "W_q", "b_q"), n_heads)  # (..., n_heads, n_q, d_head)
     K = _split_heads(_project(X_kv, p, "W_k", "b_k"), n_heads)  # (..., n_heads, n_k, d_head)
     V = _split_heads(_project(X_kv, p, "W_v", "b_v"), n_heads)  # (..., n_heads, n_k, d_head)
     scale = 1.0 / math.sqrt(Q.shape[-1])
     heads, weights = _attention(Q, K, V, mask, scale)  # (..., n_heads, n_q, d_head), (..., n_heads, n_q, n_k)
     H = _merge_heads(heads)  # (..., n_q, d_model)
-    return MultiHeadCache(X_q, X_kv, p, Q, K, V, weights, H, out_dtype)
+    output = _project(H, p, "W_o", "b_o")  # (..., n_q, d_model)
+    return output, MultiHeadCache(X_q, X_kv, p, Q, K, V, weights, H, out_dtype)
 
 
 def multi_head_attention_backward(X_q, X_kv, params: dict, n_heads: int, d_output, mask=None, *, cache=None):
