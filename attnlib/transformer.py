@@ -76,7 +76,7 @@ def gelu(x) -> np.ndarray:
 
     A smooth ReLU: large positive inputs pass, large negative inputs become 0.
     numpy has no ``erf``, so this applies Python's exact ``math.erf`` element by element
-    (fast enough for a sentence: about 1 ms for 16 x 1536 entries).
+    (one Python call per entry: fine for a sentence, slow for a large batch).
 
     Examples
     --------
