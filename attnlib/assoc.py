@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnlib import nn
+from attnlib._validate import check_rng, positive_int, positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 
@@ -33,11 +34,6 @@ N_VALUES = 32
 D_MODEL = D_KEY + N_VALUES  # 48
 D_K = 16
 PAIRS = (8, 24)  # the number of pairs is drawn per batch from 8..24 (inclusive)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 @dataclass
@@ -61,7 +57,7 @@ def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBa
     >>> bool((b.X[np.arange(4), b.where, D_KEY:].argmax(-1) == b.target).all())
     True
     """
-    _check_rng(rng)
+    check_rng(rng)
     for name, value in (("batch", batch), ("n_pairs", n_pairs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -84,16 +80,11 @@ def init_params(rng: np.random.Generator, d_model: int = D_MODEL, d_k: int = D_K
     gives ``q = x_q W_q`` entries of variance 1, the unit-variance setting of chapter 3's
     "why divide by √d_k".
     """
-    _check_rng(rng)
-    std = 1 / np.sqrt(d_model) if std is None else _positive(std, "std")
+    check_rng(rng)
+    std = 1 / np.sqrt(d_model) if std is None else positive_number(std, "std")
     return {"W_q": rng.standard_normal((d_model, d_k)) * std,
             "W_k": rng.standard_normal((d_model, d_k)) * std}
 
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def forward(params: dict, data: RecallBatch, *, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -198,9 +189,15 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, pairs=PAIR
     init_std : float, optional
         The standard deviation of the initial entries (:func:`init_params`).
     """
-    _check_rng(rng)
+    check_rng(rng)
+    n_steps = positive_int(n_steps, "n_steps", minimum=0)
+    if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2):
+        raise TypeError(f"pairs must be two integers (low, high), got {pairs!r}")
+    low, high = (positive_int(p, f"pairs[{i}]") for i, p in enumerate(pairs))
+    if low > high:
+        raise ValueError(f"pairs must be (low, high) with low <= high, got {pairs!r}")
     if scale is not None:
-        scale = _positive(scale, "scale")
+        scale = positive_number(scale, "scale")
     params = init_params(rng, d_k=d_k, std=init_std)
     evaluate = held_out(rng) if evaluate is None else evaluate
     probe = recall_batch(1, probe_pairs, rng)

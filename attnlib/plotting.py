@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_bool
+from attnlib._validate import as_bool
 
 #: A sequential colour map that reads in grayscale and for colour-blind readers.
 CMAP = "cividis"

@@ -28,30 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
+from attnlib._validate import check_rng as _check_rng
+from attnlib._validate import positive_int as _positive_int
+from attnlib._validate import positive_number as _positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.nn import Adam, cross_entropy
 from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.rnn import check_rnn_params, rnn_encode
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 def _check_tokens(tokens, vocab_size: int, name: str = "tokens") -> np.ndarray:

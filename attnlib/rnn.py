@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite, check_rng, positive_int, positive_number
+from attnlib._validate import as_float_array, check_finite, check_rng, positive_int, positive_number
 
 _WEIGHTS = ("W_xh", "W_hh", "b_h")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 import nbgrader_export  # noqa: E402  (tools/nbgrader_export.py)
 import student  # noqa: E402

@@ -28,12 +28,10 @@ import sys
 from pathlib import Path
 
 import nbformat
+import student  # noqa: E402  (tools/student.py: the exercise convention)
 
 from attnlib.grading import catalogue
 from attnlib.grading.grader import lab_of
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import student  # noqa: E402  (tools/student.py: the exercise convention)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 3

@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
 from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
