@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnlib import nn
+from attnlib._validate import check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.masks import causal_mask, padding_mask
@@ -70,17 +71,6 @@ LR = 3e-3
 ENCODER_LR_SCALE = 0.3  # the encoder's attention learns at 0.3 times the rate (see train)
 
 
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-
-
-def _check_count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -139,7 +129,7 @@ def random_sentence(rng: np.random.Generator, *, n_adjectives: int | None = None
     >>> p.n_adjectives, len(p.source) == len(p.target)
     (2, True)
     """
-    _check_rng(rng)
+    check_rng(rng)
     while True:
         words = []
         for side in range(2):
@@ -164,10 +154,10 @@ def sample_pairs(n: int, rng: np.random.Generator, *, exclude=frozenset(), n_adj
 
     With ``distinct=True`` no sentence occurs twice (for a held-out set).
     """
-    n = _check_count(n, "n")
-    _check_rng(rng)
+    n = positive_int(n, "n")
+    check_rng(rng)
     if n_adjectives is not None:
-        _check_count(n_adjectives, "n_adjectives")
+        positive_int(n_adjectives, "n_adjectives")
         if n_adjectives > 2 * MAX_PHRASES:
             raise ValueError(f"n_adjectives must be at most {2 * MAX_PHRASES} (one per noun phrase), "
                              f"got {n_adjectives}")
@@ -248,8 +238,8 @@ def init_params(rng: np.random.Generator, *, d_model: int = D_MODEL, cross_atten
     >>> p["E_src"].shape, p["cross.W_q"].shape, p["U"].shape
     ((24, 64), (64, 64), (64, 24))
     """
-    _check_rng(rng)
-    d = _check_count(d_model, "d_model")
+    check_rng(rng)
+    d = positive_int(d_model, "d_model")
 
     def normal(shape, std):
         return (std * rng.standard_normal(shape)).astype(dtype)
@@ -589,10 +579,10 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, lr: float 
     zero_encoder_output : bool
         Start the encoder's ``W_o`` at zero (see :func:`init_params`).
     """
-    _check_rng(rng)
-    n_steps = _check_count(n_steps, "n_steps", minimum=0)
-    batch = _check_count(batch, "batch")
-    checkpoint_every = _check_count(checkpoint_every, "checkpoint_every")
+    check_rng(rng)
+    n_steps = positive_int(n_steps, "n_steps", minimum=0)
+    batch = positive_int(batch, "batch")
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     if probe is not None and not isinstance(probe, Pair):
         raise TypeError(f"probe must be a Pair, got {type(probe).__name__}")
     if params is None:

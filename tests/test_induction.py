@@ -182,9 +182,9 @@ def test_training_view_holds_the_checkpoints_of_a_run():
     tokens = [str(t) for t in run.probe]
     view = TrainingView(run.checkpoint_steps, W, tokens, np.arange(1, 21), run.losses, reference=np.log(32))
     assert view.checkpoint == 2 and view.step == 20  # the last checkpoint by default
-    np.testing.assert_allclose(view.weights, W[-1], atol=5e-7)  # rounded to 1e-6 for the page
+    np.testing.assert_allclose(view.weights, W[-1], atol=5e-4)  # rounded to 3 decimals for the page
     view.checkpoint = 0
-    np.testing.assert_allclose(view.weights, W[0], atol=5e-7)
+    np.testing.assert_allclose(view.weights, W[0], atol=5e-4)
     with pytest.raises(Exception, match="checkpoint must be in 0..2"):
         view.checkpoint = 3
     assert "TrainingView(n_checkpoints=3" in repr(view)
