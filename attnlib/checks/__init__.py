@@ -20,7 +20,7 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
 - the labs' experiments (``_labs.py``): :func:`check_oracle_recall` ``fn(scale)`` (chapter 2),
   :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
-  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(pair)``
+  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(alignment)``
   (chapter 4), :func:`check_greedy_generate`
   ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
   :func:`check_mha_shapes`, :func:`check_weights_bytes`,

@@ -725,10 +725,11 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
 
 @graded()
 def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
-    """Check a learner's ``fn(pair)``: the French positions whose English word sits elsewhere.
+    """Check a learner's ``fn(alignment)``: the French positions whose English word sits elsewhere.
 
-    ``pair`` is an :class:`attnlib.translate.Pair`; the answer is the increasing row numbers
-    ``i`` with ``pair.alignment[i] != i`` (the rows of the cross-attention heatmap whose
+    ``alignment`` is a :class:`attnlib.translate.Pair`'s ``alignment`` (a list: French position
+    ``i`` translates English position ``alignment[i]``); the answer is the increasing row numbers
+    ``i`` with ``alignment[i] != i`` (the rows of the cross-attention heatmap whose
     aligned cell is off the diagonal).  Sentences are drawn afresh at every check, plus
     one with no colour (no row crosses).  Named mistakes: a True/False per row instead of
     row numbers, rows counted from 1, the rows that stay on the diagonal, only the nouns'
@@ -736,9 +737,9 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
 
     Examples
     --------
-    >>> check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if i != j]).passed
+    >>> check_crossing_rows(lambda a: [i for i, j in enumerate(a) if i != j]).passed
     True
-    >>> "colour" in check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if j == i + 1]).message
+    >>> "colour" in check_crossing_rows(lambda a: [i for i, j in enumerate(a) if j == i + 1]).message
     True
     """
     from attnlib import translate as _tr
@@ -748,7 +749,8 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
     pairs.append(_tr.translate_words("the cat sees a dog".split()))
     for pair in pairs:
         context = f"for \"{' '.join(pair.source)}\" -> \"{' '.join(pair.target)}\""
-        value, problem = attempt(name, fn, pair, convert=to_array, names=("pair",), expected="fn(pair)")
+        value, problem = attempt(name, fn, list(pair.alignment), convert=to_array, names=("alignment",),
+                                 expected="fn(alignment)")
         if problem is not None:
             return in_context(problem, context)
         n = len(pair.target)

@@ -37,6 +37,7 @@ from attnlib.checks import (
     check_attention,
     check_attention_backward,
     check_causal_mask,
+    check_crossing_rows,
     check_equivariance_gap,
     check_function,
     check_greedy_generate,
@@ -1260,6 +1261,48 @@ add(Exercise("04", 7, "equivariance_gap", _grade_equivariance, reference=src('''
     def equivariance_gap(attend, X, perm):
         return np.max(np.abs(attend(X[perm]) - attend(X)[perm])).astype(np.float32)
     ''')]))
+
+def _grade_crossing_rows(fn, rng, data):
+    return check_crossing_rows(fn, name=exercise_name(8))  # fresh sentences at every call
+
+
+add(Exercise("04", 8, "crossing_rows", _grade_crossing_rows, reference=src('''
+    def crossing_rows(alignment):
+        rows = np.arange(len(alignment))
+        return rows[np.asarray(alignment) != rows]
+    '''), mistakes=[
+    (src('''
+        def crossing_rows(alignment):
+            return np.asarray(alignment) != np.arange(len(alignment))
+        '''), "True/False"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i + 1 for i, j in enumerate(alignment) if i != j]
+        '''), "counted from 1"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i for i, j in enumerate(alignment) if i == j]
+        '''), "stay on the diagonal"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i for i, j in enumerate(alignment) if j == i + 1]
+        '''), "only the French nouns"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i for i, j in enumerate(alignment) if j == i - 1]
+        '''), "only the colours"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i for i, j in enumerate(alignment) if i != j][::-1]
+        '''), "increasing order"),
+], right=[src('''
+    def crossing_rows(alignment):
+        return [i for i, j in enumerate(alignment) if i != j]
+    '''), src('''
+    def crossing_rows(alignment):
+        return np.flatnonzero(np.array(alignment) != np.arange(len(alignment))).astype(np.float64)
+    ''')]))
+
 
 # =========================================== Lab 5 ===========================================
 
