@@ -56,12 +56,11 @@ test: $(STAMP) $(NODE_STAMP) browser-deps
 
 # The library alone: attnlib's doctests and the tests that need neither the built book, nor Chromium,
 # nor the labs, nor a Jupyter kernel (the tests marked build/browser/slow are deselected; tests/ files
-# about notebooks, the site and coursework are left out), on two xdist workers of one BLAS thread each
+# about notebooks, the site, coursework and its grader are left out), on two xdist workers of one BLAS thread each
 # (2 x 2 BLAS threads on 2 cores cost a quarter more CPU time).  Prints its wall time.
 UNIT_IGNORE := $(addprefix --ignore=tests/,test_book.py test_book_site.py test_browser.py test_browser_training.py \
 	test_launch_links.py test_notebooks.py test_student.py test_nbgrader.py test_coursework.py test_checks_labs.py \
-	test_widgets.py test_environment.py) \
-	--deselect=tests/test_checks_gaming.py::test_the_time_limit_works_in_a_jupyter_kernel
+	test_widgets.py test_environment.py test_browser_jupyterlab.py test_grading.py test_glossary.py)
 unit: $(STAMP)
 	@start=$$(date +%s.%N); \
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
