@@ -8,12 +8,13 @@ NODE_STAMP := node_modules/.installed
 JB_FLAGS := --all -W -n --keep-going
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve lock browser-deps clean help student nbgrader execute release bench bench-widgets
+.PHONY: book test unit lab serve lock browser-deps clean help student nbgrader grade execute release bench bench-widgets
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   build the HTML book into _build/html (sets up .venv first)"
 	@echo "make test   run the whole test suite (unit, notebooks, book build, browser)"
+	@echo "make unit   the library's tests and doctests only: no npm, Chromium, notebooks or book build (< 30 s)"
 	@echo "make lab    open the labs in JupyterLab"
 	@echo "make serve  serve the built book on http://localhost:8000"
 	@echo "make student   regenerate the labs' student versions in notebooks/student (commit them)"
@@ -31,7 +32,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python tools/jupyterlab/install_settings.py  # JupyterLab saves widget state in the labs
+	$(BIN)/python tools/lab_settings/install_settings.py  # JupyterLab saves widget state in the labs
 	touch $(STAMP)
 
 # The site's MathJax and the browser tests' axe-core, pinned in package-lock.json; tools/book_site/
@@ -47,9 +48,25 @@ book: $(STAMP) $(NODE_STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
 
+# Two pytest-xdist workers, each taking whole files (a lab's cells stay in one kernel, in order);
+# the book builds beside them from the moment they have collected, and its tests run last.
 test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
-	$(BIN)/python -m pytest --durations=12
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=12
+
+# The library alone: attnlib's doctests and the tests that need neither the built book, nor Chromium,
+# nor the labs, nor a Jupyter kernel (the tests marked build/browser/slow are deselected; tests/ files
+# about notebooks, the site and coursework are left out), on two xdist workers of one BLAS thread each
+# (2 x 2 BLAS threads on 2 cores cost a quarter more CPU time).  Prints its wall time.
+UNIT_IGNORE := $(addprefix --ignore=tests/,test_book.py test_book_site.py test_browser.py test_browser_training.py \
+	test_launch_links.py test_notebooks.py test_student.py test_nbgrader.py test_coursework.py test_checks_labs.py \
+	test_widgets.py test_environment.py) \
+	--deselect=tests/test_checks_gaming.py::test_the_time_limit_works_in_a_jupyter_kernel
+unit: $(STAMP)
+	@start=$$(date +%s.%N); \
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
+	  -m "not build and not browser and not slow" $(UNIT_IGNORE) tests attnlib --ignore=attnlib/widgets; \
+	status=$$?; echo "make unit: $$(echo "$$(date +%s.%N) - $$start" | bc) s"; exit $$status
 
 # Coursework: student versions of the labs (nbgrader's stubs instead of solutions), committed in
 # notebooks/student/ for the launch buttons (a test fails when they are stale), and an nbgrader course source.
@@ -58,6 +75,14 @@ student: $(STAMP)
 
 nbgrader: $(STAMP)
 	$(BIN)/python tools/nbgrader_export.py --out _build/nbgrader
+
+# Grade every collected submission of a lab, JOBS at once, outside the students' kernels (instructor guide):
+# make grade LAB=03-how-attention-works [COURSE=_build/nbgrader] [JOBS=2]
+COURSE ?= _build/nbgrader
+JOBS ?= 2
+grade: $(STAMP)
+	@test -n "$(LAB)" || { echo "usage: make grade LAB=03-how-attention-works [COURSE=...] [JOBS=2]"; exit 1; }
+	$(BIN)/python -m attnlib.grading.classroom $(LAB) --course $(COURSE) --jobs $(JOBS)
 
 # Store labs executed (nbclient's `jupyter execute`): after editing one, then `make student`.
 NB ?= notebooks/*.ipynb
@@ -77,7 +102,7 @@ bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/attention.py $(BENCH_ARGS)
 
 bench-widgets: $(STAMP) $(NODE_STAMP) browser-deps
-	$(BIN)/python benchmarks/widget_latency.py
+	PYTHONPATH=tools $(BIN)/python benchmarks/widget_latency.py
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the book first: make book"; exit 1; }

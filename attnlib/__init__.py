@@ -26,7 +26,10 @@ as ``attnlib.rnn``, ``attnlib.toy`` and so on (imported on first use):
 ==================  ==========================================================
 """
 
+import re
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward, multi_head_attention_backward, softmax_backward
@@ -38,7 +41,10 @@ from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.scores import additive_scores, dot_product_scores, init_additive, scaled_dot_product_scores
 from attnlib.softmax import softmax
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("attnlib")  # one source: pyproject.toml's [project] version
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "additive_scores",
@@ -67,13 +73,18 @@ _MODULES = ("assoc", "checks", "diagrams", "fast", "induction", "nn", "plotting"
 
 
 def __getattr__(name: str):
-    """Import a chapter helper module on first use: ``attnlib.rnn.init_rnn(...)``."""
+    """Import a chapter helper module on first use: ``attnlib.rnn.init_rnn(...)``.
+
+    A name that is not here gets an AttributeError; if a chapter helper module defines
+    it, the message says where (found by reading the modules' source, not importing them).
+    """
     if name in _MODULES:
         return import_module(f"attnlib.{name}")
-    for module in ("rnn", "recall", "toy", "toy_lm", "vision", "transformer", "pretrained"):
-        found = getattr(import_module(f"attnlib.{module}"), name, None)
-        if found is not None and not name.startswith("_") and getattr(found, "__module__", None) == f"attnlib.{module}":
-            raise AttributeError(f"attnlib.{name} is a chapter helper: use attnlib.{module}.{name}")
+    if not name.startswith("_"):
+        defined = re.compile(rf"^(?:def|class) {re.escape(name)}\b", re.MULTILINE)
+        for module in ("rnn", "recall", "toy", "toy_lm", "vision", "transformer", "pretrained"):
+            if defined.search((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")):
+                raise AttributeError(f"attnlib.{name} is a chapter helper: use attnlib.{module}.{name}")
     raise AttributeError(f"module 'attnlib' has no attribute {name!r}")
 
 

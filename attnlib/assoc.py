@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnlib import nn
+from attnlib._validate import check_rng, positive_int, positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 
@@ -33,11 +34,6 @@ N_VALUES = 32
 D_MODEL = D_KEY + N_VALUES  # 48
 D_K = 16
 PAIRS = (8, 24)  # the number of pairs is drawn per batch from 8..24 (inclusive)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 @dataclass
@@ -61,7 +57,7 @@ def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBa
     >>> bool((b.X[np.arange(4), b.where, D_KEY:].argmax(-1) == b.target).all())
     True
     """
-    _check_rng(rng)
+    check_rng(rng)
     for name, value in (("batch", batch), ("n_pairs", n_pairs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -76,17 +72,27 @@ def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBa
     return RecallBatch(X, x_query, values[rows, where], where)
 
 
-def init_params(rng: np.random.Generator, d_model: int = D_MODEL, d_k: int = D_K) -> dict[str, np.ndarray]:
-    """Random ``W_q`` and ``W_k``, each ``(d_model, d_k)``, entries normal with std ``1/sqrt(d_model)``."""
-    _check_rng(rng)
-    return {"W_q": rng.standard_normal((d_model, d_k)) / np.sqrt(d_model),
-            "W_k": rng.standard_normal((d_model, d_k)) / np.sqrt(d_model)}
+def init_params(rng: np.random.Generator, d_model: int = D_MODEL, d_k: int = D_K, *,
+                std: float | None = None) -> dict[str, np.ndarray]:
+    """Random ``W_q`` and ``W_k``, each ``(d_model, d_k)``, entries normal with std ``std``.
+
+    ``std`` defaults to ``1/sqrt(d_model)``.  With ``std=1`` a query key (unit length)
+    gives ``q = x_q W_q`` entries of variance 1, the unit-variance setting of chapter 3's
+    "why divide by √d_k".
+    """
+    check_rng(rng)
+    std = 1 / np.sqrt(d_model) if std is None else positive_number(std, "std")
+    return {"W_q": rng.standard_normal((d_model, d_k)) * std,
+            "W_k": rng.standard_normal((d_model, d_k)) * std}
 
 
-def forward(params: dict, data: RecallBatch) -> tuple[np.ndarray, np.ndarray]:
+
+def forward(params: dict, data: RecallBatch, *, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The probability of each value symbol, and the query's attention over the pairs.
 
-    .. math:: p = \\operatorname{softmax}\\!\\left(\\frac{(x_q W_q)(X W_k)^\\top}{\\sqrt{d_k}}\\right) X_{\\text{value}}
+    .. math:: p = \\operatorname{softmax}\\!\\left(\\gamma\\,(x_q W_q)(X W_k)^\\top\\right) X_{\\text{value}}
+
+    with the scale :math:`\\gamma` = ``scale``, by default :math:`1/\\sqrt{d_k}`.
 
     Returns
     -------
@@ -98,11 +104,11 @@ def forward(params: dict, data: RecallBatch) -> tuple[np.ndarray, np.ndarray]:
     Q = data.x_query @ params["W_q"]  # (B, 1, 48) @ (48, d_k) -> (B, 1, d_k)
     K = data.X @ params["W_k"]  # (B, n, 48) @ (48, d_k) -> (B, n, d_k)
     V = data.X[..., D_KEY:]  # (B, n, 32): the one-hot values, not learned
-    p, weights = scaled_dot_product_attention(Q, K, V)  # (B, 1, 32), (B, 1, n)
+    p, weights = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32), (B, 1, n)
     return p[:, 0], weights[:, 0]
 
 
-def loss_and_grads(params: dict, data: RecallBatch) -> tuple[float, float, dict]:
+def loss_and_grads(params: dict, data: RecallBatch, *, scale: float | None = None) -> tuple[float, float, dict]:
     """Mean ``-log p(v*)``, the accuracy, and the gradients for ``W_q`` and ``W_k``.
 
     The loss's gradient with respect to the output ``p`` is ``-1 / (B p(v*))`` at the
@@ -114,22 +120,22 @@ def loss_and_grads(params: dict, data: RecallBatch) -> tuple[float, float, dict]
     Q = data.x_query @ params["W_q"]  # (B, 1, d_k)
     K = data.X @ params["W_k"]  # (B, n, d_k)
     V = data.X[..., D_KEY:]  # (B, n, 32)
-    p, _ = scaled_dot_product_attention(Q, K, V)  # (B, 1, 32)
+    p, _ = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32)
     p_right = p[rows, 0, data.target]  # (B,), > 0: the right pair always has some weight
     loss = -np.mean(np.log(p_right))
     accuracy = np.mean(p[:, 0].argmax(-1) == data.target)
     d_p = np.zeros_like(p)
     d_p[rows, 0, data.target] = -1.0 / (B * p_right)  # d loss / d p
-    dQ, dK, _ = attention_backward(Q, K, V, d_p)  # (B, 1, d_k), (B, n, d_k)
+    dQ, dK, _ = attention_backward(Q, K, V, d_p, scale=scale)  # (B, 1, d_k), (B, n, d_k)
     d = data.X.shape[-1]
     grads = {"W_q": data.x_query.reshape(-1, d).T @ dQ.reshape(-1, dQ.shape[-1]),  # (48, B) @ (B, d_k)
              "W_k": data.X.reshape(-1, d).T @ dK.reshape(-1, dK.shape[-1])}  # (48, B*n) @ (B*n, d_k)
     return float(loss), float(accuracy), grads
 
 
-def accuracy(params: dict, data: RecallBatch) -> float:
+def accuracy(params: dict, data: RecallBatch, *, scale: float | None = None) -> float:
     """How often the most probable value is the right one."""
-    p, _ = forward(params, data)
+    p, _ = forward(params, data, scale=scale)
     return float(np.mean(p.argmax(-1) == data.target))
 
 
@@ -157,7 +163,8 @@ def held_out(rng: np.random.Generator, per_size: int = 200, sizes=(8, 16, 24)) -
 
 
 def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, pairs=PAIRS, lr: float = 1e-2,
-          betas=(0.9, 0.999), evaluate=None, probe_pairs: int = 12, checkpoint_steps=()) -> RecallRun:
+          betas=(0.9, 0.999), evaluate=None, probe_pairs: int = 12, checkpoint_steps=(),
+          scale: float | None = None, d_k: int = D_K, init_std: float | None = None) -> RecallRun:
     """Adam on W_q and W_k, with the held-out accuracy after every step.
 
     Parameters
@@ -175,9 +182,23 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, pairs=PAIR
         Pairs in the probe context whose attention is recorded.
     checkpoint_steps : iterable of int
         Steps at which to record the probe's attention (step 0 = before training).
+    scale : float, optional
+        The scale of the scores, by default ``1/sqrt(d_k)``; ``scale=1.0`` trains without it.
+    d_k : int
+        The width of the queries and keys (the columns of ``W_q`` and ``W_k``).
+    init_std : float, optional
+        The standard deviation of the initial entries (:func:`init_params`).
     """
-    _check_rng(rng)
-    params = init_params(rng)
+    check_rng(rng)
+    n_steps = positive_int(n_steps, "n_steps", minimum=0)
+    if not (isinstance(pairs, (tuple, list)) and len(pairs) == 2):
+        raise TypeError(f"pairs must be two integers (low, high), got {pairs!r}")
+    low, high = (positive_int(p, f"pairs[{i}]") for i, p in enumerate(pairs))
+    if low > high:
+        raise ValueError(f"pairs must be (low, high) with low <= high, got {pairs!r}")
+    if scale is not None:
+        scale = positive_number(scale, "scale")
+    params = init_params(rng, d_k=d_k, std=init_std)
     evaluate = held_out(rng) if evaluate is None else evaluate
     probe = recall_batch(1, probe_pairs, rng)
     adam = nn.Adam(params, lr=lr, betas=betas)
@@ -185,17 +206,17 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, pairs=PAIR
     losses, accuracies, checkpoints = np.zeros(n_steps), np.zeros(n_steps + 1), []
 
     def held_out_accuracy():
-        return float(np.mean([accuracy(params, data) for data in evaluate]))
+        return float(np.mean([accuracy(params, data, scale=scale) for data in evaluate]))
 
     start = time.perf_counter()
     for step in range(n_steps + 1):
         accuracies[step] = held_out_accuracy()
         if step in wanted:
-            checkpoints.append((step, forward(params, probe)[1][0]))
+            checkpoints.append((step, forward(params, probe, scale=scale)[1][0]))
         if step == n_steps:
             break
         data = recall_batch(batch, int(rng.integers(pairs[0], pairs[1] + 1)), rng)
-        losses[step], _, grads = loss_and_grads(params, data)
+        losses[step], _, grads = loss_and_grads(params, data, scale=scale)
         params = adam.step(params, grads)
     seconds = time.perf_counter() - start
     return RecallRun(params, losses, accuracies, probe, checkpoints, seconds)

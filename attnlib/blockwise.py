@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import (
+from attnlib._validate import (
     as_bool,
     as_bool_mask,
     check_attention,

@@ -25,7 +25,8 @@ from functools import partial
 
 import numpy as np
 
-from attnlib._checks import (
+from attnlib._parallel import run_tasks
+from attnlib._validate import (
     as_float_array,
     check_attention,
     check_axis,
@@ -34,7 +35,6 @@ from attnlib._checks import (
     may_overflow,
     working_dtype,
 )
-from attnlib._parallel import run_tasks
 from attnlib.blockwise import blockwise_attention, blockwise_plan
 
 __all__ = ["blockwise_attention", "blockwise_plan", "scaled_dot_product_attention", "softmax"]

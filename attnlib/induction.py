@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnlib import nn
+from attnlib._validate import check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.masks import causal_mask
@@ -42,11 +43,6 @@ D_HEAD = 16
 N_LAYERS = 2
 LENGTHS = (8, 16)  # |r| is drawn per batch from 8..16 (inclusive)
 EMBED_STD = 0.35  # the standard deviation of the embeddings' entries at the start
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 def _check_length(length, n_vocab: int) -> int:
@@ -83,7 +79,7 @@ def repeated_sequences(batch: int, length: int, rng: np.random.Generator, n_voca
     >>> x.shape, bool((x[:, :4] == x[:, 4:]).all())
     ((2, 8), True)
     """
-    _check_rng(rng)
+    check_rng(rng)
     length = _check_length(length, n_vocab)
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
@@ -112,7 +108,7 @@ def init_params(rng: np.random.Generator, *, n_vocab: int = N_VOCAB, d_model: in
     >>> p["E"].shape, p["W_q1"].shape, p["W_o2"].shape, p["U"].shape
     ((32, 64), (64, 16), (16, 64), (64, 32))
     """
-    _check_rng(rng)
+    check_rng(rng)
     d, h = d_model, d_head
 
     def normal(shape, std):
@@ -216,7 +212,8 @@ def backward(params: dict, cache: dict, d_logits: np.ndarray) -> dict[str, np.nd
         x, (Q, K, V), head = xs[layer - 1], cache["qkv"][layer - 1], cache["heads"][layer - 1]
         grads[f"W_o{layer}"] = _flat(head).T @ _flat(dx)  # (d_head, B*T) @ (B*T, d) -> (d_head, d)
         d_head = dx @ params[f"W_o{layer}"].T  # (B, T, d) @ (d, d_head) -> (B, T, d_head)
-        dQ, dK, dV = attention_backward(Q, K, V, d_head, cache["mask"])  # each (B, T, d_head)
+        dQ, dK, dV = attention_backward(Q, K, V, d_head, cache["mask"],
+                                        weights=cache["weights"][layer - 1])  # each (B, T, d_head)
         dx = dx.copy()  # the residual path: x feeds the next layer directly ...
         for name, dZ in (("W_q", dQ), ("W_k", dK), ("W_v", dV)):
             grads[f"{name}{layer}"] = _flat(x).T @ _flat(dZ)  # (d, B*T) @ (B*T, d_head) -> (d, d_head)
@@ -592,7 +589,9 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 32, lengths=LE
     -------
     TrainingRun
     """
-    _check_rng(rng)
+    check_rng(rng)
+    n_steps = positive_int(n_steps, "n_steps", minimum=0)
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
     lo, hi = (lengths, lengths) if isinstance(lengths, (int, np.integer)) else lengths
     if not 1 <= lo <= hi:
         raise ValueError(f"lengths must be 1 <= low <= high, got {lengths!r}")

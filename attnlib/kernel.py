@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attnlib._checks import as_float_array, check_finite, check_no_overflow, positive_number
+from attnlib._validate import as_float_array, check_finite, check_no_overflow, positive_number
 from attnlib.softmax import softmax
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import check_fits_in_memory, positive_int
+from attnlib._validate import check_fits_in_memory, positive_int
 
 
 def causal_mask(n_q: int, n_k: int | None = None) -> np.ndarray:

@@ -13,12 +13,9 @@ Chapter 6's page "Watch a GPT learn to copy" uses them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
-from attnlib.backward import _gradient_like
+from attnlib._validate import as_float_array, check_finite, gradient_like, positive_number
 
 
 def _check_tokens(tokens, n_vocab: int, name: str = "tokens") -> np.ndarray:
@@ -184,7 +181,7 @@ def unembed_backward(X, U, d_logits) -> tuple[np.ndarray, np.ndarray]:
            [ 2., -2.]]))
     """
     X, U = _check_x_and_U(X, U)
-    d_logits = _gradient_like(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
+    d_logits = gradient_like(d_logits, (*X.shape[:-1], U.shape[1]), "d_logits", "the logits (..., n_vocab)")
     dX = d_logits @ U.T  # (..., n_vocab) @ (n_vocab, d_model) -> (..., d_model)
     dU = X.reshape(-1, X.shape[-1]).T @ d_logits.reshape(-1, U.shape[1])  # (d_model, rows) @ (rows, n_vocab)
     return dX, dU
@@ -311,14 +308,13 @@ class Adam:
     def __init__(self, params: dict, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         if not isinstance(params, dict) or not params:
             raise TypeError(f"params must be a non-empty dict of arrays, got {type(params).__name__}")
-        for label, value in (("lr", lr), ("eps", eps)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ValueError(f"{label} must be a positive finite number, got {value!r}")
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-                and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        lr, eps = positive_number(lr, "lr"), positive_number(eps, "eps")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        betas = tuple(positive_number(b, f"betas[{i}]") if b != 0 else 0.0 for i, b in enumerate(betas))
+        if not all(b < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
-        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        self.lr, self.betas, self.eps = lr, betas, eps
         arrays = {name: as_float_array(p, name) for name, p in params.items()}
         self.shapes = {name: p.shape for name, p in arrays.items()}
         self.m = {name: np.zeros_like(p) for name, p in arrays.items()}  # first moments
@@ -329,21 +325,25 @@ class Adam:
         """One Adam update: return new parameters ``{name: params[name] - update}``.
 
         ``params`` and ``grads`` must have the names and shapes the optimiser was made
-        with.  The dtype of each parameter is kept (float32 stays float32).
+        with.  The dtype of each parameter is kept (float32 stays float32).  Every argument
+        is checked before anything changes: a refused step leaves ``t`` and the moments as they were.
         """
         for label, d in (("params", params), ("grads", grads)):
             if not isinstance(d, dict) or set(d) != set(self.shapes):
-                got = sorted(d) if isinstance(d, dict) else type(d).__name__
+                got = sorted(d, key=str) if isinstance(d, dict) else type(d).__name__
                 raise ValueError(f"{label} must have the keys {sorted(self.shapes)}, got {got}")
-        beta1, beta2 = self.betas
-        self.t += 1
-        new = {}
+        checked = {}
         for name, shape in self.shapes.items():
             p = as_float_array(params[name], name)
             g = as_float_array(grads[name], f"the gradient of {name}")
             if p.shape != shape or g.shape != shape:
                 raise ValueError(f"{name} should have shape {shape}, got parameter {p.shape} and gradient {g.shape}")
             check_finite(g, f"the gradient of {name}")
+            checked[name] = p, g
+        beta1, beta2 = self.betas
+        self.t += 1
+        new = {}
+        for name, (p, g) in checked.items():
             self.m[name] = beta1 * self.m[name] + (1 - beta1) * g
             self.v[name] = beta2 * self.v[name] + (1 - beta2) * g**2
             m_hat = self.m[name] / (1 - beta1**self.t)  # bias-corrected moments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_bool
+from attnlib._validate import as_bool
 
 #: A sequential colour map that reads in grayscale and for colour-blind readers.
 CMAP = "cividis"
@@ -32,12 +32,14 @@ def readable_text_colour(rgb) -> str:
 
 
 def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
-                 xlabel="key", ylabel="query", annotate=None, vmax=None):
+                 xlabel="key", ylabel="query", annotate=None, vmax=None, fontsize=8, colorbar=True):
     """Draw a weight matrix ``(n_q, n_k)`` as a heatmap with labelled axes.
 
     Returns the matplotlib ``Axes``.  ``annotate`` writes the numbers in the cells
-    (default: when the matrix is at most 10 x 10).  A boolean matrix (a mask) is drawn
-    as 1 = True, 0 = False, its cells marked ✓ (allowed) and ✗ (masked).
+    (default: when the matrix is at most 10 x 10), in ``fontsize`` points.  A boolean
+    matrix (a mask) is drawn as 1 = True, 0 = False, its cells marked ✓ (allowed) and
+    ✗ (masked).  ``colorbar=False`` leaves the colour bar out (for panels that share one,
+    see :func:`heatmap_grid`).
     """
     import matplotlib.pyplot as plt
 
@@ -52,7 +54,8 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
         _, ax = plt.subplots(figsize=(0.5 * W.shape[1] + 2.5, 0.45 * W.shape[0] + 1.5))
     vmax = float(np.nanmax(W)) if vmax is None else vmax
     image = ax.imshow(W, cmap=CMAP, vmin=0.0, vmax=vmax if vmax > 0 else 1.0, aspect="auto")
-    ax.figure.colorbar(image, ax=ax, label="allowed" if is_mask else "weight", fraction=0.046, pad=0.04)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="allowed" if is_mask else "weight", fraction=0.046, pad=0.04)
     ax.set_xticks(range(W.shape[1]), x_labels if x_labels is not None else range(W.shape[1]),
                   rotation=45 if x_labels is not None else 0, ha="right" if x_labels is not None else "center")
     ax.set_yticks(range(W.shape[0]), y_labels if y_labels is not None else range(W.shape[0]))
@@ -63,9 +66,62 @@ def plot_heatmap(weights, x_labels=None, y_labels=None, *, ax=None, title=None,
     if as_bool(annotate, "annotate") if annotate is not None else max(W.shape) <= 10:
         for (i, j), w in np.ndenumerate(W):
             text = ("✓" if w else "✗") if is_mask else f"{w:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
                     color=readable_text_colour(image.cmap(image.norm(w))))
     return ax
+
+
+def heatmap_grid(matrices, x_labels=None, y_labels=None, *, titles=None, ncols: int = 2, width: float = 8.4,
+                 vmax=None, xlabel="key", ylabel="query", annotate=None, fontsize=10, colorbar_label="weight"):
+    """Weight matrices side by side (``ncols`` to a row) on **one** colour scale, with one colour bar.
+
+    Panels that are compared share a scale (0 to ``vmax``, by default the largest weight of
+    all), so equal colours mean equal weights.  The figure is ``width`` inches wide
+    (8.4 by default: with 10 pt numbers, text stays at 8 pt or more in the book's 672 px
+    column).  ``x_labels`` and ``y_labels`` are one list for every panel or a list per
+    panel.  Returns the ``Figure``.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> fig = heatmap_grid([np.eye(3), np.full((3, 3), 1 / 3)], ["a", "b", "c"], ["a", "b", "c"],
+    ...                    titles=["one-hot", "uniform"])
+    >>> len(fig.axes)  # two panels and one colour bar
+    3
+    """
+    import matplotlib.pyplot as plt
+
+    mats = [np.asarray(M, dtype=float) for M in matrices]
+    if not mats or any(M.ndim != 2 for M in mats):
+        raise ValueError(f"matrices must be a non-empty list of 2-D arrays, got shapes {[M.shape for M in mats]}")
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if titles is not None and len(titles) != len(mats):
+        raise ValueError(f"{len(titles)} titles for {len(mats)} matrices")
+
+    def per_panel(labels):
+        if labels is None or (len(labels) and isinstance(labels[0], str)):
+            return [labels] * len(mats)
+        if len(labels) != len(mats):
+            raise ValueError(f"{len(labels)} lists of labels for {len(mats)} matrices")
+        return list(labels)
+
+    xs, ys = per_panel(x_labels), per_panel(y_labels)
+    vmax = max(float(np.nanmax(M)) for M in mats) if vmax is None else float(vmax)
+    ncols = min(ncols, len(mats))
+    nrows = -(-len(mats) // ncols)
+    panel = width / ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 0.9 * panel * nrows + 0.4), layout="constrained",
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(mats):
+            ax.set_visible(False)
+            continue
+        plot_heatmap(mats[k], xs[k], ys[k], ax=ax, title=titles[k] if titles else None, xlabel=xlabel,
+                     ylabel=ylabel, annotate=annotate, vmax=vmax, fontsize=fontsize, colorbar=False)
+    image = axes.flat[0].get_images()[0]
+    fig.colorbar(image, ax=axes, label=colorbar_label + " (one scale for all panels)", shrink=0.8)
+    return fig
 
 
 #: Light to dark: the token strip's backgrounds, so that more ink means more weight.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import positive_int
+from attnlib._validate import positive_int
 
 
 def sinusoidal_positional_encoding(n_positions: int, d_model: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnlib._checks import as_float_array, positive_int, positive_number
+from attnlib._validate import as_float_array, positive_int, positive_number
 from attnlib.masks import padding_mask
 from attnlib.transformer import encoder_layer, layer_norm, token_embeddings
 

@@ -1,6 +1,7 @@
 """What a recurrent encoder remembers, and what attention over its states retrieves, measured.
 
-The experiment of chapter 2 ("The problem attention solves"), reused in chapter 5:
+The experiment of chapter 2 ("The problem attention solves") and its deeper page
+("How we measured what an RNN forgets"), reused in chapter 5:
 random token sequences go through an **untrained** tanh recurrent encoder
 (:mod:`attnlib.rnn`), and linear readouts, fitted in closed form (ridge
 regression), try to recover the token at every position from
@@ -13,8 +14,11 @@ readout per position, fitted on the same training sequences, so the arms
 differ only in the features they hand to the readout.  The attention arms
 differ only in their query and key weights (:func:`query_attention`):
 hand-set to match positions (:func:`oracle_query`, an upper bound that is told
-where to look), random (:func:`init_query`, the control), or learned by
-gradient descent (:func:`train_query`).
+where to look), random (:func:`init_query`: scores so alike that the weights
+are nearly uniform, the uniform-pooling control), or learned by gradient
+descent (:func:`train_query`).  The query always starts from the asked-for
+position; the keys carry their own position too, or, for the content-only
+control, only their state (``init_query(..., key_position=False)``).
 
 Recall is the fraction of tokens recovered exactly, reported by *distance from
 the end*: distance 1 is the last token read, distance ``n`` the first.
@@ -24,30 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
+from attnlib._validate import check_rng as _check_rng
+from attnlib._validate import positive_int as _positive_int
+from attnlib._validate import positive_number as _positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.nn import Adam, cross_entropy
 from attnlib.positional import sinusoidal_positional_encoding
 from attnlib.rnn import check_rnn_params, rnn_encode
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
 def _check_tokens(tokens, vocab_size: int, name: str = "tokens") -> np.ndarray:
@@ -188,7 +177,7 @@ def encode_tokens(tokens, params: dict) -> np.ndarray:
 
     Returns
     -------
-    H : ndarray, shape (..., n, d_hidden)
+    states : ndarray, shape (..., n, d_hidden)
 
     Examples
     --------
@@ -333,44 +322,54 @@ def _check_pair(tokens_train, tokens_test, params):
 # --- attention over all states: one function, three kinds of query ----------------------------------------------
 
 
-def _query_inputs(H, query: dict):
-    """Check ``H`` and ``query``; return H, the positional encodings and the key inputs."""
-    H = as_float_array(H, "H", min_ndim=2)
-    check_finite(H, "H")
+def _query_inputs(states, query: dict):
+    """Check ``states`` and ``query``; return the states, the positional encodings and the key inputs.
+
+    The key inputs are ``[h_{j+1}, PE_j]`` when ``W_k`` has ``d_hidden + d_pe`` rows
+    (keys that carry their position) and ``h_{j+1}`` alone when it has ``d_hidden``
+    rows (content-only keys).
+    """
+    states = as_float_array(states, "states", min_ndim=2)
+    check_finite(states, "states")
     if not isinstance(query, dict) or set(query) != {"W_q", "W_k"}:
         got = sorted(query) if isinstance(query, dict) else type(query).__name__
         raise ValueError(f"query must be a dict with exactly W_q and W_k (from init_query, oracle_query "
                          f"or train_query), got {got}")
     W_q = as_float_array(query["W_q"], "W_q", min_ndim=2)
     W_k = as_float_array(query["W_k"], "W_k", min_ndim=2)
-    n, d_hidden = H.shape[-2:]
+    n, d_hidden = states.shape[-2:]
     d_pe, d_k = W_q.shape
-    if W_k.shape != (d_hidden + d_pe, d_k):
-        raise ValueError(f"W_k must have shape (d_hidden + d_pe, d_k) = {(d_hidden + d_pe, d_k)} for H with "
+    if W_k.shape not in ((d_hidden + d_pe, d_k), (d_hidden, d_k)):
+        raise ValueError(f"W_k must have shape (d_hidden + d_pe, d_k) = {(d_hidden + d_pe, d_k)} (keys with their "
+                         f"position) or (d_hidden, d_k) = {(d_hidden, d_k)} (content-only keys) for states with "
                          f"d_hidden={d_hidden} and W_q of shape {W_q.shape}, got {W_k.shape}")
     PE = sinusoidal_positional_encoding(n, d_pe)  # (n, d_pe)
-    F = np.concatenate([H, np.broadcast_to(PE, (*H.shape[:-2], n, d_pe))], axis=-1)  # (..., n, d_hidden + d_pe)
-    return H, PE, F, W_q, W_k
+    if W_k.shape[0] == d_hidden:  # content-only keys: k_j = h_{j+1} W_k
+        return states, PE, states, W_q, W_k
+    F = np.concatenate([states, np.broadcast_to(PE, (*states.shape[:-2], n, d_pe))],
+                       axis=-1)  # (..., n, d_hidden + d_pe)
+    return states, PE, F, W_q, W_k
 
 
-def query_attention(H, query: dict):
+def query_attention(states, query: dict):
     r"""Attention over all hidden states, with a query for each position.
 
     The query of position ``p`` is its positional encoding projected by
-    ``W_q``; the key of position ``j`` is the state ``H[..., j, :]`` computed right
+    ``W_q``; the key of position ``j`` is the state ``states[..., j, :]`` computed right
     after token ``j`` (:math:`h_{j+1}`: recurrent steps count from 1, after
     :math:`h_0`) and its positional encoding, projected by ``W_k``; the values are
-    the states themselves.
+    the states themselves.  When ``W_k`` has only ``d_hidden`` rows the keys are
+    content-only, :math:`k_j = h_{j+1} W_k`: they are not told their position.
 
     .. math:: a_p = \sum_{j=0}^{n-1} \operatorname{softmax}_j\!\left(\frac{q_p \cdot k_j}{\sqrt{d_k}}\right)
               h_{j+1}, \qquad q_p = PE_p W_q, \quad k_j = [h_{j+1}, PE_j]\, W_k
 
     Parameters
     ----------
-    H : array_like, shape (..., n, d_hidden)
+    states : array_like, shape (..., n, d_hidden)
         All hidden states of a sequence (or a batch of them).
     query : dict
-        ``W_q (d_pe, d_k)`` and ``W_k (d_hidden + d_pe, d_k)``, from
+        ``W_q (d_pe, d_k)`` and ``W_k (d_hidden + d_pe, d_k)`` or ``W_k (d_hidden, d_k)``, from
         :func:`init_query`, :func:`oracle_query` or :func:`train_query`.
 
     Returns
@@ -382,15 +381,15 @@ def query_attention(H, query: dict):
 
     Examples
     --------
-    >>> H = np.eye(4)[None]  # one sequence whose state at step t is the unit vector e_t
-    >>> A, w = query_attention(H, oracle_query(4))
+    >>> states = np.eye(4)[None]  # one sequence whose state at step t is the unit vector e_t
+    >>> A, w = query_attention(states, oracle_query(4))
     >>> w.shape, bool((w[0].argmax(axis=1) == np.arange(4)).all())
     ((1, 4, 4), True)
     """
-    H, PE, F, W_q, W_k = _query_inputs(H, query)
+    states, PE, F, W_q, W_k = _query_inputs(states, query)
     Q = PE @ W_q  # (n, d_pe) @ (d_pe, d_k) -> (n, d_k): one query per position, shared by the batch
-    K = F @ W_k  # (..., n, d_hidden + d_pe) @ (d_hidden + d_pe, d_k) -> (..., n, d_k)
-    return scaled_dot_product_attention(Q, K, H)  # (..., n, d_hidden), (..., n, n)
+    K = F @ W_k  # (..., n, d_key_in) @ (d_key_in, d_k) -> (..., n, d_k), d_key_in = d_hidden (+ d_pe)
+    return scaled_dot_product_attention(Q, K, states)  # (..., n, d_hidden), (..., n, n)
 
 
 def oracle_query(d_hidden: int, *, d_pe: int = 32, scale: float = 4.0) -> dict:
@@ -431,12 +430,15 @@ def oracle_query(d_hidden: int, *, d_pe: int = 32, scale: float = 4.0) -> dict:
     return {"W_q": scale * np.sqrt(d_pe) * np.eye(d_pe), "W_k": W_k}  # the sqrt(d_k) undoes attention's scaling
 
 
-def init_query(d_hidden: int, rng: np.random.Generator, *, d_pe: int = 32, d_k: int = 32) -> dict:
+def init_query(d_hidden: int, rng: np.random.Generator, *, d_pe: int = 32, d_k: int = 32,
+               key_position: bool = True) -> dict:
     r"""Random query and key weights: the starting point of :func:`train_query`, and the control.
 
     Entries are drawn from :math:`N(0, 1/d_{in})`, where :math:`d_{in}` is the
     width of what each matrix multiplies, so that queries and keys start with
-    entries of about unit size and the weights start spread out.
+    entries of about unit size and the weights start spread out (close to
+    uniform pooling over the states).  With ``key_position=False`` the keys
+    are content-only, :math:`k_j = h_{j+1} W_k`: only the query knows a position.
 
     Parameters
     ----------
@@ -446,26 +448,34 @@ def init_query(d_hidden: int, rng: np.random.Generator, *, d_pe: int = 32, d_k: 
         Width of the positional encoding.
     d_k : int
         Width of queries and keys.
+    key_position : bool
+        Whether each key also sees its own positional encoding.
 
     Returns
     -------
-    dict with ``W_q (d_pe, d_k)`` and ``W_k (d_hidden + d_pe, d_k)``.
+    dict with ``W_q (d_pe, d_k)`` and ``W_k (d_hidden + d_pe, d_k)``, or ``W_k (d_hidden, d_k)``
+    when ``key_position`` is false.
 
     Examples
     --------
     >>> q = init_query(8, np.random.default_rng(0), d_pe=4, d_k=6)
     >>> q["W_q"].shape, q["W_k"].shape
     ((4, 6), (12, 6))
+    >>> init_query(8, np.random.default_rng(0), d_pe=4, d_k=6, key_position=False)["W_k"].shape
+    (8, 6)
     """
     _check_rng(rng)
     d_hidden = _positive_int(d_hidden, "d_hidden")
     d_pe = _positive_int(d_pe, "d_pe")
     d_k = _positive_int(d_k, "d_k")
+    if not isinstance(key_position, (bool, np.bool_)):
+        raise TypeError(f"key_position must be True or False, got {type(key_position).__name__}")
+    d_key_in = d_hidden + d_pe if key_position else d_hidden
     return {"W_q": rng.normal(0.0, 1.0 / np.sqrt(d_pe), size=(d_pe, d_k)),
-            "W_k": rng.normal(0.0, 1.0 / np.sqrt(d_hidden + d_pe), size=(d_hidden + d_pe, d_k))}
+            "W_k": rng.normal(0.0, 1.0 / np.sqrt(d_key_in), size=(d_key_in, d_k))}
 
 
-def train_query(H, tokens, query: dict, rng: np.random.Generator, *, steps: int = 300,
+def train_query(states, tokens, query: dict, rng: np.random.Generator, *, steps: int = 300,
                 batch_size: int = 32, lr: float = 0.01) -> tuple[dict, np.ndarray]:
     r"""Learn query and key weights by gradient descent, so that each query finds its token.
 
@@ -483,12 +493,13 @@ def train_query(H, tokens, query: dict, rng: np.random.Generator, *, steps: int 
 
     Parameters
     ----------
-    H : array_like, shape (n_sequences, n, d_hidden)
+    states : array_like, shape (n_sequences, n, d_hidden)
         Hidden states of the training sequences.
     tokens : array_like of int, shape (n_sequences, n)
         Their tokens.
     query : dict
-        Starting weights, from :func:`init_query`; not modified.
+        Starting weights, from :func:`init_query` (keys with or without their
+        position); not modified.
     rng : numpy.random.Generator
         Draws the mini-batches and the readout's starting weights.
     steps : int
@@ -510,48 +521,48 @@ def train_query(H, tokens, query: dict, rng: np.random.Generator, *, steps: int 
     >>> from attnlib.rnn import init_rnn
     >>> rng = np.random.default_rng(0)
     >>> tokens = random_tokens(64, 6, 4, rng)
-    >>> H = encode_tokens(tokens, init_rnn(4, 16, rng))
-    >>> learned, losses = train_query(H, tokens, init_query(16, rng, d_pe=8, d_k=8), rng, steps=40)
+    >>> states = encode_tokens(tokens, init_rnn(4, 16, rng))
+    >>> learned, losses = train_query(states, tokens, init_query(16, rng, d_pe=8, d_k=8), rng, steps=40)
     >>> bool(losses[-5:].mean() < losses[:5].mean())
     True
     """
     _check_rng(rng)
-    H, PE, F, W_q, W_k = _query_inputs(H, query)
-    if H.ndim != 3:
-        raise ValueError(f"H must have shape (n_sequences, n, d_hidden), got {H.shape}")
+    states, PE, F, W_q, W_k = _query_inputs(states, query)
+    if states.ndim != 3:
+        raise ValueError(f"states must have shape (n_sequences, n, d_hidden), got {states.shape}")
     tokens = np.asarray(tokens)
-    if tokens.dtype == bool or not np.issubdtype(tokens.dtype, np.integer) or tokens.shape != H.shape[:2]:
-        raise ValueError(f"tokens must be integer ids of shape {H.shape[:2]} to match H, "
+    if tokens.dtype == bool or not np.issubdtype(tokens.dtype, np.integer) or tokens.shape != states.shape[:2]:
+        raise ValueError(f"tokens must be integer ids of shape {states.shape[:2]} to match the states, "
                          f"got dtype {tokens.dtype} and shape {tokens.shape}")
     if tokens.min() < 0:
         raise ValueError(f"tokens must be non-negative ids, got {tokens.min()}")
     steps = _positive_int(steps, "steps")
     batch_size = _positive_int(batch_size, "batch_size")
-    if batch_size > len(H):
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(H)} training sequences")
+    if batch_size > len(states):
+        raise ValueError(f"batch_size={batch_size} is larger than the {len(states)} training sequences")
     lr = _positive_number(lr, "lr")
     vocab_size = int(tokens.max()) + 1
-    d_hidden = H.shape[-1]
+    d_hidden = states.shape[-1]
     params = {"W_q": W_q.copy(), "W_k": W_k.copy(),
               "W_o": rng.normal(0.0, 1.0 / np.sqrt(d_hidden + 1), size=(d_hidden + 1, vocab_size))}
     adam = Adam(params, lr=lr)
     losses = np.empty(steps)
     for step in range(steps):
-        batch = rng.choice(len(H), size=batch_size, replace=False)
-        H_b, F_b, x_b = H[batch], F[batch], tokens[batch]  # (B, n, d_hidden), (B, n, d_hidden + d_pe), (B, n)
+        batch = rng.choice(len(states), size=batch_size, replace=False)
+        S_b, F_b, x_b = states[batch], F[batch], tokens[batch]  # (B, n, d_hidden), (B, n, d_key_in), (B, n)
         # forward
         Q = PE @ params["W_q"]  # (n, d_pe) @ (d_pe, d_k) -> (n, d_k)
-        K = F_b @ params["W_k"]  # (B, n, d_hidden + d_pe) @ (d_hidden + d_pe, d_k) -> (B, n, d_k)
-        A, _ = scaled_dot_product_attention(Q, K, H_b)  # (B, n, d_hidden)
+        K = F_b @ params["W_k"]  # (B, n, d_key_in) @ (d_key_in, d_k) -> (B, n, d_k)
+        A, _ = scaled_dot_product_attention(Q, K, S_b)  # (B, n, d_hidden)
         A1 = with_bias(A)  # (B, n, d_hidden + 1)
         logits = A1 @ params["W_o"]  # (B, n, d_hidden + 1) @ (d_hidden + 1, vocab) -> (B, n, vocab)
         losses[step], d_logits = cross_entropy(logits, x_b)  # d_logits: (B, n, vocab)
         # backward
         d_W_o = np.einsum("bnd,bnv->dv", A1, d_logits, optimize=True)  # (d_hidden + 1, vocab)
         d_A = d_logits @ params["W_o"][:-1].T  # (B, n, vocab) @ (vocab, d_hidden) -> (B, n, d_hidden)
-        d_Q, d_K, _ = attention_backward(Q, K, H_b, d_A)  # (n, d_k) summed over the batch, (B, n, d_k)
+        d_Q, d_K, _ = attention_backward(Q, K, S_b, d_A)  # (n, d_k) summed over the batch, (B, n, d_k)
         grads = {"W_q": PE.T @ d_Q,  # (d_pe, n) @ (n, d_k) -> (d_pe, d_k)
-                 "W_k": np.einsum("bnf,bnk->fk", F_b, d_K, optimize=True),  # (d_hidden + d_pe, d_k)
+                 "W_k": np.einsum("bnf,bnk->fk", F_b, d_K, optimize=True),  # (d_key_in, d_k)
                  "W_o": d_W_o}
         params = adam.step(params, grads)
     return {"W_q": params["W_q"], "W_k": params["W_k"]}, losses

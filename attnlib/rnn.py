@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite, check_rng, positive_int, positive_number
+from attnlib._validate import as_float_array, check_finite, check_rng, positive_int, positive_number
 
 _WEIGHTS = ("W_xh", "W_hh", "b_h")
 
@@ -20,8 +20,9 @@ def init_rnn(d_in: int, d_hidden: int, rng: np.random.Generator, *,
     r"""Random parameters for a tanh recurrent network (an untrained encoder).
 
     ``W_hh`` is a random orthogonal matrix times ``spectral_radius``, so every
-    eigenvalue has modulus exactly ``spectral_radius``: below 1, the influence of
-    an old input shrinks geometrically with each step.  ``W_xh`` is drawn from
+    eigenvalue has modulus exactly ``spectral_radius``: ``W_hh`` alone shrinks an
+    old input's trace by that factor at every step, and tanh's slope (below 1)
+    shrinks it further (:func:`trace_shrink` measures the two together).  ``W_xh`` is drawn from
     N(0, input_scale**2 / d_in); ``b_h`` starts at zero.
 
     .. math:: W_{hh} = \rho\, O, \quad O^\top O = I
@@ -133,14 +134,17 @@ def rnn_step(x, h, params: dict) -> np.ndarray:
     return np.tanh(x @ W_xh + h @ W_hh + b_h)
 
 
-def rnn_encode(X, params: dict, h0=None) -> np.ndarray:
+def rnn_encode(X, params: dict, h0=None, *, activation: str = "tanh") -> np.ndarray:
     r"""Run the recurrence over a whole sequence; return every hidden state.
 
     .. math:: h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h), \quad t = 1, \dots, n
 
     The loop is the point: step t needs step t - 1, so the n steps run one after
-    another.  The last row, ``H[..., -1, :]``, is all a classic encoder passes on.
-    Chapter 2 measures how much of the sequence it still holds.
+    another.  The last row, ``states[..., -1, :]``, is all a classic encoder passes on.
+    Chapter 2 measures how much of the sequence it still holds.  With
+    ``activation="linear"`` the squashing is left out,
+    :math:`h_t = x_t W_{xh} + h_{t-1} W_{hh} + b_h`: the control arm of chapter 2's
+    page on how forgetting was measured, where only ``W_hh`` shrinks old inputs.
 
     Parameters
     ----------
@@ -150,11 +154,13 @@ def rnn_encode(X, params: dict, h0=None) -> np.ndarray:
         From :func:`init_rnn`.
     h0 : array_like, shape (..., d_hidden), optional
         The initial state; zeros by default.
+    activation : {"tanh", "linear"}
+        The squashing applied at every step; ``"linear"`` applies none.
 
     Returns
     -------
-    H : ndarray, shape (..., n, d_hidden)
-        ``H[..., t, :]`` is the state after reading ``X[..., t, :]``.
+    states : ndarray, shape (..., n, d_hidden)
+        ``states[..., t, :]`` is the state after reading ``X[..., t, :]``.
 
     Examples
     --------
@@ -164,6 +170,9 @@ def rnn_encode(X, params: dict, h0=None) -> np.ndarray:
            [0.3634, 0.    ]])
     """
     W_xh, W_hh, b_h = check_rnn_params(params)
+    if activation not in ("tanh", "linear"):
+        raise ValueError(f"activation must be 'tanh' or 'linear', got {activation!r}")
+    squash = np.tanh if activation == "tanh" else (lambda z: z)
     X = as_float_array(X, "X", min_ndim=2)
     n, d_in = X.shape[-2], X.shape[-1]
     if d_in != W_xh.shape[0]:
@@ -186,8 +195,67 @@ def rnn_encode(X, params: dict, h0=None) -> np.ndarray:
             raise ValueError(f"h0 of shape {h.shape} does not broadcast to the batch of states "
                              f"{(*lead, d_hidden)}") from None
     inputs = X @ W_xh + b_h  # (..., n, d_in) @ (d_in, d_hidden) -> (..., n, d_hidden): all steps at once
-    H = np.empty((*lead, n, d_hidden))
+    states = np.empty((*lead, n, d_hidden))
     for t in range(n):  # sequential: step t needs h from step t - 1
-        h = np.tanh(inputs[..., t, :] + h @ W_hh)  # (..., d_hidden) @ (d_hidden, d_hidden) -> (..., d_hidden)
-        H[..., t, :] = h
-    return H
+        h = squash(inputs[..., t, :] + h @ W_hh)  # (..., d_hidden) @ (d_hidden, d_hidden) -> (..., d_hidden)
+        states[..., t, :] = h
+    return states
+
+
+def trace_shrink(X, params: dict, rng: np.random.Generator, *, start: int = 0) -> float:
+    r"""Measured factor by which a small change in the state shrinks per step, on real inputs.
+
+    An input's trace in the state is a change to :math:`h_t` that later steps
+    carry along.  For a small change :math:`\delta h_{t-1}`, one step of the
+    tanh recurrence gives
+
+    .. math:: \delta h_t = (\delta h_{t-1} W_{hh}) \odot (1 - h_t^2)
+
+    so the trace shrinks both by ``W_hh`` (a factor ``spectral_radius`` for the
+    orthogonal matrices of :func:`init_rnn`) and by tanh's slope
+    :math:`1 - h_t^2 \le 1`.  This function runs the encoder on ``X``, follows
+    a random unit change from step ``start`` to the end, and returns the
+    geometric mean of :math:`\lVert \delta h_t \rVert / \lVert \delta h_{t-1} \rVert`
+    over steps and sequences.  Chapter 2 uses it to separate decay from the
+    squashing of tanh.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_sequences, n, d_in)
+    params : dict
+        From :func:`init_rnn`.
+    rng : numpy.random.Generator
+        Draws the starting directions.
+    start : int
+        The step (0-based) whose state receives the change; at least one step must follow.
+
+    Returns
+    -------
+    float
+        The per-step factor; ``spectral_radius`` exactly for a network without tanh.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = init_rnn(4, 8, rng, spectral_radius=0.5)
+    >>> tiny = 1e-6 * rng.normal(size=(3, 10, 4))  # inputs so small that tanh is linear
+    >>> round(trace_shrink(tiny, p, rng), 4)
+    0.5
+    """
+    check_rng(rng)
+    states = rnn_encode(X, params)  # (..., n, d_hidden)
+    if states.ndim != 3:
+        raise ValueError(f"X must have shape (n_sequences, n, d_in), got {np.shape(X)}")
+    n = states.shape[1]
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < n - 1:
+        raise ValueError(f"start must be an integer step with 0 <= start < n - 1 = {n - 1}, got {start!r}")
+    W_hh = check_rnn_params(params)[1]
+    delta = rng.normal(size=(states.shape[0], states.shape[2]))  # (n_seq, d_hidden)
+    delta /= np.linalg.norm(delta, axis=-1, keepdims=True)
+    logs = []
+    for t in range(start + 1, n):
+        new = (delta @ W_hh) * (1.0 - states[:, t] ** 2)  # (n_seq, d_hidden): the change one step later
+        norm = np.linalg.norm(new, axis=-1, keepdims=True)  # (n_seq, 1)
+        logs.append(np.log(norm[:, 0]))
+        delta = new / norm  # keep unit length; the factor is recorded
+    return float(np.exp(np.mean(logs)))

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from attnlib._checks import (
+from attnlib._validate import (
     as_float_array,
     broadcast_batch,
     check_finite,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import check_rng, positive_int, positive_number
+from attnlib._validate import check_rng, positive_int, positive_number
 
 #: The sentence of chapter 4.
 TOY_SENTENCE = ("The", "cat", "sat", "on", "the", "mat")

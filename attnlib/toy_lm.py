@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import positive_int
+from attnlib._validate import positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.masks import causal_mask
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite, positive_int
+from attnlib._validate import as_float_array, check_finite, positive_int
 
 
 def image_to_patches(image, patch_size: int) -> np.ndarray:

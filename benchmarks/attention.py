@@ -50,7 +50,6 @@ if "--blas-threads" in sys.argv:  # must be set before numpy (and its OpenBLAS) 
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import attnlib  # noqa: E402
 import attnlib.fast  # noqa: E402
 from attnlib._parallel import cpu_count, thread_budget  # noqa: E402
@@ -228,7 +227,7 @@ def _git_revision() -> str:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
         measured = ["attnlib/attention.py", "attnlib/softmax.py", "attnlib/fast.py", "attnlib/blockwise.py",
-                    "attnlib/_checks.py", "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
+                    "attnlib/_validate.py", "attnlib/scores.py", "attnlib/_parallel.py", "benchmarks/attention.py"]
         dirty = subprocess.run(["git", "status", "--porcelain", "--", *measured],
                                cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -295,7 +294,9 @@ def measure_torch(row: dict, torch_sdpa) -> None:
 
     n, r = row["n"], row["repeats"]
     rng = np.random.default_rng(n)
-    Qt, Kt, Vt = (torch.from_numpy(rng.standard_normal((n, D), dtype=DTYPE)) for _ in range(3))
+    # (batch 1, 1 head, n, d): PyTorch's fused CPU kernel (flash attention) takes only 4-d inputs;
+    # given (n, d) it falls back to its unfused "math" version, about 4 times slower here.
+    Qt, Kt, Vt = (torch.from_numpy(rng.standard_normal((n, D), dtype=DTYPE))[None, None] for _ in range(3))
     with torch.inference_mode():
         torch_sdpa(Qt, Kt, Vt)  # warm up
         row["torch_time"] = median_time(lambda: torch_sdpa(Qt, Kt, Vt), r)
@@ -344,8 +345,69 @@ def run(sizes, repeats: int | None, with_torch: bool) -> tuple[list[dict], dict]
         for row in rows:
             measure_torch(row, F.scaled_dot_product_attention)
             print(f"  n = {row['n']:>5}: torch done", file=sys.stderr, flush=True)
+    one_core = one_core_versus_torch() if with_torch and TARGET_N in sizes else None
     return rows, {"rate_before": rate_before, "rate_after": rate_after, "breakdown": steps,
-                  "torch_version": torch_version}
+                  "torch_version": torch_version, "one_core": one_core}
+
+
+def one_core_versus_torch(n: int = TARGET_N, repeats: int = 7) -> str:
+    """plain, fast, blockwise, PyTorch's SDPA, the reference product and ``exp`` on one core, in alternation.
+
+    Each arm is timed in this process's CPU time (one thread everywhere: threadpoolctl for the
+    BLAS and attnlib.fast, ``torch.set_num_threads(1)``), the arms taking turns, so that a
+    shared machine's load falls on all of them alike and hardly on the ratios.  ``exp`` is
+    numpy's float32 exp over the n x n scores, in place, in blocks of 256 rows: with the two
+    products at the matmul rate it bounds what numpy can do.
+    """
+    import torch
+    import torch.nn.functional as F
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(n)
+    Q, K, V = (rng.standard_normal((n, D), dtype=DTYPE) for _ in range(3))
+    Qt, Kt, Vt = (torch.from_numpy(x)[None, None] for x in (Q, K, V))  # 4-d: its fused kernel (see measure_torch)
+    block = rng.standard_normal((256, n), dtype=DTYPE)
+
+    def exp_of_all_scores():
+        for _ in range(n // 256):
+            np.exp(block, out=block)
+            block.fill(0.5)  # keep the inputs in range for the next pass (a cheap write)
+
+    arms = {"plain": lambda: plain(Q, K, V), "fast": lambda: fast_path(Q, K, V),
+            "blockwise": lambda: blockwise(Q, K, V), "torch": lambda: F.scaled_dot_product_attention(Qt, Kt, Vt),
+            "matmul": REFERENCE_PRODUCT, "exp": exp_of_all_scores}
+    times = {name: [] for name in arms}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1), torch.inference_mode():
+            for f in arms.values():
+                f()  # warm up
+            for _ in range(repeats):
+                for name, f in arms.items():
+                    gc.collect()
+                    t0 = time.process_time()
+                    f()
+                    times[name].append(time.process_time() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    t = {name: statistics.median(v) for name, v in times.items()}
+    rate = REFERENCE_FLOPS / t["matmul"]
+    flops = 4 * n * n * D
+    body = [[name, fmt_time(t[name]), f"{flops / t[name] / rate:.2f}", f"{t[name] / t['torch']:.2f}"]
+            for name in ("plain", "fast", "blockwise", "torch")]
+    table = _markdown(["arm", "CPU time", "FLOP rate / matmul rate", "time / torch"], body)
+    products = flops / rate  # the two products, at the matmul rate
+    exp_ns = t["exp"] / (n * n) * 1e9
+    return (f"All on one core, in alternation, n = {n}, median CPU time of {repeats} calls each "
+            f"(matmul rate on one core: {rate / 1e9:.1f} GFLOP/s; float32 `exp`: {exp_ns:.2f} ns per score):\n\n"
+            f"{table}\n\n"
+            f"- A bound for any numpy version that forms the weights: the two products at the matmul rate, "
+            f"{fmt_time(products)}, plus one `exp` per score, {fmt_time(t['exp'])}: {fmt_time(products + t['exp'])} "
+            f"= {(products + t['exp']) / t['torch']:.2f}× torch's time. The fast path takes "
+            f"{t['fast'] / (products + t['exp']):.2f}× that bound; the rest is the softmax's other passes over the "
+            "scores (max, subtract, sum, divide) and writing the n × n weights out to memory, which torch, "
+            "returning only the output, fuses or skips.")
 
 
 def _markdown(head: list[str], body: list[list[str]]) -> str:
@@ -368,10 +430,11 @@ def tables(rows: list[dict], torch_version: str | None) -> str:
             for r in rows]
     parts.append(f"Peak memory of one call:\n\n{_markdown(head, body)}")
     if torch_version:
-        head = ["n", "torch (median time)", "attnlib plain / torch", "attnlib fast / torch",
-                "attnlib blockwise / torch"]
-        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{r['plain_time'] / r['torch_time']:.2f}",
-                 f"{r['vec_time'] / r['torch_time']:.2f}", f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
+        head = ["n", "torch (median time)", "torch FLOP rate / matmul rate", "attnlib plain / torch",
+                "attnlib fast / torch", "attnlib blockwise / torch"]
+        body = [[str(r["n"]), fmt_time(r["torch_time"]), f"{4 * r['n'] ** 2 * D / r['torch_time'] / r['mm_rate']:.2f}",
+                 f"{r['plain_time'] / r['torch_time']:.2f}", f"{r['vec_time'] / r['torch_time']:.2f}",
+                 f"{r['block_time'] / r['torch_time']:.2f}"] for r in rows]
         parts.append("attnlib against `torch.nn.functional.scaled_dot_product_attention` on the CPU "
                      f"(time ratios: below 1 means attnlib is faster):\n\n{_markdown(head, body)}")
     return "\n\n".join(parts)
@@ -432,7 +495,15 @@ def summary(rows: list[dict], rates: dict, torch_version: str | None, machine: d
             "waits for its partner to be scheduled)."
         )
     if torch_version:
-        out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads.")
+        out.append(f"- PyTorch {torch_version} on the CPU with {_torch_threads()} threads, timed after all of "
+                   "attnlib's measurements (its FLOP-rate ratio divides by the row's matmul rate). It returns "
+                   "the output only; attnlib's plain and fast paths also return the n × n weights, which "
+                   "blockwise, like torch, never forms.")
+        if TARGET_N in by_n:
+            r = by_n[TARGET_N]
+            out.append(f"- At n = {TARGET_N}: attnlib fast takes **{r['vec_time'] / r['torch_time']:.2f}×** "
+                       f"torch's time, plain {r['plain_time'] / r['torch_time']:.2f}×, blockwise "
+                       f"{r['block_time'] / r['torch_time']:.2f}×.")
     else:
         out.append("- PyTorch was not installed for this run: no torch column.")
     return out
@@ -504,6 +575,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default: 9 down to 3)")
     parser.add_argument("--record", type=Path, default=None, help="also write the dated table to this file")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    parser.add_argument("--versus-torch", action="store_true",
+                        help=f"only the one-core comparison with PyTorch at n = {TARGET_N}, in alternation")
     parser.add_argument("--breakdown", action="store_true",
                         help=f"only time the steps of one fast-path call at n = {TARGET_N}, one by one")
     parser.add_argument("--blas-threads", type=int, default=None,
@@ -511,6 +584,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.breakdown:
         print(breakdown())
+        return 0
+    if args.versus_torch:
+        if importlib.util.find_spec("torch") is None:
+            print("PyTorch is not installed: pip install torch==2.13.0 (it is not in the book's locks)")
+            return 1
+        print(one_core_versus_torch())
         return 0
 
     # PyTorch is imported only after attnlib has been measured: importing it made numpy's own
@@ -545,6 +624,8 @@ def main(argv=None) -> int:
         "",
         *summary(rows, rates, torch_version, summary_machine),
     ]
+    if rates["one_core"]:
+        text += ["", "attnlib beside PyTorch with the load taken out. " + rates["one_core"]]
     if rates["breakdown"]:
         text += ["", "Where the time of the fast path goes. " + rates["breakdown"]]
     text = "\n".join(text)

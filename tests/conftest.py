@@ -1,4 +1,9 @@
-"""Shared fixtures: the built book is made once per test session; the hypothesis profile."""
+"""Shared fixtures: the built book is made once per test run; the hypothesis profile.
+
+Under pytest-xdist (``make test`` runs ``-n 2 --dist loadfile``) the workers share one build: the
+first worker to collect a test that needs the book starts it, and a worker that needs the built
+book before then waits for the result that the builder writes to ``test-artifacts/``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -43,13 +49,42 @@ def _prebuilt() -> bool:
     return os.environ.get("ATTN_BOOK_PREBUILT") == "1" and (ROOT / "_build/html/index.html").exists()
 
 
-def _start_build() -> subprocess.Popen:
-    """Start building the whole book from clean with warnings as errors (the README's build)."""
+def _start_build(done: Path | None = None) -> subprocess.Popen:
+    """Start building the whole book from clean with warnings as errors (the README's build).
+
+    ``done``: when the build ends, write its return code there (for the other xdist workers).
+    """
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "book-build.log", "w") as log:  # the child keeps its own copy of the handle
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        build = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    if done is not None:
+        def report():
+            returncode = build.wait()
+            partial = done.with_suffix(".partial")
+            partial.write_text(str(returncode))
+            partial.replace(done)  # appears whole: the waiting workers never read half a file
+        threading.Thread(target=report, daemon=True).start()
+    return build
+
+
+def _xdist_run(config) -> str | None:
+    """The id that the xdist workers of one test run share (None without xdist)."""
+    return getattr(config, "workerinput", {}).get("testrunuid")
+
+
+def _claim_build(run: str) -> bool:
+    """True for the first worker of the run to ask: it builds the book for all of them."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("book-build-*.*"):  # files of earlier runs
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    try:
+        os.close(os.open(ARTIFACTS / f"book-build-{run}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _needs_book(item) -> bool:
@@ -66,27 +101,43 @@ def pytest_collection_finish(session):
     """Start the book build in the background when a collected test needs it: it takes one core
     for a few minutes while the other tests use the other one."""
     global _build
-    if not _prebuilt() and not os.environ.get("ATTN_BOOK_HTML") and any(map(_needs_book, session.items)):
+    if _prebuilt() or os.environ.get("ATTN_BOOK_HTML") or not any(map(_needs_book, session.items)):
+        return
+    run = _xdist_run(session.config)
+    if run is None:
         _build = _start_build()
+    elif _claim_build(run):
+        _build = _start_build(done=ARTIFACTS / f"book-build-{run}.done")
 
 
 @pytest.fixture(scope="session")
-def built_book() -> BuiltBook:
-    """The book, built once for the whole session (skip the build with ATTN_BOOK_PREBUILT=1)."""
+def built_book(request) -> BuiltBook:
+    """The book, built once for the whole test run (skip the build with ATTN_BOOK_PREBUILT=1)."""
     global _build
     if _prebuilt():
         return BuiltBook(ROOT / "_build" / "html", 0, "")
-    if _build is None:  # collected without the hook (e.g. a plugin reordered things)
-        _build = _start_build()
-    returncode = _build.wait()
+    run = _xdist_run(request.config)
+    done = ARTIFACTS / f"book-build-{run}.done"
+    if _build is None and run is not None and (ARTIFACTS / f"book-build-{run}.claim").exists():
+        while not done.exists():  # another worker builds the book
+            time.sleep(0.5)
+        returncode = int(done.read_text())
+    else:
+        if _build is None:  # collected without the hook (e.g. a plugin reordered things)
+            _build = _start_build()
+        returncode = _build.wait()
     log = (ARTIFACTS / "book-build.log").read_text()
     return BuiltBook(ROOT / "_build" / "html", returncode, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Never leave a build running behind an interrupted session."""
+    """Never leave a build running behind an interrupted session; under xdist, the worker that builds
+    the book waits for it to end, since the other workers may still need it."""
     if _build is not None and _build.poll() is None:
-        _build.kill()
+        if _xdist_run(session.config) is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
+            _build.wait()
+        else:
+            _build.kill()
 
 
 # --- serving the site ---------------------------------------------------------------------

@@ -57,3 +57,27 @@ def test_bad_input():
         assoc.recall_batch(2, 0, np.random.default_rng(0))
     with pytest.raises(TypeError, match="rng"):
         assoc.recall_batch(2, 3, None)
+
+
+def test_scale_and_init_std_reach_the_scores():
+    rng = np.random.default_rng(4)
+    params = assoc.init_params(rng, d_k=64, std=1.0)
+    assert params["W_q"].shape == (48, 64) and 0.9 < params["W_q"].std() < 1.1
+    data = assoc.recall_batch(50, 12, rng)
+    _, w_scaled = assoc.forward(params, data)  # the default scale, 1/sqrt(64)
+    _, w_explicit = assoc.forward(params, data, scale=1 / 8)
+    _, w_unscaled = assoc.forward(params, data, scale=1.0)
+    np.testing.assert_allclose(w_scaled, w_explicit)
+    assert w_unscaled.max(-1).mean() > w_scaled.max(-1).mean() + 0.2  # eight times larger scores: sharper
+    h = 1e-6  # the gradient of the unscaled loss is the gradient of the unscaled forward
+    _, _, grads = assoc.loss_and_grads(params, data, scale=1.0)
+    plus, minus = {k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in params.items()}
+    plus["W_k"][3, 5] += h
+    minus["W_k"][3, 5] -= h
+    loss_plus, loss_minus = (assoc.loss_and_grads(w, data, scale=1.0)[0] for w in (plus, minus))
+    numeric = (loss_plus - loss_minus) / (2 * h)
+    assert abs(numeric - grads["W_k"][3, 5]) < 1e-6 * max(1.0, abs(numeric))
+    with pytest.raises(ValueError, match="scale"):
+        assoc.train(np.random.default_rng(0), 1, scale=0.0)
+    with pytest.raises(ValueError, match="std"):
+        assoc.init_params(np.random.default_rng(0), std=-1.0)

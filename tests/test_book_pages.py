@@ -87,9 +87,6 @@ def test_chapter_pages_show_a_reading_time_of_about_twenty_minutes(built_book):
 
 
 def test_reading_minutes_counts_prose_code_and_figures():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
     from book_pages import reading_minutes
 
     assert reading_minutes(2000, 0, 0) == 10

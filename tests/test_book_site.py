@@ -10,7 +10,6 @@ import numpy as np
 from bs4 import BeautifulSoup
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 from book_site import page_fixes  # noqa: E402
 from book_site.assets import WIDGET_HOST  # noqa: E402

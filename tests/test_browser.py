@@ -20,7 +20,6 @@ import gzip
 import http.server
 import json
 import re
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -598,7 +597,6 @@ def test_widget_pages_in_dark_mode_and_on_phones(reports, base_url, browser, loo
 @pytest.fixture(scope="session")
 def standalone(tmp_path_factory):
     """A page with each widget, its state embedded, the book's vendored scripts, no kernel."""
-    sys.path.insert(0, str(ROOT / "tools"))
     from book_site.widget_page import write_widget_page
 
     from attnlib.widgets import AttentionMap, MaskExplorer, ModelView, NeuronView, QueryKeyExplorer
@@ -678,7 +676,6 @@ PHONE_CHECK = """root => {
 @pytest.fixture(scope="session")
 def phone_page(tmp_path_factory):
     """The widgets a phone struggled with, at their real sizes: 6 x 12 heads, 2 layers x 24 positions."""
-    sys.path.insert(0, str(ROOT / "tools"))
     from book_site.widget_page import write_widget_page
 
     from attnlib.widgets import MaskExplorer, ModelView, QueryKeyExplorer, TrainingView

@@ -1,7 +1,7 @@
 """The widgets in a real JupyterLab, as a student meets them (issue 23's "Done when").
 
 JupyterLab is started from the project's environment with the settings that Binder and a hub get
-(tools/jupyterlab/overrides.json: the widget manager saves widget state).  The test opens student
+(tools/lab_settings/overrides.json: the widget manager saves widget state).  The test opens student
 Lab 3 with a few cells added at its end that show each of the other widgets, runs it all, and
 drives the lab's QueryKeyExplorer and then the others.  Every control is driven by the mouse and
 the keyboard, and each time:
@@ -11,7 +11,7 @@ the keyboard, and each time:
 * the kernel-side value (read with a kernel request, as a student's next cell would) equals the view's.
 
 Then the saved lab is closed, its kernel shut down, and opened again from the disk: every widget
-shows from the saved state (tools/jupyterlab/overrides.json turns saving it on).
+shows from the saved state (tools/lab_settings/overrides.json turns saving it on).
 
 Run only this:  .venv/bin/python -m pytest tests/test_browser_jupyterlab.py -p no:nbval
 """
@@ -30,10 +30,9 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from lab_settings import install_settings  # tools/lab_settings/install_settings.py
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools" / "jupyterlab"))
-import install_settings  # noqa: E402  (tools/jupyterlab/install_settings.py)
 
 LAB = ROOT / "notebooks" / "student" / "03-how-attention-works.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "jupyterlab"

@@ -29,7 +29,7 @@ from attnlib.checks import (
     check_split_heads,
     check_value,
 )
-from attnlib.checks._guard import trusted
+from attnlib.checks._calls import trusted
 
 # ---------------------------------------------------------------- learner-style building blocks
 

@@ -2,7 +2,8 @@
 
 - no reference solution in a visible check cell, no check that prints the expected answer;
 - tiered hints, each collapsed, and a stub that carries only the nudge;
-- hidden tests in the check cells, stripped from the student versions;
+- no hidden tests in a notebook: every exercise is in the grader's catalogue
+  (attnlib/grading/catalogue.py), which grades outside the learner's kernel (issue 22);
 - the checks imported in the check cell that uses them;
 - a predict-then-measure exercise and a hand-graded open question in every lab.
 """
@@ -11,14 +12,12 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 import student  # noqa: E402  (tools/student.py)
 
@@ -72,8 +71,36 @@ def test_tiered_collapsed_hints_and_a_nudge_in_the_stub(lab):
         assert not re.search(r"\bfor \w+ in\b|np\.linalg\.solve\(", ex.hint), f"{lab.name} Ex {ex.number}: {ex.hint}"
 
 
+CONTROL = re.compile(r"^(for |if |elif |else:|while |def |try:|except)")
+
+
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
-def test_check_cells_import_their_checks_and_hold_hidden_tests(lab):
+def test_no_hint_shows_a_line_of_the_answer(lab):
+    """Issue 20 item 3: the last tier may show the shape of the code (names, `...`), not the code."""
+    nb, found = _lab(lab)
+    for ex in found:
+        hints = "\n".join(nb.cells[i].source for i in range(ex.heading + 1, ex.solution)
+                          if nb.cells[i].cell_type == "markdown")
+        source = nb.cells[ex.solution].source
+        begin, end = student.solution_region(source)
+        lines = {line.split("#")[0].strip() for line in source.splitlines()[begin + 2:end]}
+        shown = [line for line in lines if line and not CONTROL.match(line)
+                 and (len(line) > 6 or line.startswith("return")) and line in hints]
+        assert not shown, f"{lab.name} Exercise {ex.number}: a hint shows {shown}"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_every_lab_has_a_debug_exercise(lab):
+    nb, found = _lab(lab)
+    if lab.name[:2] in ("02", "04"):  # exercises added there by other helpers in this round: see the report
+        pytest.skip("the debug exercise of this lab is still to come")
+    assert any(ex.title.startswith("debug") for ex in found), f"{lab.name}: no debug exercise"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_check_cells_import_their_checks_and_the_grader_knows_every_exercise(lab):
+    from attnlib.grading import catalogue
+
     nb, found = _lab(lab)
     for ex in found:
         source = nb.cells[ex.check].source
@@ -85,11 +112,11 @@ def test_check_cells_import_their_checks_and_hold_hidden_tests(lab):
         imported = [alias.asname or alias.name for alias in first.names]
         assert callee in imported or f"def {callee}(" in source, \
             f"{lab.name} Exercise {ex.number}: {callee} is neither imported nor defined in its check cell"
-        if _is_prediction(nb, ex):
-            continue
-        hidden = HIDDEN.search(source)
-        assert hidden, f"{lab.name} Exercise {ex.number}: no hidden tests"
-        assert "assert_passed(" in hidden.group(1) and "(hidden inputs)" in hidden.group(1)
+        assert not HIDDEN.search(source), f"{lab.name} Exercise {ex.number}: hidden tests belong to the grader"
+        graded = catalogue.EXERCISES.get((lab.name[:2], ex.number))
+        assert graded is not None and graded.function == ex.function, \
+            f"{lab.name} Exercise {ex.number} ({ex.function}) is not in the grader's catalogue"
+        assert len(graded.mistakes) >= 3 or _is_prediction(nb, ex), f"{lab.name} Ex {ex.number}: too few mutants"
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)

@@ -1,7 +1,6 @@
 """One source of truth for versions: the runtime lock and environment.yml (Binder) agree with requirements.txt."""
 
 import re
-import sys
 import tomllib
 from pathlib import Path
 
@@ -9,7 +8,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 from sync_environment import FULL, HEADERS, RUNTIME, read_lock, render  # noqa: E402
 

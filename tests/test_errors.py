@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import attnlib as al
-from attnlib._checks import as_bool, check_rng, positive_int, positive_number
+from attnlib._validate import as_bool, check_rng, positive_int, positive_number
 
 rng = np.random.default_rng(0)
 GENERATOR = np.random.default_rng(1)
@@ -76,7 +76,7 @@ def test_bad_input_says_what_was_expected(call, error, match):
         call()
 
 
-# The argument checks of attnlib/_checks.py, one table: what is accepted (and returned), what is
+# The argument checks of attnlib/_validate.py, one table: what is accepted (and returned), what is
 # refused, and with which error.  Wrong kind of thing -> TypeError; right kind, wrong value -> ValueError.
 @pytest.mark.parametrize(
     "check, value, expected",

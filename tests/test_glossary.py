@@ -5,7 +5,8 @@ The glossary (``book/glossary.md``) says for each term which page explains it ("
 Markdown cells) and fails when a page before that one uses the term in its prose. A forward
 reference on purpose is written ``{ahead}`term``` (the page then says "explained later") and is
 not counted, and neither are the (up to four) words before a pointer such as "(chapter 3)", nor
-the intro's preview of the chapters, between ``<!-- preview -->`` and ``<!-- /preview -->``.
+a sentence that names a later chapter ("chapter 4 explains these vectors"), nor the intro's
+preview of the chapters, between ``<!-- preview -->`` and ``<!-- /preview -->``.
 Code, math, outputs, citations and link targets are not prose.
 """
 
@@ -26,17 +27,33 @@ CODE_FENCES = {"code-cell", "python", "ipython3", "text", "bash", "console", "ma
 
 def reading_order() -> list[str]:
     """The files of the book in the order a reader meets them (``_toc.yml``, depth first)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    order = [toc["root"]]
+    return list(chapter_of())
 
-    def walk(entries):
+
+def chapter_of() -> dict[str, int]:
+    """``{file: number of the chapter it belongs to}`` in reading order (0 before chapter 1;
+    reference pages after the chapters get 99)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = {toc["root"]: 0}
+
+    def walk(entries, number):
         for entry in entries:
-            order.append(entry["file"])
-            walk(entry.get("sections", []))
+            own = re.match(r"book/(\d\d)-", entry["file"])
+            chapters[entry["file"]] = int(own.group(1)) if own else number
+            walk(entry.get("sections", []), chapters[entry["file"]])
 
     for part in toc["parts"]:
-        walk(part["chapters"])
-    return order
+        walk(part["chapters"], 99)
+    return chapters
+
+
+def without_pointers_ahead(text: str, chapter: int) -> str:
+    """Drop the sentences that point to a later chapter ("chapter 4 explains these vectors"):
+    a term named there is a forward reference on purpose."""
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    later = [s for s in sentences
+             if not any(int(n) > chapter for n in re.findall(r"\b[Cc]hapters? (\d)\b", s))]
+    return " ".join(later)
 
 
 def _source(name: str) -> tuple[Path, str]:
@@ -108,14 +125,16 @@ def pattern(term: str) -> re.Pattern:
 
 
 def uses_before_explained(path: Path = GLOSSARY) -> list[str]:
-    order = reading_order()
-    texts = {name: prose(_source(name)[1]) for name in order if name != "book/glossary"}
+    chapters = chapter_of()
+    order = list(chapters)
+    raw = {name: prose(_source(name)[1]) for name in order if name != "book/glossary"}
+    texts = {name: without_pointers_ahead(text, chapters[name]) for name, text in raw.items()}
     problems = []
     for main, (terms, page) in glossary(path).items():
         if page not in order:
             problems.append(f"{main!r}: explained in {page!r}, which is not in _toc.yml")
             continue
-        if not any(pattern(t).search(texts[page]) for t in terms):
+        if not any(pattern(t).search(raw[page]) for t in terms):
             problems.append(f"{main!r}: {page} is named as explaining it but never uses it")
         for name in order[: order.index(page)]:
             if name == "book/glossary":

@@ -9,15 +9,11 @@ jupytext); a chapter's prose page may open its lab's student version.
 from __future__ import annotations
 
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import test_browser  # noqa: E402  (its fixtures and helpers)
 
 # site and base_url are the session fixtures of tests/conftest.py.

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_backward import TOL, numerical_gradient, relative_error
 
 import attnlib
 from attnlib import nn
 from attnlib.backward import attention_backward
-
-settings.register_profile("nn", max_examples=30, deadline=None)
-settings.load_profile("nn")
 
 
 @given(seed=st.integers(0, 2**32 - 1), batch=st.lists(st.integers(1, 3), max_size=2),

@@ -1,7 +1,6 @@
 """Every lab is stored executed, in order, and starts with the standard setup cell, pinned by the release tool."""
 
 import json
-import sys
 import tomllib
 from pathlib import Path
 
@@ -9,7 +8,6 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 import release  # noqa: E402  (tools/release.py)
 from new_notebook import SETUP, write_lab  # noqa: E402

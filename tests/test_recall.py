@@ -217,7 +217,7 @@ def test_train_query_bad_input(rng):
         train_query(H, tokens, q, rng, batch_size=8)
     with pytest.raises(ValueError, match="tokens must be integer ids of shape"):
         train_query(H, tokens[:, :2], q, rng, batch_size=2)
-    with pytest.raises(ValueError, match="H must have shape"):
+    with pytest.raises(ValueError, match="states must have shape"):
         train_query(H[0], tokens, q, rng, batch_size=2)
     with pytest.raises(ValueError, match="lr must be a positive"):
         train_query(H, tokens, q, rng, batch_size=2, lr=-1.0)
@@ -237,3 +237,33 @@ def test_recall_bad_input(rng):
         final_state_recall(random_tokens(10, 5, 4, rng), random_tokens(10, 6, 4, rng), params)
     with pytest.raises(ValueError, match=r"ids in 0..3"):
         final_state_recall(random_tokens(10, 5, 9, rng), random_tokens(10, 5, 4, rng), params)
+
+
+def test_content_only_keys_match_a_loop(rng):
+    """k_j = h_{j+1} W_k: the keys are not told their position; only the query is."""
+    states = rng.normal(size=(2, 5, 3))
+    query = init_query(3, rng, d_pe=4, d_k=6, key_position=False)
+    assert query["W_k"].shape == (3, 6)
+    A, w = query_attention(states, query)
+    PE = attnlib.sinusoidal_positional_encoding(5, 4)
+    for b in range(2):
+        for p in range(5):
+            s = np.array([(PE[p] @ query["W_q"]) @ (states[b, j] @ query["W_k"]) for j in range(5)]) / np.sqrt(6)
+            expected_w = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+            np.testing.assert_allclose(w[b, p], expected_w, atol=1e-12)
+            np.testing.assert_allclose(A[b, p], expected_w @ states[b], atol=1e-12)
+    # permuting the states permutes a content-only key's weights with them: the key has no position
+    perm = rng.permutation(5)
+    _, w_perm = query_attention(states[:, perm], query)
+    np.testing.assert_allclose(w_perm, w[:, :, perm], atol=1e-12)
+    with pytest.raises(TypeError, match="key_position must be True or False"):
+        init_query(3, rng, key_position="no")
+
+
+def test_train_query_learns_with_content_only_keys(rng):
+    tokens = random_tokens(64, 6, 4, rng)
+    states = encode_tokens(tokens, init_rnn(4, 16, rng))
+    start = init_query(16, rng, d_pe=8, d_k=8, key_position=False)
+    learned, losses = train_query(states, tokens, start, rng, steps=40, lr=0.03)
+    assert learned["W_k"].shape == (16, 8)
+    assert losses[-5:].mean() < losses[:5].mean()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnlib.rnn import init_rnn, rnn_encode, rnn_step
+from attnlib.rnn import init_rnn, rnn_encode, rnn_step, trace_shrink
 
 
 def loop_rnn(X, W_xh, W_hh, b_h):
@@ -145,3 +145,34 @@ def test_states_stay_inside_the_tanh_range(n, d_in, d_hidden, seed, scale):
     H = rnn_encode(scale * rng.normal(size=(n, d_in)), params)
     assert H.shape == (n, d_hidden)
     assert np.all(np.abs(H) <= 1.0)
+
+
+def test_linear_activation_leaves_out_the_squash(rng):
+    p = init_rnn(3, 4, rng, spectral_radius=0.9)
+    X = rng.normal(size=(6, 3))
+    h, expected = np.zeros(4), []
+    for x in X:
+        h = x @ p["W_xh"] + h @ p["W_hh"] + p["b_h"]
+        expected.append(h)
+    np.testing.assert_allclose(rnn_encode(X, p, activation="linear"), np.array(expected), atol=1e-12)
+    with pytest.raises(ValueError, match="activation must be 'tanh' or 'linear'"):
+        rnn_encode(X, p, activation="relu")
+
+
+@pytest.mark.parametrize("radius", [0.5, 0.9, 1.0])
+def test_trace_shrink_is_the_radius_where_tanh_is_linear_and_less_where_it_bends(rng, radius):
+    p = init_rnn(4, 16, rng, spectral_radius=radius)
+    tiny = 1e-6 * rng.normal(size=(5, 30, 4))  # tanh(z) = z to 1e-12 here
+    assert trace_shrink(tiny, p, rng) == pytest.approx(radius, rel=1e-6)
+    big = 3.0 * rng.normal(size=(5, 30, 4))  # large inputs: tanh's slope 1 - h^2 well below 1
+    assert trace_shrink(big, p, rng) < 0.8 * radius
+
+
+def test_trace_shrink_bad_input(rng):
+    p = init_rnn(4, 8, rng)
+    with pytest.raises(ValueError, match="start must be an integer step"):
+        trace_shrink(rng.normal(size=(2, 5, 4)), p, rng, start=4)
+    with pytest.raises(ValueError, match=r"X must have shape \(n_sequences, n, d_in\)"):
+        trace_shrink(rng.normal(size=(5, 4)), p, rng)
+    with pytest.raises(TypeError):
+        trace_shrink(rng.normal(size=(2, 5, 4)), p, "seed")

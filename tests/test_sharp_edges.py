@@ -11,7 +11,7 @@ import pytest
 
 import attnlib as al
 import attnlib.fast as fast
-from attnlib._checks import available_memory
+from attnlib._validate import available_memory
 from attnlib.attention import scaled_dot_product_attention as plain_sdpa
 from attnlib.softmax import softmax as plain_softmax
 

@@ -20,7 +20,6 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 import student  # noqa: E402  (tools/student.py)
 from new_notebook import write_lab  # noqa: E402

@@ -395,9 +395,9 @@ def test_jupyterlab_settings_turn_on_saved_widget_state(tmp_path):
     import sys
     from pathlib import Path
 
+    from lab_settings import install_settings
+
     root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root / "tools" / "jupyterlab"))
-    import install_settings
 
     target = install_settings.settings_file(tmp_path)
     target.parent.mkdir(parents=True)
@@ -411,4 +411,4 @@ def test_jupyterlab_settings_turn_on_saved_widget_state(tmp_path):
     schema = Path(sys.prefix, "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager/schemas",
                   "@jupyter-widgets/jupyterlab-manager/plugin.json")
     assert "saveState" in json.loads(schema.read_text())["properties"]
-    assert "tools/jupyterlab/install_settings.py" in (root / "postBuild").read_text()  # Binder runs it
+    assert "tools/lab_settings/install_settings.py" in (root / "postBuild").read_text()  # Binder runs it

@@ -7,6 +7,8 @@ smallest text as the reader sees it: the book shows a figure at most 672 px wide
     .venv/bin/python tools/check_figures.py book/06-real-world-impact.md notebooks/06-real-world-impact.ipynb
 
 Exit status 1 when some text is below 8 pt as displayed, or an axis with tick labels has no label.
+Each line also reports the smallest text on a 390 px phone (a 358 px column), for information:
+a figure that fills the desktop column shrinks there by about half.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PIL import Image  # noqa: E402
 
 MIN_PT = 8.0
 COLUMN_PX = {"book": 672, "lab": 688}  # width of the content column at a desktop viewport
+PHONE_COLUMN_PX = 358  # the content column of a 390 px wide phone
 CSS_DPI = 96
 
 
@@ -92,7 +95,8 @@ def main(paths):
         figures, kind = collect_figures(path)
         for name, fig in figures:
             (smallest, text), problems = check_figure(fig, COLUMN_PX[kind])
-            print(f"{path}: {name}: smallest text {smallest:.1f} pt ({text!r})"
+            (phone, _), _ = check_figure(fig, PHONE_COLUMN_PX)
+            print(f"{path}: {name}: smallest text {smallest:.1f} pt ({text!r}), {phone:.1f} pt on a phone"
                   + ("; " + "; ".join(problems) if problems else ""))
             failed |= bool(problems)
     return 1 if failed else 0

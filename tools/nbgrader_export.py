@@ -8,29 +8,30 @@ Writes ``<out>/nbgrader_config.py`` and ``<out>/source/<lab>/<lab>.ipynb``, one 
 - each solution cell becomes an nbgrader *autograded answer* cell (``solution: true``); its
   ``# Hint:`` line moves above ``### BEGIN SOLUTION`` so that students keep it, and nbgrader
   replaces the region with its own ``raise NotImplementedError()`` stub;
-- each check cell becomes a locked *autograded test* cell worth ``--points`` points: it imports
-  the checks it uses in that cell (an answer cell cannot replace them) and wraps the check in
-  ``assert_passed(...)``, which raises ``AssertionError`` with the whole diagnosis on failure and
-  shows the result without returning it on success (nbgrader reads no score from the output).
+- each check cell becomes a locked *autograded test* cell worth ``--points`` points.  It stays the
+  plain self-check the Binder version has (it shows its diagnosis and never raises, so the released
+  notebook runs to the end on Run All): its outcome in the kernel is not the grade.
 
-Then, from ``<out>``: ``nbgrader generate_assignment <lab>``, release, collect, and
-``nbgrader autograde <lab>`` (see the instructor guide).
+The configuration adds our own autograde step, :class:`attnlib.grading.nbgrader_step.ExternalGrade`,
+between nbgrader's Execute and SaveAutoGrades: it grades each answer cell's source in a fresh process
+(numpy and the exercise's given helpers only, hidden inputs drawn afresh, references computed in the
+grader) and sets each grading cell's outcome from that verdict.  Then, from ``<out>``:
+``nbgrader generate_assignment <lab>``, release, collect, and ``nbgrader autograde <lab>`` (or
+``python -m attnlib.grading.classroom`` for a whole class in parallel; see the instructor guide).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import sys
 from pathlib import Path
 
 import nbformat
-
-import attnlib.checks
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import student  # noqa: E402  (tools/student.py: the exercise convention)
+
+from attnlib.grading import catalogue
+from attnlib.grading.grader import lab_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 3
@@ -40,12 +41,21 @@ CONFIG = '''\
 Run nbgrader from this folder: nbgrader generate_assignment <lab>, nbgrader autograde <lab>, ...
 """
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
+                                    SaveAutoGrades)
+
+from attnlib.grading.nbgrader_step import ExternalGrade
+
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
 c.ExecutePreprocessor.timeout = 300  # seconds per cell; the labs run in well under a minute
+# The grade of every exercise comes from ExternalGrade (the answer cell run in a fresh process),
+# not from what the grading cells did in the kernel that also ran the student's cells.
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       ExternalGrade, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 '''
-CHECK_NAMES = frozenset(attnlib.checks.__all__)
-PROTECTED = "# imported here, so that no answer cell can replace them"
+SELF_CHECK = "# a self-check: your grade comes from the grader, which runs your answer cell on its own"
 NBSP = "\u00a0"  # keeps nbgrader from reading a mention of the markers in prose as a solution region
 
 
@@ -69,32 +79,42 @@ def answer_source(source: str) -> str:
 
 
 def test_source(source: str) -> str:
-    """The check cell as a grading cell: the checks imported right there, the check wrapped in ``assert_passed``.
+    """The check cell as a grading cell: the same self-check, with a first line saying where grades come from.
 
-    Importing in the grading cell means that no answer cell (they run before) can replace
-    a check by its own function.  ``assert_passed`` raises ``AssertionError`` with the whole
-    diagnosis, wrapped to short lines (``nbgrader validate`` cuts long ones), and on success
-    displays the result without making it the cell's value, so nbgrader reads no score from it.
+    The cell does not raise (so that Run All goes on past a failed check, as on Binder); the
+    grade comes from :class:`attnlib.grading.nbgrader_step.ExternalGrade`, which replaces the
+    cell's outcome after nbgrader has run the notebook.  Hidden-test regions are dropped: the
+    grader's hidden inputs live in :mod:`attnlib.grading.catalogue`, never in a notebook.
     """
-    tree = ast.parse(source)
-    last = tree.body[-1]
     lines = source.splitlines()
-    before = lines[: last.lineno - 1]
-    expression = ast.get_source_segment(source, last.value)
-    used = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in CHECK_NAMES})
-    imports = f"from attnlib.checks import {', '.join(['assert_passed', *used])}  {PROTECTED}"
-    return "\n".join([imports, *before, f"assert_passed({expression})"])
+    kept, hidden = [], False
+    for line in lines:
+        if line.strip() == "### BEGIN HIDDEN TESTS":
+            hidden = True
+            continue
+        if line.strip() == "### END HIDDEN TESTS":
+            hidden = False
+            continue
+        if not hidden:
+            kept.append(line)
+    return "\n".join([SELF_CHECK, *kept])
 
 
-def nbgrader_version(nb, points: float = 1, graded_checks: bool = True):
+def nbgrader_version(nb, points: float = 1, graded_checks: bool = True, lab: str | None = None):
     """The lab with nbgrader's cell metadata on its exercises (raises ValueError if it breaks the convention).
 
     With ``graded_checks=False`` only the answer cells are marked and the check cells stay as they
     are, so that an unsolved notebook still runs to the end (the published student versions).
+    ``lab`` (``"01"`` .. ``"07"``) makes sure the grader's catalogue covers every exercise.
     """
     problems = student.convention_problems(nb)
     if problems:
         raise ValueError("the lab breaks the exercise convention:\n  " + "\n  ".join(problems))
+    if graded_checks and lab is not None:
+        missing = [ex.number for ex in student.exercises(nb) if (lab, ex.number) not in catalogue.EXERCISES]
+        if missing:
+            raise ValueError(f"the grader's catalogue (attnlib/grading/catalogue.py) has no exercise {missing} "
+                             f"of lab {lab}: add them there before the lab can be graded")
     nb = copy.deepcopy(nb)
     exercise_cells = set()
     for ex in student.exercises(nb):
@@ -126,8 +146,11 @@ def export(paths, out: Path, points: float = 1, assignment: str | None = None) -
     written, failures = [], []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        lab = lab_of(path.name)
         try:
-            graded = nbgrader_version(nb, points)
+            if lab is None:
+                raise ValueError("not one of the labs the grader knows (attnlib/grading/catalogue.py LABS)")
+            graded = nbgrader_version(nb, points, lab=lab)
         except ValueError as err:
             failures.append(f"{path.name}: {err}")
             continue

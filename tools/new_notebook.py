@@ -6,12 +6,9 @@ Used as a library by authors: ``write_lab(path, cells)``, then store it executed
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from release import setup_source  # noqa: E402  (tools/release.py: the setup cell names the release)
 
 SETUP = setup_source()

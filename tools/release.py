@@ -2,7 +2,9 @@
 
 Usage: python tools/release.py VERSION [--no-commit]        (``make release VERSION=0.2.0``)
 
-1. writes VERSION into pyproject.toml and the tag ``vVERSION`` into ``RELEASE`` below;
+1. writes VERSION into pyproject.toml (``[project] version``, the one place the version lives:
+   ``attnlib.__version__`` reads it from the installed package's metadata) and the commit the
+   release is made from into ``[tool.attnlib.release] commit``;
 2. rewrites the setup cell (the first code cell) of every lab so that, where attnlib is missing
    (Colab), it installs attnlib from that tag.  The setup cell prints nothing and does nothing where
    attnlib is installed, so the stored outputs stay valid: the labs need not be re-executed;
@@ -10,7 +12,7 @@ Usage: python tools/release.py VERSION [--no-commit]        (``make release VERS
 4. commits these files and tags the commit ``vVERSION`` (``--no-commit``: only write them).
 
 The setup cell installs attnlib from the commit the release was made from (``RELEASE_COMMIT``,
-written below): a commit of main is immutable and exists wherever main was pushed, so the pin works
+read from pyproject.toml): a commit of main is immutable and exists wherever main was pushed, so the pin works
 even before the tag is published, and it is the same attnlib as the tagged commit, which changes only
 the labs' setup cells, the student versions and the version numbers.  Publish with
 ``git push origin main vVERSION``.
@@ -23,12 +25,15 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "https://github.com/attention-interactively/book"  # _config.yml's repository.url
-RELEASE: str | None = "v0.1.0"  # the release the labs' setup cell names; None: the default branch (unreleased)
-RELEASE_COMMIT: str | None = "82aa8cc90b368ddd0583d31bddbdb1fb0a5f6efb"  # the code the release was made from
+_PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+# The release the labs' setup cell names, and the commit it was made from (None: not released yet)
+RELEASE_COMMIT: str | None = _PYPROJECT["tool"]["attnlib"]["release"].get("commit") or None
+RELEASE: str | None = f"v{_PYPROJECT['project']['version']}" if RELEASE_COMMIT else None
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -96,13 +101,12 @@ def release(version: str, commit: bool = True) -> list[Path]:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()  # the code this release is made from
     _set(ROOT / "pyproject.toml", r'^version = ".*"$', f'version = "{version}"')
-    _set(Path(__file__), r"^RELEASE: str \| None = .*?(  #.*)$", f'RELEASE: str | None = "{tag}"\\1')
-    _set(Path(__file__), r"^RELEASE_COMMIT: str \| None = .*?(  #.*)$", f'RELEASE_COMMIT: str | None = "{head}"\\1')
+    _set(ROOT / "pyproject.toml", r'^commit = ".*"$', f'commit = "{head}"')  # [tool.attnlib.release]
     labs = sorted((ROOT / "notebooks").glob("*.ipynb"))
     for lab in labs:
         pin_lab(lab, tag, head)
     subprocess.run([sys.executable, str(ROOT / "tools" / "student.py")], cwd=ROOT, check=True)
-    written = [ROOT / "pyproject.toml", Path(__file__), *labs, ROOT / "notebooks" / "student"]
+    written = [ROOT / "pyproject.toml", *labs, ROOT / "notebooks" / "student"]
     if commit:
         subprocess.run(["git", "add", *map(str, written)], cwd=ROOT, check=True)
         subprocess.run(["git", "commit", "-m", f"Release {tag}: the labs install attnlib {tag} on Colab"],

@@ -17,9 +17,10 @@ The exercise convention (every lab has at least three exercises):
 
 Between the statement and the solution cell the labs put a markdown cell of tiered hints,
 each in a collapsed ``<details>`` (a nudge, the formula, the code); the ``# Hint:`` line is
-the nudge.  A check cell imports its checks in its first line and may hold nbgrader hidden
-tests (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``, before its final call):
-the student versions leave them out, and ``nbgrader autograde`` runs them.
+the nudge.  A check cell imports its checks in its first line; it is a self-check for
+practice.  Grades come from the grader in ``attnlib/grading`` (hidden inputs drawn there, the
+answer cell run in a separate process), so no check cell holds hidden tests; a
+``### BEGIN HIDDEN TESTS`` region, if one appears, is left out of the student versions.
 
 nbgrader's ``generate_assignment`` makes the student version: it replaces each region by its
 ``raise NotImplementedError()`` stub, clears every output and puts a note on top.  This module

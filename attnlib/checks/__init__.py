@@ -20,7 +20,8 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
 - the labs' experiments (``_labs.py``): :func:`check_oracle_recall` ``fn(scale)`` (chapter 2),
   :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
-  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` (chapter 4), :func:`check_greedy_generate`
+  :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(pair)``
+  (chapter 4), :func:`check_greedy_generate`
   ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
   :func:`check_mha_shapes`, :func:`check_weights_bytes`,
   :func:`check_leak_detector` ``fn(attend, X)`` (chapter 7), and :func:`check_prediction` for
@@ -30,39 +31,31 @@ The diagnosing checks take the learner's *function*:
 
 and :func:`check_value` / :func:`check_function` compare any answer with one computed by attnlib.
 
-Checks that cannot be fooled (see ``_guard.py``): the learner's code gets deep copies
-of the inputs (an input changed in place fails with a message saying which); while it
-runs, attnlib's reference versions of what the exercise asks for refuse with "use your
-own implementation" (``forbid=`` names them; attnlib's own internal calls still work);
-each call has a time limit (``time_limit=``, seconds); whatever the answer rebinds in
-attnlib, in these checks, in numpy, ``math`` or ``builtins`` is put back before the check
-goes on; a wrong return value (None, a ragged list) is named.  An exercise that builds
-on an earlier one is checked with attnlib's reference in place of the earlier answer:
+These are self-checks, for practice: plain, fast functions that run in the learner's own
+kernel and protect nothing.  The learner's code gets deep copies of the inputs (an input
+changed in place is named); a call of attnlib's version of what the exercise asks for is
+reported as "use your own implementation" (``forbid=`` names them); a wrong return value (None,
+a ragged list) is named.  An exercise that builds on an earlier one is checked with attnlib's
+reference in place of the earlier answer:
 ``check_attention(my_attention, upstream={"my_softmax": (attnlib.softmax, "Exercise 1")})``
 passes a right attention whatever ``my_softmax`` does, and names Exercise 1 when it is
 what breaks the learner's own version.
 
-Grading cells import the checks in the cell that grades, so that no answer cell can
-redefine them (an answer cell runs before), and end in :func:`assert_passed`, which
-raises ``AssertionError`` with the whole diagnosis (wrapped to short lines, for
-``nbgrader validate``) and, on success, displays the result without returning a value
-(so nbgrader reads no partial score)::
-
-    from attnlib.checks import assert_passed, check_softmax  # imported here: an answer cell cannot replace them
-    assert_passed(check_softmax(my_softmax, name="Exercise 1"))
-
-``tools/nbgrader_export.py`` writes the grading cells this way.  The names of this
-package cannot be rebound (``attnlib.checks.check_softmax = ...`` raises).
+Grades do not come from here: :mod:`attnlib.grading` takes each answer cell's source, runs it
+in a separate process with numpy and the exercise's given helpers only, and compares with the
+reference in the grader's own process (``python -m attnlib.grading.classroom``, and an nbgrader
+preprocessor that sets each grading cell's outcome).  :func:`assert_passed` raises
+``AssertionError`` with the whole diagnosis for a failed result.
 """
 
-import sys
+import numpy as np  # noqa: F401 (the doctest of mistakes uses it)
 
-from attnlib.checks import _guard
 from attnlib.checks._attention import check_attention, check_self_attention
 from attnlib.checks._backward import check_attention_backward, check_softmax_backward
 from attnlib.checks._dropout import check_dropout
 from attnlib.checks._heads import check_merge_heads, check_multi_head, check_split_heads
 from attnlib.checks._labs import (
+    check_crossing_rows,
     check_equivariance_gap,
     check_greedy_generate,
     check_image_to_text,
@@ -71,6 +64,7 @@ from attnlib.checks._labs import (
     check_oracle_recall,
     check_prediction,
     check_score_variance,
+    check_top_words,
     check_weights_bytes,
 )
 from attnlib.checks._masks import check_causal_mask, check_padding_mask
@@ -94,6 +88,7 @@ __all__ = [
     "check_attention",
     "check_attention_backward",
     "check_causal_mask",
+    "check_crossing_rows",
     "check_dropout",
     "check_equivariance_gap",
     "check_function",
@@ -112,13 +107,33 @@ __all__ = [
     "check_softmax",
     "check_softmax_backward",
     "check_split_heads",
+    "check_top_words",
     "check_value",
     "check_weights_bytes",
     "compare_arrays",
     "failed",
+    "mistakes",
     "passed",
     "run_answer",
 ]
 
-_guard.freeze()  # what every check restores before it runs and after each call of the learner's code
-sys.modules[__name__].__class__ = _guard.ProtectedModule
+
+def mistakes(lab: str, number: int, **data) -> list:
+    """The named mistakes of exercise ``number`` of lab ``lab`` (``"01"`` .. ``"07"``), for ``check_function``.
+
+    ``check_function(..., mistakes=mistakes("01", 3))`` tells an answer that makes one of the
+    mistakes in the grader's catalogue (:mod:`attnlib.grading.catalogue`) its own diagnosis.
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> flipped = lambda q, k, v, s: attnlib.softmax((q - k) ** 2 / (2 * s**2)) @ v
+    >>> nw = lambda q, k, v, s: attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
+    >>> keys, values = np.arange(0.0, 11, 2), np.arange(0.0, 11, 2) ** 2
+    >>> result = check_function("Exercise 3", flipped, nw, [(5.0, keys, values, 1.0)], mistakes=mistakes("01", 3))
+    >>> "sign of the scores is flipped" in result.message
+    True
+    """
+    from attnlib.grading.catalogue import mistakes as catalogue_mistakes
+
+    return catalogue_mistakes(lab, number, **data)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from attnlib.attention import scaled_dot_product_attention as _sdpa
-from attnlib.checks._guard import FORBID, to_pair
+from attnlib.checks._calls import FORBID, to_pair
 from attnlib.checks._result import (
     CheckResult,
     attempt,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from attnlib.backward import attention_backward, softmax_backward
-from attnlib.checks._guard import FORBID
+from attnlib.checks._calls import FORBID
 from attnlib.checks._result import (
     CheckResult,
     accepts,

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from attnlib.checks._guard import to_array
+from attnlib.checks._calls import to_array
 from attnlib.checks._result import CheckResult, attempt, failed, graded, in_context, passed
 
 

@@ -1,7 +1,7 @@
 """Checks for the labs' experiment exercises, whose references used to sit in the labs' check cells.
 
 Each check computes what it compares with here, after the learner's code has run and under
-the guards of :mod:`attnlib.checks._guard`, so that no reference answer is printed in a
+the plain calls of :mod:`attnlib.checks._calls`, so that no reference answer is printed in a
 lab: the recall through the oracle query (chapter 2), the variance of scaled scores (chapter 3),
 the permutation-equivariance gap (chapter 4), greedy generation and the image rows and text
 columns of a DALL-E-style stream (chapter 6), the shapes and the memory of multi-head attention
@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from attnlib.attention import scaled_dot_product_attention as _attention
-from attnlib.checks._guard import to_array
+from attnlib.checks._calls import to_array
 from attnlib.checks._result import (
     NOT_IMPLEMENTED,
     CheckResult,
@@ -46,6 +46,64 @@ def _number(name: str, value, context: str):
         return None, failed(name, f"{context}, your function should return one number, got "
                                   f"{type(value).__name__} of shape {arr.shape}.")
     return float(arr.reshape(())), None
+
+
+# --- chapter 1: the most attended words ------------------------------------------------------
+
+MARKERS = ("[CLS]", "[SEP]")
+
+
+def _top_words(tokens, weights, k):
+    order = np.argsort(-np.asarray(weights, dtype=float), kind="stable")
+    return [tokens[j] for j in order if tokens[j] not in MARKERS][:k]
+
+
+@graded()
+def check_top_words(fn, cases=None, *, name: str = "The most attended words") -> CheckResult:
+    """Check a learner's ``fn(tokens, weights, k)``: the k tokens of largest weight, largest first, no markers.
+
+    ``cases`` are ``(tokens, weights, k)`` triples (a small sentence by default).  Tokens sorted
+    smallest-first, markers kept, markers dropped after cutting to k, and the right tokens in the
+    wrong order are each named.  Any sequence of strings (list, tuple, array) is accepted.
+
+    Examples
+    --------
+    >>> def top_words(tokens, weights, k):
+    ...     order = np.argsort(weights)[::-1]
+    ...     return [tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k]
+    >>> check_top_words(top_words).passed
+    True
+    >>> print(check_top_words(lambda t, w, k: [t[j] for j in np.argsort(w) if t[j] not in MARKERS][:k]).message)
+    your tokens are the ones with the smallest weights: np.argsort sorts smallest first, so walk its order from the end.
+    """
+    if cases is None:
+        cases = [(["[CLS]", "a", "b", "c", "d", "[SEP]"], [0.4, 0.05, 0.3, 0.1, 0.15, 0.1], 2)]
+    for tokens, weights, k in cases:
+        tokens, weights = list(tokens), np.asarray(weights, dtype=float)
+        got, problem = attempt(name, fn, tokens, weights, k, names=("tokens", "weights", "k"),
+                               expected="fn(tokens, weights, k)")
+        if problem is not None:
+            return problem
+        if not isinstance(got, list | tuple | np.ndarray):
+            return failed(name, f"expected a list of {k} tokens, got {type(got).__name__}.")
+        got = [str(t) for t in got]
+        expected = _top_words(tokens, weights, k)
+        if got == expected:
+            continue
+        if any(t in MARKERS for t in got):
+            return failed(name, "leave out the marker tokens [CLS] and [SEP].")
+        smallest = [tokens[j] for j in np.argsort(weights, kind="stable") if tokens[j] not in MARKERS][:k]
+        if got == smallest:
+            return failed(name, "your tokens are the ones with the smallest weights: np.argsort sorts smallest "
+                                "first, so walk its order from the end.")
+        if sorted(got) == sorted(expected):
+            return failed(name, "the right tokens in the wrong order: largest weight first.")
+        if len(got) != k:
+            return failed(name, f"expected {k} tokens, got {len(got)}: leave the markers out first, then keep k.")
+        if any(t not in tokens for t in got):
+            return failed(name, "return tokens of the sentence, as strings.")
+        return failed(name, "these are not the k tokens with the largest weights.")
+    return passed(name, f"the right tokens in the right order on {len(cases)} sentence(s).")
 
 
 # --- chapter 2: recall through the oracle query --------------------------------------------
@@ -119,15 +177,41 @@ def check_oracle_recall(fn, H_train, H_test, tokens_train, tokens_test, *, scale
 # --- chapter 3: the variance of scaled scores ----------------------------------------------
 
 
+def _variances_from(d_k: int, n: int, seed: int) -> dict[str, float]:
+    """What a generator of ``seed`` gives for the score variance, right and in the usual wrong ways.
+
+    Queries and keys are drawn as ``(n, d_k)`` arrays, queries first; drawing both at once
+    (``rng.normal(size=(2, n, d_k))``) or keys first gives the same numbers, and the
+    transposed draw ``(d_k, n)`` is tried too.
+    """
+    out = {}
+    for layout in ("rows", "columns"):
+        rng = np.random.default_rng(seed)
+        if layout == "rows":
+            Q, K = rng.normal(size=(n, d_k)), rng.normal(size=(n, d_k))
+        else:
+            Q, K = rng.normal(size=(d_k, n)).T, rng.normal(size=(d_k, n)).T
+        raw = Q @ K.T  # (n, n)
+        out[layout] = float((raw / math.sqrt(d_k)).var())
+        out[f"{layout} std"] = float((raw / math.sqrt(d_k)).std())
+        out[f"{layout} unscaled"] = float(raw.var())
+        out[f"{layout} by d_k"] = float((raw / d_k).var())
+        out[f"{layout} sqrt 2d_k"] = float((raw / math.sqrt(2 * d_k)).var())
+        out[f"{layout} ddof"] = float((raw / math.sqrt(d_k)).var(ddof=1))
+    return out
+
+
 @graded(forbid=("scaled_dot_product_scores", "dot_product_scores"))
 def check_score_variance(fn, *, name: str = "Score variance", d_ks=(64, 4, 256), seed: int = 7) -> CheckResult:
     """Check a learner's ``fn(d_k, n, rng)``: the variance of ``q . k / sqrt(d_k)`` over n x n random pairs.
 
-    The answer is random, so the check tests properties: it must be reproducible from the
-    generator (the same seed gives the same number, another seed another number), and for
-    several widths ``d_k`` it must lie within sampling error of 1, the theory's value.  An
-    unscaled score (variance near ``d_k``) and a division by ``d_k`` (near ``1/d_k``) are named.
-    ``d_ks`` and ``seed`` choose the widths and the generators (hidden tests use others).
+    The answer is random, but the generator is given, so the check recomputes the variance from
+    a generator of the same seed (queries first, then keys, each ``(n, d_k)``; the same numbers
+    come out of one draw of ``(2, n, d_k)``; ``var(ddof=1)`` is right too) and compares to 1e-9: an answer that does not
+    compute, the standard deviation in place of the variance, a scale of ``1/sqrt(2 d_k)``,
+    ``1/d_k``, no scale and numbers drawn from ``np.random`` are each named.  The
+    result must also be close to 1, the theory's value.  ``d_ks`` and ``seed`` choose the widths
+    and the generators (the grader uses fresh ones).
 
     Examples
     --------
@@ -138,6 +222,10 @@ def check_score_variance(fn, *, name: str = "Score variance", d_ks=(64, 4, 256),
     True
     >>> print(check_score_variance(lambda d_k, n, rng: score_variance(d_k, n, rng) * d_k).message)
     for d_k = 64, your variance is 61.8, about d_k: the scores are not scaled. Divide q . k by sqrt(d_k).
+    >>> print(check_score_variance(lambda d_k, n, rng: np.sqrt(score_variance(d_k, n, rng))).message)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    for d_k = 64, your answer is the standard deviation of the scaled scores (.std());
+    the exercise asks for their variance (.var()).
     """
     n = 200
     for d_k in d_ks:
@@ -163,21 +251,34 @@ def check_score_variance(fn, *, name: str = "Score variance", d_ks=(64, 4, 256),
         if v == values[2]:
             return failed(name, f"{context}, generators of different seeds gave the same answer: your function "
                                 "does not draw its queries and keys from rng.")
-        spread = 6 * math.sqrt(2 / n + 2 / (n * n))  # six standard errors of a variance estimate near 1
-        if abs(v - 1) <= spread:
-            continue
+        known = _variances_from(d_k, n, seed)
+        same = [label for label, value in known.items() if math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12)]
+        if any(label in ("rows", "columns", "rows ddof", "columns ddof") for label in same):
+            continue  # var(ddof=1), the unbiased estimate, is right too
+        causes = {
+            "std": "your answer is the standard deviation of the scaled scores (.std()); the exercise asks for "
+                   "their variance (.var()).",
+            "unscaled": f"your variance is {v:.3g}, about d_k: the scores are not scaled. Divide q . k by sqrt(d_k).",
+            "by d_k": f"your variance is {v:.3g}, about 1/d_k: the scores are divided by d_k; divide by sqrt(d_k).",
+            "sqrt 2d_k": f"your variance is {v:.3g}, about 1/2: the scores are divided by sqrt(2 d_k); divide by "
+                         "sqrt(d_k).",
+        }
+        for label in same:
+            cause = causes.get(label.split(" ", 1)[1] if " " in label else "")
+            if cause:
+                return failed(name, f"{context}, {cause}")
+        spread = 6 * math.sqrt(2 / n + 2 / (n * n))
         if abs(v / d_k - 1) <= spread:
-            return failed(name, f"{context}, your variance is {v:.3g}, about d_k: the scores are not scaled. "
-                                "Divide q . k by sqrt(d_k).")
+            return failed(name, f"{context}, {causes['unscaled']}")
         if abs(v * d_k - 1) <= spread:
-            return failed(name, f"{context}, your variance is {v:.3g}, about 1/d_k: the scores are divided by "
-                                "d_k; divide by sqrt(d_k).")
-        if abs(v * d_k * d_k - 1) <= 2 * spread or abs(v * d_k ** 2 - 1) <= spread:
-            return failed(name, f"{context}, your variance is {v:.3g}: divided by d_k twice?")
-        return failed(name, f"{context}, your variance is {v:.3g}; for standard normal queries and keys the "
-                            f"scaled scores have variance close to 1 (within {spread:.2f} here).")
+            return failed(name, f"{context}, {causes['by d_k']}")
+        near = "" if abs(v - 1) <= spread else (" (for standard normal queries and keys it is close to 1; yours is "
+                                               f"{v:.3g})")
+        return failed(name, f"{context}, your variance {v:.4g} is not the variance of the scaled scores of queries "
+                            f"and keys drawn from rng{near}: draw the queries, then the keys, each of shape (n, d_k), "
+                            "with rng.normal, and take the variance of all n * n scaled scores.")
     widths = ", ".join(str(int(d)) for d in sorted(d_ks))
-    return passed(name, f"reproducible from rng, and close to 1 for d_k = {widths}.")
+    return passed(name, f"the variance of the scaled scores, reproducible from rng, for d_k = {widths}.")
 
 
 # --- chapter 4: permutation equivariance ----------------------------------------------------
@@ -519,7 +620,13 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
         out[:-1] += 1e-6 * X[1:]
         return out
 
+    def middle_leaks_back(X):  # token n // 2 reaches the output before it; the last token leaks nowhere
+        out = causal(X)
+        out[n // 2 - 1] += 1e-3 * X[n // 2]
+        return out
+
     return [("causal attention", causal, False), ("attention without a mask", bidirectional, True),
+            ("a causal function where a middle token leaks into the output before it", middle_leaks_back, True),
             ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True),
             ("a causal function where only the last token leaks into the first output", last_leaks_to_first, True),
             ("a running mean", running_mean, False),
@@ -611,3 +718,68 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
     return failed(name, f"your prediction {got:.3g} is {gap} the measured {value:.3g} ({within}). "
                         f"{explanation}".rstrip())
 
+
+
+# --- chapter 4: which rows of a translation's cross-attention cross ---------------------------
+
+
+@graded()
+def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
+    """Check a learner's ``fn(pair)``: the French positions whose English word sits elsewhere.
+
+    ``pair`` is an :class:`attnlib.translate.Pair`; the answer is the increasing row numbers
+    ``i`` with ``pair.alignment[i] != i`` (the rows of the cross-attention heatmap whose
+    aligned cell is off the diagonal).  Sentences are drawn afresh at every check, plus
+    one with no colour (no row crosses).  Named mistakes: a True/False per row instead of
+    row numbers, rows counted from 1, the rows that stay on the diagonal, only the nouns'
+    rows or only the colours' rows, rows out of order.
+
+    Examples
+    --------
+    >>> check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if i != j]).passed
+    True
+    >>> "colour" in check_crossing_rows(lambda p: [i for i, j in enumerate(p.alignment) if j == i + 1]).message
+    True
+    """
+    from attnlib import translate as _tr
+
+    rng = np.random.default_rng()
+    pairs = [_tr.random_sentence(rng, n_adjectives=int(rng.integers(1, 4))) for _ in range(3)]
+    pairs.append(_tr.translate_words("the cat sees a dog".split()))
+    for pair in pairs:
+        context = f"for \"{' '.join(pair.source)}\" -> \"{' '.join(pair.target)}\""
+        value, problem = attempt(name, fn, pair, convert=to_array, names=("pair",), expected="fn(pair)")
+        if problem is not None:
+            return in_context(problem, context)
+        n = len(pair.target)
+        alignment = np.array(pair.alignment)
+        rows = np.arange(n)
+        expected = rows[alignment != rows]
+        if value.dtype == bool:
+            if value.shape == (n,) and np.array_equal(value, alignment != rows):
+                return failed(name, f"{context}, you returned True/False for each row; return the row numbers "
+                                    "where it is True (np.flatnonzero turns one into the other).")
+            return failed(name, f"{context}, you returned True/False values; return the row numbers (ints).")
+        if value.ndim != 1 or value.dtype.kind not in "iuf" or not np.all(value == np.round(value)):
+            return failed(name, f"{context}, return a 1-D array of row numbers (ints), got {value.dtype} "
+                                f"of shape {value.shape}.")
+        got = value.astype(int)
+        if np.array_equal(got, expected):
+            continue
+        if sorted(got.tolist()) == expected.tolist():
+            return failed(name, f"{context}, you have the right rows but not in increasing order.")
+        if np.array_equal(got, expected + 1) and expected.size:
+            return failed(name, f"{context}, your rows are counted from 1; rows (and positions) count from 0.")
+        if np.array_equal(got, rows[alignment == rows]):
+            return failed(name, f"{context}, those are the rows that stay on the diagonal; the exercise asks for "
+                                "the ones whose English word sits at another position.")
+        nouns, colours = rows[alignment == rows + 1], rows[alignment == rows - 1]
+        if expected.size and np.array_equal(got, nouns):
+            return failed(name, f"{context}, you found only the French nouns, which read one position to the right; "
+                                "the colour written after each noun reads one position back: its row crosses too.")
+        if expected.size and np.array_equal(got, colours):
+            return failed(name, f"{context}, you found only the colours, which read one position back; the noun "
+                                "written before each colour reads one position to the right: its row crosses too.")
+        return failed(name, f"{context}, your rows {got.tolist()} are not the rows whose English word sits at "
+                            f"another position ({expected.size} rows here).")
+    return passed(name, f"correct on {len(pairs)} sentences, one of them without a colour.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib.checks._guard import FORBID, to_array
+from attnlib.checks._calls import FORBID, to_array
 from attnlib.checks._result import CheckResult, attempt, failed, graded, in_context, parameters, passed
 from attnlib.masks import causal_mask as _causal_mask
 from attnlib.masks import padding_mask as _padding_mask

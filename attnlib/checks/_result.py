@@ -5,9 +5,10 @@ is True or False, ``.message`` says in plain words what is right or what is wron
 and the result displays itself readably in a notebook.  A check never prints the
 solution.  An exercise that still raises ``NotImplementedError`` is reported as
 "not implemented yet" instead of crashing the notebook.  Every call of the learner's
-code goes through :func:`attempt` and the guards of :mod:`attnlib.checks._guard`;
-:func:`graded` turns a function into a check (guards, ``forbid``, ``upstream``,
-``time_limit``), and :func:`assert_passed` ends a grading cell.
+code goes through :func:`attempt` (:mod:`attnlib.checks._calls`: copies of the inputs,
+exceptions in words); :func:`graded` turns a function into a check (``forbid``, ``upstream``),
+and :func:`assert_passed` raises on a failed result.  These checks are for practice: a grade
+comes from :mod:`attnlib.grading`, outside the learner's kernel.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnlib.checks import _guard
+from attnlib.checks import _calls
 
 NOT_IMPLEMENTED = "not implemented yet"
 
@@ -99,22 +100,21 @@ def assert_passed(result: CheckResult) -> None:
 
 
 def graded(forbid=()):
-    """Make a check out of ``body(fn_or_answer, ..., name=...)``: the guards of :mod:`._guard` around it.
+    """Make a check out of ``body(fn_or_answer, ..., name=...)``.
 
-    The check gains three keyword arguments: ``forbid`` (names of attnlib functions that
-    refuse while the learner's code runs; the check's own list by default), ``upstream``
+    The check gains two keyword arguments: ``forbid`` (names of attnlib functions that the
+    learner's code should not call; a call is reported; the check's own list by default), ``upstream``
     (``{"my_softmax": (attnlib.softmax, "Exercise 1")}``: while checking, the learner's
     ``my_softmax`` is replaced by attnlib's, so that an unsolved Exercise 1 does not cost
     this one; when only the learner's own ``my_softmax`` makes it fail, the result passes and
-    names Exercise 1 as the cause) and ``time_limit`` (seconds per call of the learner's code).
+    names Exercise 1 as the cause).
     """
 
     def decorate(body):
         signature = inspect.signature(body)
 
         @functools.wraps(body)
-        def check(*args, forbid=forbid, upstream=None, time_limit=None, **kwargs):
-            _guard.restore()  # nothing an answer cell rebound in the checks, attnlib or numpy stays
+        def check(*args, forbid=forbid, upstream=None, **kwargs):
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as err:
@@ -122,15 +122,15 @@ def graded(forbid=()):
             bound.apply_defaults()
             name = str(bound.arguments.get("name", body.__name__))
             stand_ins = _stand_ins(upstream)
-            with _guard.settings(forbid, stand_ins, time_limit):
+            with _calls.settings(forbid, stand_ins):
                 result = _run_check(body, name, args, kwargs)
             if not result.passed and result.message.startswith(REFUSED):
-                with _guard.settings((), stand_ins, time_limit):  # wrong even with attnlib's help? say how too
+                with _calls.settings((), stand_ins):  # wrong even with attnlib's help? say how too
                     helped = _run_check(body, name, args, kwargs)
                 if not helped.passed and not helped.not_implemented:
                     return failed(name, f"{helped.message.rstrip('.')}. Also, {result.message}")
             if stand_ins and result.passed:
-                with _guard.settings(forbid, None, time_limit):
+                with _calls.settings(forbid, None):
                     own = _run_check(body, name, args, kwargs)
                 if not own.passed:
                     names = " and ".join(stand_ins)
@@ -143,7 +143,7 @@ def graded(forbid=()):
         check.__signature__ = signature.replace(parameters=[
             *signature.parameters.values(),
             *(inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
-              for n, d in (("forbid", forbid), ("upstream", None), ("time_limit", None))
+              for n, d in (("forbid", forbid), ("upstream", None))
               if n not in signature.parameters)])
         return check
 
@@ -170,21 +170,21 @@ def _run_check(body, name, args, kwargs) -> CheckResult:
     try:
         return body(*args, **kwargs)
     except Exception as err:  # a check must report, never crash the notebook
-        return failed(name, f"the check could not handle your answer ({_guard.describe(err)}).")
+        return failed(name, f"the check could not handle your answer ({_calls.describe(err)}).")
 
 
 def run_answer(name: str, fn, *args, **kwargs):
     """Call the learner's ``fn`` under the checks' guards; return ``(value, None)`` or ``(None, CheckResult)``.
 
-    The guards: copies of the inputs (an input changed in place is reported), a time limit,
-    exceptions reported in a sentence, a missing return named.
+    Copies of the inputs (an input changed in place is reported), exceptions reported in a
+    sentence, a missing return named.
     """
     return attempt(name, fn, *args, convert=_not_none, **kwargs)
 
 
 def _not_none(value):
     if value is None:
-        raise _guard.BadReturn("your function returned None (a missing return?).")
+        raise _calls.BadReturn("your function returned None (a missing return?).")
     return value
 
 
@@ -193,39 +193,42 @@ def compare_arrays(name: str, got, expected, *, what: str = "your answer", atol:
     """Compare an array answer with the expected one: shape first, then values.
 
     Values match within ``atol + rtol * |expected|`` (a relative tolerance with an absolute
-    floor).  ``rtol`` defaults to 1e-6; for an answer in a coarser float type (float32) it
-    is 100 of its machine epsilons (about 1.2e-5), and the floor is that much of the
-    largest expected magnitude (a float32 sum loses digits to cancellation).
+    floor).  The tolerance comes from the *expected* value's precision, never from the
+    answer's: ``rtol`` defaults to 100 machine epsilons of the expected value's float type,
+    at least 1e-5 (a float32 answer computed the right way is that close; a float16 one, or
+    a float32 one 0.1 % off, is not), and the floor is that much of the largest expected
+    magnitude (sums lose digits to cancellation).
 
     Examples
     --------
     >>> compare_arrays("ex", np.float32(1234.5678), 1234.5678).passed
     True
+    >>> compare_arrays("ex", np.float16(1234.5678), 1234.5678).passed
+    False
     >>> print(compare_arrays("ex", 2.0 * 100 / 99, 2.0).message)
     your answer is the expected value times 100/99: an n - 1 where n is expected (for example var(ddof=1), the
     unbiased estimate, where the population variance, ddof=0, is expected).
     """
     if not isinstance(got, np.ndarray):
         try:
-            got = _guard.to_array(got, what)
-        except _guard.BadReturn as err:
+            got = _calls.to_array(got, what)
+        except _calls.BadReturn as err:
             return failed(name, str(err))
-    precision = got.dtype
     try:
         got = got.astype(float)
     except (TypeError, ValueError):
         return failed(name, f"{what} should be an array of numbers, got {got.dtype} values.")
-    expected = np.asarray(expected, dtype=float)
+    reference = np.asarray(expected)
+    precision = reference.dtype if reference.dtype.kind == "f" else np.dtype(float)
+    expected = reference.astype(float)
     if got.shape != expected.shape:
         return failed(name, f"{what} has shape {got.shape}, expected {expected.shape}.")
     if np.isnan(got).any() and not np.isnan(expected).any():
         return failed(name, f"{what} contains NaN at {np.argwhere(np.isnan(got))[0].tolist()}.")
     if rtol is None:
-        rtol = 1e-6
-        if precision.kind == "f" and precision.itemsize < 8:  # float32 rounding, cancellation in sums included
-            rtol = max(rtol, 100 * float(np.finfo(precision).eps))
-            finite = np.abs(expected[np.isfinite(expected)])
-            atol = max(atol, rtol * float(finite.max(initial=0.0)))
+        rtol = max(1e-5, 100 * float(np.finfo(precision).eps))
+        finite = np.abs(expected[np.isfinite(expected)])
+        atol = max(atol, rtol * float(finite.max(initial=0.0)))
     if not np.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
         cause = likely_cause(got, expected, what)
         if cause is not None:
@@ -274,7 +277,7 @@ def check_value(name: str, answer, expected, *, atol: float = 1e-6, rtol: float 
     'your answer has shape (2,), expected (3,).'
     """
     if callable(answer):
-        answer, problem = attempt(name, answer, convert=_guard.to_array)
+        answer, problem = attempt(name, answer, convert=_calls.to_array)
         if problem is not None:
             return problem
     elif answer is None or answer is Ellipsis:
@@ -283,14 +286,18 @@ def check_value(name: str, answer, expected, *, atol: float = 1e-6, rtol: float 
 
 
 @graded()
-def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol: float | None = None) -> CheckResult:
+def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol: float | None = None,
+                   mistakes=()) -> CheckResult:
     """Compare ``fn(*case)`` with ``reference(*case)`` on every case.
 
     A generic check for exercises that have no dedicated diagnosing check.  Each case
     is a tuple of positional arguments.  The learner's function and the reference each
     get deep copies (arrays, dicts of arrays): the expected answer comes from inputs
     the learner never touched, the notebook's variables stay as they are, and an input
-    that the learner's function changes in place is reported.
+    that the learner's function changes in place is reported.  ``mistakes`` are
+    ``(function, message)`` pairs, known wrong versions of the answer (see
+    :func:`attnlib.checks.mistakes`): an answer that gives what one of them gives is told its
+    message instead of a generic "different values".
 
     Examples
     --------
@@ -303,36 +310,51 @@ def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol:
     for number, case in enumerate(cases, start=1):
         if not isinstance(case, tuple):
             case = (case,)
-        expected = reference(*_guard.pristine_copy(case))
-        got, problem = attempt(name, fn, *case, convert=_guard.to_array)
+        expected = reference(*_calls.pristine_copy(case))
+        got, problem = attempt(name, fn, *case, convert=_calls.to_array)
         if problem is not None:
             return in_context(problem, f"on input {number} of {len(cases)}")
         result = compare_arrays(name, got, expected, what=f"your result for input {number}", atol=atol, rtol=rtol)
         if not result.passed:
-            return result
+            named = named_mistake(got, case, mistakes)
+            return failed(name, f"on input {number} of {len(cases)}, {named}") if named else result
     return passed(name, f"correct on {len(cases)} inputs.")
 
 
 # --- helpers shared by the diagnosing checks ------------------------------------------------
 
 
+def named_mistake(got, case, mistakes) -> str | None:
+    """The message of the first known mistake that gives ``got`` on ``case`` (None when none does)."""
+    for wrong, message in mistakes or ():
+        try:
+            with np.errstate(all="ignore"):
+                value = _calls.to_array(wrong(*_calls.pristine_copy(case)))
+        except Exception:
+            continue
+        if value.shape == np.shape(got) and np.allclose(np.asarray(got, dtype=float), value.astype(float),
+                                                        rtol=1e-7, atol=1e-10, equal_nan=True):
+            return message
+    return None
+
+
 def copies(args) -> tuple:
     """Deep copies of the arguments (arrays, dicts of arrays), so that a learner's in-place edit harms nothing."""
-    return tuple(_guard.pristine_copy(a) for a in args)
+    return tuple(_calls.pristine_copy(a) for a in args)
 
 
 def attempt(name: str, fn, *args, convert=None, names=None, expected=None, **kwargs):
-    """Run the learner's ``fn`` under every guard of :mod:`._guard`: ``(value, None)`` or ``(None, CheckResult)``.
+    """Run the learner's ``fn`` (see :mod:`._calls`): ``(value, None)`` or ``(None, CheckResult)``.
 
-    ``convert`` (for example :func:`._guard.to_array`) runs on the return value while
-    still guarded; ``names`` name the arguments in messages; ``expected`` is the
-    signature to name when ``fn`` cannot be called with these arguments.
+    ``convert`` (for example :func:`._calls.to_array`) runs on the return value; ``names``
+    name the arguments in messages; ``expected`` is the signature to name when ``fn`` cannot
+    be called with these arguments.
     """
     try:
-        return _guard.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
-    except _guard.Problem as problem:
+        return _calls.call(fn, args, kwargs, names=names, expected=expected, convert=convert), None
+    except _calls.Problem as problem:
         if problem.not_implemented:
-            hint = f" ({_guard.short(problem.message)})" if problem.message else ""
+            hint = f" ({_calls.short(problem.message)})" if problem.message else ""
             return None, failed(name, f"{NOT_IMPLEMENTED}{hint}.")
         return None, failed(name, problem.message)
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from attnlib._checks import as_float_array, check_finite, positive_number
+from attnlib._validate import as_float_array, check_finite, positive_number
 
 __all__ = ["array_of_rank", "attention_weights", "in_range", "index", "labels", "matrix", "positive_number",
            "shown"]

@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_bool, as_float_array, check_finite
+from attnlib._validate import as_bool, as_float_array, check_finite
 from attnlib.masks import causal_mask, padding_mask
 from attnlib.softmax import softmax
 from attnlib.widgets import _validate

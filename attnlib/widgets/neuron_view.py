@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_float_array
+from attnlib._validate import as_float_array
 from attnlib.scores import resolve_scale, scaled_dot_product_scores
 from attnlib.softmax import softmax
 from attnlib.widgets import _validate

@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_bool
+from attnlib._validate import as_bool
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset

@@ -16,7 +16,10 @@ function render({ model, el }) {
   const lossSteps = model.get("loss_steps");
   const losses = model.get("losses");
   const reference = model.get("reference");
+  const keyTokens = model.get("key_tokens").length ? model.get("key_tokens") : tokens; // columns
+  const causal = model.get("causal"); // hide the keys after each query (self-attention in a GPT)
   const T = tokens.length;
+  const N = keyTokens.length;
   const state = { checkpoint: model.get("checkpoint") };
 
   const root = attnEl("div", { class: "attnlib-widget attnlib-train", "data-attnlib-widget": "TrainingView",
@@ -86,12 +89,12 @@ function render({ model, el }) {
     attnEl("caption", { class: "attnlib-sr" }, table, `${name}: row = query position, column = key position`);
     const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
     attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "query \\ key"));
-    tokens.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
+    keyTokens.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
     const body = attnEl("tbody", {}, table);
     const cells = tokens.map((t) => {
       const tr = attnEl("tr", {}, body);
       attnEl("th", { scope: "row" }, tr, t);
-      return tokens.map(() => attnEl("td", {}, tr));
+      return keyTokens.map(() => attnEl("td", {}, tr));
     });
     // a table wider than the page (a phone) scrolls sideways, and says so
     const hint = attnEl("p", { class: "attnlib-scroll-hint", "aria-hidden": "true" }, layersBox,
@@ -113,17 +116,18 @@ function render({ model, el }) {
 
   function update() {
     const k = state.checkpoint;
-    const W = all[k]; // (n_layers, T, T)
+    const W = all[k]; // (n_layers, T, N)
     W.forEach((layer, l) => {
       for (let i = 0; i < T; i++) {
-        for (let j = 0; j < T; j++) {
+        for (let j = 0; j < N; j++) {
           const w = layer[i][j];
           const td = tables[l][i][j];
-          td.textContent = j > i ? "" : attnFmt(w, 2).replace(/^0\./, ".");
+          const masked = causal && j > i;
+          td.textContent = masked ? "" : attnFmt(w, 2).replace(/^0\./, ".");
           const rgb = attnCividisRGB(Math.min(1, Math.max(0, w)));
-          td.style.background = j > i ? "" : `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+          td.style.background = masked ? "" : `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
           td.style.color = attnTextIsWhite(rgb) ? "#ffffff" : "#000000";
-          td.classList.toggle("attnlib-masked", j > i);
+          td.classList.toggle("attnlib-masked", masked);
         }
       }
     });

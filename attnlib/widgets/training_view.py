@@ -13,7 +13,7 @@ import anywidget
 import numpy as np
 import traitlets
 
-from attnlib._checks import as_float_array, check_finite
+from attnlib._validate import as_float_array, check_finite
 from attnlib.widgets import _validate
 from attnlib.widgets._assets import bundle, new_uid, read_asset
 
@@ -25,10 +25,11 @@ class TrainingView(anywidget.AnyWidget):
     ----------
     steps : array_like of int, shape (n_checkpoints,)
         The training step of each checkpoint, increasing.
-    weights : array_like, shape (n_checkpoints, n_layers, T, T)
-        Each layer's attention weights on the probe sequence at each checkpoint.
+    weights : array_like, shape (n_checkpoints, n_layers, T, T) or (n_checkpoints, n_layers, T, N)
+        Each layer's attention weights on the probe sequence at each checkpoint (``N`` keys
+        when they come from another sequence: cross-attention).
     tokens : list of str, length T
-        Labels of the probe's positions.
+        Labels of the probe's positions (the queries; also the keys unless ``key_tokens``).
     loss_steps, losses : array_like, shape (n,)
         The loss curve (e.g. a running mean of the training loss), drawn up to the
         chosen checkpoint's step.
@@ -38,6 +39,11 @@ class TrainingView(anywidget.AnyWidget):
         A loss level drawn as a dashed line (e.g. ``log(n_vocab)``, the loss of guessing).
     checkpoint : int
         The checkpoint shown first (default the last).
+    key_tokens : list of str, length N, optional
+        Labels of the keys, when they are another sequence's (cross-attention).
+    causal : bool
+        Hide the weights above the diagonal (keys after the query), as in a GPT (default);
+        ``False`` shows every weight.
 
     Attributes
     ----------
@@ -71,18 +77,26 @@ class TrainingView(anywidget.AnyWidget):
     losses = traitlets.List().tag(sync=True)
     reference = traitlets.Float(allow_none=True).tag(sync=True)
     checkpoint = traitlets.Int(0).tag(sync=True)
+    key_tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)  # empty: the keys are ``tokens``
+    causal = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, steps, weights, tokens, loss_steps, losses, *, layer_names=None, reference=None,
-                 checkpoint=None, **kwargs):
+                 checkpoint=None, key_tokens=None, causal=True, **kwargs):
         steps = np.asarray(steps)
         if steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer):
             raise ValueError(f"steps must be a non-empty 1-D int array, got {steps.dtype} of shape {steps.shape}")
         if np.any(np.diff(steps) <= 0):
             raise ValueError("steps must be strictly increasing")
-        W = _validate.attention_weights(weights, "weights", ("n_checkpoints", "n_layers", "T", "T"))
-        if W.shape[0] != steps.size or W.shape[2] != W.shape[3]:
-            raise ValueError(f"weights must have shape (n_checkpoints={steps.size}, n_layers, T, T), got {W.shape}")
+        W = _validate.attention_weights(weights, "weights", ("n_checkpoints", "n_layers", "T", "N"))
+        if not isinstance(causal, (bool, np.bool_)):
+            raise TypeError(f"causal must be True or False, got {causal!r}")
+        square = key_tokens is None
+        if W.shape[0] != steps.size or (square and W.shape[2] != W.shape[3]):
+            raise ValueError(f"weights must have shape (n_checkpoints={steps.size}, n_layers, T, T) "
+                             f"(or (..., T, N) with key_tokens), got {W.shape}")
         n_layers, T = W.shape[1], W.shape[2]
+        if causal and W.shape[2] != W.shape[3]:
+            raise ValueError(f"a causal view needs as many keys as queries, got weights of shape {W.shape}")
         loss_steps = np.asarray(loss_steps, dtype=float)
         losses = as_float_array(losses, "losses")
         if loss_steps.ndim != 1 or losses.shape != loss_steps.shape:
@@ -101,6 +115,8 @@ class TrainingView(anywidget.AnyWidget):
             loss_steps=_validate.shown(loss_steps, 2),
             losses=_validate.shown(losses),
             reference=reference,
+            key_tokens=[] if square else _validate.labels(key_tokens, W.shape[3], "key_tokens", ""),
+            causal=bool(causal),
             **kwargs,
         )
         self.checkpoint = checkpoint

@@ -1,10 +1,14 @@
-"""Input validation shared by attnlib's public functions.
+"""Input validation for attnlib's public functions: the one place where arguments are checked.
 
 Every public function checks its inputs here first, so that a learner who passes
 the wrong thing sees what was expected and what arrived, instead of a traceback
-from deep inside numpy.  One rule for the error type: the wrong *kind* of thing
-(a float where an integer belongs, a string for a flag) is a ``TypeError``; the
-right kind with a wrong value (0 heads, a negative scale) is a ``ValueError``.
+from deep inside numpy.  Validation happens once, at the public call: the formula
+functions behind it (``attnlib.attention._attention`` and the like) trust their
+arguments, and library code calls those, not the public functions.  One helper per
+rule (:func:`positive_int`, :func:`positive_number`, :func:`check_rng`, ...), used by
+every module.  One rule for the error type: the wrong *kind* of thing (a float where
+an integer belongs, a string for a flag) is a ``TypeError``; the right kind with a
+wrong value (0 heads, a negative scale) is a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -116,6 +120,8 @@ def as_float_array(x, name: str, *, min_ndim: int = 0) -> np.ndarray:
     Integers become float64; float16, float32 and float64 are kept.  numpy masked
     arrays are refused: numpy's functions would ignore their mask silently.
     """
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.ndim >= min_ndim:  # the common case, at once
+        return x
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{name} is a numpy masked array, whose mask attnlib would ignore; pass a plain array: "
@@ -154,7 +160,7 @@ def working_dtype(*arrays: np.ndarray) -> np.dtype:
 
 def check_finite(arr: np.ndarray, name: str) -> None:
     """Raise if ``arr`` holds NaN or infinity."""
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite, but {bad} entries are NaN or infinite")
 
@@ -172,6 +178,9 @@ def check_nonempty(arr: np.ndarray, name: str, axes_names: tuple[str, ...]) -> N
 
 def broadcast_batch(shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     """Broadcast the leading (batch) shapes of several arrays, or raise."""
+    first, *others = shapes.values()
+    if all(shape == first for shape in others):  # nothing to broadcast
+        return tuple(first)
     try:
         return np.broadcast_shapes(*shapes.values())
     except ValueError:
@@ -179,18 +188,20 @@ def broadcast_batch(shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
         raise ValueError(f"leading (batch) dimensions do not broadcast: {listed}") from None
 
 
-def check_qkv(Q, K, V) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_qkv(Q, K, V, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate ``Q (..., n_q, d_k)``, ``K (..., n_k, d_k)``, ``V (..., n_k, d_v)``.
 
     Returns the three as float arrays; raises ``ValueError``/``TypeError`` that
-    say what was expected and what arrived.
+    say what was expected and what arrived.  ``finite=False`` leaves out the test for
+    NaN and infinity, for a caller that finds them in its results (:func:`check_scores`).
     """
     Q = as_float_array(Q, "Q", min_ndim=2)
     K = as_float_array(K, "K", min_ndim=2)
     V = as_float_array(V, "V", min_ndim=2)
-    check_nonempty(Q, "Q", ("n_q", "d_k"))
-    check_nonempty(K, "K", ("n_k", "d_k"))
-    check_nonempty(V, "V", ("n_k", "d_v"))
+    if 0 in Q.shape[-2:] or 0 in K.shape[-2:] or 0 in V.shape[-2:]:
+        check_nonempty(Q, "Q", ("n_q", "d_k"))
+        check_nonempty(K, "K", ("n_k", "d_k"))
+        check_nonempty(V, "V", ("n_k", "d_v"))
     if Q.shape[-1] != K.shape[-1]:
         raise ValueError(
             f"Q has d_k={Q.shape[-1]} but K has d_k={K.shape[-1]}; "
@@ -201,10 +212,29 @@ def check_qkv(Q, K, V) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"K has n_k={K.shape[-2]} keys but V has {V.shape[-2]} values; "
             "every key needs exactly one value"
         )
-    broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2], "V": V.shape[:-2]})
-    for name, arr in (("Q", Q), ("K", K), ("V", V)):
-        check_finite(arr, name)
+    if finite:
+        for name, arr in (("Q", Q), ("K", K), ("V", V)):
+            check_finite(arr, name)
     return Q, K, V
+
+
+def check_scores(S: np.ndarray, mask, Q, K) -> None:
+    """Raise if a score is NaN or infinite: Q or K held NaN or infinity, or the score overflowed.
+
+    Testing the scores stands for testing Q and K (a NaN or infinity in either makes a
+    score non-finite): callers that pass ``finite=False`` to :func:`check_qkv` call this
+    on their scores, and :func:`check_output` on their output for V.
+    """
+    if not np.isfinite(S).all():
+        check_finite(Q, "Q")
+        check_finite(K, "K")
+        check_no_overflow(S, mask)  # an infinite score would pass for a masked key
+
+
+def check_output(output: np.ndarray, V) -> None:
+    """Raise if the output of attention is not finite: V held NaN or infinity (0 x inf is NaN)."""
+    if not np.isfinite(output).all():
+        check_finite(V, "V")
 
 
 def resolve_scale(scale, d_k: int) -> float:
@@ -214,26 +244,29 @@ def resolve_scale(scale, d_k: int) -> float:
     return positive_number(scale, "scale")
 
 
-def check_attention(Q, K, V, mask, scale, *, copies: int = 0, what: str = ""):
+def check_attention(Q, K, V, mask, scale, *, copies: int = 0, what: str = "", finite: bool = True):
     """Everything scaled dot-product attention checks before it computes anything.
 
     Returns ``(Q, K, V, mask, scale, out_dtype)``: Q broadcast to the batch shape of all
     three inputs (a view) so that the scores and weights get every batch dimension; Q, K
     and V in the dtype to compute in (float32 for float16); the mask checked and broadcast
     to ``(*batch, n_q, n_k)`` (or None); the scale as a float; the dtype of the results.
-    ``copies`` arrays of the weights' size must fit in memory (0: no check).
+    ``copies`` arrays of the weights' size must fit in memory (0: no check).  ``finite=False``:
+    as in :func:`check_qkv`.
     """
-    Q, K, V = check_qkv(Q, K, V)
+    Q, K, V = check_qkv(Q, K, V, finite=finite)
     scale = resolve_scale(scale, Q.shape[-1])
-    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    batch = broadcast_batch({"Q": Q.shape[:-2], "K": K.shape[:-2], "V": V.shape[:-2]})
     scores_shape = (*batch, Q.shape[-2], K.shape[-2])
     if mask is not None:
         mask = check_mask(mask, scores_shape)
-    out_dtype, dtype = np.result_type(Q, K, V), working_dtype(Q, K, V)
+    out_dtype = np.result_type(Q, K, V)
+    dtype = np.dtype(np.float32) if out_dtype == np.float16 else out_dtype  # as working_dtype()
     if copies:
         check_fits_in_memory(scores_shape, dtype, copies, what)
-    Q = np.broadcast_to(Q.astype(dtype, copy=False), (*batch, *Q.shape[-2:]))
-    return Q, K.astype(dtype, copy=False), V.astype(dtype, copy=False), mask, scale, out_dtype
+    if Q.shape[:-2] != batch:
+        Q = np.broadcast_to(Q, (*batch, *Q.shape[-2:]))
+    return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), V.astype(dtype, copy=False), mask, scale, out_dtype
 
 
 def as_bool_mask(mask, name: str = "mask") -> np.ndarray:
@@ -385,3 +418,100 @@ def check_fits_in_memory(shape: tuple[int, ...], dtype, copies: int, what: str, 
 
 def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.3g} GiB"
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def gradient_like(d_output, expected_shape: tuple[int, ...], name: str, of_what: str) -> np.ndarray:
+    """Return an incoming gradient as a finite float array of exactly ``expected_shape``, or raise."""
+    d_output = as_float_array(d_output, name)
+    if d_output.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{name} must have the shape of {of_what}, {tuple(expected_shape)}, but has shape {d_output.shape}"
+        )
+    check_finite(d_output, name)
+    return d_output
+
+
+# --------------------------------------------------------------------------- multi-head attention
+
+ATTENTION_WEIGHTS = ("W_q", "W_k", "W_v", "W_o")
+ATTENTION_BIASES = ("b_q", "b_k", "b_v", "b_o")
+_SPELLINGS = {name.replace("_", "").lower(): name for name in ATTENTION_WEIGHTS + ATTENTION_BIASES}
+
+
+def check_heads(d_model: int, n_heads) -> int:
+    """Return ``n_heads`` as an int if it is a positive integer that divides ``d_model``, or raise."""
+    n_heads = positive_int(n_heads, "n_heads")
+    if d_model % n_heads:
+        raise ValueError(
+            f"d_model={d_model} is not divisible by n_heads={n_heads}; "
+            "each head needs d_model / n_heads columns"
+        )
+    return n_heads
+
+
+def check_attention_params(params, d_model: int, dtype=None) -> dict:
+    """The attention parameters of ``params``, checked: ``{name: array}`` for the weights and given biases.
+
+    The rule, the same for the forward and the backward pass: ``params`` must hold
+    ``W_q, W_k, W_v, W_o`` ``(d_model, d_model)`` and may hold biases ``b_q, b_k, b_v, b_o``
+    ``(d_model,)`` (``None`` = no bias).  Other keys belong to the rest of a layer (a
+    transformer layer's dict may be passed whole) and are not used, except a key that
+    differs from an attention parameter's name only in case or underscores (``b_O``,
+    ``Wq``): that is a misspelling, and an error.  ``dtype``: convert the arrays to it.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict with W_q, W_k, W_v, W_o, got {type(params).__name__}")
+    misspelt = sorted((key for key in params if isinstance(key, str) and key not in _SPELLINGS.values()
+                       and key.replace("_", "").lower() in _SPELLINGS), key=str)
+    if misspelt:
+        meant = [_SPELLINGS[key.replace("_", "").lower()] for key in misspelt]
+        raise ValueError(f"params has unknown keys {misspelt}; did you mean {meant}? Multi-head attention uses "
+                         "W_q, W_k, W_v, W_o and the optional biases b_q, b_k, b_v, b_o (names are case-sensitive)")
+    missing = [name for name in ATTENTION_WEIGHTS if params.get(name) is None]
+    if missing:
+        raise ValueError(f"params is missing {missing}; expected W_q, W_k, W_v, W_o (and optional biases)")
+    checked = {}
+    for name in ATTENTION_WEIGHTS + ATTENTION_BIASES:
+        if params.get(name) is None:
+            continue
+        arr = as_float_array(params[name], name)
+        expected = (d_model, d_model) if name in ATTENTION_WEIGHTS else (d_model,)
+        if arr.shape != expected:
+            raise ValueError(f"{name} should have shape {expected} for d_model={d_model}, got {arr.shape}")
+        check_finite(arr, name)
+        checked[name] = arr if dtype is None else arr.astype(dtype, copy=False)
+    return checked
+
+
+def check_multi_head(X_q, X_kv, params, n_heads, mask):
+    """Everything multi-head attention checks: returns ``(X_q, X_kv, p, n_heads, mask, out_dtype)``.
+
+    ``X_q`` and ``X_kv`` and the parameters ``p`` come back in the dtype to compute in
+    (float32 for float16); the mask broadcast to ``(*batch, 1, n_q, n_k)`` (the same for
+    every head) or None.
+    """
+    X_q = as_float_array(X_q, "X_q", min_ndim=2)
+    X_kv = as_float_array(X_kv, "X_kv", min_ndim=2)
+    if X_q.shape[-1] != X_kv.shape[-1]:
+        raise ValueError(
+            f"X_q has d_model={X_q.shape[-1]} but X_kv has d_model={X_kv.shape[-1]}; they must match"
+        )
+    for name, X in (("X_q", X_q), ("X_kv", X_kv)):
+        if 0 in X.shape[-2:]:
+            raise ValueError(f"{name} has shape {X.shape}; multi-head attention needs at least one token "
+                             "and d_model >= 1")
+    check_finite(X_q, "X_q")
+    check_finite(X_kv, "X_kv")
+    d_model = X_q.shape[-1]
+    n_heads = check_heads(d_model, n_heads)
+    out_dtype = np.result_type(X_q, X_kv)
+    dtype = np.dtype(np.float32) if out_dtype == np.float16 else out_dtype
+    p = check_attention_params(params, d_model, dtype)
+    batch = broadcast_batch({"X_q": X_q.shape[:-2], "X_kv": X_kv.shape[:-2]})
+    if mask is not None:
+        mask = check_mask(mask, (*batch, X_q.shape[-2], X_kv.shape[-2]))  # (..., n_q, n_k)
+        mask = mask[..., None, :, :]  # (..., 1, n_q, n_k): the same mask for every head
+    return X_q.astype(dtype, copy=False), X_kv.astype(dtype, copy=False), p, n_heads, mask, out_dtype

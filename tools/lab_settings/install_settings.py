@@ -6,8 +6,8 @@ setting is on (off by default); JupyterLab reads defaults for every user of an e
 ``<prefix>/share/jupyter/lab/settings/overrides.json``.  This script merges our
 ``overrides.json`` (next to it) into that file, keeping any other setting already there.
 
-    python tools/jupyterlab/install_settings.py            # this Python's environment (sys.prefix)
-    python tools/jupyterlab/install_settings.py --prefix /opt/conda
+    python tools/lab_settings/install_settings.py            # this Python's environment (sys.prefix)
+    python tools/lab_settings/install_settings.py --prefix /opt/conda
 
 Binder runs it from ``postBuild``; ``make`` runs it when it sets up ``.venv``; a JupyterHub
 installs it into the single-user image's environment (or copies the file there).

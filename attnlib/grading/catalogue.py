@@ -1,0 +1,2098 @@
+"""Every graded exercise of the labs: what its answer may use, how it is graded, and its known mistakes.
+
+An :class:`Exercise` names the lab (``"01"`` .. ``"07"``), the exercise number and the function the
+learner writes, and says
+
+- ``helpers``: what the answer cell may call besides numpy and ``math`` (the given helpers,
+  served by the grader: ``{"al": {"softmax": "attnlib.softmax"}}`` makes ``al.softmax``); attnlib's
+  reference for the exercise itself is never among them;
+- ``data(rng)``: the lab's variables the answer reads (``values``, ``VOCAB``, ...), made in the grader;
+- ``grade(fn, rng, data)``: the diagnosing self-check on the notebook's kind of inputs first (so
+  that the feedback starts with the diagnosis the learner has seen), then fresh hidden inputs
+  drawn from ``rng``; the expected values are computed here, in the grader's process;
+- ``mistakes``: wrong answers as a learner writes them (source of an answer cell) with the
+  diagnosis each one gets; the grader must fail every one (``tests/test_grading.py``) and the
+  self-check names each one (:func:`mistakes`);
+- ``right``: right answers written differently (a list for a tuple, float32, another order of
+  operations); they must score full marks.
+
+Hidden inputs are drawn from a generator seeded afresh at every grading run, so no seed of a
+hidden test is written anywhere a learner can read.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import attnlib as al
+from attnlib import induction as _ind
+from attnlib import recall as _recall
+from attnlib import rnn as _rnn
+from attnlib.checks import (
+    CheckResult,
+    check_attention,
+    check_attention_backward,
+    check_causal_mask,
+    check_equivariance_gap,
+    check_function,
+    check_greedy_generate,
+    check_image_to_text,
+    check_leak_detector,
+    check_mha_shapes,
+    check_multi_head,
+    check_oracle_recall,
+    check_prediction,
+    check_score_variance,
+    check_self_attention,
+    check_softmax,
+    check_softmax_backward,
+    check_split_heads,
+    check_top_words,
+    check_value,
+)
+
+
+@dataclass
+class Exercise:
+    lab: str
+    number: int
+    function: str
+    grade: object  # (fn, rng, data) -> CheckResult
+    helpers: dict = field(default_factory=dict)
+    data: object = None  # rng -> dict of the lab's variables the answer reads
+    mistakes: list = field(default_factory=list)  # (answer-cell source, diagnosis or None)
+    right: list = field(default_factory=list)  # answer-cell sources that must pass
+    reference: str = ""  # the lab's own answer (an answer-cell source)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.lab, self.number
+
+    def make_data(self, rng) -> dict:
+        return dict(self.data(rng)) if self.data else {}
+
+    def served(self) -> dict:
+        """Served name -> the grader's function, for every helper this exercise gives."""
+        out = {}
+        for value in self.helpers.values():
+            for path in ([value] if isinstance(value, str) else value.values()):
+                out[path] = resolve(path)
+        return out
+
+
+EXERCISES: dict[tuple[str, int], Exercise] = {}
+LABS = {"01": "01-what-is-attention", "02": "02-the-problem-attention-solves", "03": "03-how-attention-works",
+        "04": "04-types-of-attention", "05": "05-why-attention-is-revolutionary", "06": "06-real-world-impact",
+        "07": "07-key-takeaway"}
+
+
+def resolve(path: str):
+    """``"attnlib.recall.ridge_fit"`` -> the function (the grader's own attnlib)."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    obj = importlib.import_module(module)
+    return getattr(obj, name)
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+def add(ex: Exercise) -> Exercise:
+    EXERCISES[ex.key] = ex
+    return ex
+
+
+def al_helpers(*names, **extra) -> dict:
+    """``{"al": {name: "attnlib.name"}}`` plus other namespaces (``recall={"one_hot": ...}``)."""
+    helpers = {"al": {n: f"attnlib.{n}" for n in names}}
+    for space, paths in extra.items():
+        helpers[space] = paths
+    return helpers
+
+
+def then(*results) -> CheckResult:
+    """The first failed result, else the last one (checks run lazily: pass callables)."""
+    result = None
+    for make in results:
+        result = make()
+        if not result.passed:
+            return result
+    return result
+
+
+def exercise_name(number: int) -> str:
+    return f"Exercise {number}"
+
+
+def hidden(number: int) -> str:
+    return f"Exercise {number} (hidden inputs)"
+
+
+def with_bias_inputs(rng, *shape):
+    """Random inputs with a nonzero mean (so that a dropped bias or offset shows)."""
+    return rng.normal(size=shape) + rng.uniform(0.5, 1.5) * rng.choice([-1, 1])
+
+
+# =========================================== Lab 1 ===========================================
+
+MARKERS = ("[CLS]", "[SEP]")
+
+
+def _grade_top_words(fn, rng, data):
+    cases = []
+    for n, k in ((8, 3), (int(rng.integers(6, 12)), 1), (10, 4)):
+        tokens = ["[CLS]", *[f"w{i}" for i in range(n - 2)], "[SEP]"]
+        weights = rng.permutation(np.linspace(0.01, 0.3, n))
+        weights[[0, -1]] = weights.max() + rng.uniform(0.01, 0.1, size=2)  # the markers weigh most
+        cases.append((tokens, list(map(float, weights / weights.sum())), k))
+    return then(lambda: check_top_words(fn, name=exercise_name(1)),
+                lambda: check_top_words(fn, cases, name=hidden(1)))
+
+
+add(Exercise("01", 1, "top_words", _grade_top_words, reference=src('''
+    def top_words(tokens, weights, k):
+        order = np.argsort(weights)[::-1]
+        return [tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k]
+    '''), mistakes=[
+    (src('''
+        def top_words(tokens, weights, k):
+            order = np.argsort(weights)
+            return [tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k]
+        '''), "smallest weights"),
+    (src('''
+        def top_words(tokens, weights, k):
+            order = np.argsort(weights)[::-1]
+            return [tokens[j] for j in order][:k]
+        '''), "marker tokens"),
+    (src('''
+        def top_words(tokens, weights, k):
+            order = np.argsort(weights)[::-1][:k]
+            return [tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")]
+        '''), "leave the markers out first"),
+    (src('''
+        def top_words(tokens, weights, k):
+            order = np.argsort(weights)[::-1]
+            return sorted([tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k])
+        '''), "wrong order"),
+], right=[src('''
+    def top_words(tokens, weights, k):
+        pairs = sorted(zip(weights, tokens), reverse=True)
+        return tuple(t for w, t in pairs if t not in ("[CLS]", "[SEP]"))[:k]
+    ''')]))
+
+
+def _softmax_1d(s):
+    return al.softmax(np.asarray(s, dtype=float))
+
+
+def _grade_softmax_1d(fn, rng, data):
+    return then(
+        lambda: check_function(exercise_name(2), fn, _softmax_1d,
+                               [(np.array([2.0, 1000.0, 999.0, -3.0]),), (np.zeros(3),)],
+                               mistakes=mistakes("01", 2)),
+        lambda: check_function(hidden(2), fn, _softmax_1d,
+                               [(with_bias_inputs(rng, 7),), (np.array([-1000.0, 0.0]),), (np.array([5.0]),),
+                                (rng.normal(size=9) * 30,)],
+                               mistakes=mistakes("01", 2)))
+
+
+add(Exercise("01", 2, "my_softmax", _grade_softmax_1d, reference=src('''
+    def my_softmax(scores):
+        scores = np.asarray(scores, dtype=float)
+        e = np.exp(scores - scores.max())
+        return e / e.sum()
+    '''), mistakes=[
+    (src('''
+        def my_softmax(scores):
+            e = np.exp(np.asarray(scores, dtype=float))
+            return e / e.sum()
+        '''), None),
+    (src('''
+        def my_softmax(scores):
+            scores = np.asarray(scores, dtype=float)
+            e = np.exp(scores - scores.max())
+            return e / e.max()
+        '''), "divided by the largest"),
+    (src('''
+        def my_softmax(scores):
+            scores = np.asarray(scores, dtype=float)
+            return (scores - scores.min()) / (scores - scores.min()).sum()
+        '''), None),
+    (src('''
+        def my_softmax(scores):
+            scores = np.asarray(scores, dtype=float)
+            e = np.exp(scores - scores.max())
+            return (e / e.sum()).astype(np.float16)
+        '''), None),
+    (src('''
+        def my_softmax(scores):
+            scores = np.asarray(scores, dtype=float)
+            e = np.exp(scores - scores.max())
+            return e / e.sum() * 1.02
+        '''), None),
+], right=[src('''
+    def my_softmax(scores):
+        scores = np.asarray(scores, dtype=np.float32)
+        e = np.exp(scores - scores.max())
+        return list(e / e.sum())
+    '''), src('''
+    def my_softmax(scores):
+        s = np.asarray(scores, dtype=float)
+        return np.exp(s - s.max() - np.log(np.exp(s - s.max()).sum()))
+    ''')]))
+
+
+def _nw(q, k, v, sigma):
+    return al.nadaraya_watson([q], k, v, bandwidth=sigma)[0][0]
+
+
+SOFT_LOOKUP_MISTAKES = [
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = ((query - keys) ** 2) / (2 * sigma**2)
+            return al.softmax(scores) @ values
+        '''), "the sign of the scores is flipped: the weights favour the keys farthest from the query. A "
+              "score must fall as the distance grows: -(query - key)**2 / (2 sigma**2)."),
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = -((query - keys) ** 2) / (2 * sigma)
+            return al.softmax(scores) @ values
+        '''), "your scores are divided by 2 sigma where 2 sigma**2 is expected: sigma is a width, and the "
+              "squared distance is compared with its square."),
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = -((query - keys) ** 2) / sigma**2
+            return al.softmax(scores) @ values
+        '''), "your scores are divided by sigma**2 where 2 sigma**2 is expected: the factor 2 is missing."),
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = -np.abs(query - keys) / (2 * sigma**2)
+            return al.softmax(scores) @ values
+        '''), "your scores use the distance |query - key| where its square is expected."),
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = -((query - keys) ** 2) / (2 * sigma**2)
+            return np.exp(scores) @ values
+        '''), "your weights are not normalised: turn the scores into weights with a softmax (they must sum to 1)."),
+    (src('''
+        def soft_lookup(query, keys, values, sigma):
+            scores = -((query - keys) ** 2) / (2 * sigma**2)
+            return al.softmax(scores) @ keys
+        '''), "you averaged the keys; the lookup averages the values."),
+]
+
+
+def _grade_soft_lookup(fn, rng, data):
+    keys, values = data["keys"], data["values"]
+    k = np.sort(rng.uniform(-3, 3, size=9))
+    v = rng.normal(size=9) + 2.0
+    return then(
+        lambda: check_function(exercise_name(3), fn, _nw, [(5.0, keys, values, 1.0), (2.5, keys, values, 0.5)],
+                               mistakes=mistakes("01", 3)),
+        lambda: check_function(hidden(3), fn, _nw,
+                               [(0.3, k, v, 0.7), (-2.0, k, v, 2.0), (float(rng.uniform(-1, 1)), k, v, 0.4)],
+                               mistakes=mistakes("01", 3)))
+
+
+def _lab1_data(rng):
+    squares = {x: x**2 for x in range(0, 11, 2)}
+    return {"keys": np.array(list(squares), dtype=float), "values": np.array(list(squares.values()), dtype=float)}
+
+
+add(Exercise("01", 3, "soft_lookup", _grade_soft_lookup, helpers=al_helpers("softmax"), data=_lab1_data,
+             reference=src('''
+    def soft_lookup(query, keys, values, sigma):
+        scores = -((query - keys) ** 2) / (2 * sigma**2)
+        return al.softmax(scores) @ values
+    '''), mistakes=SOFT_LOOKUP_MISTAKES, right=[src('''
+    def soft_lookup(query, keys, values, sigma):
+        w = np.exp(-((query - keys) ** 2) / (2 * sigma**2) + ((query - keys) ** 2).min() / (2 * sigma**2))
+        return float((w * values).sum() / w.sum())
+    ''')]))
+
+
+def _grade_nearest(fn, rng, data):
+    keys, values = data["keys"], data["values"]
+    k = np.array([-4.0, -1.5, 0.0, 2.0, 7.0]) + rng.uniform(-0.2, 0.2)
+    v = rng.normal(size=5) * 3 + 1
+    ref = lambda q, k, v: v[np.argmin(np.abs(k - q))]  # noqa: E731
+    return then(
+        lambda: check_function(exercise_name(4), fn, ref, [(q, keys, values) for q in (0.2, 3.9, 6.6, 9.4, 12.0)],
+                               mistakes=mistakes("01", 4)),
+        lambda: check_function(hidden(4), fn, ref, [(q, k, v) for q in (-9.0, -1.0, 0.9, 4.2, 100.0)],
+                               mistakes=mistakes("01", 4)))
+
+
+add(Exercise("01", 4, "nearest_key_lookup", _grade_nearest, data=_lab1_data, reference=src('''
+    def nearest_key_lookup(query, keys, values):
+        return values[np.argmin(np.abs(keys - query))]
+    '''), mistakes=[
+    (src('''
+        def nearest_key_lookup(query, keys, values):
+            return values[np.argmax(np.abs(keys - query))]
+        '''), "the farthest key"),
+    (src('''
+        def nearest_key_lookup(query, keys, values):
+            return keys[np.argmin(np.abs(keys - query))]
+        '''), "the key itself"),
+    (src('''
+        def nearest_key_lookup(query, keys, values):
+            return values[np.argmin(keys - query)]
+        '''), "absolute"),
+    (src('''
+        def nearest_key_lookup(query, keys, values):
+            return np.argmin(np.abs(keys - query))
+        '''), "position"),
+]))
+
+
+def prediction(lab: str, number: int, function: str, measure, reference: str, wrong: list, *, rtol=0.05,
+               atol=0.0, explanation="", data=None):
+    """A predict-then-measure exercise: the prediction runs without the measurement, compared here."""
+
+    def grade(fn, rng, data):
+        return check_prediction(exercise_name(number), fn, measure(), rtol=rtol, atol=atol, explanation=explanation)
+
+    cheats = [src(f'''
+        def {function}():
+            return measured
+        '''), src(f'''
+        def {function}():
+            import sys
+            return sys._getframe(1).f_globals["measured"]
+        ''')]
+    return add(Exercise(lab, number, function, grade, data=data, reference=reference,
+                        mistakes=[(w, None) for w in [*wrong, *cheats]]))
+
+
+prediction("01", 5, "predicted_wide_lookup",
+           lambda: al.nadaraya_watson([5.0], *_lab1_data(None).values(), bandwidth=100.0)[0][0],
+           src('''
+    def predicted_wide_lookup():
+        return float(np.mean(values))
+    '''), [src('''
+    def predicted_wide_lookup():
+        return float(values[np.argmin(np.abs(keys - 5.0))])
+    '''), src('''
+    def predicted_wide_lookup():
+        return 25.0
+    ''')], data=_lab1_data,
+           explanation="With σ = 100 all scores are within 0.003 of 0, the weights are almost uniform, and the soft "
+                       "lookup returns almost the plain average of the values.")
+
+
+def _dot_lookup(q, K, V):
+    return al.softmax(K @ q) @ V
+
+
+def _grade_dot_lookup(fn, rng, data):
+    return then(
+        lambda: check_function(exercise_name(6), fn, _dot_lookup,
+                               [(rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))),
+                                (np.array([2.0, 0.0, 0.0]), np.eye(3), np.arange(6.0).reshape(3, 2))],
+                               mistakes=mistakes("01", 6)),
+        lambda: check_function(hidden(6), fn, _dot_lookup,
+                               [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
+                                (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4)))],
+                               mistakes=mistakes("01", 6)))
+
+
+add(Exercise("01", 6, "dot_product_lookup", _grade_dot_lookup, helpers=al_helpers("softmax"), reference=src('''
+    def dot_product_lookup(q, K, V):
+        weights = al.softmax(K @ q)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def dot_product_lookup(q, K, V):
+            return al.softmax(K @ q / np.sqrt(len(q))) @ V
+        '''), "scaled"),
+    (src('''
+        def dot_product_lookup(q, K, V):
+            return (K @ q) @ V
+        '''), "softmax"),
+    (src('''
+        def dot_product_lookup(q, K, V):
+            return al.softmax(K @ q) @ K
+        '''), "keys"),
+    (src('''
+        def dot_product_lookup(q, K, V):
+            return al.softmax(K.T @ q) @ V
+        '''), "transposed"),
+]))
+
+# =========================================== Lab 2 ===========================================
+
+
+def _rnn_ref(x, h, W_xh, W_hh, b_h):
+    return _rnn.rnn_step(x, h, {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h})
+
+
+def _grade_rnn_step(fn, rng, data):
+    params = _rnn.init_rnn(16, 8, rng)
+    W = (params["W_xh"], params["W_hh"], params["b_h"])
+    p = _rnn.init_rnn(3, 5, rng)
+    Wh = (p["W_xh"], p["W_hh"], rng.normal(size=5))  # a nonzero bias: init_rnn's is zero
+    return then(
+        lambda: check_function(exercise_name(1), fn, _rnn_ref,
+                               [(rng.normal(size=(5, 16)), rng.normal(size=(5, 8)), *W),
+                                (rng.normal(size=16), rng.normal(size=8), *W)], mistakes=mistakes("02", 1)),
+        lambda: check_function(hidden(1), fn, _rnn_ref,
+                               [(rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 5)), *Wh),
+                                (rng.normal(size=3), np.zeros(5), *Wh)], mistakes=mistakes("02", 1)))
+
+
+add(Exercise("02", 1, "my_rnn_step", _grade_rnn_step, reference=src('''
+    def my_rnn_step(x, h, W_xh, W_hh, b_h):
+        return np.tanh(x @ W_xh + h @ W_hh + b_h)
+    '''), mistakes=[
+    (src('''
+        def my_rnn_step(x, h, W_xh, W_hh, b_h):
+            return np.tanh(x @ W_xh + h @ W_hh)
+        '''), "bias"),
+    (src('''
+        def my_rnn_step(x, h, W_xh, W_hh, b_h):
+            return x @ W_xh + h @ W_hh + b_h
+        '''), "tanh"),
+    (src('''
+        def my_rnn_step(x, h, W_xh, W_hh, b_h):
+            return 1 / (1 + np.exp(-(x @ W_xh + h @ W_hh + b_h)))
+        '''), "sigmoid"),
+    (src('''
+        def my_rnn_step(x, h, W_xh, W_hh, b_h):
+            return np.tanh(x @ W_xh + h @ W_hh.T + b_h)
+        '''), "transposed"),
+    (src('''
+        def my_rnn_step(x, h, W_xh, W_hh, b_h):
+            return np.tanh(x @ W_xh + b_h)
+        '''), "state"),
+], right=[src('''
+    def my_rnn_step(x, h, W_xh, W_hh, b_h):
+        z = np.einsum("...i,ij->...j", x, W_xh) + np.einsum("...i,ij->...j", h, W_hh) + b_h
+        return (np.exp(2 * z) - 1) / (np.exp(2 * z) + 1)
+    ''')]))
+
+
+def _grade_ridge(fn, rng, data):
+    ref = lambda F, Y, a: _recall.ridge_fit(F, Y, a)  # noqa: E731
+    return then(
+        lambda: check_function(exercise_name(2), fn, ref,
+                               [(rng.normal(size=(50, 6)), rng.normal(size=(50, 3)), 0.1),
+                                (np.eye(4), np.arange(8.0).reshape(4, 2), 1.0)], mistakes=mistakes("02", 2)),
+        lambda: check_function(hidden(2), fn, ref,
+                               [(with_bias_inputs(rng, 30, 4), rng.normal(size=(30, 2)), 2.0),
+                                (rng.normal(size=(8, 10)), rng.normal(size=(8, 1)), 0.5),
+                                (rng.normal(size=(20, 3)), rng.normal(size=(20, 5)), 3.0)], mistakes=mistakes("02", 2)))
+
+
+add(Exercise("02", 2, "my_ridge", _grade_ridge, reference=src('''
+    def my_ridge(F, Y, alpha):
+        gram = F.T @ F + alpha * np.eye(F.shape[1])
+        return np.linalg.solve(gram, F.T @ Y)
+    '''), mistakes=[
+    (src('''
+        def my_ridge(F, Y, alpha):
+            return np.linalg.solve(F.T @ F, F.T @ Y)
+        '''), "alpha"),
+    (src('''
+        def my_ridge(F, Y, alpha):
+            return np.linalg.lstsq(F, Y, rcond=None)[0]
+        '''), "least squares"),
+    (src('''
+        def my_ridge(F, Y, alpha):
+            gram = F.T @ F + alpha**2 * np.eye(F.shape[1])
+            return np.linalg.solve(gram, F.T @ Y)
+        '''), "alpha squared"),
+    (src('''
+        def my_ridge(F, Y, alpha):
+            gram = F.T @ F + alpha
+            return np.linalg.solve(gram, F.T @ Y)
+        '''), "alpha everywhere"),
+], right=[src('''
+    def my_ridge(F, Y, alpha):
+        return np.linalg.inv(F.T @ F + alpha * np.eye(F.shape[1])) @ F.T @ Y
+    ''')]))
+
+
+def _recall_data(rng):
+    vocab, length = 6, 10
+    train, test = _recall.random_tokens(240, length, vocab, rng), _recall.random_tokens(80, length, vocab, rng)
+    enc = _rnn.init_rnn(vocab, 8, rng)
+    return {"VOCAB": vocab, "HIDDEN_SIZES": (8,), "LENGTH": length, "train": train, "test": test,
+            "encoded": {8: (_recall.encode_tokens(train, enc), _recall.encode_tokens(test, enc))}}
+
+
+def _grade_recall_at_distance(fn, rng, data):
+    train, test = data["train"], data["test"]
+    H_tr, H_te = data["encoded"][8]
+    expected = _recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test)
+    ks = (1, 3, train.shape[1])
+    return check_value(exercise_name(3), lambda: [fn(H_tr[:, -1], H_te[:, -1], train, test, k) for k in ks],
+                       expected[[k - 1 for k in ks]])
+
+
+RECALL_HELPERS = {"one_hot": "attnlib.recall.one_hot", "ridge_fit": "attnlib.recall.ridge_fit",
+                  "with_bias": "attnlib.recall.with_bias"}
+add(Exercise("02", 3, "recall_at_distance", _grade_recall_at_distance, helpers={"recall": RECALL_HELPERS},
+             data=_recall_data, reference=src('''
+    def recall_at_distance(h_train, h_test, train, test, k):
+        Y = recall.one_hot(train[:, -k], VOCAB)
+        W = recall.ridge_fit(recall.with_bias(h_train), Y)
+        predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+        return np.mean(predicted == test[:, -k])
+    '''), mistakes=[
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k - 1], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y)
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return np.mean(predicted == test[:, -k - 1])
+        '''), "off by one"),
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, k], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y)
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return np.mean(predicted == test[:, k])
+        '''), "from the start"),
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y)
+            predicted = (recall.with_bias(h_train) @ W).argmax(axis=1)
+            return np.mean(predicted == train[:, -k])
+        '''), "training data"),
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y)
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return np.sum(predicted == test[:, -k])
+        '''), "a count"),
+]))
+
+
+def _oracle_row(p, n, d_pe, s):
+    return _recall.query_attention(np.zeros((n, 1)), _recall.oracle_query(1, d_pe=d_pe, scale=s))[1][p]
+
+
+def _grade_position_weights(fn, rng, data):
+    return then(
+        lambda: check_function(exercise_name(4), fn, _oracle_row, [(7, 20, 32, 2.0), (0, 5, 16, 4.0)],
+                               mistakes=mistakes("02", 4)),
+        lambda: check_function(hidden(4), fn, _oracle_row,
+                               [(int(rng.integers(0, 13)), 13, 8, float(rng.uniform(0.2, 0.6))),
+                                (int(rng.integers(0, 40)), 40, 64, 3.0), (2, 6, 4, 1.5)],
+                               mistakes=mistakes("02", 4)))
+
+
+add(Exercise("02", 4, "position_weights", _grade_position_weights,
+             helpers=al_helpers("softmax", "sinusoidal_positional_encoding"), reference=src('''
+    def position_weights(p, n, d_pe, scale):
+        PE = al.sinusoidal_positional_encoding(n, d_pe)
+        return al.softmax(scale * PE @ PE[p])
+    '''), mistakes=[
+    (src('''
+        def position_weights(p, n, d_pe, scale):
+            PE = al.sinusoidal_positional_encoding(n, d_pe)
+            return al.softmax(PE @ PE[p])
+        '''), "the scale is missing: your weights are those of scale 1. Multiply the scores by scale before the "
+              "softmax."),
+    (src('''
+        def position_weights(p, n, d_pe, scale):
+            PE = al.sinusoidal_positional_encoding(n, d_pe)
+            return al.softmax(PE @ PE[p] / scale)
+        '''), "your scores are divided by scale; multiply them by it (a larger scale makes the weights sharper)."),
+    (src('''
+        def position_weights(p, n, d_pe, scale):
+            PE = al.sinusoidal_positional_encoding(n, d_pe)
+            return scale * PE @ PE[p]
+        '''), "these are scores, not weights: a softmax turns them into weights that sum to 1."),
+    (src('''
+        def position_weights(p, n, d_pe, scale):
+            PE = al.sinusoidal_positional_encoding(n, d_pe)
+            return al.softmax(scale * PE @ PE[p] / np.sqrt(d_pe))
+        '''), "your scores are also divided by sqrt(d_pe); here the scale is the only factor."),
+]))
+
+prediction("02", 5, "predicted_weight_without_scale",
+           lambda: _recall.query_attention(np.zeros((20, 1)), _recall.oracle_query(1, d_pe=32, scale=1e-6))[1][7, 7],
+           src('''
+    def predicted_weight_without_scale():
+        return 1 / 20
+    '''), [src('''
+    def predicted_weight_without_scale():
+        return 1.0
+    '''), src('''
+    def predicted_weight_without_scale():
+        return 0.0
+    ''')], explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
+                       "query cannot single out its position: 1/n each.")
+
+
+def _grade_oracle_recall(fn, rng, data):
+    H_tr, H_te = data["encoded"][data["HIDDEN_SIZES"][-1]]
+    return check_oracle_recall(fn, H_tr, H_te, data["train"], data["test"],
+                               scales=(0.1, float(rng.uniform(0.3, 3.0))), name=exercise_name(6))
+
+
+add(Exercise("02", 6, "oracle_recall_with_scale", _grade_oracle_recall, data=_recall_data, helpers={
+    "recall": {"oracle_query": "attnlib.recall.oracle_query", "query_attention": "attnlib.recall.query_attention",
+               "position_recall": "attnlib.recall.position_recall"}}, reference=src('''
+    def oracle_recall_with_scale(scale):
+        d = HIDDEN_SIZES[-1]
+        H_tr, H_te = encoded[d]
+        query = recall.oracle_query(d, scale=scale)
+        A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+        return recall.position_recall(A_tr, A_te, train, test).mean()
+    '''), mistakes=[
+    (src('''
+        def oracle_recall_with_scale(scale):
+            d = HIDDEN_SIZES[-1]
+            H_tr, H_te = encoded[d]
+            query = recall.oracle_query(d)
+            A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+            return recall.position_recall(A_tr, A_te, train, test).mean()
+        '''), "default scale"),
+    (src('''
+        def oracle_recall_with_scale(scale):
+            d = HIDDEN_SIZES[-1]
+            H_tr, H_te = encoded[d]
+            return recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test).mean()
+        '''), "final state"),
+    (src('''
+        def oracle_recall_with_scale(scale):
+            d = HIDDEN_SIZES[-1]
+            H_tr, H_te = encoded[d]
+            query = recall.oracle_query(d, scale=scale)
+            A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+            return recall.position_recall(A_tr, A_te, train, test)
+        '''), "each of the"),
+]))
+
+# =========================================== Lab 3 ===========================================
+
+
+def _grade_softmax(fn, rng, data):
+    x = with_bias_inputs(rng, 2, 3, 5) * np.array([1.0, 300.0, 1e-3])[None, :, None]
+    x[0, 1, 2] = -np.inf
+    return then(lambda: check_softmax(fn, name=exercise_name(1)),
+                lambda: check_function(hidden(1), fn, al.softmax, [(x,), (np.array([[0.0, 0.0], [1000.0, 1000.0]]),)],
+                                       mistakes=mistakes("03", 1)))
+
+
+add(Exercise("03", 1, "my_softmax", _grade_softmax, reference=src('''
+    def my_softmax(x):
+        x = np.asarray(x, dtype=float)
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    '''), mistakes=[
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x - x.max())
+            return e / e.sum()
+        '''), "whole array"),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x - x.max(axis=0, keepdims=True))
+            return e / e.sum(axis=0, keepdims=True)
+        '''), "axis"),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x)
+            return e / e.sum(axis=-1, keepdims=True)
+        '''), "overflow"),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)).astype(np.float16)
+        '''), "float16"),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            return e / e.sum(axis=-1, keepdims=True) * 0.98
+        '''), "2 % off"),
+], right=[src('''
+    def my_softmax(x):
+        x = np.asarray(x, dtype=np.float32)
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    ''')]))
+
+
+def _attention_2d(Q, K, V):
+    return al.scaled_dot_product_attention(Q, K, V)[0]
+
+
+def _grade_attention_2d(fn, rng, data):
+    return then(
+        lambda: check_attention(fn, name=exercise_name(2), batch=False),
+        lambda: check_function(hidden(2), fn, _attention_2d,
+                               [(with_bias_inputs(rng, 3, 7), rng.normal(size=(11, 7)), with_bias_inputs(rng, 11, 2)),
+                                (rng.normal(size=(1, 1)), rng.normal(size=(4, 1)), rng.normal(size=(4, 6))),
+                                (rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 3)))],
+                               mistakes=mistakes("03", 2)))
+
+
+add(Exercise("03", 2, "my_attention", _grade_attention_2d, helpers={"my_softmax": "attnlib.softmax"},
+             reference=src('''
+    def my_attention(Q, K, V):
+        d_k = Q.shape[-1]
+        weights = my_softmax(Q @ K.T / np.sqrt(d_k))
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def my_attention(Q, K, V):
+            return my_softmax(Q @ K.T) @ V
+        '''), "scale"),
+    (src('''
+        def my_attention(Q, K, V):
+            return my_softmax(Q @ K.T / Q.shape[-1]) @ V
+        '''), "d_k"),
+    (src('''
+        def my_attention(Q, K, V):
+            return my_softmax(Q @ K.T / np.sqrt(V.shape[-1])) @ V
+        '''), "d_v"),
+    (src('''
+        def my_attention(Q, K, V):
+            return my_softmax((Q @ K.T / np.sqrt(Q.shape[-1])).T).T @ V
+        '''), "axis"),
+    (src('''
+        def my_attention(Q, K, V):
+            return (my_softmax(Q @ K.T / np.sqrt(Q.shape[-1])) @ V).T
+        '''), "transposed"),
+], right=[src('''
+    def my_attention(Q, K, V):
+        S = np.einsum("qd,kd->qk", Q, K) / math.sqrt(K.shape[1])
+        W = np.exp(S - S.max(axis=1, keepdims=True))
+        return (W / W.sum(axis=1, keepdims=True)) @ V
+    ''')]))
+
+
+def _grade_score_variance(fn, rng, data):
+    return then(lambda: check_score_variance(fn, name=exercise_name(3)),
+                lambda: check_score_variance(fn, name=hidden(3), d_ks=(16, 128),
+                                             seed=int(rng.integers(1000, 2**31))))
+
+
+add(Exercise("03", 3, "score_variance", _grade_score_variance, reference=src('''
+    def score_variance(d_k, n, rng):
+        Q = rng.normal(size=(n, d_k))
+        K = rng.normal(size=(n, d_k))
+        return (Q @ K.T / np.sqrt(d_k)).var()
+    '''), mistakes=[
+    (src('''
+        def score_variance(d_k, n, rng):
+            Q = rng.normal(size=(n, d_k))
+            K = rng.normal(size=(n, d_k))
+            return (Q @ K.T / np.sqrt(d_k)).std()
+        '''), "standard deviation"),
+    (src('''
+        def score_variance(d_k, n, rng):
+            Q = rng.normal(size=(n, d_k))
+            K = rng.normal(size=(n, d_k))
+            return (Q @ K.T / np.sqrt(2 * d_k)).var()
+        '''), "sqrt(2"),
+    (src('''
+        def score_variance(d_k, n, rng):
+            return 1.0 + 0.01 * rng.normal()
+        '''), "does not compute"),
+    (src('''
+        def score_variance(d_k, n, rng):
+            Q = rng.normal(size=(n, d_k))
+            K = rng.normal(size=(n, d_k))
+            return (Q @ K.T).var()
+        '''), "not scaled"),
+    (src('''
+        def score_variance(d_k, n, rng):
+            Q = np.random.normal(size=(n, d_k))
+            K = np.random.normal(size=(n, d_k))
+            return (Q @ K.T / np.sqrt(d_k)).var()
+        '''), "np.random"),
+    (src('''
+        def score_variance(d_k, n, rng):
+            Q = rng.normal(size=(n, d_k))
+            K = rng.normal(size=(n, d_k))
+            return (Q @ K.T / np.sqrt(d_k)).var() * 1.05
+        '''), None),
+], right=[src('''
+    def score_variance(d_k, n, rng):
+        Q, K = rng.normal(size=(2, n, d_k))
+        S = (K @ Q.T) / d_k**0.5
+        return float(np.mean((S - S.mean()) ** 2))
+    ''')]))
+
+prediction("03", 4, "predicted_unscaled_variance",
+           lambda: (lambda m: (m.normal(size=(300, 64)) @ m.normal(size=(300, 64)).T).var())(
+               np.random.default_rng(64)),
+           src('''
+    def predicted_unscaled_variance():
+        return 64.0
+    '''), [src('''
+    def predicted_unscaled_variance():
+        return 1.0
+    '''), src('''
+    def predicted_unscaled_variance():
+        return 8.0
+    ''')], rtol=0.2)
+
+KERNEL_MISTAKES = [
+    (src('''
+        def my_kernel_regression(x_query, x_keys, y_values, sigma):
+            scores = ((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+            return al.softmax(scores) @ y_values
+        '''), "the sign of the scores is flipped: the weights favour the keys farthest from the query. A "
+              "score must fall as the distance grows: -(query - key)**2 / (2 sigma**2)."),
+    (src('''
+        def my_kernel_regression(x_query, x_keys, y_values, sigma):
+            scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma)
+            return al.softmax(scores) @ y_values
+        '''), "your scores are divided by 2 sigma where 2 sigma**2 is expected: sigma is a width, and the "
+              "squared distance is compared with its square."),
+    (src('''
+        def my_kernel_regression(x_query, x_keys, y_values, sigma):
+            scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+            return al.softmax(scores, axis=0) @ y_values
+        '''), "your weights are normalised over the queries (axis 0); each query's weights over the keys "
+              "(the last axis) must sum to 1."),
+    (src('''
+        def my_kernel_regression(x_query, x_keys, y_values, sigma):
+            scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+            return np.exp(scores) @ y_values
+        '''), "your weights are not normalised: turn the scores into weights with a softmax (they must sum to 1)."),
+]
+
+
+def _nw_many(xq, xk, y, sigma):
+    return al.nadaraya_watson(xq, xk, y, bandwidth=sigma)[0]
+
+
+def _grade_kernel(fn, rng, data):
+    x_train = np.sort(rng.uniform(0, 5, size=40))
+    y_train = np.sin(x_train) + 0.5
+    x_test = np.linspace(0, 5, 7)
+    xk = rng.uniform(-2, 2, size=15)
+    return then(
+        lambda: check_function(exercise_name(5), fn, _nw_many,
+                               [(x_test, x_train, y_train, 0.3), (x_test[:3], x_train, y_train, 2.0)],
+                               mistakes=mistakes("03", 5)),
+        lambda: check_function(hidden(5), fn, _nw_many,
+                               [(np.array([0.1, -3.0, 5.0]), xk, np.sin(xk) + 1, 0.5),
+                                (np.array([0.0]), xk, xk**2, 0.3)],
+                               mistakes=mistakes("03", 5)))
+
+
+add(Exercise("03", 5, "my_kernel_regression", _grade_kernel, helpers=al_helpers("softmax"), reference=src('''
+    def my_kernel_regression(x_query, x_keys, y_values, sigma):
+        scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+        return al.softmax(scores) @ y_values
+    '''), mistakes=KERNEL_MISTAKES))
+
+
+def _grade_softmax_backward(fn, rng, data):
+    S = rng.normal(size=(2, 3, 6))
+    S[0, 1, 4:] = -np.inf
+    S[1, 2, :] = -np.inf
+    A = al.softmax(S)
+    return then(lambda: check_softmax_backward(fn, name=exercise_name(6)),
+                lambda: check_function(hidden(6), fn, al.softmax_backward,
+                                       [(A, with_bias_inputs(rng, *A.shape)), (A[0, 0], rng.normal(size=6))],
+                                       mistakes=mistakes("03", 6)))
+
+
+add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=src('''
+    def my_softmax_backward(A, dA):
+        return A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+    '''), mistakes=[
+    (src('''
+        def my_softmax_backward(A, dA):
+            return A * dA
+        '''), "shift"),
+    (src('''
+        def my_softmax_backward(A, dA):
+            return A * (dA - (dA * A).sum(axis=0, keepdims=True))
+        '''), "axis"),
+    (src('''
+        def my_softmax_backward(A, dA):
+            return A * (dA - dA.sum(axis=-1, keepdims=True))
+        '''), "weighted"),
+    (src('''
+        def my_softmax_backward(A, dA):
+            return A * ((dA * A).sum(axis=-1, keepdims=True) - dA)
+        '''), "sign"),
+]))
+
+
+def _grade_attention_backward(fn, rng, data):
+    Q, K, V = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 7, 3)), with_bias_inputs(rng, 2, 7, 5)
+    mask = rng.random((2, 4, 7)) < 0.6
+    mask[1, 3] = False
+    inputs = [(Q, K, V, rng.normal(size=(2, 4, 5)), mask), (Q[0], K[0], V[0], rng.normal(size=(4, 5)))]
+    checks = [lambda: check_attention_backward(fn, name=exercise_name(7))]
+    for k, grad in enumerate(("dQ", "dK", "dV")):
+        checks.append(lambda k=k, grad=grad: check_function(
+            f"{hidden(7)}, {grad}", lambda *a: fn(*a)[k], lambda *a: al.attention_backward(*a)[k], inputs))
+    return then(*checks)
+
+
+add(Exercise("03", 7, "my_attention_backward", _grade_attention_backward,
+             helpers=al_helpers("scaled_dot_product_attention", "softmax_backward", "softmax"), reference=src('''
+    def my_attention_backward(Q, K, V, dO, mask=None):
+        scale = 1 / np.sqrt(Q.shape[-1])
+        _, A = al.scaled_dot_product_attention(Q, K, V, mask)
+        dV = A.swapaxes(-1, -2) @ dO
+        dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
+        return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
+    '''), mistakes=[
+    (src('''
+        def my_attention_backward(Q, K, V, dO, mask=None):
+            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
+            dV = A.swapaxes(-1, -2) @ dO
+            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
+            return dS @ K, dS.swapaxes(-1, -2) @ Q, dV
+        '''), "scale"),
+    (src('''
+        def my_attention_backward(Q, K, V, dO, mask=None):
+            scale = 1 / np.sqrt(Q.shape[-1])
+            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
+            dV = A.swapaxes(-1, -2) @ dO
+            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
+            return scale * (dS.swapaxes(-1, -2) @ Q), scale * (dS @ K), dV
+        '''), "swapped"),
+    (src('''
+        def my_attention_backward(Q, K, V, dO, mask=None):
+            scale = 1 / np.sqrt(Q.shape[-1])
+            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
+            dV = A.swapaxes(-1, -2) @ dO
+            dS = A * (dO @ V.swapaxes(-1, -2))
+            return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
+        '''), "softmax's backward"),
+    (src('''
+        def my_attention_backward(Q, K, V, dO, mask=None):
+            scale = 1 / np.sqrt(Q.shape[-1])
+            _, A = al.scaled_dot_product_attention(Q, K, V)
+            dV = A.swapaxes(-1, -2) @ dO
+            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
+            return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
+        '''), "mask"),
+]))
+
+# =========================================== Lab 4 ===========================================
+
+
+def _self_attention_ref(X, p):
+    return np.concatenate(al.scaled_dot_product_attention(X @ p["W_q"], X @ p["W_k"], X @ p["W_v"]), axis=-1)
+
+
+def _grade_self_attention(fn, rng, data):
+    X, p = with_bias_inputs(rng, 7, 5), al.init_multi_head(5, 1, rng)
+    return then(lambda: check_self_attention(fn, name=exercise_name(1)),
+                lambda: check_function(hidden(1), lambda X, p: np.concatenate(_pair(fn(X, p)), axis=-1),
+                                       _self_attention_ref, [(X, p)]))
+
+
+def _pair(value):
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return np.asarray(value[0], dtype=float), np.asarray(value[1], dtype=float)
+    raise TypeError(f"expected (output, weights), got {type(value).__name__}")
+
+
+add(Exercise("04", 1, "self_attention", _grade_self_attention, helpers=al_helpers("softmax"), reference=src('''
+    def self_attention(X, params):
+        Q = X @ params["W_q"]
+        K = X @ params["W_k"]
+        V = X @ params["W_v"]
+        weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1)
+        return weights @ V, weights
+    '''), mistakes=[
+    (src('''
+        def self_attention(X, params):
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            weights = al.softmax(Q @ K.T, axis=-1)
+            return weights @ V, weights
+        '''), "scale"),
+    (src('''
+        def self_attention(X, params):
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_k"]
+            weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1)
+            return weights @ V, weights
+        '''), "W_v"),
+    (src('''
+        def self_attention(X, params):
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=0)
+            return weights @ V, weights
+        '''), "axis"),
+    (src('''
+        def self_attention(X, params):
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1)
+            return weights @ V, weights.T
+        '''), "transposed"),
+], right=[src('''
+    def self_attention(X, params):
+        Q, K, V = (X @ params[w] for w in ("W_q", "W_k", "W_v"))
+        weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]))
+        return [(weights @ V).astype(np.float32), weights]
+    ''')]))
+
+
+def _aligned(p):
+    _, w = al.scaled_dot_product_attention(p["X_tgt"] @ p["W_q"], p["X_src"] @ p["W_k"], p["X_src"] @ p["W_v"])
+    return w.argmax(axis=-1)
+
+
+def _grade_align(fn, rng, data):
+    pair = al.toy.toy_translation(np.random.default_rng(0))
+    other = al.toy.toy_translation(rng)
+    shuffled = {**other, "X_tgt": rng.normal(size=(4, other["X_tgt"].shape[1])),
+                "X_src": rng.normal(size=(9, other["X_src"].shape[1]))}
+    return then(lambda: check_value(exercise_name(2), lambda: fn(pair), pair["alignment"]),
+                lambda: check_function(hidden(2), fn, _aligned, [(other,), (shuffled,)]))
+
+
+add(Exercise("04", 2, "align", _grade_align, helpers=al_helpers("scaled_dot_product_attention", "softmax"),
+             reference=src('''
+    def align(pair):
+        Q = pair["X_tgt"] @ pair["W_q"]
+        K = pair["X_src"] @ pair["W_k"]
+        V = pair["X_src"] @ pair["W_v"]
+        _, weights = al.scaled_dot_product_attention(Q, K, V)
+        return weights.argmax(axis=-1)
+    '''), mistakes=[
+    (src('''
+        def align(pair):
+            Q = pair["X_src"] @ pair["W_q"]
+            K = pair["X_tgt"] @ pair["W_k"]
+            V = pair["X_tgt"] @ pair["W_v"]
+            _, weights = al.scaled_dot_product_attention(Q, K, V)
+            return weights.argmax(axis=-1)
+        '''), "queries from the source"),
+    (src('''
+        def align(pair):
+            Q = pair["X_tgt"] @ pair["W_q"]
+            K = pair["X_src"] @ pair["W_k"]
+            V = pair["X_src"] @ pair["W_v"]
+            _, weights = al.scaled_dot_product_attention(Q, K, V)
+            return weights.argmin(axis=-1)
+        '''), "argmin"),
+    (src('''
+        def align(pair):
+            S = (pair["X_tgt"] @ pair["W_q"]) @ (pair["X_src"] @ pair["W_q"]).T
+            return S.argmax(axis=-1)
+        '''), "W_q twice"),
+]))
+
+
+def _grade_split(fn, rng, data):
+    return then(lambda: check_split_heads(fn, name=exercise_name(3)),
+                lambda: check_function(hidden(3), fn, al.split_heads,
+                                       [(rng.normal(size=(2, 3, 5, 12)), 4), (rng.normal(size=(1, 6)), 6),
+                                        (rng.normal(size=(4, 6)), 2)]))
+
+
+add(Exercise("04", 3, "split", _grade_split, reference=src('''
+    def split(X, n_heads):
+        *lead, n, d_model = X.shape
+        X = X.reshape(*lead, n, n_heads, d_model // n_heads)
+        return np.swapaxes(X, -3, -2)
+    '''), mistakes=[
+    (src('''
+        def split(X, n_heads):
+            *lead, n, d_model = X.shape
+            return X.reshape(*lead, n_heads, n, d_model // n_heads)
+        '''), "reshape"),
+    (src('''
+        def split(X, n_heads):
+            *lead, n, d_model = X.shape
+            return X.reshape(*lead, n, n_heads, d_model // n_heads)
+        '''), "no swap"),
+    (src('''
+        def split(X, n_heads):
+            *lead, n, d_model = X.shape
+            X = X.reshape(*lead, n, d_model // n_heads, n_heads)
+            return np.moveaxis(X, -1, -3)
+        '''), "interleaved"),
+], right=[src('''
+    def split(X, n_heads):
+        n, d = X.shape[-2:]
+        return np.stack(np.split(X, n_heads, axis=-1), axis=-3).astype(np.float32)
+    ''')]))
+
+
+def _grade_mha(fn, rng, data):
+    p = al.init_multi_head(12, 3, rng)
+    return then(lambda: check_multi_head(fn, name=exercise_name(4)),
+                lambda: check_function(hidden(4), lambda Xq, Xkv: _pair(fn(Xq, Xkv, p, 3))[0],
+                                       lambda Xq, Xkv: al.multi_head_attention(Xq, Xkv, p, 3)[0],
+                                       [(with_bias_inputs(rng, 2, 4, 12), rng.normal(size=(2, 7, 12))),
+                                        (rng.normal(size=(1, 12)), rng.normal(size=(5, 12)))]))
+
+
+add(Exercise("04", 4, "mha", _grade_mha, helpers=al_helpers("split_heads", "merge_heads",
+                                                          "scaled_dot_product_attention", "softmax"),
+             reference=src('''
+    def mha(X_q, X_kv, params, n_heads):
+        Q = al.split_heads(X_q @ params["W_q"], n_heads)
+        K = al.split_heads(X_kv @ params["W_k"], n_heads)
+        V = al.split_heads(X_kv @ params["W_v"], n_heads)
+        heads, weights = al.scaled_dot_product_attention(Q, K, V)
+        return al.merge_heads(heads) @ params["W_o"], weights
+    '''), mistakes=[
+    (src('''
+        def mha(X_q, X_kv, params, n_heads):
+            Q = al.split_heads(X_q @ params["W_q"], n_heads)
+            K = al.split_heads(X_kv @ params["W_k"], n_heads)
+            V = al.split_heads(X_kv @ params["W_v"], n_heads)
+            heads, weights = al.scaled_dot_product_attention(Q, K, V)
+            return al.merge_heads(heads), weights
+        '''), "W_o"),
+    (src('''
+        def mha(X_q, X_kv, params, n_heads):
+            Q = al.split_heads(X_q @ params["W_q"], n_heads)
+            K = al.split_heads(X_kv @ params["W_k"], n_heads)
+            V = al.split_heads(X_kv @ params["W_v"], n_heads)
+            heads, weights = al.scaled_dot_product_attention(Q, K, V)
+            merged = heads.reshape(*heads.shape[:-3], heads.shape[-2], -1)
+            return merged @ params["W_o"], weights
+        '''), "merge"),
+    (src('''
+        def mha(X_q, X_kv, params, n_heads):
+            Q = al.split_heads(X_q @ params["W_q"], n_heads)
+            K = al.split_heads(X_kv @ params["W_k"], n_heads)
+            V = al.split_heads(X_kv @ params["W_v"], n_heads)
+            heads, weights = al.scaled_dot_product_attention(Q, K, V, scale=1.0)
+            return al.merge_heads(heads) @ params["W_o"], weights
+        '''), "scale"),
+    (src('''
+        def mha(X_q, X_kv, params, n_heads):
+            Q = al.split_heads(X_q @ params["W_q"], n_heads)
+            K = al.split_heads(X_q @ params["W_k"], n_heads)
+            V = al.split_heads(X_q @ params["W_v"], n_heads)
+            heads, weights = al.scaled_dot_product_attention(Q, K, V)
+            return al.merge_heads(heads) @ params["W_o"], weights
+        '''), "X_kv"),
+]))
+
+
+def _grade_causal_mask(fn, rng, data):
+    return then(lambda: check_causal_mask(fn, name=exercise_name(5)),
+                lambda: check_function(hidden(5), fn, al.causal_mask, [(int(rng.integers(7, 12)),), (1,), (2,)]))
+
+
+add(Exercise("04", 5, "my_causal_mask", _grade_causal_mask, reference=src('''
+    def my_causal_mask(n):
+        return np.tril(np.ones((n, n), dtype=bool))
+    '''), mistakes=[
+    (src('''
+        def my_causal_mask(n):
+            return np.triu(np.ones((n, n), dtype=bool))
+        '''), "future"),
+    (src('''
+        def my_causal_mask(n):
+            return np.tril(np.ones((n, n), dtype=bool), k=-1)
+        '''), "diagonal"),
+    (src('''
+        def my_causal_mask(n):
+            return np.tril(np.ones((n, n), dtype=bool), k=1)
+        '''), "one ahead"),
+], right=[src('''
+    def my_causal_mask(n):
+        i = np.arange(n)
+        return (i[None, :] <= i[:, None]).tolist()
+    ''')]))
+
+
+def _zero_weights():
+    m = np.random.default_rng(6)
+    S6 = m.normal(size=(6, 4))
+    _, W6 = al.scaled_dot_product_attention(S6, S6, S6, al.causal_mask(6))
+    return int((W6 == 0).sum())
+
+
+prediction("04", 6, "predicted_zero_weights", _zero_weights, src('''
+    def predicted_zero_weights():
+        return 6 * 5 // 2
+    '''), [src('''
+    def predicted_zero_weights():
+        return 21
+    '''), src('''
+    def predicted_zero_weights():
+        return 0
+    ''')], atol=0.5, rtol=0.0)
+
+
+def _grade_equivariance(fn, rng, data):
+    return check_equivariance_gap(fn, name=exercise_name(7))
+
+
+add(Exercise("04", 7, "equivariance_gap", _grade_equivariance, reference=src('''
+    def equivariance_gap(attend, X, perm):
+        return float(np.abs(attend(X[perm]) - attend(X)[perm]).max())
+    '''), mistakes=[
+    (src('''
+        def equivariance_gap(attend, X, perm):
+            return float(np.abs(attend(X[perm]) - attend(X)[perm]).mean())
+        '''), "mean"),
+    (src('''
+        def equivariance_gap(attend, X, perm):
+            return float((attend(X[perm]) - attend(X)[perm]).max())
+        '''), "absolute"),
+    (src('''
+        def equivariance_gap(attend, X, perm):
+            return float(np.abs(attend(X[perm]) - attend(X)[np.argsort(perm)]).max())
+        '''), "two permutations"),
+    (src('''
+        def equivariance_gap(attend, X, perm):
+            return 0.0 if "positional" not in getattr(attend, "__name__", "") else 1.0
+        '''), None),
+], right=[src('''
+    def equivariance_gap(attend, X, perm):
+        return np.max(np.abs(attend(X[perm]) - attend(X)[perm])).astype(np.float32)
+    ''')]))
+
+# =========================================== Lab 5 ===========================================
+
+
+def _grade_row_by_row(fn, rng, data):
+    Q, K, V = rng.normal(size=(7, 4)), rng.normal(size=(9, 4)), rng.normal(size=(9, 3))
+    return then(
+        lambda: check_function(exercise_name(1), fn, _attention_2d, [(Q, K, V), (Q[:1], K[:2], V[:2])],
+                               mistakes=mistakes("05", 1)),
+        lambda: check_function(hidden(1), fn, _attention_2d,
+                               [(rng.normal(size=(3, 16)), rng.normal(size=(5, 16)), with_bias_inputs(rng, 5, 2)),
+                                (30 * rng.normal(size=(4, 2)), 30 * rng.normal(size=(6, 2)), rng.normal(size=(6, 5)))],
+                               mistakes=mistakes("05", 1)))
+
+
+add(Exercise("05", 1, "attention_row_by_row", _grade_row_by_row, helpers=al_helpers("softmax"), reference=src('''
+    def attention_row_by_row(Q, K, V):
+        Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+        rows = []
+        for q in Q:
+            w = al.softmax(K @ q / np.sqrt(K.shape[1]))
+            rows.append(w @ V)
+        return np.stack(rows)
+    '''), mistakes=[
+    (src('''
+        def attention_row_by_row(Q, K, V):
+            return np.stack([al.softmax(K @ q) @ V for q in Q])
+        '''), "scale"),
+    (src('''
+        def attention_row_by_row(Q, K, V):
+            return np.stack([al.softmax(K @ q / np.sqrt(V.shape[1])) @ V for q in Q])
+        '''), "d_v"),
+    (src('''
+        def attention_row_by_row(Q, K, V):
+            return np.stack([al.softmax(K @ q / np.sqrt(K.shape[1])) @ V for q in Q]).T
+        '''), "transposed"),
+    (src('''
+        def attention_row_by_row(Q, K, V):
+            return np.stack([al.softmax(K @ q / np.sqrt(K.shape[1])) @ V for q in Q[:-1]])
+        '''), "last row"),
+]))
+
+
+def _exact_change(q, K, V, u):
+    out, w = al.scaled_dot_product_attention(q, K, V)
+    y = (out @ u).item()
+    return np.abs(w[0] / (1 - w[0]) * (V @ u - y))
+
+
+def _grade_removal(fn, rng, data):
+    K10, V10 = rng.normal(size=(10, 4)), rng.normal(size=(10, 3))
+    q, u = rng.normal(size=(1, 4)), rng.normal(size=3)
+    K, V = rng.normal(size=(6, 3)), with_bias_inputs(rng, 6, 2)
+    return then(
+        lambda: check_function(exercise_name(2), fn, _exact_change, [(q, K10, V10, u), (q, K10[:4], V10[:4], u)],
+                               mistakes=mistakes("05", 2)),
+        lambda: check_function(hidden(2), fn, _exact_change,
+                               [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
+                                (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2))], mistakes=mistakes("05", 2)))
+
+
+add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("scaled_dot_product_attention", "softmax"),
+             reference=src('''
+    def removal_effects(q, K, V, u):
+        n = K.shape[0]
+        y = (al.scaled_dot_product_attention(q, K, V)[0] @ u).item()
+        effects = []
+        for j in range(n):
+            keep = np.arange(n) != j
+            y_j = (al.scaled_dot_product_attention(q, K, V, keep[None, :])[0] @ u).item()
+            effects.append(abs(y - y_j))
+        return np.array(effects)
+    '''), mistakes=[
+    (src('''
+        def removal_effects(q, K, V, u):
+            out, w = al.scaled_dot_product_attention(q, K, V)
+            y = (out @ u).item()
+            return np.abs(y - (y - w[0] * (V @ u)))
+        '''), "renormalise"),
+    (src('''
+        def removal_effects(q, K, V, u):
+            n = K.shape[0]
+            y = (al.scaled_dot_product_attention(q, K, V)[0] @ u).item()
+            out = []
+            for j in range(n):
+                keep = np.arange(n) != j
+                out.append(y - (al.scaled_dot_product_attention(q, K, V, keep[None, :])[0] @ u).item())
+            return np.array(out)
+        '''), "abs"),
+    (src('''
+        def removal_effects(q, K, V, u):
+            out, w = al.scaled_dot_product_attention(q, K, V)
+            return w[0]
+        '''), "weights"),
+]))
+
+
+def _conv_cols(kernel, x):
+    return np.stack([np.convolve(c, kernel, mode="same") for c in x.T], axis=1)
+
+
+def _grade_conv(fn, rng, data):
+    x = rng.normal(size=(6, 6))
+    learner = lambda kernel, x: np.asarray(fn(kernel, len(x)), dtype=float) @ x  # noqa: E731
+    return then(
+        lambda: check_function(exercise_name(3), learner, _conv_cols,
+                               [(np.array([0.2, 0.5, 0.3]), x), (np.array([1.0, 0.0, -1.0]), x[:4])]),
+        lambda: check_function(hidden(3), learner, _conv_cols,
+                               [(rng.normal(size=5), rng.normal(size=(9, 3))),
+                                (np.array([2.0]), rng.normal(size=(3, 2))),
+                                (rng.normal(size=4), rng.normal(size=(7, 2)))]))
+
+
+add(Exercise("05", 3, "conv_matrix", _grade_conv, reference=src('''
+    def conv_matrix(kernel, n):
+        kernel = np.asarray(kernel, dtype=float)
+        return np.stack([np.convolve(e, kernel, mode="same") for e in np.eye(n)], axis=1)
+    '''), mistakes=[
+    (src('''
+        def conv_matrix(kernel, n):
+            return np.stack([np.convolve(e, kernel, mode="same") for e in np.eye(n)], axis=0)
+        '''), "transposed"),
+    (src('''
+        def conv_matrix(kernel, n):
+            return np.stack([np.correlate(e, kernel, mode="same") for e in np.eye(n)], axis=1)
+        '''), "correlate"),
+    (src('''
+        def conv_matrix(kernel, n):
+            return np.stack([np.convolve(e, kernel, mode="full")[:n] for e in np.eye(n)], axis=1)
+        '''), "full"),
+]))
+
+
+def _grade_bytes3(fn, rng, data):
+    return then(lambda: check_weights_bytes(fn, name=exercise_name(4), itemsize=False),
+                lambda: check_function(hidden(4), fn, lambda b, h, n: 8 * b * h * n * n,
+                                       [(7, 3, 100), (1, 16, 1), (4, 1, 2048)]))
+
+
+from attnlib.checks import check_weights_bytes  # noqa: E402
+
+add(Exercise("05", 4, "weights_bytes", _grade_bytes3, reference=src('''
+    def weights_bytes(batch, n_heads, n):
+        return batch * n_heads * n * n * 8
+    '''), mistakes=[
+    (src('''
+        def weights_bytes(batch, n_heads, n):
+            return batch * n_heads * n * n
+        '''), "entries"),
+    (src('''
+        def weights_bytes(batch, n_heads, n):
+            return batch * n_heads * n * 8
+        '''), "n"),
+    (src('''
+        def weights_bytes(batch, n_heads, n):
+            return batch * n_heads * n * n * 4
+        '''), "float32"),
+]))
+
+
+def _growth():
+    m = np.random.default_rng(5)
+    nbytes = {n: al.scaled_dot_product_attention(*[m.normal(size=(n, 8))] * 3)[1].nbytes for n in (500, 1000)}
+    return nbytes[1000] / nbytes[500]
+
+
+prediction("05", 5, "predicted_growth", _growth, src('''
+    def predicted_growth():
+        return 4.0
+    '''), [src('''
+    def predicted_growth():
+        return 2.0
+    '''), src('''
+    def predicted_growth():
+        return 8.0
+    ''')])
+
+# =========================================== Lab 6 ===========================================
+
+
+def _causal_ref(S):
+    return al.scaled_dot_product_attention(S, np.eye(len(S)), np.eye(len(S)), al.causal_mask(len(S)), scale=1.0)[1]
+
+
+def _grade_causal_weights(fn, rng, data):
+    return then(
+        lambda: check_function(exercise_name(1), fn, _causal_ref, [(rng.normal(size=(6, 6)),), (np.zeros((3, 3)),)],
+                               mistakes=mistakes("06", 1)),
+        lambda: check_function(hidden(1), fn, _causal_ref,
+                               [(with_bias_inputs(rng, 9, 9),), (np.array([[3.0]]),), (50 * rng.normal(size=(4, 4)),)],
+                               mistakes=mistakes("06", 1)))
+
+
+add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helpers("softmax", "causal_mask"),
+             reference=src('''
+    def causal_weights(S):
+        S = np.asarray(S, dtype=float)
+        n = S.shape[0]
+        return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
+    '''), mistakes=[
+    (src('''
+        def causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(S, axis=-1) * al.causal_mask(n)
+        '''), "after the softmax: the allowed weights no longer sum to 1. Put -inf on the future scores before "
+              "the softmax."),
+    (src('''
+        def causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, 0.0), axis=-1)
+        '''), "the future scores are set to 0, not -inf: exp(0) = 1, so the future still gets weight. Use -inf."),
+    (src('''
+        def causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n).T, S, -np.inf), axis=-1)
+        '''), "your weights look at the future and hide the past: the mask is transposed (keys j <= i are "
+              "allowed, the lower triangle)."),
+    (src('''
+        def causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(np.where(np.tril(np.ones((n, n), bool), -1), S, -np.inf), axis=-1)
+        '''), None),
+]))
+
+
+def _grade_generate(fn, rng, data):
+    return check_greedy_generate(fn, name=exercise_name(2))
+
+
+add(Exercise("06", 2, "greedy_generate", _grade_generate,
+             helpers={"al": {"toy_lm.next_token_head": "attnlib.toy_lm.next_token_head"}}, reference=src('''
+    def greedy_generate(ids, vocab_size, n_new):
+        ids = np.asarray(ids)
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+            ids = np.append(ids, int(np.argmax(probs[-1])))
+        return ids
+    '''), mistakes=[
+    (src('''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = np.asarray(ids)
+            for _ in range(n_new):
+                probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+                ids = np.append(ids, int(np.argmax(probs[0])))
+            return ids
+        '''), "first row"),
+    (src('''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = np.asarray(ids)
+            new = []
+            for _ in range(n_new):
+                probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+                new.append(int(np.argmax(probs[-1])))
+            return np.concatenate([ids, new])
+        '''), "never appended"),
+    (src('''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = np.asarray(ids)
+            out = []
+            for _ in range(n_new):
+                probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+                ids = np.append(ids, int(np.argmax(probs[-1])))
+                out.append(ids[-1])
+            return np.array(out)
+        '''), "only new"),
+], right=[src('''
+    def greedy_generate(ids, vocab_size, n_new):
+        ids = [int(i) for i in ids]
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(np.array(ids), vocab_size)
+            ids.append(int(probs[-1].argmax()))
+        return ids
+    ''')]))
+
+
+def _grade_patches(fn, rng, data):
+    ref = lambda image, P: al.vision.image_to_patches(image, P)  # noqa: E731
+    return then(
+        lambda: check_function(exercise_name(3), fn, ref,
+                               [(rng.random((32, 48, 3)), 16), (np.arange(48.0).reshape(4, 4, 3), 2)],
+                               mistakes=mistakes("06", 3)),
+        lambda: check_function(hidden(3), fn, ref,
+                               [(rng.normal(size=(6, 9, 1)), 3), (rng.normal(size=(8, 4, 2)), 4),
+                                (rng.normal(size=(5, 5, 3)), 1)], mistakes=mistakes("06", 3)))
+
+
+add(Exercise("06", 3, "my_patches", _grade_patches, reference=src('''
+    def my_patches(image, P):
+        image = np.asarray(image, dtype=float)
+        H, W, C = image.shape
+        grid = image.reshape(H // P, P, W // P, P, C).transpose(0, 2, 1, 3, 4)
+        return grid.reshape(-1, P * P * C)
+    '''), mistakes=[
+    (src('''
+        def my_patches(image, P):
+            H, W, C = image.shape
+            return image.reshape(-1, P * P * C)
+        '''), "a reshape alone cuts strips of rows, not P x P squares: move the patch-row and patch-column "
+              "axes in front (transpose) before flattening."),
+    (src('''
+        def my_patches(image, P):
+            H, W, C = image.shape
+            grid = image.reshape(H // P, P, W // P, P, C).transpose(2, 0, 1, 3, 4)
+            return grid.reshape(-1, P * P * C)
+        '''), "your patches are in column order; reading order goes along each row of patches first."),
+    (src('''
+        def my_patches(image, P):
+            H, W, C = image.shape
+            grid = image.reshape(H // P, P, W // P, P, C).transpose(0, 2, 3, 1, 4)
+            return grid.reshape(-1, P * P * C)
+        '''), "each patch is flattened column by column; keep its pixel rows in order."),
+]))
+
+prediction("06", 4, "predicted_patch_count",
+           lambda: al.vision.image_to_patches(np.zeros((224, 224, 3)), 16).shape[0], src('''
+    def predicted_patch_count():
+        return (224 // 16) ** 2
+    '''), [src('''
+    def predicted_patch_count():
+        return 224 // 16
+    '''), src('''
+    def predicted_patch_count():
+        return 224 * 224 // 16
+    ''')], atol=0.5, rtol=0.0)
+
+
+def _grade_image_to_text(fn, rng, data):
+    return then(lambda: check_image_to_text(fn, name=exercise_name(5)),
+                lambda: check_image_to_text(fn, seed=int(rng.integers(2**31)), name=hidden(5)))
+
+
+add(Exercise("06", 5, "image_to_text", _grade_image_to_text, reference=src('''
+    def image_to_text(W_stream, n_text):
+        W_stream = np.asarray(W_stream, dtype=float)
+        block = W_stream[n_text:, :n_text]
+        return block / block.sum(axis=1, keepdims=True)
+    '''), mistakes=[
+    (src('''
+        def image_to_text(W_stream, n_text):
+            return W_stream[n_text:, :n_text]
+        '''), "sum to 1"),
+    (src('''
+        def image_to_text(W_stream, n_text):
+            block = W_stream[n_text:, :n_text]
+            return block / block.sum(axis=0, keepdims=True)
+        '''), "columns"),
+    (src('''
+        def image_to_text(W_stream, n_text):
+            block = W_stream[:, :n_text]
+            return block / block.sum(axis=1, keepdims=True)
+        '''), "every token"),
+    (src('''
+        def image_to_text(W_stream, n_text):
+            block = W_stream[n_text - 1:-1, :n_text]
+            return block / block.sum(axis=1, keepdims=True)
+        '''), None),
+]))
+
+
+def _grade_offset(fn, rng, data):
+    patterns = [np.tril(rng.random((2 * n, 2 * n))) for n in (3, 12)]
+    batch = np.tril(rng.random((3, 10, 10)))
+    return then(
+        lambda: check_function(exercise_name(6), fn, _ind.offset_score,
+                               [(patterns[0], 1), (patterns[0], 3), (patterns[1], 11)], mistakes=mistakes("06", 6)),
+        lambda: check_function(hidden(6), fn, _ind.offset_score,
+                               [(batch, 0), (batch, 4), (batch, 5), (np.tril(rng.random((14, 14))), 6)],
+                               mistakes=mistakes("06", 6)))
+
+
+add(Exercise("06", 6, "my_offset_score", _grade_offset, reference=src('''
+    def my_offset_score(W, offset):
+        L = W.shape[-1] // 2
+        i = np.arange(L, 2 * L)
+        return W[..., i, i - offset].mean(axis=-1)
+    '''), mistakes=[
+    (src('''
+        def my_offset_score(W, offset):
+            L = W.shape[-1] // 2
+            i = np.arange(L, 2 * L)
+            return W[..., i, i + offset - 2 * offset].sum(axis=-1)
+        '''), "sum"),
+    (src('''
+        def my_offset_score(W, offset):
+            L = W.shape[-1] // 2
+            i = np.arange(0, L)
+            return W[..., i + L, i].mean(axis=-1) if offset == L else W[..., i, np.maximum(i - offset, 0)].mean(axis=-1)
+        '''), "first copy"),
+    (src('''
+        def my_offset_score(W, offset):
+            L = W.shape[-1] // 2
+            i = np.arange(L, 2 * L)
+            return W[..., i - offset, i].mean(axis=-1)
+        '''), "transposed"),
+    (src('''
+        def my_offset_score(W, offset):
+            L = W.shape[-1] // 2
+            i = np.arange(L, 2 * L)
+            return W[..., i, i - offset - 1].mean(axis=-1)
+        '''), "off by one"),
+]))
+
+# =========================================== Lab 7 ===========================================
+
+
+def _grade_attention(fn, rng, data):
+    m = np.array([[True, False, True], [False, False, False]])
+    cases = [(rng.normal(size=(2, 1, 2, 5)), rng.normal(size=(2, 1, 3, 5)), with_bias_inputs(rng, 2, 1, 3, 4), m),
+             (rng.normal(size=(4, 3)), rng.normal(size=(7, 3)), rng.normal(size=(7, 2)), None)]
+    return then(lambda: check_attention(fn, name=exercise_name(1)),
+                lambda: check_function(hidden(1), lambda *a: np.concatenate(_pair(fn(*a)), axis=-1),
+                                       lambda *a: np.concatenate(al.scaled_dot_product_attention(*a), axis=-1), cases))
+
+
+add(Exercise("07", 1, "attention", _grade_attention, helpers=al_helpers("softmax"), reference=src('''
+    def attention(Q, K, V, mask=None):
+        scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        weights = al.softmax(scores, axis=-1)
+        return weights @ V, weights
+    '''), mistakes=[
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2)
+            if mask is not None:
+                scores = np.where(mask, scores, -np.inf)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V, weights
+        '''), "scale"),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=-1)
+            if mask is not None:
+                weights = weights * mask
+            return weights @ V, weights
+        '''), "after"),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V, weights
+        '''), "zero"),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            if mask is not None:
+                scores = np.where(mask, scores, -1e9)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V, weights
+        '''), "fully masked"),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            if mask is not None:
+                scores = np.where(mask, scores, -np.inf)
+            weights = al.softmax(scores, axis=-2)
+            return weights @ V, weights
+        '''), "axis"),
+], right=[src('''
+    def attention(Q, K, V, mask=None):
+        scores = np.einsum("...qd,...kd->...qk", Q, K) / np.sqrt(K.shape[-1])
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        weights = al.softmax(scores, axis=-1)
+        return [(weights @ V).astype(np.float32), weights]
+    ''')]))
+
+
+def _grade_mha_shapes(fn, rng, data):
+    def flat(shapes):
+        return np.concatenate([np.asarray(s, dtype=float) for s in shapes])
+
+    return then(lambda: check_mha_shapes(fn, name=exercise_name(2)),
+                lambda: check_function(hidden(2), lambda *s: flat(fn(*s)),
+                                       lambda b, nq, nk, d, h: flat(((b, h, nq, d // h), (b, h, nq, nk), (b, nq, d))),
+                                       [(5, 2, 11, 20, 4), (1, 1, 1, 4, 4), (3, 9, 2, 6, 1)]))
+
+
+add(Exercise("07", 2, "mha_shapes", _grade_mha_shapes, reference=src('''
+    def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+        d_head = d_model // n_heads
+        return (batch, n_heads, n_q, d_head), (batch, n_heads, n_q, n_k), (batch, n_q, d_model)
+    '''), mistakes=[
+    (src('''
+        def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+            d_head = d_model // n_heads
+            return (batch, n_q, n_heads, d_head), (batch, n_heads, n_q, n_k), (batch, n_q, d_model)
+        '''), "order"),
+    (src('''
+        def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+            d_head = d_model // n_heads
+            return (batch, n_heads, n_q, d_head), (batch, n_q, n_k), (batch, n_q, d_model)
+        '''), "heads"),
+    (src('''
+        def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+            d_head = d_model // n_heads
+            return (batch, n_heads, n_q, d_head), (batch, n_heads, n_q, n_k), (batch, n_heads, n_q, d_head)
+        '''), "merged"),
+], right=[src('''
+    def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+        return [[batch, n_heads, n_q, d_model // n_heads], [batch, n_heads, n_q, n_k], [batch, n_q, d_model]]
+    ''')]))
+
+
+def _grade_bytes4(fn, rng, data):
+    return then(lambda: check_weights_bytes(fn, name=exercise_name(3)),
+                lambda: check_function(hidden(3), fn, lambda b, h, n, itemsize=8: b * h * n * n * itemsize,
+                                       [(7, 3, 100), (1, 32, 4096, 2), (2, 1, 1, 4)]))
+
+
+add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
+    def weights_bytes(batch, n_heads, n, itemsize=8):
+        return batch * n_heads * n * n * itemsize
+    '''), mistakes=[
+    (src('''
+        def weights_bytes(batch, n_heads, n, itemsize=8):
+            return batch * n_heads * n * n * 8
+        '''), "itemsize"),
+    (src('''
+        def weights_bytes(batch, n_heads, n, itemsize=8):
+            return batch * n_heads * n * n
+        '''), "entries"),
+    (src('''
+        def weights_bytes(batch, n_heads, n, itemsize=8):
+            return batch * n_heads * n * itemsize
+        '''), "n"),
+]))
+
+
+def _grade_leaks(fn, rng, data):
+    return then(lambda: check_leak_detector(fn, name=exercise_name(4)),
+                lambda: check_leak_detector(fn, name=hidden(4)))
+
+
+add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
+    def leaks_future(attend, X):
+        base = attend(X)
+        for j in range(1, len(X)):
+            X_changed = X.copy()
+            X_changed[j] += 1.0
+            if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+                return True
+        return False
+    '''), mistakes=[
+    (src('''
+        def leaks_future(attend, X):
+            name = getattr(attend, "__name__", "")
+            return not name.startswith("causal")
+        '''), "name"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[: j + 1] - base[: j + 1]).max() > 1e-9:
+                    return True
+            return False
+        '''), "includes j"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            X_changed = X.copy()
+            X_changed[-1] += 1.0
+            return bool(np.abs(attend(X_changed)[:-1] - base[:-1]).max() > 1e-9)
+        '''), "only the last"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3:
+                    return True
+            return False
+        '''), "threshold"),
+], right=[src('''
+    def leaks_future(attend, X):
+        base = np.asarray(attend(X))
+        changed = []
+        for j in range(len(X)):
+            Y = np.array(X, copy=True)
+            Y[j] = Y[j] + 0.5
+            changed.append(np.abs(np.asarray(attend(Y)) - base).max(axis=-1) > 1e-9)
+        return any(changed[j][:j].any() for j in range(len(X)))
+    ''')]))
+
+
+def _changed_outputs():
+    m = np.random.default_rng(7)
+    p = al.init_multi_head(8, 2, m)
+    X = m.normal(size=(6, 8))
+    X2 = X.copy()
+    X2[-1] += 1.0
+    out = [al.multi_head_attention(x, x, p, 2, al.causal_mask(6))[0] for x in (X, X2)]
+    return int((np.abs(out[1] - out[0]).max(axis=-1) > 1e-9).sum())
+
+
+prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
+    def predicted_changed_outputs():
+        return 1
+    '''), [src('''
+    def predicted_changed_outputs():
+        return 6
+    '''), src('''
+    def predicted_changed_outputs():
+        return 0
+    ''')], atol=0.5, rtol=0.0)
+
+# ==================================== debug exercises ====================================
+# Each lab gives a function with a realistic bug; the learner writes the fixed version.  The given
+# bug is the first mutant, with the diagnosis the self-check gives it.
+
+NO_EXP = ("your weights are the scores divided by their sum: without exp they can be negative (and the sum can be "
+          "0). A softmax (exp, then divide by the sum) makes them positive and sum to 1.")
+
+
+def _grade_fixed_lookup(fn, rng, data):
+    cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
+    return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
+
+
+add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("softmax"), reference=src('''
+    def fixed_lookup(q, K, V):
+        scores = K @ q
+        weights = al.softmax(scores)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            weights = scores / scores.sum()
+            return weights @ V
+        '''), NO_EXP),
+    (src('''
+        def fixed_lookup(q, K, V):
+            return np.exp(K @ q) @ V
+        '''), "your weights are not normalised: divide exp(scores) by their sum (a softmax), so that they sum "
+              "to 1."),
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            weights = np.abs(scores) / np.abs(scores).sum()
+            return weights @ V
+        '''), None),
+]))
+
+AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's weights over the keys (the last "
+          "axis) must sum to 1.")
+
+
+def _grade_fixed_attention(fn, rng, data):
+    cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
+             (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3)))]
+    return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
+
+
+add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_helpers("softmax"),
+             reference=src('''
+    def fixed_attention(Q, K, V):
+        d_k = K.shape[-1]
+        weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=-1)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_attention(Q, K, V):
+            d_k = K.shape[-1]
+            weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=0)
+            return weights @ V
+        '''), AXIS_0),
+    (src('''
+        def fixed_attention(Q, K, V):
+            weights = al.softmax(Q @ K.T, axis=-1)
+            return weights @ V
+        '''), "your scores are not scaled: divide Q K^T by sqrt(d_k) before the softmax."),
+    (src('''
+        def fixed_attention(Q, K, V):
+            weights = al.softmax(Q @ K.T / K.shape[-1], axis=-1)
+            return weights @ V
+        '''), "your scores are divided by d_k; the scale is sqrt(d_k)."),
+]))
+
+SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the scale is sqrt(d_k), the width of the "
+           "queries and keys.")
+
+
+def _grade_fixed_rows(fn, rng, data):
+    cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
+             (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7)))]
+    return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
+
+
+add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpers("softmax"), reference=src('''
+    def fixed_row_attention(Q, K, V):
+        rows = []
+        for q in Q:
+            w = al.softmax(K @ q / np.sqrt(K.shape[1]))
+            rows.append(w @ V)
+        return np.stack(rows)
+    '''), mistakes=[
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            rows = []
+            for q in Q:
+                w = al.softmax(K @ q / np.sqrt(V.shape[1]))
+                rows.append(w @ V)
+            return np.stack(rows)
+        '''), SQRT_DV),
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            return np.stack([al.softmax(K @ q) @ V for q in Q])
+        '''), "your scores are not scaled: divide each q . k by sqrt(d_k) before the softmax."),
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            return np.stack([al.softmax(K @ q / np.sqrt(Q.shape[0])) @ V for q in Q])
+        '''), None),
+]))
+
+AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: the mask is applied after the softmax. "
+                 "Put -inf on the future scores before the softmax.")
+
+
+def _grade_fixed_causal(fn, rng, data):
+    return check_function(exercise_name(7), fn, _causal_ref,
+                          [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),), (np.array([[2.0]]),)],
+                          mistakes=mistakes("06", 7))
+
+
+add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
+             reference=src('''
+    def fixed_causal_weights(S):
+        S = np.asarray(S, dtype=float)
+        n = S.shape[0]
+        return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
+    '''), mistakes=[
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            W = al.softmax(S, axis=-1)
+            return W * al.causal_mask(n)
+        '''), AFTER_SOFTMAX),
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, 0.0), axis=-1)
+        '''), "the future scores are set to 0, not -inf: exp(0) = 1, so the future still gets weight. Use -inf."),
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
+            W = al.softmax(S, axis=-1) * al.causal_mask(n)
+            return W / W.sum(axis=0, keepdims=True)
+        '''), None),
+]))
+
+ZERO_FILL = ("hidden keys get score 0, not -inf: exp(0) = 1, so they still get weight. Fill the hidden scores with "
+             "-inf.")
+
+
+def _masked_ref(Q, K, V, mask):
+    return al.scaled_dot_product_attention(Q, K, V, mask)[0]
+
+
+def _grade_fixed_masked(fn, rng, data):
+    cases = []
+    for n_q, n_k in ((4, 6), (3, 5)):
+        mask = rng.random((n_q, n_k)) < 0.6
+        mask[:, 0] = True
+        cases.append((rng.normal(size=(n_q, 3)), rng.normal(size=(n_k, 3)), with_bias_inputs(rng, n_k, 2), mask))
+    return check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6))
+
+
+add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_helpers("softmax"),
+             reference=src('''
+    def fixed_masked_attention(Q, K, V, mask):
+        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+        scores = np.where(mask, scores, -np.inf)
+        weights = al.softmax(scores, axis=-1)
+        return weights @ V
+    '''), mistakes=[
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.where(mask, scores, 0.0)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V
+        '''), ZERO_FILL),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=-1) * mask
+            return weights @ V
+        '''), "the mask is applied after the softmax: the allowed weights no longer sum to 1. Put -inf on the "
+              "hidden scores before the softmax."),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.where(mask.T if mask.shape[0] == mask.shape[1] else ~mask, scores, -np.inf)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V
+        '''), None),
+]))
+
+
+
+# --- the catalogue as the self-checks use it ------------------------------------------------
+
+_MISTAKE_FUNCTIONS: dict = {}
+
+
+def mistakes(lab: str, number: int, **data) -> list:
+    """The named mistakes of an exercise as ``(function, message)`` pairs, for ``check_function(mistakes=...)``.
+
+    Each function is the mistaken answer cell run here with ``np``, ``math``, ``al`` (attnlib) and the
+    exercise's helpers, plus ``data`` (the lab's variables it reads).  Mistakes without a message of their
+    own (the generic one fits) are left out.
+    """
+    key = (str(lab), int(number))
+    if key not in EXERCISES:
+        raise ValueError(f"no exercise {number} in lab {lab}; known: {sorted(EXERCISES)}")
+    if key in _MISTAKE_FUNCTIONS and not data:
+        return _MISTAKE_FUNCTIONS[key]
+    ex = EXERCISES[key]
+    out = []
+    for source, message in ex.mistakes:
+        if not message or len(message) < 30:  # a short tag names the mutant for the tests, not a diagnosis
+            continue
+        namespace = {"np": np, "math": math, "al": al, "recall": _recall, "rnn": _rnn, **data}
+        exec(compile(source, f"<mistake of lab {lab} exercise {number}>", "exec"), namespace)  # noqa: S102
+        out.append((namespace[ex.function], message))
+    if not data:
+        _MISTAKE_FUNCTIONS[key] = out
+    return out

@@ -1,0 +1,91 @@
+"""Grade a lab's answers outside the learner's kernel.
+
+:func:`grade_source` grades one exercise from its answer cell's source: the cell runs in a fresh
+:class:`~attnlib.grading.sandbox.Sandbox` (numpy and the exercise's given helpers only), and the
+exercise's grading function of :mod:`attnlib.grading.catalogue` compares what comes back with the
+reference computed here.  :func:`grade_notebook` does it for every answer cell of a submitted
+notebook, found by nbgrader's ``grade_id`` (``exercise-N``) or, in a plain lab, by the exercise
+convention of ``tools/student.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from attnlib.checks import CheckResult, failed
+from attnlib.grading import catalogue
+from attnlib.grading.sandbox import TIME_LIMIT, Sandbox
+
+ANSWER_ID = re.compile(r"^exercise-(\d+)$")
+LAB_NAME = re.compile(r"(0[1-7])-[\w-]+")
+
+
+def lab_of(name: str) -> str | None:
+    """``"03-how-attention-works.ipynb"`` -> ``"03"`` (None when the name is not a lab's)."""
+    match = LAB_NAME.search(os.path.basename(str(name)))
+    return match.group(1) if match and match.group(1) in catalogue.LABS else None
+
+
+def fresh_rng() -> np.random.Generator:
+    """Hidden inputs come from fresh entropy at every grading run: no seed to find anywhere."""
+    return np.random.default_rng()
+
+
+def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: float = TIME_LIMIT) -> CheckResult:
+    """The verdict on one answer cell's ``source`` for exercise ``number`` of lab ``lab``."""
+    ex = catalogue.EXERCISES.get((lab, int(number)))
+    name = catalogue.exercise_name(number)
+    if ex is None:
+        return failed(name, f"the grader knows no exercise {number} in lab {lab}.")
+    rng = fresh_rng() if rng is None else rng
+    data = ex.make_data(rng)
+    with Sandbox(source, ex.function, helpers=ex.helpers, data=data, serve=ex.served(),
+                 time_limit=time_limit) as sandbox:
+        if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
+            return failed(name, sandbox.problem)
+        try:
+            result = ex.grade(sandbox.function(), rng, data)
+        except Exception as err:  # a grader must report, never crash on an answer
+            result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {err}).")
+    if not isinstance(result, CheckResult):
+        return failed(name, "the grader could not judge your answer.")
+    return result
+
+
+def answer_cells(nb) -> dict[int, str]:
+    """Exercise number -> answer-cell source, from nbgrader's metadata or the labs' convention."""
+    found = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        match = ANSWER_ID.match(str(meta.get("grade_id", "")))
+        if cell.get("cell_type") == "code" and meta.get("solution") and match:
+            found[int(match.group(1))] = cell.source
+    if found:
+        return found
+    import sys
+    from pathlib import Path
+
+    tools = Path(__file__).resolve().parents[2] / "tools"
+    if str(tools) not in sys.path:
+        sys.path.insert(0, str(tools))
+    import student  # tools/student.py
+
+    return {ex.number: nb.cells[ex.solution].source for ex in student.exercises(nb) if ex.solution is not None}
+
+
+def grade_notebook(nb, lab: str, *, rng=None, only=None) -> dict[int, CheckResult]:
+    """Every graded exercise of a submitted notebook: number -> verdict (an exercise with no answer cell fails)."""
+    sources = answer_cells(nb)
+    results = {}
+    for (ex_lab, number) in sorted(catalogue.EXERCISES):
+        if ex_lab != lab or (only is not None and number not in only):
+            continue
+        source = sources.get(number)
+        if source is None:
+            results[number] = failed(catalogue.exercise_name(number), "no answer cell for this exercise was found.")
+            continue
+        results[number] = grade_source(lab, number, source, rng=rng)
+    return results

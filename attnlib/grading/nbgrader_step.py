@@ -1,0 +1,111 @@
+"""The autograde step of our own: an nbgrader preprocessor that sets each grading cell's outcome.
+
+nbgrader's ``autograde`` runs the submitted notebook in one kernel (the learner's cells and the
+grading cells together), then ``SaveAutoGrades`` reads each grading cell's outputs: an error means
+0 points, anything else full points.  Under our configuration (``nbgrader_config.py`` written by
+``tools/nbgrader_export.py``) :class:`ExternalGrade` runs between the two, in nbgrader's own process:
+for every grading cell ``exercise-N-check`` it takes the answer cell ``exercise-N`` from the
+submitted notebook, grades it with :func:`attnlib.grading.grader.grade_source` (a fresh process,
+numpy and the given helpers only) and rewrites the cell's outputs: what the kernel printed stays
+(the self-check's display, so the learner sees the diagnosis they know), every error, stderr and
+value output goes, and the external verdict is appended: an error output when the answer fails,
+a line of text when it passes.  Nothing an answer cell does in the kernel decides a grade.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+from nbformat.v4 import new_output
+from traitlets import Float, Int
+
+from attnlib.checks import failed
+from attnlib.grading.grader import grade_source, lab_of
+from attnlib.grading.sandbox import TIME_LIMIT
+
+try:  # nbgrader is an instructor's dependency, not a learner's
+    from nbgrader.preprocessors import NbGraderPreprocessor as _Base
+except ImportError:  # pragma: no cover
+    from nbconvert.preprocessors import Preprocessor as _Base
+
+CHECK_ID = re.compile(r"^exercise-(\d+)-check$")
+ANSWER_ID = re.compile(r"^exercise-(\d+)$")
+VERDICT = "Graded outside your notebook"
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> dict[int, object]:
+    """Exercise number -> external verdict, for every grading cell of ``nb`` (a lab's notebook)."""
+    answers = {}
+    for cell in nb.cells:
+        match = ANSWER_ID.match(str(_meta(cell).get("grade_id", "")))
+        if match and cell.cell_type == "code" and _meta(cell).get("solution"):
+            answers[int(match.group(1))] = cell.source
+    numbers = []
+    for cell in nb.cells:
+        match = CHECK_ID.match(str(_meta(cell).get("grade_id", "")))
+        if match and _meta(cell).get("grade"):
+            numbers.append(int(match.group(1)))
+
+    def one(number):
+        source = answers.get(number)
+        if source is None:
+            return failed(f"Exercise {number}", "no answer cell for this exercise was found.")
+        return grade_source(lab, number, source, time_limit=time_limit)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return dict(zip(numbers, pool.map(one, numbers), strict=True))
+
+
+def set_outcome(cell, result) -> None:
+    """Keep the kernel's displays, drop what nbgrader would score, append the external verdict.
+
+    The self-check's result (the cell's value) becomes display data, so the learner still sees
+    its diagnosis first; nbgrader scores values and errors, not displays.
+    """
+    kept = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
+        if kind == "execute_result":
+            kept.append(new_output("display_data", data=o.get("data", {}), metadata=o.get("metadata", {})))
+        elif kind == "display_data" or (kind == "stream" and o.get("name") == "stdout"):
+            kept.append(o)
+    text = textwrap.fill(str(result), width=72, break_on_hyphens=False)
+    if result.passed:
+        kept.append(new_output("stream", name="stdout", text=f"{VERDICT}: {text}\n"))
+    else:
+        kept.append(new_output("error", ename=VERDICT, evalue=str(result),
+                               traceback=[f"{VERDICT}:", *text.splitlines()]))
+    cell["outputs"] = kept
+
+
+class ExternalGrade(_Base):
+    """Between nbgrader's Execute and SaveAutoGrades: each grading cell's outcome from the external grader."""
+
+    workers = Int(2, help="exercises graded at once (each in its own process)").tag(config=True)
+    time_limit = Float(TIME_LIMIT, help="seconds for one call of a learner's function").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        notebook = resources.get("nbgrader", {}).get("notebook", "")
+        lab = lab_of(notebook)
+        if lab is None:  # fail safe: nothing is graded in the kernel that ran the student's code
+            self.log.error("ExternalGrade: %s is not one of the labs; its grading cells score 0", notebook)
+            for cell in nb.cells:
+                match = CHECK_ID.match(str(_meta(cell).get("grade_id", "")))
+                if match and _meta(cell).get("grade"):
+                    set_outcome(cell, failed(f"Exercise {match.group(1)}", "the grader knows no such notebook."))
+            return nb, resources
+        results = verdicts(nb, lab, self.workers, self.time_limit)
+        for cell in nb.cells:
+            match = CHECK_ID.match(str(_meta(cell).get("grade_id", "")))
+            if match and int(match.group(1)) in results:
+                set_outcome(cell, results[int(match.group(1))])
+        lost = [n for n, r in results.items() if not r.passed]
+        self.log.info("ExternalGrade: %s, %d of %d exercises right%s", notebook, len(results) - len(lost),
+                      len(results), f" (not: {lost})" if lost else "")
+        return nb, resources

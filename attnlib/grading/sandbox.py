@@ -1,0 +1,591 @@
+"""Run a learner's answer cell in a fresh process that has numpy and nothing of attnlib.
+
+The grader (this process) starts one child per exercise: ``python -I -S`` (no site-packages,
+no user paths, no working-folder imports), a ``sys.path`` holding the standard library and a
+folder with only numpy linked in, and an audit hook installed before the learner's code runs that
+refuses to open files outside the standard library and numpy, to start processes, to open
+sockets, or to import ``ctypes``.  The child executes the answer cell's source in a namespace of
+``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
+arguments to the grader, which computes it with attnlib and sends the value back (only the
+helpers the exercise allows are served, so attnlib's reference for the exercise itself is not in
+reach).  The grader calls the learner's function through :class:`Sandbox`: inputs in, values back,
+encoded as JSON with arrays as raw bytes (never pickled: nothing the learner sends is executed).
+The time limit is enforced from here: a child that does not answer in time is killed.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
+MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
+DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's signature
+
+
+# --- values across the boundary -------------------------------------------------------------
+
+
+def encode(value):
+    """A JSON-able form of numbers, strings, arrays, lists, tuples and dicts (TypeError for anything else)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else {"__int__": str(value)}
+    if isinstance(value, float):
+        return {"__float__": repr(value)} if not math.isfinite(value) else value
+    if isinstance(value, np.ndarray | np.generic):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biufcU":
+            raise TypeError(f"an array of {arr.dtype} cannot be sent (numbers, booleans, strings only)")
+        arr = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
+                           isinstance(value, np.generic)]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v) for v in value]}
+    if isinstance(value, dict):
+        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, range):
+        return {"__range__": [value.start, value.stop, value.step]}
+    if isinstance(value, np.random.Generator):
+        return {"__rng__": encode(value.bit_generator.state)}
+    if callable(value) and _CALLABLES is not None:  # a function argument: the child calls back
+        _CALLABLES.append(value)
+        return {"__fn__": len(_CALLABLES) - 1}
+    raise TypeError(f"a {type(value).__name__} cannot be sent (numbers, strings, arrays, lists, tuples, dicts)")
+
+
+_CALLABLES: list | None = None  # the function arguments of the call being sent (see Sandbox.call)
+
+
+def decode(data):
+    """The inverse of :func:`encode`; only builds numbers, strings, arrays and containers."""
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "__nd__" in data:
+        dtype, shape, raw, scalar = data["__nd__"]
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "biufcU" or dtype.hasobject:
+            raise ValueError(f"refused an array of {dtype}")
+        arr = np.frombuffer(base64.b64decode(raw), dtype=dtype).reshape(tuple(shape)).copy()
+        return arr[()] if scalar else arr
+    if "__tuple__" in data:
+        return tuple(decode(v) for v in data["__tuple__"])
+    if "__dict__" in data:
+        return {decode(k): decode(v) for k, v in data["__dict__"]}
+    if "__float__" in data:
+        return float(data["__float__"])
+    if "__int__" in data:
+        return int(data["__int__"])
+    if "__range__" in data:
+        return range(*data["__range__"])
+    if "__rng__" in data:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = decode(data["__rng__"])
+        return rng
+    raise ValueError("unknown encoded value")
+
+
+# --- the child ------------------------------------------------------------------------------
+
+# Runs as ``python -I -S -c CHILD <numpy folder> <allowed roots...>``; reads one request per line.
+CHILD = r'''
+import sys
+sys.path[:] = [p for p in sys.path if p] + [sys.argv[1]]
+import base64, builtins, io, json, math, os, types, traceback
+import numpy as np
+import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
+import gc
+_ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[1:]) + ("/dev/null",)
+_out = os.fdopen(os.dup(1), "w")
+_in = os.fdopen(os.dup(0), "r")
+_null = os.open(os.devnull, os.O_RDWR)
+os.dup2(_null, 0); os.dup2(_null, 1)
+sys.stdout = io.StringIO(); sys.stdin = io.StringIO()
+_BLOCKED = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+            "socket.__new__", "socket.connect", "socket.bind", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata",
+            "ctypes.call_function", "os.kill", "os.killpg", "signal.pthread_kill", "sys.remote_exec",
+            "os.chdir", "os.chmod", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree",
+            "os.truncate", "os.link", "os.symlink", "mmap.__new__", "sys.setrecursionlimit",
+            "os.startfile", "pty.spawn", "sys._current_frames", "cpython.PyInterpreterState_New",
+            "sys.addaudithook"}
+_NO_IMPORT = {"ctypes", "_ctypes", "subprocess", "_posixsubprocess", "socket", "_socket", "multiprocessing",
+              "_multiprocessing", "pty", "attnlib"}
+def _install_hook(allowed, blocked, no_import):
+    # The hook keeps its settings in this closure only: nothing in __main__ refers to it, the gc
+    # functions that could find it are refused, and an audit hook cannot be removed.
+    sep = os.sep
+    realpath = os.path.realpath
+
+    def hook(event, args):
+        if event in blocked or event.startswith(("gc.get_", "ctypes.")):
+            raise PermissionError(f"not allowed while grading: {event}")
+        if event == "import" and args[0].split(".")[0] in no_import:
+            raise ImportError(f"not available while grading: {args[0]}")
+        if event == "open":
+            path = args[0]
+            if isinstance(path, int):
+                return
+            if isinstance(path, bytes):
+                path = path.decode(errors="replace")
+            real = realpath(str(path))
+            if not any(real == root or real.startswith(root + sep) for root in allowed):
+                raise PermissionError(f"not allowed while grading: opening {path}")
+            mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if any(m in mode for m in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND):
+                raise PermissionError(f"not allowed while grading: writing {path}")
+
+    sys.addaudithook(hook)
+
+def _enc(value):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else {"__int__": str(value)}
+    if isinstance(value, float):
+        return {"__float__": repr(value)} if not math.isfinite(value) else value
+    if isinstance(value, (np.ndarray, np.generic)):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biufcU":
+            if arr.dtype.kind == "O":
+                raise TypeError(f"an array of Python objects ({type(arr.flat[0]).__name__ if arr.size else 'empty'})")
+            raise TypeError(f"an array of {arr.dtype}")
+        arr = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
+                           isinstance(value, np.generic)]}
+    if type(value) is list:
+        return [_enc(v) for v in value]
+    if type(value) is tuple:
+        return {"__tuple__": [_enc(v) for v in value]}
+    if type(value) is dict:
+        return {"__dict__": [[_enc(k), _enc(v)] for k, v in value.items()]}
+    if isinstance(value, range):
+        return {"__range__": [value.start, value.stop, value.step]}
+    if isinstance(value, np.random.Generator):
+        return {"__rng__": _enc(value.bit_generator.state)}
+    if callable(value):
+        return None
+    if hasattr(value, "__array__") or isinstance(value, (list, tuple)):
+        return _enc(np.asarray(value))
+    raise TypeError(f"a {type(value).__name__}, not numbers or an array")
+
+def _dec(data):
+    if isinstance(data, list):
+        return [_dec(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "__nd__" in data:
+        dtype, shape, raw, scalar = data["__nd__"]
+        arr = np.frombuffer(base64.b64decode(raw), dtype=np.dtype(dtype)).reshape(tuple(shape)).copy()
+        return arr[()] if scalar else arr
+    if "__tuple__" in data:
+        return tuple(_dec(v) for v in data["__tuple__"])
+    if "__dict__" in data:
+        return {_dec(k): _dec(v) for k, v in data["__dict__"]}
+    if "__float__" in data:
+        return float(data["__float__"])
+    if "__int__" in data:
+        return int(data["__int__"])
+    if "__range__" in data:
+        return range(*data["__range__"])
+    if "__rng__" in data:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = _dec(data["__rng__"])
+        return rng
+    if "__fn__" in data:
+        fn = _helper("#" + str(data["__fn__"]))
+        fn.__name__ = fn.__qualname__ = "function"
+        return fn
+    raise ValueError("unknown value")
+
+def _send(message):
+    _out.write(json.dumps(message) + "\n")
+    _out.flush()
+
+class _HelperError(Exception):
+    pass
+
+def _helper(path):
+    def helper(*args, **kwargs):
+        _send({"op": "helper", "name": path, "args": _enc(list(args)), "kwargs": _enc(kwargs)})
+        reply = json.loads(_in.readline())
+        if "error" in reply:
+            raise _HelperError(reply["error"])  # the helper's own message, e.g. a ValueError about shapes
+        return _dec(reply["value"])
+    helper.__name__ = path.rsplit(".", 1)[-1]
+    helper.__qualname__ = path
+    return helper
+
+def _namespace(request):
+    ns = {"__name__": "__main__", "__builtins__": builtins, "np": np, "math": math}
+    for name, paths in request["helpers"].items():
+        if isinstance(paths, str):
+            ns[name] = _helper(paths)
+            continue
+        root = types.SimpleNamespace()
+        for path, served in paths.items():
+            target = root
+            *parents, leaf = path.split(".")
+            for p in parents:
+                if not hasattr(target, p):
+                    setattr(target, p, types.SimpleNamespace())
+                target = getattr(target, p)
+            setattr(target, leaf, _helper(served))
+        ns[name] = root
+    for name, value in request["data"].items():
+        ns[name] = _dec(value)
+    return ns
+
+def _describe_error(err):
+    try:
+        text = str(err)
+    except BaseException:
+        text = "(its message could not be shown)"
+    return {"op": "raised", "type": type(err).__name__, "message": text[:2000],
+            "not_implemented": isinstance(err, NotImplementedError)}
+
+def _signature(fn):
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [[p.name, int(p.kind), p.default is not p.empty] for p in params]
+
+def _main():
+    request = json.loads(_in.readline())
+    ns = _namespace(request)
+    sys.setrecursionlimit(3000)
+    _install_hook(_ALLOWED, frozenset(_BLOCKED), frozenset(_NO_IMPORT))
+    try:
+        exec(compile(request["source"], "<your answer cell>", "exec"), ns)
+    except BaseException as err:
+        _send(_describe_error(err) | {"op": "cell raised"})
+        return
+    fn = ns.get(request["function"])
+    if not callable(fn):
+        _send({"op": "missing"})
+        return
+    _send({"op": "ready", "signature": _signature(fn)})
+    while True:
+        line = _in.readline()
+        if not line:
+            return
+        call = json.loads(line)
+        try:
+            args, kwargs = _dec(call["args"]), _dec(call["kwargs"])
+            value = fn(*args, **kwargs)
+            try:
+                message = {"op": "returned", "value": _enc(value), "kind": type(value).__name__,
+                           "args_after": _enc(list(args)), "kwargs_after": _enc(kwargs)}
+            except TypeError as err:
+                message = {"op": "unsendable", "message": str(err), "kind": type(value).__name__}
+        except BaseException as err:
+            message = _describe_error(err)
+        _send(message)
+
+_main()
+'''
+
+
+def _numpy_folder() -> Path:
+    """A folder holding only numpy (and its bundled libraries), for the child's ``sys.path``."""
+    global _NUMPY_FOLDER
+    if _NUMPY_FOLDER is None or not _NUMPY_FOLDER.exists():
+        folder = Path(tempfile.mkdtemp(prefix="attn-grading-numpy-"))
+        site = Path(np.__file__).resolve().parent.parent
+        for name in ("numpy", "numpy.libs"):
+            if (site / name).exists():
+                (folder / name).symlink_to(site / name)
+        _NUMPY_FOLDER = folder
+    return _NUMPY_FOLDER
+
+
+_NUMPY_FOLDER: Path | None = None
+
+
+def _allowed_roots() -> list[str]:
+    site = Path(np.__file__).resolve().parent.parent
+    roots = [str(_numpy_folder()), str(site / "numpy"), str(site / "numpy.libs")]
+    for key in ("stdlib", "platstdlib"):
+        roots.append(sysconfig.get_paths()[key])
+    base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    roots.append(str(base))
+    return list(dict.fromkeys(os.path.realpath(r) for r in roots))
+
+
+class Stopped(Exception):
+    """The learner's code could not be run to the end (time limit, crash, nothing returned)."""
+
+
+class LearnerRaised(Exception):
+    """Stands for the exception the learner's code raised in the child (same name, same message)."""
+
+
+def _raised(message: dict) -> Exception:
+    if message.get("not_implemented"):
+        return NotImplementedError(message["message"])
+    cls = type(message["type"], (LearnerRaised,), {})
+    return cls(message["message"])
+
+
+def _limit_child() -> None:  # runs in the child before it starts Python
+    import resource
+
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+class Sandbox:
+    """One learner function, defined by an answer cell's source, running in a fresh child process.
+
+    ``helpers`` maps a name in the cell's namespace either to a served function (``"attnlib.softmax"``)
+    or to ``{attribute path: served function}`` (``{"softmax": "attnlib.softmax"}`` makes ``al.softmax``).
+    ``data`` maps names to values (arrays, numbers, containers) the cell may read.  ``serve`` maps a
+    served name to the grader's function.  Use as a context manager; :meth:`function` is the proxy.
+    """
+
+    def __init__(self, source: str, function: str, *, helpers=None, data=None, serve=None,
+                 time_limit: float = TIME_LIMIT):
+        self.source, self.name = source, function
+        self.helpers, self.data = dict(helpers or {}), dict(data or {})
+        self.serve = dict(serve or {})
+        self.time_limit = time_limit
+        self.process = None
+        self.problem: str | None = None  # why the function cannot be called at all
+        self.signature = None
+        self.calls = 0
+        self.helper_calls: list[str] = []
+        self.callables: list = []
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self) -> None:
+        served = {p for v in self.helpers.values() for p in ([v] if isinstance(v, str) else v.values())}
+        unknown = served - set(self.serve)
+        if unknown:
+            raise ValueError(f"helpers without a served function: {sorted(unknown)}")
+        roots = _allowed_roots()
+        env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", CHILD, str(_numpy_folder()), *roots],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
+        request = {"source": self.source, "function": self.name, "helpers": self.helpers,
+                   "data": {k: encode(v) for k, v in self.data.items()}}
+        self._write(request)
+        message = self._read(self.time_limit + 10.0)  # the first read includes numpy's import
+        if message is None:
+            self.problem = f"your answer cell did not finish within {self.time_limit:g} s."
+        elif message["op"] == "cell raised":
+            if message.get("not_implemented"):
+                self.problem = f"not implemented yet ({message['message'][:300]})." if message["message"] \
+                    else "not implemented yet."
+            else:
+                self.problem = f"your answer cell raised {message['type']}: {message['message'][:300]}"
+        elif message["op"] == "missing":
+            self.problem = f"your answer cell does not define the function {self.name}."
+        elif message["op"] == "ready":
+            self.signature = message["signature"]
+        else:
+            self.problem = "your answer cell could not be run."
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+        if self.process is not None:
+            for stream in (self.process.stdin, self.process.stdout):
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+
+    def _write(self, message) -> None:
+        try:
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def _read(self, timeout: float):
+        """The child's next message, or None when it is silent for ``timeout`` seconds or gone."""
+        deadline = time.monotonic() + timeout
+        stream = self.process.stdout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                return None
+            ready, _, _ = select.select([stream], [], [], left)
+            if not ready:
+                continue
+            line = stream.readline()
+            if not line:
+                return None
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(message, dict) and "op" in message:
+                return message
+
+    def call(self, *args, **kwargs):
+        """Call the learner's function in the child: its value, or the exception it raised."""
+        if self.problem is not None:
+            if self.problem.startswith("not implemented yet"):
+                raise NotImplementedError(self.problem.removeprefix("not implemented yet").strip(" ().") or "")
+            raise Stopped(self.problem)
+        if self.process.poll() is not None:
+            raise Stopped("your code stopped the grading process (it exited or crashed).")
+        self.calls += 1
+        global _CALLABLES
+        _CALLABLES = self.callables = []
+        try:
+            message = {"op": "call", "args": encode(list(args)), "kwargs": encode(kwargs)}
+        finally:
+            _CALLABLES = None
+        self._write(message)
+        deadline = time.monotonic() + self.time_limit
+        while True:
+            message = self._read(max(deadline - time.monotonic(), 0.0))
+            if message is None:
+                if self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
+                    self.problem = (f"your function did not finish within {self.time_limit:g} s "
+                                    "(an endless loop?); it was stopped.")
+                else:
+                    self.problem = "your code stopped the grading process (it exited or crashed)."
+                self.close()
+                raise Stopped(self.problem)
+            op = message["op"]
+            if op == "helper":
+                self._serve(message)
+                continue
+            if op == "raised":
+                raise _raised(message)
+            if op == "unsendable":
+                raise Stopped(f"your function returned {message['message']}.")
+            if op == "returned":
+                changed = _changed_inputs(args, decode(message["args_after"]), kwargs,
+                                          decode(message["kwargs_after"]))
+                value = decode(message["value"])
+                if changed is not None:
+                    raise InputChanged(changed)
+                return value
+            raise Stopped("your code sent something the grader does not understand.")
+
+    def _serve(self, message) -> None:
+        name = str(message.get("name"))
+        fn = self.serve.get(name)
+        if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(self.callables):
+            fn = self.callables[int(name[1:])]
+        self.helper_calls.append(str(name))
+        if fn is None:
+            self._write({"error": f"{name} is not available in this exercise."})
+            return
+        try:
+            args, kwargs = decode(message["args"]), decode(message["kwargs"])
+            too_big = _too_big([*args, *kwargs.values()])
+            if too_big:
+                self._write({"error": f"ValueError: {too_big}"})
+                return
+            value = fn(*args, **kwargs)
+            self._write({"value": encode(value)})
+        except Exception as err:  # the helper's complaint goes back to the learner's code
+            self._write({"error": f"{type(err).__name__}: {err}"[:1000]})
+
+    def function(self):
+        """A stand-in for the learner's function: calling it calls the function in the child."""
+        def learner_function(*args, **kwargs):
+            args = tuple(a for a in args if a is not _DEFAULT)
+            kwargs = {k: v for k, v in kwargs.items() if v is not _DEFAULT}
+            return self.call(*args, **kwargs)
+
+        learner_function.__name__ = learner_function.__qualname__ = self.name
+        if self.signature is not None:
+            params = []
+            for name, kind, has_default in self.signature:
+                params.append(inspect.Parameter(name, inspect._ParameterKind(kind),
+                                                default=_DEFAULT if has_default else inspect.Parameter.empty))
+            try:
+                learner_function.__signature__ = inspect.Signature(params)
+            except ValueError:
+                pass
+        return learner_function
+
+
+HELPER_LIMIT = 10**7  # numbers in a helper's argument, and the largest integer argument
+
+
+def _too_big(values) -> str | None:
+    """Why a helper call is refused (it would make the grader's own process compute too much), or None."""
+    for value in values:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | np.integer) and abs(int(value)) > 10**5:
+            return f"an integer argument of {int(value)} is larger than this exercise needs (at most 100000)."
+        if isinstance(value, np.ndarray) and value.size > HELPER_LIMIT:
+            return f"an array of {value.size} numbers is larger than this exercise needs."
+        if isinstance(value, list | tuple):
+            inner = _too_big(value)
+            if inner:
+                return inner
+        if isinstance(value, dict):
+            inner = _too_big(list(value.values()))
+            if inner:
+                return inner
+    return None
+
+
+class _Default:
+    def __repr__(self):
+        return DEFAULT
+
+
+_DEFAULT = _Default()
+
+
+class InputChanged(Exception):
+    """The learner's function changed one of its inputs in place."""
+
+
+def _changed_inputs(args, after, kwargs, kwargs_after) -> str | None:
+    from attnlib.checks._calls import changed
+
+    for i, (before, now) in enumerate(zip(args, after, strict=False)):
+        where = changed(before, now, f"argument {i + 1}")
+        if where:
+            return where
+    for key, before in kwargs.items():
+        where = changed(before, kwargs_after.get(key), key)
+        if where:
+            return where
+    return None

@@ -1,0 +1,322 @@
+"""The grader outside the learner's kernel (issue 22; issue 20 item 4).
+
+For every exercise of every lab, through :func:`attnlib.grading.grader.grade_source` (the answer
+cell run in a fresh process with numpy and the exercise's given helpers only):
+
+- the lab's own answer scores full marks; right answers written differently (a list for a tuple,
+  float32, another order of operations) score full marks too;
+- every mutant in the exercise's catalogue (drop a term, wrong axis, wrong scale, std for var,
+  off-by-one, transposed output, a missing bias with nonzero-bias inputs, 1/sqrt(2 d_k), a softmax
+  2 % off or cast to float16, ...) scores 0, and a mutant with a named diagnosis gets exactly it;
+- the cheats of issue 22 score 0: patching the checks, walking frames to the expected value,
+  ``return measured``, attnlib's reference by import, by file, by exec of its source, by ``reload``,
+  a loop that catches the timeout, a detector that reads ``attend.__name__``.
+
+Lab 1 also goes through real ``nbgrader autograde`` in tests/test_nbgrader.py.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attnlib as al
+from attnlib.checks import check_function, mistakes
+from attnlib.grading import catalogue
+from attnlib.grading.grader import grade_source
+from attnlib.grading.sandbox import Sandbox
+
+EXERCISES = sorted(catalogue.EXERCISES)
+
+
+def _id(key):
+    return f"lab{key[0]}-ex{key[1]}"
+
+
+def _grade(key, source, seed=0, **kw):
+    return grade_source(*key, source, rng=np.random.default_rng(seed), **kw)
+
+
+@pytest.mark.parametrize("key", EXERCISES, ids=_id)
+def test_reference_and_right_but_different_answers_score_full_marks(key):
+    ex = catalogue.EXERCISES[key]
+    for number, source in enumerate([ex.reference, *ex.right]):
+        result = _grade(key, source, seed=number)
+        assert result.passed, f"{'reference' if number == 0 else f'right answer {number}'}: {result}"
+
+
+@pytest.mark.parametrize("key", EXERCISES, ids=_id)
+def test_every_mutant_scores_zero_and_named_mistakes_get_their_diagnosis(key):
+    ex = catalogue.EXERCISES[key]
+    assert ex.mistakes, "every exercise has a list of mutants"
+    for number, (source, message) in enumerate(ex.mistakes):
+        result = _grade(key, source, seed=10 + number)
+        assert not result.passed, f"mutant {number} ({message}) passed:\n{source}"
+        if message and len(message) >= 30:  # a named diagnosis, not just a label
+            assert message in result.message, f"mutant {number}: {result.message}"
+
+
+NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its own diagnosis
+    (("01", 1), "smallest weights"),
+    (("01", 3), "sign of the scores is flipped"),
+    (("01", 3), "divided by 2 sigma where 2 sigma**2 is expected"),
+    (("03", 5), "divided by 2 sigma where 2 sigma**2 is expected"),
+    (("02", 4), "the scale is missing"),
+    (("03", 3), "standard deviation"),
+    (("03", 3), "sqrt(2 d_k)"),
+]
+
+
+@pytest.mark.parametrize(("key", "words"), NAMED, ids=lambda v: v if isinstance(v, str) else _id(v))
+def test_the_named_mistakes_of_issue_20_are_named(key, words):
+    ex = catalogue.EXERCISES[key]
+    results = [_grade(key, source).message for source, _ in ex.mistakes]
+    assert any(words in message for message in results), results
+
+
+def test_the_self_check_names_a_catalogue_mistake_in_the_learners_kernel():
+    """The same catalogue drives the notebook's self-check (mistakes=...)."""
+    import attnlib
+
+    keys, values = np.arange(0.0, 11, 2), np.arange(0.0, 11, 2) ** 2
+
+    def nw(q, k, v, s):
+        return attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
+
+    for source, message in catalogue.EXERCISES["01", 3].mistakes:
+        namespace = {"np": np, "al": attnlib}
+        exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
+        result = check_function("Exercise 3", namespace["soft_lookup"], nw,
+                                [(5.0, keys, values, 1.0), (2.5, keys, values, 0.5)], mistakes=mistakes("01", 3))
+        assert not result.passed and message in result.message, result.message
+
+
+# --- the cheats of issue 22, against the grader ---------------------------------------------
+
+SOFTMAX_CHEATS = {
+    "the checks replaced in sys.modules": '''
+import sys, types
+sys.modules["attnlib.checks"] = types.SimpleNamespace(check_function=lambda *a, **k: None)
+def my_softmax(x):
+    return x
+''',
+    "assert_passed's code swapped": '''
+try:
+    from attnlib.checks import assert_passed
+    assert_passed.__code__ = (lambda result: None).__code__
+except Exception:
+    pass
+def my_softmax(x):
+    return x
+''',
+    "the expected value read from the caller's frame": '''
+import sys
+def my_softmax(x):
+    frame = sys._getframe(1)
+    while frame is not None:
+        if "expected" in frame.f_locals:
+            return frame.f_locals["expected"]
+        frame = frame.f_back
+    return x
+''',
+    "attnlib imported": '''
+import attnlib
+def my_softmax(x):
+    return attnlib.softmax(x)
+''',
+    "attnlib found on disk and put on sys.path": '''
+import sys, glob
+for path in glob.glob("/work/**/attnlib/__init__.py", recursive=True)[:1]:
+    sys.path.insert(0, path.rsplit("/attnlib/", 1)[0])
+import attnlib
+def my_softmax(x):
+    return attnlib.softmax(x)
+''',
+    "attnlib's source read and exec'd": f'''
+namespace = {{}}
+exec(open({str(Path(al.__file__).parent / "softmax.py")!r}).read(), namespace)
+def my_softmax(x):
+    return namespace["softmax"](x)
+''',
+    "a FunctionType copy of a helper it is not given": '''
+import types
+f = types.FunctionType(al.softmax.__code__, {})
+def my_softmax(x):
+    return f(x)
+''',
+    "importlib.reload of a helper module": '''
+import importlib
+importlib.reload(al)
+def my_softmax(x):
+    return al.softmax(x)
+''',
+    "exp of attnlib.nn.log_softmax": '''
+from attnlib import nn
+def my_softmax(x):
+    return np.exp(nn.log_softmax(x))
+''',
+    "a subprocess that runs attnlib": '''
+import subprocess
+def my_softmax(x):
+    out = subprocess.run(["python", "-c", "import attnlib"], capture_output=True)
+    return x
+''',
+    "ctypes to escape the audit hook": '''
+import ctypes
+ctypes.pythonapi.PySys_AddAuditHook
+def my_softmax(x):
+    return x
+''',
+}
+
+
+@pytest.mark.parametrize("cheat", SOFTMAX_CHEATS, ids=lambda s: s.replace(" ", "-"))
+def test_a_cheat_scores_zero(cheat):
+    result = _grade(("03", 1), SOFTMAX_CHEATS[cheat])
+    assert not result.passed, result
+
+
+def test_a_loop_that_catches_the_timeout_is_stopped_from_outside():
+    source = '''
+def my_softmax(x):
+    while True:
+        try:
+            pass
+        except BaseException:
+            pass
+'''
+    start = time.perf_counter()
+    result = _grade(("03", 1), source, time_limit=1.5)
+    assert not result.passed and "did not finish within 1.5 s" in result.message, result
+    assert time.perf_counter() - start < 10
+
+
+def test_predictions_are_graded_without_the_measurement():
+    for key in [k for k, ex in catalogue.EXERCISES.items() if ex.function.startswith("predicted_")]:
+        ex = catalogue.EXERCISES[key]
+        cheats = [src for src, _ in ex.mistakes if "measured" in src]
+        assert len(cheats) == 2
+        for source in cheats:
+            result = _grade(key, source)
+            assert not result.passed and "NameError" in result.message or "KeyError" in result.message, result
+
+
+def test_a_leak_detector_that_reads_the_function_name_scores_zero():
+    source = '''
+def leaks_future(attend, X):
+    return "causal" not in attend.__name__
+'''
+    assert not _grade(("07", 4), source).passed
+
+
+def test_a_list_for_a_tuple_and_float32_score_full_marks():
+    source = '''
+def attention(Q, K, V, mask=None):
+    Q, K, V = (np.asarray(a, dtype=np.float32) for a in (Q, K, V))
+    scores = Q @ np.swapaxes(K, -1, -2) / np.float32(math.sqrt(K.shape[-1]))
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = al.softmax(scores, axis=-1).astype(np.float32)
+    return [weights @ V, weights]
+'''
+    assert _grade(("07", 1), source).passed
+
+
+def test_the_sandbox_has_numpy_and_only_the_given_helpers():
+    source = '''
+import sys
+def probe():
+    found = []
+    for name in ("attnlib", "scipy", "torch"):
+        try:
+            __import__(name)
+            found.append(name)
+        except ImportError:
+            pass
+    return found + sorted(vars(al)) + [str(len(sys.path))]
+'''
+    with Sandbox(source, "probe", helpers={"al": {"softmax": "attnlib.softmax"}},
+                 serve={"attnlib.softmax": lambda x: x}) as sandbox:
+        found = sandbox.function()()
+    assert found[:-1] == ["softmax"], found
+
+
+def test_an_answer_cannot_write_files_or_open_sockets(tmp_path):
+    target = tmp_path / "planted.py"
+    source = f'''
+def my_softmax(x):
+    for attempt in (lambda: open({str(target)!r}, "w").write("x"),
+                    lambda: __import__("socket").socket()):
+        try:
+            attempt()
+        except Exception:
+            pass
+    return x
+'''
+    assert not _grade(("03", 1), source).passed
+    assert not target.exists()
+
+
+def test_the_audit_hook_cannot_be_switched_off_from_the_answer():
+    source = '''
+import sys
+main = sys.modules["__main__"]
+for name in list(vars(main)):
+    value = getattr(main, name)
+    if isinstance(value, list):
+        value[:] = [False] * len(value)
+try:
+    import gc
+    for obj in gc.get_objects():
+        if callable(obj) and getattr(obj, "__name__", "") == "hook":
+            obj.__code__ = (lambda event, args: None).__code__
+except Exception:
+    pass
+import attnlib
+def my_softmax(x):
+    return attnlib.softmax(x)
+'''
+    result = _grade(("03", 1), source)
+    assert not result.passed and "not available while grading" in result.message, result
+
+
+def _graded_notebook(answer: str, number: int = 4):
+    import nbformat
+
+    answer_cell = nbformat.v4.new_code_cell(answer, metadata={"nbgrader": {
+        "solution": True, "grade": False, "grade_id": f"exercise-{number}", "locked": False}})
+    check = nbformat.v4.new_code_cell("check_something()", metadata={"nbgrader": {
+        "solution": False, "grade": True, "grade_id": f"exercise-{number}-check", "points": 1, "locked": True}})
+    check.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "✓ passed in the kernel"},
+                                            execution_count=1)]
+    return nbformat.v4.new_notebook(cells=[answer_cell, check])
+
+
+def test_the_preprocessor_sets_each_grading_cells_outcome():
+    """Whatever the kernel showed, nbgrader's own determine_grade reads the external verdict."""
+    from nbgrader.utils import determine_grade
+
+    from attnlib.grading.nbgrader_step import ExternalGrade
+
+    wrong = "def nearest_key_lookup(query, keys, values):\n    return values[0]"
+    right = catalogue.EXERCISES["01", 4].reference
+    for answer, points in ((wrong, 0), (right, 1)):
+        nb, _ = ExternalGrade().preprocess(_graded_notebook(answer), {"nbgrader": {"notebook": "01-what-is-attention"}})
+        check = nb.cells[1]
+        assert determine_grade(check)[0] == points, check.outputs
+        assert check.outputs[0]["output_type"] == "display_data", "the kernel's display stays, first"
+    nb, _ = ExternalGrade().preprocess(_graded_notebook(right), {"nbgrader": {"notebook": "my-own-notebook"}})
+    assert determine_grade(nb.cells[1])[0] == 0, "a notebook the grader does not know scores 0, never the kernel's say"
+
+
+def test_a_helper_call_cannot_make_the_grader_compute_without_bound():
+    source = '''
+def position_weights(p, n, d_pe, scale):
+    PE = al.sinusoidal_positional_encoding(10**7, 10**4)
+    return al.softmax(scale * PE @ PE[p])
+'''
+    result = _grade(("02", 4), source)
+    assert not result.passed and "larger than this exercise needs" in result.message, result
