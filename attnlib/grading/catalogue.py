@@ -1954,6 +1954,87 @@ add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("s
         '''), None),
 ]))
 
+STORED_TOO_EARLY = ("your state at position t is the one from before token t was read (row 0 is the zero start "
+                    "state, and the last token is never read): store each state after its update.")
+
+
+def _encode_ref(X, W_xh, W_hh, b_h):
+    return _rnn.rnn_encode(X, {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h})
+
+
+def _grade_fixed_encode(fn, rng, data):
+    p = _rnn.init_rnn(5, 4, rng)
+    W = (p["W_xh"], p["W_hh"], rng.normal(size=4))  # a nonzero bias: init_rnn's is zero
+    cases = [(rng.normal(size=(6, 5)), *W), (with_bias_inputs(rng, 3, 5), *W), (rng.normal(size=(1, 5)), *W)]
+    return check_function(exercise_name(7), fn, _encode_ref, cases, mistakes=mistakes("02", 7))
+
+
+add(Exercise("02", 7, "fixed_encode", _grade_fixed_encode, reference=src("""
+    def fixed_encode(X, W_xh, W_hh, b_h):
+        h = np.zeros(W_hh.shape[0])
+        states = []
+        for x in X:
+            h = np.tanh(x @ W_xh + h @ W_hh + b_h)
+            states.append(h)
+        return np.stack(states)
+    """), mistakes=[
+    (src("""
+        def fixed_encode(X, W_xh, W_hh, b_h):
+            h = np.zeros(W_hh.shape[0])
+            states = []
+            for x in X:
+                states.append(h)
+                h = np.tanh(x @ W_xh + h @ W_hh + b_h)
+            return np.stack(states)
+        """), STORED_TOO_EARLY),
+    (src("""
+        def fixed_encode(X, W_xh, W_hh, b_h):
+            h = np.zeros(W_hh.shape[0])
+            states = []
+            for x in X:
+                h = np.tanh(x @ W_xh + h @ W_hh)
+                states.append(h)
+            return np.stack(states)
+        """), "your states leave out the bias b_h: add it inside the tanh at every step."),
+    (src("""
+        def fixed_encode(X, W_xh, W_hh, b_h):
+            return np.stack([np.tanh(x @ W_xh + b_h) for x in X])
+        """), "each of your states sees only its own token: feed the previous state into every step (h @ W_hh)."),
+    (src("""
+        def fixed_encode(X, W_xh, W_hh, b_h):
+            h = np.zeros(W_hh.shape[0])
+            states = []
+            for x in X:
+                h = np.tanh(x @ W_xh + h @ W_hh.T + b_h)
+                states.append(h)
+            return np.stack(states)
+        """), "W_hh transposed"),
+    (src("""
+        def fixed_encode(X, W_xh, W_hh, b_h):
+            h = np.zeros(W_hh.shape[0])
+            for x in X:
+                h = np.tanh(x @ W_xh + h @ W_hh + b_h)
+            return np.stack([h] * len(X))
+        """), "the final state only"),
+], right=[src("""
+    def fixed_encode(X, W_xh, W_hh, b_h):
+        h = np.zeros(W_hh.shape[0])
+        states = []
+        for x in X:
+            states.append(h)
+            h = np.tanh(x @ W_xh + h @ W_hh + b_h)
+        return np.stack(states[1:] + [h])
+    """), src("""
+    def fixed_encode(X, W_xh, W_hh, b_h):
+        inputs = np.einsum("ti,ij->tj", X, W_xh) + b_h
+        states = np.zeros((len(X), W_hh.shape[0]))
+        h = states[0]
+        for t in range(len(X)):
+            h = np.tanh(inputs[t] + h @ W_hh)
+            states[t] = h
+        return states.tolist()
+    """)]))
+
 AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's weights over the keys (the last "
           "axis) must sum to 1.")
 
@@ -1988,6 +2069,85 @@ add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_help
             return weights @ V
         '''), "your scores are divided by d_k; the scale is sqrt(d_k)."),
 ]))
+
+FUTURE_ALLOWED = ("your mask allows the keys after each query and hides the rest (the last query has no allowed key, "
+                  "so its output is 0): in attnlib True means may attend, so allow the keys at and before each "
+                  "query.")
+
+
+def _causal_self_attention_ref(X, params):
+    Q, K, V = (X @ params[w] for w in ("W_q", "W_k", "W_v"))
+    return al.scaled_dot_product_attention(Q, K, V, al.causal_mask(len(X)))[0]
+
+
+def _grade_fixed_causal_self_attention(fn, rng, data):
+    def params(d, d_v):
+        return {"W_q": rng.normal(size=(d, d)), "W_k": rng.normal(size=(d, d)), "W_v": rng.normal(size=(d, d_v))}
+    cases = [(rng.normal(size=(5, 4)), params(4, 3)), (with_bias_inputs(rng, 3, 2), params(2, 5)),
+             (rng.normal(size=(6, 3)), params(3, 3))]
+    return check_function(exercise_name(9), fn, _causal_self_attention_ref, cases, mistakes=mistakes("04", 9))
+
+
+add(Exercise("04", 9, "fixed_causal_self_attention", _grade_fixed_causal_self_attention,
+             helpers=al_helpers("scaled_dot_product_attention", "softmax", "causal_mask"), reference=src("""
+    def fixed_causal_self_attention(X, params):
+        n = X.shape[0]
+        Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+        allowed = np.tril(np.ones((n, n), dtype=bool))
+        output, weights = al.scaled_dot_product_attention(Q, K, V, mask=allowed)
+        return output
+    """), mistakes=[
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            future = np.triu(np.ones((n, n), dtype=bool), k=1)
+            output, weights = al.scaled_dot_product_attention(Q, K, V, mask=future)
+            return output
+        """), FUTURE_ALLOWED),
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            allowed = np.triu(np.ones((n, n), dtype=bool))
+            output, weights = al.scaled_dot_product_attention(Q, K, V, mask=allowed)
+            return output
+        """), "your mask lets each query see itself and the words after it; causal attention sees itself and the "
+              "words before it (True on and below the diagonal)."),
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            allowed = np.tril(np.ones((n, n), dtype=bool), k=-1)
+            output, weights = al.scaled_dot_product_attention(Q, K, V, mask=allowed)
+            return output
+        """), "your mask hides each query's own position (the first query has no allowed key, so its output is "
+              "0): a query may attend to itself, so keep the diagonal."),
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            output, weights = al.scaled_dot_product_attention(Q, K, V)
+            return output
+        """), "your attention has no mask: every query still sees the words after it."),
+], right=[src("""
+    def fixed_causal_self_attention(X, params):
+        n = X.shape[0]
+        Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+        future = np.triu(np.ones((n, n), dtype=bool), k=1)
+        output, weights = al.scaled_dot_product_attention(Q, K, V, mask=~future)
+        return output
+    """), src("""
+    def fixed_causal_self_attention(X, params):
+        Q, K, V = (X @ params[w] for w in ("W_q", "W_k", "W_v"))
+        return al.scaled_dot_product_attention(Q, K, V, al.causal_mask(len(X)))[0].astype(np.float32)
+    """), src("""
+    def fixed_causal_self_attention(X, params):
+        n = len(X)
+        i = np.arange(n)
+        S = (X @ params["W_q"]) @ (X @ params["W_k"]).T / np.sqrt(params["W_k"].shape[1])
+        W = al.softmax(np.where(i[None, :] <= i[:, None], S, -np.inf), axis=-1)
+        return W @ (X @ params["W_v"])
+    """)]))
 
 SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the scale is sqrt(d_k), the width of the "
            "queries and keys.")
