@@ -368,7 +368,6 @@ def test_native_code_from_outside_the_standard_library_and_numpy_is_not_loaded(t
     """A shared library shipped beside the submission would run native code in the child."""
     import glob
     import shutil
-
     import sys
 
     base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -446,3 +445,14 @@ def attention(Q, K, V, mask=None):
 '''
     result = _grade(("07", 1), source)
     assert result.passed, result
+
+
+def test_a_range_the_grader_would_spend_its_own_time_on_is_refused():
+    """The learner's time limit holds in the child; a returned range(10**8) was turned into a list here."""
+    source = '''
+def my_softmax(x):
+    return range(10**8)
+'''
+    start = time.perf_counter()
+    result = _grade(("03", 1), source)
+    assert not result.passed and time.perf_counter() - start < 3, result

@@ -100,7 +100,10 @@ def decode(data):
     if "__int__" in data:
         return int(data["__int__"])
     if "__range__" in data:
-        return range(*data["__range__"])
+        value = range(*data["__range__"])
+        if len(value) > HELPER_LIMIT:  # the grader would build a list of it in its own time
+            raise ValueError(f"refused a range of {len(value)} numbers")
+        return value
     if "__rng__" in data:
         rng = np.random.default_rng()
         rng.bit_generator.state = decode(data["__rng__"])
