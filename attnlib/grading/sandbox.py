@@ -129,6 +129,8 @@ def _isolate(roots):
     # Unlike the audit hook this holds against native code too (a learner who rewrites the hook's
     # settings in memory through numpy's __array_interface__, or loads a shared library), and it
     # cannot be undone.  Returns the Landlock ABI used, 0 when the kernel has none.
+    if not sys.platform.startswith("linux"):
+        return 0
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     syscall = libc.syscall
