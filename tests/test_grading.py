@@ -320,3 +320,139 @@ def position_weights(p, n, d_pe, scale):
 '''
     result = _grade(("02", 4), source)
     assert not result.passed and "larger than this exercise needs" in result.message, result
+
+
+# --- holes found by the adversarial review (each of these tests fails without its fix) ----------
+
+def _probe(source, function="probe", **kw):
+    with Sandbox(source, function, **kw) as sandbox:
+        assert sandbox.problem is None, sandbox.problem
+        return sandbox.function()(), sandbox
+
+
+def test_an_answer_that_rewrites_the_hooks_settings_in_memory_still_cannot_read_attnlib():
+    """numpy reads and writes the child's memory at any address: the audit hook's allowed roots can be
+    rewritten (this answer scored full marks with attnlib's own softmax before the child confined itself)."""
+    root = str(Path(al.__file__).resolve().parent)
+    source = f'''
+import sys, os, types, re
+def _raw(address, n):
+    class Raw:
+        __array_interface__ = {{"data": (address, False), "shape": (n,), "typestr": "|u1", "version": 3}}
+    return np.asarray(Raw())
+main = sys.modules["__main__"]
+empty = ""  # the hook's first allowed root becomes "": every absolute path starts with "" + "/"
+_raw(id(main._ALLOWED) + 24, 8)[:] = np.frombuffer(id(empty).to_bytes(8, "little"), dtype=np.uint8)
+root = {root!r}
+pkg = types.ModuleType("attnlib"); pkg.__path__ = [root]; sys.modules["attnlib"] = pkg
+def load(name):  # a module already in sys.modules raises no "import" audit event
+    full = "attnlib." + name
+    if full in sys.modules:
+        return sys.modules[full]
+    mod = types.ModuleType(full); mod.__file__ = os.path.join(root, name + ".py"); mod.__package__ = "attnlib"
+    code = open(mod.__file__).read()
+    for dep in re.findall(r"^from attnlib\\.(\\w+) import|^import attnlib\\.(\\w+)", code, re.M):
+        load(dep[0] or dep[1])
+    sys.modules[full] = mod
+    exec(compile(code, mod.__file__, "exec"), mod.__dict__)
+    return mod
+softmax = load("softmax").softmax
+def my_softmax(x, axis=-1):
+    return softmax(x, axis=axis)
+'''
+    result = _grade(("03", 1), source)
+    assert not result.passed, result
+
+
+def test_native_code_from_outside_the_standard_library_and_numpy_is_not_loaded(tmp_path):
+    """A shared library shipped beside the submission would run native code in the child."""
+    import glob
+    import shutil
+    import sys
+
+    base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    library = sorted(glob.glob(str(base / "lib-dynload" / "_csv*.so")))
+    if not library:
+        pytest.skip("no _csv extension module to copy")
+    copy = tmp_path / Path(library[0]).name
+    shutil.copy(library[0], copy)
+    source = f'''
+import importlib.util
+def probe():
+    try:
+        importlib.util.module_from_spec(importlib.util.spec_from_file_location("_csv", {str(copy)!r}))
+        return "loaded"
+    except Exception as err:
+        return type(err).__name__
+'''
+    found, _ = _probe(source)
+    assert found != "loaded"
+
+
+def test_an_answer_cannot_signal_the_grader():
+    """os.kill is audited, pidfd_send_signal is not: an answer could stop the grader (or a classmate's)."""
+    import signal
+
+    if not hasattr(signal, "pidfd_send_signal"):
+        pytest.skip("no pidfd_send_signal here")
+    source = '''
+import os, signal
+def probe():
+    try:
+        signal.pidfd_send_signal(os.pidfd_open(os.getppid()), 0)  # signal 0: a probe, harmless
+        return "sent"
+    except Exception as err:
+        return type(err).__name__
+'''
+    found, sandbox = _probe(source)
+    if getattr(sandbox, "isolated", None) is not None and sandbox.isolated < 6:
+        pytest.skip("this kernel's Landlock cannot scope signals (ABI < 6)")
+    assert found != "sent"
+
+
+def test_half_a_line_then_silence_does_not_outlast_the_time_limit():
+    """The grader read whole lines: a child that wrote half of one and slept held it for ever."""
+    import threading
+
+    source = '''
+import sys, time
+def my_softmax(x):
+    sys.modules["__main__"]._out.write('{"op": "ret')
+    sys.modules["__main__"]._out.flush()
+    time.sleep(600)
+'''
+    results = []
+    worker = threading.Thread(target=lambda: results.append(_grade(("03", 1), source, time_limit=1.5)), daemon=True)
+    start = time.perf_counter()
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the grader is still waiting for the rest of the line"
+    assert not results[0].passed and "did not finish within 1.5 s" in results[0].message, results[0]
+    assert time.perf_counter() - start < 20
+
+
+def test_a_namedtuple_for_the_output_and_weights_scores_full_marks():
+    """A right answer returning Result(output, weights) passes the self-check; the grader refused it."""
+    source = '''
+from collections import namedtuple
+Result = namedtuple("Result", "output weights")
+def attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = al.softmax(scores, axis=-1)
+    return Result(weights @ V, weights)
+'''
+    result = _grade(("07", 1), source)
+    assert result.passed, result
+
+
+def test_a_range_the_grader_would_spend_its_own_time_on_is_refused():
+    """The learner's time limit holds in the child; a returned range(10**8) was turned into a list here."""
+    source = '''
+def my_softmax(x):
+    return range(10**8)
+'''
+    start = time.perf_counter()
+    result = _grade(("03", 1), source)
+    assert not result.passed and time.perf_counter() - start < 3, result

@@ -4,7 +4,11 @@ The grader (this process) starts one child per exercise: ``python -I -S`` (no si
 no user paths, no working-folder imports), a ``sys.path`` holding the standard library and a
 folder with only numpy linked in, and an audit hook installed before the learner's code runs that
 refuses to open files outside the standard library and numpy, to start processes, to open
-sockets, or to import ``ctypes``.  The child executes the answer cell's source in a namespace of
+sockets, or to import ``ctypes``.  The hook lives in the learner's own process, and numpy can read
+and write that process's memory at a raw address (``__array_interface__``), so the hook alone does
+not hold: before any learner code runs, the child also confines itself with Landlock (Linux 5.13+;
+irreversible, native code included): it may read the standard library and numpy only, write and
+connect nowhere, and signal no process outside itself.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
 helpers the exercise allows are served, so attnlib's reference for the exercise itself is not in
@@ -33,6 +37,7 @@ import numpy as np
 
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
+MESSAGE_LIMIT = 256 * 1024**2  # bytes of one message from the child (a longer one stops it)
 DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's signature
 
 
@@ -95,7 +100,10 @@ def decode(data):
     if "__int__" in data:
         return int(data["__int__"])
     if "__range__" in data:
-        return range(*data["__range__"])
+        value = range(*data["__range__"])
+        if len(value) > HELPER_LIMIT:  # the grader would build a list of it in its own time
+            raise ValueError(f"refused a range of {len(value)} numbers")
+        return value
     if "__rng__" in data:
         rng = np.random.default_rng()
         rng.bit_generator.state = decode(data["__rng__"])
@@ -114,6 +122,59 @@ import numpy as np
 import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
 import gc
 _ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[1:]) + ("/dev/null",)
+
+def _isolate(roots):
+    # Landlock (Linux 5.13+): from here on this process and anything it starts may only read the
+    # allowed roots, write nowhere, connect nowhere (ABI 4+) and signal no process outside (ABI 6+).
+    # Unlike the audit hook this holds against native code too (a learner who rewrites the hook's
+    # settings in memory through numpy's __array_interface__, or loads a shared library), and it
+    # cannot be undone.  Returns the Landlock ABI used, 0 when the kernel has none.
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    create, add, restrict = 444, 445, 446  # the same numbers on every architecture
+    abi = syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi <= 0:
+        return 0
+    fs = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0) | (1 << 15 if abi >= 5 else 0)
+    net = 3 if abi >= 4 else 0
+    scoped = 3 if abi >= 6 else 0
+    attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+
+    class Beneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    read_file, read_dir, write_file = 1 << 2, 1 << 3, 1 << 1
+    for path in roots:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            access = read_file | read_dir if os.path.isdir(path) else read_file | write_file
+            rule = Beneath(access, fd)
+            if syscall(add, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
+        finally:
+            os.close(fd)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required by landlock_restrict_self
+        raise OSError(ctypes.get_errno(), "prctl")
+    if syscall(restrict, ruleset, ctypes.c_uint32(0)) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+    os.close(ruleset)
+    return abi
+
+_ISOLATED = _isolate(_ALLOWED)  # an error here ends the child before any learner code runs
+for _name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
+    del sys.modules[_name]
 _out = os.fdopen(os.dup(1), "w")
 _in = os.fdopen(os.dup(0), "r")
 _null = os.open(os.devnull, os.O_RDWR)
@@ -171,10 +232,10 @@ def _enc(value):
         arr = np.array(arr, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
                            isinstance(value, np.generic)]}
-    if type(value) is list:
+    if isinstance(value, list):  # a list subclass goes as a plain list
         return [_enc(v) for v in value]
-    if type(value) is tuple:
-        return {"__tuple__": [_enc(v) for v in value]}
+    if isinstance(value, tuple):  # a namedtuple such as Result(output, weights) goes as a plain tuple
+        return {"__tuple__": [_enc(v) for v in tuple(value)]}
     if type(value) is dict:
         return {"__dict__": [[_enc(k), _enc(v)] for k, v in value.items()]}
     if isinstance(value, range):
@@ -284,7 +345,7 @@ def _main():
     if not callable(fn):
         _send({"op": "missing"})
         return
-    _send({"op": "ready", "signature": _signature(fn)})
+    _send({"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED})
     while True:
         line = _in.readline()
         if not line:
@@ -332,6 +393,20 @@ def _allowed_roots() -> list[str]:
     return list(dict.fromkeys(os.path.realpath(r) for r in roots))
 
 
+def _warn_unisolated() -> None:
+    global _WARNED
+    if not _WARNED:
+        _WARNED = True
+        import warnings
+
+        warnings.warn("this kernel has no Landlock (Linux 5.13+): answers are confined by an audit hook only, which "
+                      "native code (numpy's __array_interface__ on a raw address) can get round; grade on a newer "
+                      "kernel", RuntimeWarning, stacklevel=3)
+
+
+_WARNED = False
+
+
 class Stopped(Exception):
     """The learner's code could not be run to the end (time limit, crash, nothing returned)."""
 
@@ -376,6 +451,8 @@ class Sandbox:
         self.calls = 0
         self.helper_calls: list[str] = []
         self.callables: list = []
+        self._buffer = b""  # bytes read from the child, not yet a whole line
+        self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
 
     def __enter__(self):
         self.start()
@@ -412,6 +489,9 @@ class Sandbox:
             self.problem = f"your answer cell does not define the function {self.name}."
         elif message["op"] == "ready":
             self.signature = message["signature"]
+            self.isolated = message.get("isolated")
+            if not self.isolated:
+                _warn_unisolated()
         else:
             self.problem = "your answer cell could not be run."
 
@@ -437,26 +517,42 @@ class Sandbox:
             pass
 
     def _read(self, timeout: float):
-        """The child's next message, or None when it is silent for ``timeout`` seconds or gone."""
+        """The child's next message, or None when it is silent for ``timeout`` seconds or gone.
+
+        Reads raw bytes as they come (never a blocking ``readline``: a child that writes half a line
+        and waits would otherwise hold the grader past the time limit) into a buffer of at most
+        :data:`MESSAGE_LIMIT` bytes (a child that writes without end is stopped).
+        """
         deadline = time.monotonic() + timeout
-        stream = self.process.stdout
+        fd = self.process.stdout.fileno()
         while True:
+            if b"\n" in self._buffer:
+                line, _, self._buffer = self._buffer.partition(b"\n")
+                try:
+                    message = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if isinstance(message, dict) and "op" in message:
+                    return message
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
                 return None
-            ready, _, _ = select.select([stream], [], [], left)
+            ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
-            line = stream.readline()
-            if not line:
-                return None
             try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(message, dict) and "op" in message:
-                return message
+                chunk = os.read(fd, 1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return None
+            self._buffer += chunk
+            if len(self._buffer) > MESSAGE_LIMIT:
+                self.close()
+                self._buffer = b""
+                return None
 
     def call(self, *args, **kwargs):
         """Call the learner's function in the child: its value, or the exception it raised."""
