@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from attnlib import nn
 from attnlib._validate import check_rng, positive_int
@@ -602,12 +603,13 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 64, lr: float 
     start = time.perf_counter()
     if record:
         checkpoints.append(Checkpoint(0, float("nan"), probe_weights(params, probe)))
-    for step in range(n_steps):
-        losses[step], grads = loss_and_grads(params, make_batch(sample_pairs(batch, rng, exclude=exclude)))
-        params = {**adam_fast.step({k: params[k] for k in fast}, {k: grads[k] for k in fast}),
-                  **adam_slow.step({k: params[k] for k in slow}, {k: grads[k] for k in slow})}
-        if record and (step + 1) % checkpoint_every == 0:
-            checkpoints.append(Checkpoint(step + 1, float(losses[step]), probe_weights(params, probe)))
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one BLAS thread is faster than several
+        for step in range(n_steps):
+            losses[step], grads = loss_and_grads(params, make_batch(sample_pairs(batch, rng, exclude=exclude)))
+            params = {**adam_fast.step({k: params[k] for k in fast}, {k: grads[k] for k in fast}),
+                      **adam_slow.step({k: params[k] for k in slow}, {k: grads[k] for k in slow})}
+            if record and (step + 1) % checkpoint_every == 0:
+                checkpoints.append(Checkpoint(step + 1, float(losses[step]), probe_weights(params, probe)))
     return TrainingRun(params, probe, losses, checkpoints, time.perf_counter() - start)
 
 
