@@ -137,6 +137,24 @@ def test_redirects_lead_to_pages(site):
 CONCURRENT_PAGES = 3  # pages open at once while surveying the site
 
 
+async def _settled(page, pending: set, quiet: float = 0.5, timeout: float = 90.0) -> None:
+    """Wait until none of the page's own requests is in flight for ``quiet`` seconds.  (Chromium's
+    "networkidle" timed out on random pages of a loaded machine with nothing left to load; this says
+    which requests never finished when it is a real problem.)"""
+    import time
+
+    deadline, idle_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        if pending:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= quiet:
+            return
+        await page.wait_for_timeout(100)
+    raise TimeoutError(f"requests still in flight after {timeout:.0f} s: {sorted(r.url for r in pending)[:5]}")
+
+
 async def _survey_page(browser, base_url, path) -> PageReport:
     """Open one page (async API) and record its problems, axe-core violations and widgets."""
     report = PageReport(path)
@@ -152,6 +170,10 @@ async def _survey_page(browser, base_url, path) -> PageReport:
             report.problems.append(f"third-party request: {url}")
             await r.abort()
 
+    pending = set()  # requests sent and neither finished nor failed
+    page.on("request", lambda r: pending.add(r))
+    page.on("requestfinished", lambda r: pending.discard(r))
+    page.on("requestfailed", lambda r: pending.discard(r))
     await page.route("**/*", route)
     page.on("console", lambda m: report.problems.append(f"console {m.type}: {m.text}")
             if m.type == "error" else None)
@@ -166,7 +188,7 @@ async def _survey_page(browser, base_url, path) -> PageReport:
             await page.wait_for_function(
                 f"document.querySelectorAll('[data-attnlib-widget] [data-weights]').length >= {n_ours}",
                 timeout=30_000)
-        await page.wait_for_load_state("networkidle")
+        await _settled(page, pending)
         report.widgets = await page.eval_on_selector_all(
             "[data-attnlib-widget]", "els => els.map((e) => e.dataset.attnlibWidget)")
         await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))  # inline: no request
