@@ -54,3 +54,15 @@ def multi_head_loop(X_q, X_kv, params, n_heads, mask=None):
     if "b_o" in params:
         out = out + params["b_o"]
     return out, np.stack(weights)
+
+
+def central_differences(f, params, key, h=1e-6):
+    """The gradient of ``f(params)`` with respect to ``params[key]``, entry by entry (float64)."""
+    grad = np.zeros_like(params[key])
+    for idx in np.ndindex(grad.shape):
+        plus = {k: v.copy() for k, v in params.items()}
+        minus = {k: v.copy() for k, v in params.items()}
+        plus[key][idx] += h
+        minus[key][idx] -= h
+        grad[idx] = (f(plus) - f(minus)) / (2 * h)
+    return grad

@@ -92,17 +92,6 @@ def test_pipeline_draws_s_and_gamma_s_on_one_colour_scale(example):
     np.testing.assert_allclose(A_cells, cmap(weights.ravel())[:, :3], atol=1e-6)  # the weights on 0..1
 
 
-def _check_figures_tool():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "check_figures.py"
-    spec = importlib.util.spec_from_file_location("check_figures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _page_diagrams():
     """Every diagram, drawn from inputs of the size its page uses."""
     rng = np.random.default_rng(3)
@@ -161,9 +150,8 @@ def test_induction_circuit_draws_the_weights_it_is_given():
 @pytest.mark.parametrize("name", list(_page_diagrams()))
 def test_every_diagram_is_readable_in_the_column(name):
     """Shown in the book's column, no text of a diagram is smaller than 8 pt (tools/check_figures.py)."""
+    import check_figures as tool  # tools/check_figures.py
     import matplotlib.pyplot as plt
-
-    tool = _check_figures_tool()
     plt.rcParams["figure.dpi"] = 110  # as the pages set it
     try:
         fig = _page_diagrams()[name]()

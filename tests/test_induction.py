@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import central_differences
 
 from attnlib import induction as ind
 from attnlib import nn
@@ -20,15 +21,6 @@ def loss_only(params, tokens):
     return nn.cross_entropy(logits[:, :-1], tokens[:, 1:])[0]
 
 
-def central_differences(f, params, key, h=1e-6):
-    grad = np.zeros_like(params[key])
-    for idx in np.ndindex(grad.shape):
-        plus = {k: v.copy() for k, v in params.items()}
-        minus = {k: v.copy() for k, v in params.items()}
-        plus[key][idx] += h
-        minus[key][idx] -= h
-        grad[idx] = (f(plus) - f(minus)) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("length", [2, 5])

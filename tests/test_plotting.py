@@ -75,21 +75,9 @@ def test_mask_plot_without_legend():
     assert ax.get_legend() is None
 
 
-def _check_figures_tool():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "check_figures.py"
-    spec = importlib.util.spec_from_file_location("check_figures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_check_figures_flags_text_shrunk_below_8pt():
+    import check_figures as tool  # tools/check_figures.py
     import matplotlib.pyplot as plt
-
-    tool = _check_figures_tool()
     for width, fontsize, ok in ((11, 7, False), (8, 11, True)):
         fig, ax = plt.subplots(figsize=(width, 3), dpi=110)
         ax.plot([0, 1], [0, 1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import central_differences
 
 from attnlib import translate as tr
 from attnlib.masks import causal_mask
@@ -15,15 +16,6 @@ def small_model(rng, **kwargs):
     return params
 
 
-def central_differences(f, params, key, h=1e-6):
-    grad = np.zeros_like(params[key])
-    for idx in np.ndindex(grad.shape):
-        plus = {k: v.copy() for k, v in params.items()}
-        minus = {k: v.copy() for k, v in params.items()}
-        plus[key][idx] += h
-        minus[key][idx] -= h
-        grad[idx] = (f(plus) - f(minus)) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("variant", [{}, {"cross_attention": False}, {"source_positions": False}])
