@@ -253,8 +253,9 @@ def test_zero_ablation_everywhere_is_silencing_layer_0():
     x = ind.repeated_sequences(3, 5, rng, n_vocab=10)
     silenced = dict(p, W_o1=np.zeros_like(p["W_o1"]))
     logits, w = ind.forward_layer0_ablated(p, x)
-    np.testing.assert_allclose(logits, ind.forward(silenced, x)[0], atol=1e-12)
-    np.testing.assert_allclose(w, ind.forward(silenced, x)[1]["weights"], atol=1e-12)
+    expected, cache = ind.forward(silenced, x)
+    np.testing.assert_allclose(logits, expected, atol=1e-12)
+    np.testing.assert_allclose(w, cache["weights"], atol=1e-12)
 
 
 def test_ablation_reaches_only_the_named_inputs_and_positions():
