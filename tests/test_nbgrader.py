@@ -151,7 +151,7 @@ def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     nbgrader_export.export([LAB], course, points=1)
     config = course / "nbgrader_config.py"
-    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\n")
+    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
     done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     released = course / "release" / ASSIGNMENT / LAB.name

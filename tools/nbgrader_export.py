@@ -49,7 +49,9 @@ from attnlib.grading.nbgrader_step import ExternalGrade
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
-c.ExecutePreprocessor.timeout = 300  # seconds per cell; the labs run in well under a minute
+# Seconds per cell when nbgrader runs a submission for its feedback (the grade does not depend on it):
+# a lab runs top to bottom in under 30 s, and a student's endless loop costs the grader this long.
+c.Execute.timeout = 60
 # The grade of every exercise comes from ExternalGrade (the answer cell run in a fresh process),
 # not from what the grading cells did in the kernel that also ran the student's cells.
 c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
