@@ -677,12 +677,28 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector") -> CheckResul
 # --- predict, then measure ------------------------------------------------------------------
 
 
+PLAIN_RULE = ("a prediction is written in plain Python, numbers and arithmetic (math is there): it is graded "
+              "without numpy, so that it is a prediction and not the measurement")
+_MEASURING = {"np", "numpy", "al", "attnlib", "scipy", "torch"}
+
+
+def _names_used(code) -> set[str]:
+    """The global and attribute names a function's code (and the code nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names_used(const)
+    return names
+
+
 @graded()
 def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
                      explanation: str = "") -> CheckResult:
     """Compare a learner's prediction (a number, or a function returning one) with a measurement.
 
-    Passes when ``|prediction - measured| <= atol + rtol * |measured|``.  The message
+    Passes when ``|prediction - measured| <= atol + rtol * |measured|``.  A function is a
+    prediction in plain Python: one that uses numpy or attnlib fails (the grader runs it without
+    them), whatever it returns.  The message
     states both numbers, how far apart they are (a ratio when both are positive) and,
     when they disagree, ``explanation``: why the measurement comes out as it does.
 
@@ -694,6 +710,10 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
     your prediction 1 is 8 times smaller than the measured 8 (tolerance 25%). Each of the 8 terms adds 1.
     """
     if callable(prediction):
+        code = getattr(prediction, "__code__", None)
+        used = sorted(_names_used(code) & _MEASURING) if code is not None else []
+        if used:
+            return failed(name, f"your prediction uses {', '.join(used)}: {PLAIN_RULE}.")
         prediction, problem = attempt(name, prediction)
         if problem is not None:
             return problem

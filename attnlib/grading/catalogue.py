@@ -68,6 +68,7 @@ class Exercise:
     mistakes: list = field(default_factory=list)  # (answer-cell source, diagnosis or None)
     right: list = field(default_factory=list)  # answer-cell sources that must pass
     reference: str = ""  # the lab's own answer (an answer-cell source)
+    plain: bool = False  # a prediction: graded in plain Python, without numpy (sandbox.PLAIN_RULE)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -368,18 +369,26 @@ def prediction(lab: str, number: int, function: str, measure, reference: str, wr
             import sys
             return sys._getframe(1).f_globals["measured"]
         ''')]
-    return add(Exercise(lab, number, function, grade, data=data, reference=reference,
-                        mistakes=[(w, None) for w in [*wrong, *cheats]]))
+    measuring = src(f'''
+        def {function}():
+            import numpy
+            return 1.0
+        ''')  # numpy is out of reach: a measurement cannot be run in place of the prediction
+    return add(Exercise(lab, number, function, grade, data=data, reference=reference, plain=True,
+                        mistakes=[(w, None) for w in [*wrong, *cheats, measuring]]))
 
 
 prediction("01", 5, "predicted_wide_lookup",
            lambda: al.nadaraya_watson([5.0], *_lab1_data(None).values(), bandwidth=100.0)[0][0],
            src('''
     def predicted_wide_lookup():
-        return float(np.mean(values))
+        return sum(values) / len(values)
     '''), [src('''
     def predicted_wide_lookup():
-        return float(values[np.argmin(np.abs(keys - 5.0))])
+        return float(np.mean(values))
+    '''), src('''
+    def predicted_wide_lookup():
+        return min(zip(keys, values), key=lambda kv: abs(kv[0] - 5.0))[1]
     '''), src('''
     def predicted_wide_lookup():
         return 25.0

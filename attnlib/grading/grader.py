@@ -43,7 +43,7 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
     rng = fresh_rng() if rng is None else rng
     data = ex.make_data(rng)
     with Sandbox(source, ex.function, helpers=ex.helpers, data=data, serve=ex.served(),
-                 time_limit=time_limit) as sandbox:
+                 time_limit=time_limit, plain=ex.plain) as sandbox:
         if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
             return failed(name, sandbox.problem)
         try:

@@ -19,12 +19,15 @@ The time limit is enforced from here: a child that does not answer in time is ki
 
 from __future__ import annotations
 
+import atexit
 import base64
 import inspect
 import json
 import math
 import os
+import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from attnlib.checks._labs import PLAIN_RULE
 
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
@@ -116,12 +121,16 @@ def decode(data):
 # Runs as ``python -I -S -c CHILD <numpy folder> <allowed roots...>``; reads one request per line.
 CHILD = r'''
 import sys
-sys.path[:] = [p for p in sys.path if p] + [sys.argv[1]]
+_PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
+sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
 import base64, builtins, io, json, math, os, types, traceback
-import numpy as np
-import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
+if _PLAIN:
+    np = None
+else:
+    import numpy as np
+    import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
 import gc
-_ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[1:]) + ("/dev/null",)
+_ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[2:]) + ("/dev/null",)
 
 def _isolate(roots):
     # Landlock (Linux 5.13+): from here on this process and anything it starts may only read the
@@ -188,7 +197,7 @@ _BLOCKED = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.sp
             "os.startfile", "pty.spawn", "sys._current_frames", "cpython.PyInterpreterState_New",
             "sys.addaudithook"}
 _NO_IMPORT = {"ctypes", "_ctypes", "subprocess", "_posixsubprocess", "socket", "_socket", "multiprocessing",
-              "_multiprocessing", "pty", "attnlib"}
+              "_multiprocessing", "pty", "attnlib"} | ({"numpy"} if _PLAIN else set())
 def _install_hook(allowed, blocked, no_import):
     # The hook keeps its settings in this closure only: nothing in __main__ refers to it, the gc
     # functions that could find it are refused, and an audit hook cannot be removed.
@@ -223,7 +232,7 @@ def _enc(value):
         return value if abs(value) < 2**53 else {"__int__": str(value)}
     if isinstance(value, float):
         return {"__float__": repr(value)} if not math.isfinite(value) else value
-    if isinstance(value, (np.ndarray, np.generic)):
+    if np is not None and isinstance(value, (np.ndarray, np.generic)):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biufcU":
             if arr.dtype.kind == "O":
@@ -240,11 +249,11 @@ def _enc(value):
         return {"__dict__": [[_enc(k), _enc(v)] for k, v in value.items()]}
     if isinstance(value, range):
         return {"__range__": [value.start, value.stop, value.step]}
-    if isinstance(value, np.random.Generator):
+    if np is not None and isinstance(value, np.random.Generator):
         return {"__rng__": _enc(value.bit_generator.state)}
     if callable(value):
         return None
-    if hasattr(value, "__array__") or isinstance(value, (list, tuple)):
+    if np is not None and (hasattr(value, "__array__") or isinstance(value, (list, tuple))):
         return _enc(np.asarray(value))
     raise TypeError(f"a {type(value).__name__}, not numbers or an array")
 
@@ -296,7 +305,9 @@ def _helper(path):
     return helper
 
 def _namespace(request):
-    ns = {"__name__": "__main__", "__builtins__": builtins, "np": np, "math": math}
+    ns = {"__name__": "__main__", "__builtins__": builtins, "math": math}
+    if not _PLAIN:
+        ns["np"] = np
     for name, paths in request["helpers"].items():
         if isinstance(paths, str):
             ns[name] = _helper(paths)
@@ -372,6 +383,7 @@ def _numpy_folder() -> Path:
     global _NUMPY_FOLDER
     if _NUMPY_FOLDER is None or not _NUMPY_FOLDER.exists():
         folder = Path(tempfile.mkdtemp(prefix="attn-grading-numpy-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # links only: numpy itself stays
         site = Path(np.__file__).resolve().parent.parent
         for name in ("numpy", "numpy.libs"):
             if (site / name).exists():
@@ -383,9 +395,10 @@ def _numpy_folder() -> Path:
 _NUMPY_FOLDER: Path | None = None
 
 
-def _allowed_roots() -> list[str]:
+def _allowed_roots(numpy: bool = True) -> list[str]:
+    """Folders the child may read: the standard library, and numpy unless it runs a prediction."""
     site = Path(np.__file__).resolve().parent.parent
-    roots = [str(_numpy_folder()), str(site / "numpy"), str(site / "numpy.libs")]
+    roots = [str(_numpy_folder()), str(site / "numpy"), str(site / "numpy.libs")] if numpy else []
     for key in ("stdlib", "platstdlib"):
         roots.append(sysconfig.get_paths()[key])
     base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -440,8 +453,9 @@ class Sandbox:
     """
 
     def __init__(self, source: str, function: str, *, helpers=None, data=None, serve=None,
-                 time_limit: float = TIME_LIMIT):
+                 time_limit: float = TIME_LIMIT, plain: bool = False):
         self.source, self.name = source, function
+        self.plain = plain  # a prediction: no numpy in the child, data as lists, numbers back
         self.helpers, self.data = dict(helpers or {}), dict(data or {})
         self.serve = dict(serve or {})
         self.time_limit = time_limit
@@ -466,15 +480,17 @@ class Sandbox:
         unknown = served - set(self.serve)
         if unknown:
             raise ValueError(f"helpers without a served function: {sorted(unknown)}")
-        roots = _allowed_roots()
+        roots = _allowed_roots(numpy=not self.plain)
         env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", CHILD, str(_numpy_folder()), *roots],
+            [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
+        data = {k: np.asarray(v).tolist() if self.plain and isinstance(v, np.ndarray | np.generic) else v
+                for k, v in self.data.items()}
         request = {"source": self.source, "function": self.name, "helpers": self.helpers,
-                   "data": {k: encode(v) for k, v in self.data.items()}}
+                   "data": {k: encode(v) for k, v in data.items()}}
         self._write(request)
         message = self._read(self.time_limit + 10.0)  # the first read includes numpy's import
         if message is None:
@@ -485,6 +501,8 @@ class Sandbox:
                     else "not implemented yet."
             else:
                 self.problem = f"your answer cell raised {message['type']}: {message['message'][:300]}"
+                if self.plain and re.search(r"\b(np|numpy)\b", message["message"]):
+                    self.problem += f" ({PLAIN_RULE})"
         elif message["op"] == "missing":
             self.problem = f"your answer cell does not define the function {self.name}."
         elif message["op"] == "ready":
@@ -586,6 +604,8 @@ class Sandbox:
                 self._serve(message)
                 continue
             if op == "raised":
+                if self.plain and re.search(r"\b(np|numpy)\b", message["message"]):
+                    message = {**message, "message": f"{message['message']} ({PLAIN_RULE})"}
                 raise _raised(message)
             if op == "unsendable":
                 raise Stopped(f"your function returned {message['message']}.")
