@@ -150,11 +150,11 @@ async def _settled(page, pending: set, quiet: float = 0.5, timeout: float = 90.0
     raise TimeoutError(f"requests still in flight after {timeout:.0f} s: {sorted(r.url for r in pending)[:5]}")
 
 
-async def _survey_page(browser, base_url, path) -> PageReport:
+async def _survey_page(contexts, base_url, path) -> PageReport:
     """Open one page (async API) and record its problems, axe-core violations and widgets."""
     report = PageReport(path)
     origin = base_url.split(SUB_PATH)[0]
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await (await contexts.get(viewport={"width": 1280, "height": 900})).new_page()
     page.set_default_timeout(90_000)  # a busy machine (CI, a shared 2-core box) can be slow to settle
 
     async def route(r):
@@ -196,8 +196,26 @@ async def _survey_page(browser, base_url, path) -> PageReport:
     return report
 
 
+class Contexts:
+    """One browser context per set of options, shared by the pages visited with those options: like a
+    reader's browser, the pages share its cache, so the site's scripts (MathJax's above all) are
+    fetched and compiled once rather than for every page."""
+
+    def __init__(self, browser):
+        self.browser, self.made = browser, {}
+
+    async def get(self, init_script: str = "", **options):
+        key = json.dumps([init_script, options], sort_keys=True)
+        if key not in self.made:
+            context = await self.browser.new_context(**options)
+            if init_script:
+                await context.add_init_script(init_script)
+            self.made[key] = context
+        return self.made[key]
+
+
 def a_few_at_a_time(visit, jobs: list, concurrent: int = CONCURRENT_PAGES) -> list:
-    """``await visit(browser, *job)`` for every job, ``concurrent`` at once, in a Chromium of its own
+    """``await visit(contexts, *job)`` for every job, ``concurrent`` at once, in a Chromium of its own
     (async API) on a thread of its own (the session's sync browser keeps its own event loop)."""
     import asyncio
 
@@ -206,11 +224,11 @@ def a_few_at_a_time(visit, jobs: list, concurrent: int = CONCURRENT_PAGES) -> li
     async def main():
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            gate = asyncio.Semaphore(concurrent)
+            contexts, gate = Contexts(browser), asyncio.Semaphore(concurrent)
 
             async def one(job):
                 async with gate:
-                    return await visit(browser, *job)
+                    return await visit(contexts, *job)
 
             results = await asyncio.gather(*(one(job) for job in jobs))
             await browser.close()

@@ -27,13 +27,12 @@ OVERFLOWS = """r => [...r.querySelectorAll('.attnlib-map-heat, .attnlib-nv-box')
     (box) => box.scrollWidth > box.clientWidth + 1)"""
 
 
-async def _look_at(browser, base_url: str, path: str, look: str) -> dict:
+async def _look_at(contexts, base_url: str, path: str, look: str) -> dict:
     """One page in one look: its problems, widgets too wide for their card, and axe-core's violations."""
     mode, width = LOOKS[look]
     found = {"look": look, "path": path, "problems": [], "too_wide": {}, "axe": []}
-    context = await browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1,
-                                        color_scheme=mode)
-    await context.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
+    context = await contexts.get(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');",
+                                 viewport={"width": width, "height": 900}, device_scale_factor=1, color_scheme=mode)
     page = await context.new_page()
     page.set_default_timeout(90_000)  # a busy machine can be slow
     page.on("console", lambda m: found["problems"].append(f"console: {m.text}") if m.type == "error" else None)
@@ -69,7 +68,7 @@ async def _look_at(browser, base_url: str, path: str, look: str) -> dict:
     except Exception as err:  # a page that never renders is a finding of that page and look
         found["problems"].append(f"{type(err).__name__}: {err}")
     finally:
-        await context.close()
+        await page.close()
     return found
 
 

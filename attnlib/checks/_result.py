@@ -318,7 +318,7 @@ def check_function(name: str, fn, reference, cases, *, atol: float = 1e-6, rtol:
         if not result.passed:
             named = named_mistake(got, case, mistakes)
             return failed(name, f"on input {number} of {len(cases)}, {named}") if named else result
-    return passed(name, f"correct on {len(cases)} inputs.")
+    return passed(name, f"correct on {len(cases)} input{'' if len(cases) == 1 else 's'}.")
 
 
 # --- helpers shared by the diagnosing checks ------------------------------------------------
