@@ -657,7 +657,9 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector") -> CheckResul
     rng = np.random.default_rng()
     n, d_model = int(rng.integers(5, 8)), 8
     X = rng.normal(size=(n, d_model))
-    for label, attend, leaks in _leaky_attends(rng, n, d_model):
+    cases = list(_leaky_attends(rng, n, d_model))
+    for i in rng.permutation(len(cases)):  # a fresh order each time: an answer cannot replay the verdicts
+        label, attend, leaks = cases[i]
         context = f"with {label}"
         value, problem = attempt(name, fn, attend, X, names=("attend", "X"), expected="fn(attend, X)")
         if problem is not None:

@@ -42,14 +42,14 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
         return failed(name, f"the grader knows no exercise {number} in lab {lab}.")
     rng = fresh_rng() if rng is None else rng
     data = ex.make_data(rng)
-    with Sandbox(source, ex.function, helpers=ex.helpers, data=data, serve=ex.served(),
-                 time_limit=time_limit, plain=ex.plain) as sandbox:
-        if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
-            return failed(name, sandbox.problem)
-        try:
+    try:  # a grader must report, never crash on an answer, whatever the answer's process sends
+        with Sandbox(source, ex.function, helpers=ex.helpers, data=data, serve=ex.served(),
+                     time_limit=time_limit, plain=ex.plain) as sandbox:
+            if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
+                return failed(name, sandbox.problem)
             result = ex.grade(sandbox.function(), rng, data)
-        except Exception as err:  # a grader must report, never crash on an answer
-            result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {err}).")
+    except Exception as err:
+        result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {str(err)[:300]}).")
     if not isinstance(result, CheckResult):
         return failed(name, "the grader could not judge your answer.")
     return result
