@@ -212,6 +212,67 @@ def leaks_future(attend, X):
     assert not _grade(("07", 4), source).passed
 
 
+def test_a_leak_detector_that_replays_the_verdicts_scores_zero():
+    """The cases come in an order drawn from the grading generator (fresh entropy when grading):
+    a detector that answers from a list, never calling attend, fails (found by an adversarial tester)."""
+    source = '''
+_seq = iter([False, True, True, True, True, False, True] * 2)
+def leaks_future(attend, X):
+    return next(_seq)
+'''
+    assert not any(_grade(("07", 4), source, seed=seed).passed for seed in range(3))
+
+
+def test_a_forged_message_from_the_answers_process_does_not_crash_the_grader():
+    for forged in ['{"op": "cell raised"}', '{"op": "raised"}', "[" * 100_000, '{"op": "returned"}']:
+        source = f'''
+import sys
+def leaks_future(attend, X):
+    sys.modules["__main__"]._out.write({forged!r} + "\\n"); sys.modules["__main__"]._out.flush()
+    return True
+'''
+        result = _grade(("07", 4), source)
+        assert not result.passed, (forged[:20], result)
+
+
+ESCAPE = '''
+import sys, os, importlib.util
+_m = sys.modules["__main__"]
+def _poke(s, new):  # numpy writes the audit hook's own strings: "socket.__new__" no longer matches
+    class A: pass
+    a = A()
+    a.__array_interface__ = {"data": (id(s) + sys.getsizeof(s) - len(s) - 1, False), "shape": (len(s),),
+                             "typestr": "|u1", "version": 3}
+    np.array(a, copy=False)[:] = np.frombuffer(new.encode(), dtype=np.uint8)
+for s in list(_m._BLOCKED):
+    if s.startswith(("socket.", "os.fork")):
+        _poke(s, "X" + s[1:])
+def _load(name, path):  # the import check reads only the first part of a dotted name
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+_dyn = os.path.dirname(os.__file__) + "/lib-dynload"
+sys.modules["_socket"] = _load("x._socket", _dyn + "/" + [f for f in os.listdir(_dyn) if f.startswith("_socket.")][0])
+_sk = _load("sock", os.path.dirname(os.__file__) + "/socket.py")
+def my_softmax(x):
+    WAY
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)  # a right answer, returned only if the way out worked
+'''
+
+
+@pytest.mark.parametrize("way", ["_sk.socket(_sk.AF_INET, _sk.SOCK_DGRAM)", "_sk.socket(_sk.AF_UNIX)",
+                                 "os.fork() or os._exit(0)"], ids=["udp", "unix", "fork"])
+def test_past_the_audit_hook_there_is_still_no_socket_and_no_new_process(way):
+    """The audit hook's strings can be rewritten through numpy and a module loaded under a dotted name;
+    Landlock governs TCP only.  The system-call filter refuses sockets and new processes to native code
+    too (an adversarial tester reached a UDP "oracle" and left a forked process behind before it)."""
+    result = _grade(("03", 1), ESCAPE.replace("WAY", way))
+    assert not result.passed and "Operation not permitted" in result.message, result
+
+
 def test_a_list_for_a_tuple_and_float32_score_full_marks():
     source = '''
 def attention(Q, K, V, mask=None):

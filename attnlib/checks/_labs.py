@@ -634,7 +634,7 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
 
 
 @graded()
-def check_leak_detector(fn, *, name: str = "Future-leak detector") -> CheckResult:
+def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> CheckResult:
     """Check a learner's ``fn(attend, X)`` -> bool: True when some output depends on a later token.
 
     Tried on causal functions and on leaky ones (no mask, the reshape bug, a leak from the
@@ -654,7 +654,7 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector") -> CheckResul
     >>> check_leak_detector(lambda attend, X: False).passed
     False
     """
-    rng = np.random.default_rng()
+    rng = np.random.default_rng() if rng is None else rng
     n, d_model = int(rng.integers(5, 8)), 8
     X = rng.normal(size=(n, d_model))
     cases = list(_leaky_attends(rng, n, d_model))

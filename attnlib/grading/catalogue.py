@@ -1846,8 +1846,8 @@ add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
 
 
 def _grade_leaks(fn, rng, data):
-    return then(lambda: check_leak_detector(fn, name=exercise_name(4)),
-                lambda: check_leak_detector(fn, name=hidden(4)))
+    return then(lambda: check_leak_detector(fn, name=exercise_name(4), rng=rng),
+                lambda: check_leak_detector(fn, name=hidden(4), rng=rng))
 
 
 add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
