@@ -146,6 +146,13 @@ def repeats_for(n: int) -> int:
     return 9 if n <= 1024 else 7 if n <= 4096 else 5 if n <= 8192 else 3
 
 
+def repeats_text(sizes, repeats: int | None) -> str:
+    """How many timed runs each size had, for the sizes this run measured: "9 at 256, 7 at 4096"."""
+    if repeats is not None:
+        return f"{repeats} at every size"
+    return ", ".join(f"{repeats_for(n)} at {n}" for n in sizes)
+
+
 # --------------------------------------------------------------------------- the machine
 
 
@@ -614,9 +621,9 @@ def main(argv=None) -> int:
 
     text = [
         f"Attention benchmark, run on {started:%Y-%m-%d %H:%M} UTC ({elapsed:.0f} s in all); "
-        f"d_k = d_v = {D}, float32, median of the timed runs (9 for n ≤ 1024, 7 up to 4096, "
-        "5 at 8192, 3 at 16384; naive loops at most 3). Peak memory: tracemalloc, on top of the inputs, "
-        "result included.",
+        f"n = {', '.join(str(n) for n in sorted(args.sizes))}; d_k = d_v = {D}, float32, median of the timed "
+        f"runs ({repeats_text(sorted(args.sizes), args.repeats)}; naive loops at most 3). Peak memory: "
+        "tracemalloc, on top of the inputs, result included.",
         "",
         *[f"- {k}: {v}" for k, v in machine.items()],
         "",
