@@ -7,8 +7,11 @@ refuses to open files outside the standard library and numpy, to start processes
 sockets, or to import ``ctypes``.  The hook lives in the learner's own process, and numpy can read
 and write that process's memory at a raw address (``__array_interface__``), so the hook alone does
 not hold: before any learner code runs, the child also confines itself with Landlock (Linux 5.13+;
-irreversible, native code included): it may read the standard library and numpy only, write and
-connect nowhere, and signal no process outside itself.  The child executes the answer cell's source in a namespace of
+irreversible, native code included): it may read the standard library and numpy only, write
+nowhere, make no TCP connection, and signal no process outside itself; and with a seccomp filter
+(x86-64 and ARM64) it may create no socket of any kind, start no process or program, trace
+nothing and make no namespace (threads stay possible).  A prediction's child (``plain``) has no
+numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
 helpers the exercise allows are served, so attnlib's reference for the exercise itself is not in
