@@ -138,6 +138,7 @@ DIFFERENT = {
                   "    d = -((query - keys) ** 2) / (2 * sigma**2)\n"
                   "    w = np.exp(d - d.max())\n    return float((w * values).sum() / w.sum())",
 }
+EXECUTED = ["cheats-a", "cheats-b", "mistakes"]  # graded with nbgrader's Execute step
 SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistakes": MISTAKES,
                "different": DIFFERENT}
 EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
@@ -169,7 +170,12 @@ def course(tmp_path_factory):
                     cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
         nbformat.write(nb, folder / LAB.name)
     started = time.perf_counter()
-    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None)
+    # The cheats and the mistakes as nbgrader runs them (Execute first: a cheat in the kernel must change
+    # nothing; the feedback test reads the mistakes' executed notebook); the others without Execute.
+    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, echo=lambda line: None)
+    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, execute=False,
+                                 students=[s for s in [*SUBMISSIONS, "unsolved"] if s not in EXECUTED])
+    report["students"].update(rest["students"])
     report["wall"] = time.perf_counter() - started
     return {"course": course, "report": report}
 
