@@ -273,6 +273,33 @@ def test_past_the_audit_hook_there_is_still_no_socket_and_no_new_process(way):
     assert not result.passed and "Operation not permitted" in result.message, result
 
 
+def test_installed_packages_are_not_readable_though_the_standard_library_is():
+    """site-packages sits inside the standard library's folders (a venv's, a Docker image's, conda's):
+    with attnlib installed there, an answer read the catalogue's reference answers (an adversarial
+    tester passed 46 of 50 exercises so).  Every file of the packages but numpy's is refused; the
+    standard library still imports."""
+    import site
+    import sysconfig
+
+    packages = [Path(p) for p in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]} if Path(p).is_dir()]
+    files = [str(next(f for f in folder.rglob("*.py") if "numpy" not in f.parts)) for folder in packages]
+    assert files
+    source = f'''
+import statistics, fractions
+def my_softmax(x):
+    for f in {files!r}:
+        try:
+            open(f).read(10)
+        except PermissionError:
+            continue
+        raise RuntimeError("read " + f)
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+'''
+    result = _grade(("03", 1), source)
+    assert result.passed, result  # passes only when every file was refused
+
+
 def test_a_list_for_a_tuple_and_float32_score_full_marks():
     source = '''
 def attention(Q, K, V, mask=None):

@@ -133,9 +133,12 @@ else:
     import numpy as np
     import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
 import gc
-_ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[2:]) + ("/dev/null",)
+# "ls:<folder>": the folder may be listed, its files read only where another root allows it (the
+# standard library's folders hold site-packages, which must stay unreadable: attnlib may be there)
+_LIST_ONLY = tuple(os.path.realpath(p[3:]) for p in sys.argv[2:] if p.startswith("ls:"))
+_ALLOWED = tuple(os.path.realpath(p) for p in sys.argv[2:] if not p.startswith("ls:")) + ("/dev/null",)
 
-def _isolate(roots):
+def _isolate(roots, list_only=()):
     # Landlock (Linux 5.13+): from here on this process and anything it starts may only read the
     # allowed roots, write nowhere, connect nowhere (ABI 4+) and signal no process outside (ABI 6+).
     # Unlike the audit hook this holds against native code too (a learner who rewrites the hook's
@@ -165,13 +168,18 @@ def _isolate(roots):
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
     read_file, read_dir, write_file = 1 << 2, 1 << 3, 1 << 1
-    for path in roots:
+    for path in [*roots, *[(p,) for p in list_only]]:
+        listing = isinstance(path, tuple)
+        path = path[0] if listing else path
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             continue
         try:
-            access = read_file | read_dir if os.path.isdir(path) else read_file | write_file
+            if listing:
+                access = read_dir
+            else:
+                access = read_file | read_dir if os.path.isdir(path) else read_file | write_file
             rule = Beneath(access, fd)
             if syscall(add, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
                 raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
@@ -222,7 +230,7 @@ def _filter_syscalls():
     program = Program(len(prog), filters)
     return libc.prctl(22, 2, ctypes.byref(program), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
-_ISOLATED = _isolate(_ALLOWED)  # an error here ends the child before any learner code runs
+_ISOLATED = _isolate(_ALLOWED, _LIST_ONLY)  # an error here ends the child before any learner code runs
 _FILTERED = _filter_syscalls()
 for _name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
     del sys.modules[_name]
@@ -437,15 +445,25 @@ def _numpy_folder() -> Path:
 _NUMPY_FOLDER: Path | None = None
 
 
+PACKAGE_FOLDERS = {"site-packages", "dist-packages"}  # in the standard library's folders, never readable
+
+
 def _allowed_roots(numpy: bool = True) -> list[str]:
-    """Folders the child may read: the standard library, and numpy unless it runs a prediction."""
+    """What the child may read: every entry of the standard library's folders except the installed
+    packages in them (a venv's, a Docker image's or conda's site-packages sits inside, and attnlib, its
+    reference answers included, may be installed there), numpy unless it runs a prediction, and the
+    standard library's folders themselves as ``ls:`` roots (listed, for imports; read through the entries)."""
     site = Path(np.__file__).resolve().parent.parent
     roots = [str(_numpy_folder()), str(site / "numpy"), str(site / "numpy.libs")] if numpy else []
-    for key in ("stdlib", "platstdlib"):
-        roots.append(sysconfig.get_paths()[key])
-    base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    roots.append(str(base))
-    return list(dict.fromkeys(os.path.realpath(r) for r in roots))
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    folders = [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")]
+    folders += [str(Path(prefix) / "lib" / version) for prefix in (sys.base_prefix, sys.base_exec_prefix)]
+    for folder in dict.fromkeys(os.path.realpath(f) for f in folders):
+        if not os.path.isdir(folder):
+            continue
+        roots.append("ls:" + folder)
+        roots += [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name not in PACKAGE_FOLDERS]
+    return list(dict.fromkeys(r if r.startswith("ls:") else os.path.realpath(r) for r in roots))
 
 
 def _warn_unisolated() -> None:
