@@ -410,6 +410,24 @@ def position_weights(p, n, d_pe, scale):
     assert not result.passed and "larger than this exercise needs" in result.message, result
 
 
+@pytest.mark.parametrize(("key", "call"), [
+    (("06", 1), "al.causal_mask(30000)"),  # 35 s and 2.6 GB in the grader's process (an adversarial tester)
+    (("06", 1), "al.softmax(np.ones((1, 12000)))"),
+], ids=["square", "long-axis"])
+def test_a_helper_is_refused_sizes_whose_cost_grows_past_the_time_limit(key, call):
+    """A helper runs in the grader's process: a size well past the labs' inputs is refused before it runs."""
+    function = catalogue.EXERCISES[key].function
+    source = f'''
+def {function}(S):
+    {call}
+    return None
+'''
+    start = time.perf_counter()
+    result = _grade(key, source)
+    assert not result.passed and "larger than this exercise needs" in result.message, result
+    assert time.perf_counter() - start < 10
+
+
 # --- holes found by the adversarial review (each of these tests fails without its fix) ----------
 
 def _probe(source, function="probe", **kw):

@@ -732,7 +732,11 @@ class Sandbox:
         return learner_function
 
 
-HELPER_LIMIT = 10**7  # numbers in a helper's argument, and the largest integer argument
+HELPER_LIMIT = 2 * 10**6  # numbers in a helper's argument (and in a range sent back)
+SIZE_LIMIT = 4096  # the largest integer argument and the longest axis of an array argument of a helper
+# A helper runs in the grader's own process, and its cost can grow with the square or the cube of a
+# size (al.causal_mask(30000) took 35 s and 2.6 GB there; a ridge fit of width 12000, minutes), so every
+# size a helper is given stays below what the labs' largest inputs need, with room to spare.
 
 
 def _too_big(values) -> str | None:
@@ -740,10 +744,12 @@ def _too_big(values) -> str | None:
     for value in values:
         if isinstance(value, bool):
             continue
-        if isinstance(value, int | np.integer) and abs(int(value)) > 10**5:
-            return f"an integer argument of {int(value)} is larger than this exercise needs (at most 100000)."
-        if isinstance(value, np.ndarray) and value.size > HELPER_LIMIT:
-            return f"an array of {value.size} numbers is larger than this exercise needs."
+        if isinstance(value, int | np.integer) and abs(int(value)) > SIZE_LIMIT:
+            return (f"an integer argument of {int(value)} is larger than this exercise needs "
+                    f"(at most {SIZE_LIMIT}).")
+        if isinstance(value, np.ndarray) and (value.size > HELPER_LIMIT or max(value.shape, default=0) > SIZE_LIMIT):
+            return (f"an array of shape {value.shape} is larger than this exercise needs "
+                    f"(at most {SIZE_LIMIT} along an axis, {HELPER_LIMIT} numbers).")
         if isinstance(value, list | tuple):
             inner = _too_big(value)
             if inner:
