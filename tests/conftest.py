@@ -98,21 +98,16 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Start the book build in the background when a collected test needs it.  The build is the
-    longest chain of the run (every browser test waits for it), so under xdist the workers then
-    yield the processor to it: they lower their own priority after it has started (the build keeps
-    the normal one) and fill the time it leaves."""
+    """Start the book build in the background when a collected test needs it: it takes one core
+    for a few minutes while the other tests use the other one."""
     global _build
     if _prebuilt() or os.environ.get("ATTN_BOOK_HTML") or not any(map(_needs_book, session.items)):
         return
     run = _xdist_run(session.config)
     if run is None:
         _build = _start_build()
-        return
-    if _claim_build(run):
+    elif _claim_build(run):
         _build = _start_build(done=ARTIFACTS / f"book-build-{run}.done")
-    if hasattr(os, "nice"):
-        os.nice(5)  # this worker, and what it starts from now on
 
 
 @pytest.fixture(scope="session")
