@@ -172,22 +172,30 @@ def drive_attention_map(page, root, state, what):
     return W0
 
 
+def drive_every_view(browser, base_url, pages, names, label, drive):
+    """On each page, ``drive(page, root, embedded state, what)`` every view of the widgets ``names``, then
+    screenshot it; the page must log no problem."""
+    selector = ", ".join(f'[data-attnlib-widget="{name}"]' for name in names)
+    for path in pages:
+        problems = []
+        page = open_page(browser, base_url, path, problems)
+        wait_for_widgets(page)
+        roots = page.locator(selector)
+        for i in range(roots.count()):
+            root = roots.nth(i)
+            root.scroll_into_view_if_needed()
+            drive(page, root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
+            root.screenshot(path=shot(path, f"-{label}{i}"))
+        page.close()
+        assert not problems, problems
+
+
 def test_attention_maps_in_the_book(widgets, base_url, browser):
     pages = widget_pages(widgets, "AttentionMap") + widget_pages(widgets, "MaskExplorer")
     if not pages:
         pytest.skip("no chapter uses AttentionMap or MaskExplorer yet (tested on a standalone page below)")
-    for path in sorted(set(pages)):
-        problems = []
-        page = open_page(browser, base_url, path, problems)
-        wait_for_widgets(page)
-        roots = page.locator('[data-attnlib-widget="AttentionMap"], [data-attnlib-widget="MaskExplorer"]')
-        for i in range(roots.count()):
-            root = roots.nth(i)
-            root.scroll_into_view_if_needed()
-            drive_attention_map(page, root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
-            root.screenshot(path=shot(path, f"-map{i}"))
-        page.close()
-        assert not problems, problems
+    drive_every_view(browser, base_url, sorted(set(pages)), ["AttentionMap", "MaskExplorer"], "map",
+                     drive_attention_map)
 
 
 def mv_check(root, state, what):
@@ -295,18 +303,8 @@ def test_neuron_views_in_the_book(widgets, base_url, browser):
     assert "book/real-transformer.html" in pages, "the real-transformer page shows no NeuronView"
     assert {"book/03-how-attention-works.html", "book/04-types-of-attention.html"} & set(pages), \
         "neither chapter 3 nor 4 shows a NeuronView"
-    for path in pages:
-        problems = []
-        page = open_page(browser, base_url, path, problems)
-        wait_for_widgets(page)
-        roots = page.locator('[data-attnlib-widget="NeuronView"]')
-        for i in range(roots.count()):
-            root = roots.nth(i)
-            root.scroll_into_view_if_needed()
-            drive_neuron_view(root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
-            root.screenshot(path=shot(path, f"-neuron{i}"))
-        page.close()
-        assert not problems, problems
+    drive_every_view(browser, base_url, pages, ["NeuronView"], "neuron",
+                     lambda page, root, state, what: drive_neuron_view(root, state, what))
 
 
 # --- every widget on a standalone page built like the book's --------------------------
