@@ -574,9 +574,7 @@ class Sandbox:
                 self.problem = f"not implemented yet ({message['message'][:300]})." if message["message"] \
                     else "not implemented yet."
             else:
-                self.problem = f"your answer cell raised {message['type']}: {message['message'][:300]}"
-                if self.plain and re.search(r"\b(np|numpy)\b", message["message"]):
-                    self.problem += f" ({PLAIN_RULE})"
+                self.problem = f"your answer cell raised {message['type']}: {self._explained(message['message'][:300])}"
         elif message["op"] == "missing":
             self.problem = f"your answer cell does not define the function {self.name}."
         elif message["op"] == "ready":
@@ -586,6 +584,12 @@ class Sandbox:
                 _warn_unisolated()
         else:
             self.problem = "your answer cell could not be run."
+
+    def _explained(self, text: str) -> str:
+        """The learner's error message, with the rule for predictions when one reached for numpy."""
+        if self.plain and re.search(r"\b(np|numpy)\b", text):
+            return f"{text} ({PLAIN_RULE})"
+        return text
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -678,9 +682,7 @@ class Sandbox:
                 self._serve(message)
                 continue
             if op == "raised":
-                if self.plain and re.search(r"\b(np|numpy)\b", message["message"]):
-                    message = {**message, "message": f"{message['message']} ({PLAIN_RULE})"}
-                raise _raised(message)
+                raise _raised({**message, "message": self._explained(message["message"])})
             if op == "unsendable":
                 raise Stopped(f"your function returned {message['message']}.")
             if op == "returned":
