@@ -10,9 +10,11 @@ WARNING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 
 
 def test_book_builds_without_warnings(built_book):
-    problems = [line for line in built_book.log.splitlines() if WARNING.search(line)]
+    lines = built_book.log.splitlines()
+    problems = [k for k, line in enumerate(lines) if WARNING.search(line)]
     assert built_book.returncode == 0, built_book.log[-3000:]
-    assert not problems, "\n".join(problems[:20])
+    # each problem with the lines after it: a traceback's last line names the error
+    assert not problems, "\n---\n".join("\n".join(lines[k:k + 25]) for k in problems[:8])
 
 
 def test_every_chapter_and_lab_is_a_page(built_book):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -27,13 +28,23 @@ THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _execute(notebook, cwd: str, timeout, allow_errors: bool):
-    """Run one page in a kernel of its own (in a worker process); return it and how it went."""
+    """Run one page in a kernel of its own (in a worker process); return it and how it went.
+
+    The kernel talks over Unix sockets in a folder of its own, not TCP ports: jupyter_client picks a
+    TCP port by binding port 0 and letting it go, so kernels started at once by other processes (the
+    test suite runs its own beside the build) can be handed the same port, and a kernel whose
+    heartbeat loses that race prints a traceback to the build's log.
+    """
     from jupyter_cache.executors.utils import single_nb_execution
+    from traitlets.config import Config
 
     for name in THREADS:  # the kernel inherits them: pages side by side, one BLAS thread each
         os.environ[name] = "1"
 
-    result = single_nb_execution(notebook, cwd=cwd, allow_errors=allow_errors, timeout=timeout, meta_override=True)
+    with tempfile.TemporaryDirectory(prefix="page-kernel-") as sockets:
+        config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+        result = single_nb_execution(notebook, cwd=cwd, allow_errors=allow_errors, timeout=timeout,
+                                     meta_override=True, config=config)
     return notebook, result.time, (None if result.err is None else f"{type(result.err).__name__}: {result.err}")
 
 
