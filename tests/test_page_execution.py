@@ -1,13 +1,10 @@
 """tools/page_execution.py: how the build runs a page before Sphinx reads it."""
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-from page_execution import _execute  # noqa: E402
+from page_execution import _execute
 
 pytestmark = pytest.mark.slow  # starts kernels
 
