@@ -364,7 +364,9 @@ def online_softmax(scores, blocks, running):
         ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=NAME_PT)
         if b + 1 < len(blocks):
             _arrow(ax, (x + 0.08, top - cell / 2), (x + 0.72, top - cell / 2), "")
-            ax.text(x + 0.4, top - cell - 0.25, "rescale\nby e^(m−m′)", ha="center", va="top", fontsize=NOTE_PT)
+            f = np.exp(m - running[b + 1][0])  # e^(m - m'): what the sum so far is multiplied by
+            ax.text(x + 0.4, top - cell - 0.25, f"rescale ℓ\nby e^(m−m′):\n{l:.2f} × {f:.2f}\n= {l * f:.2f}",
+                    ha="center", va="top", fontsize=NOTE_PT)
             x += 0.8
     ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=NOTE_PT)
     return _fit(fig, ax)
