@@ -27,8 +27,9 @@ def best_time(fn, repeats: int = 5, *, clock=time.process_time) -> float:
     """CPU seconds taken by the fastest of ``repeats`` calls of ``fn()``.
 
     The clock is this process's CPU time (``time.process_time``): with one thread it is what a
-    stopwatch shows on an idle machine, and other programs cannot inflate it by taking the
-    processor away, as they do a wall-clock time (pass ``clock=time.perf_counter`` for that).
+    stopwatch shows on an idle machine; other programs disturb it much less than a wall-clock
+    time, since the time they hold the processor is not counted (they can still slow it a
+    little, through shared caches and memory; pass ``clock=time.perf_counter`` for wall time).
     The minimum over repeats removes what noise is left (caches, interrupts): it can only make
     a run slower, never faster.
 

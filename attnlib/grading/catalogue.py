@@ -1474,7 +1474,8 @@ add(Exercise("05", 4, "weights_bytes", _grade_bytes3, reference=src('''
 
 def _growth():
     m = np.random.default_rng(5)
-    nbytes = {n: al.scaled_dot_product_attention(*[m.normal(size=(n, 8))] * 3)[1].nbytes for n in (500, 1000)}
+    nbytes = {n: al.scaled_dot_product_attention(*[m.normal(size=(n, d_k))] * 3)[1].nbytes
+              for n, d_k in ((500, 64), (1000, 16))}  # n doubles and d_k shrinks: the weights are n x n
     return nbytes[1000] / nbytes[500]
 
 
@@ -1487,6 +1488,9 @@ prediction("05", 5, "predicted_growth", _growth, src('''
     '''), src('''
     def predicted_growth():
         return 8.0
+    '''), src('''
+    def predicted_growth():
+        return 1.0
     ''')])
 
 # =========================================== Lab 6 ===========================================
