@@ -193,7 +193,7 @@ def encode_tokens(tokens, params: dict) -> np.ndarray:
 
 
 def position_recall(F_train, F_test, tokens_train, tokens_test, *, alpha: float = 1e-2) -> np.ndarray:
-    r"""Recall of every position through one ridge readout per position.
+    r"""Recall by distance from the end (entry 0: the last token), one ridge readout per position.
 
     For each position ``p`` a readout :math:`W_p` is fitted on the training
     sequences, from the features :math:`f_p` (with a 1 appended) to the one-hot
