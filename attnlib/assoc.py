@@ -120,13 +120,13 @@ def loss_and_grads(params: dict, data: RecallBatch, *, scale: float | None = Non
     Q = data.x_query @ params["W_q"]  # (B, 1, d_k)
     K = data.X @ params["W_k"]  # (B, n, d_k)
     V = data.X[..., D_KEY:]  # (B, n, 32)
-    p, _ = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32)
+    p, weights = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32), (B, 1, n)
     p_right = p[rows, 0, data.target]  # (B,), > 0: the right pair always has some weight
     loss = -np.mean(np.log(p_right))
     accuracy = np.mean(p[:, 0].argmax(-1) == data.target)
     d_p = np.zeros_like(p)
     d_p[rows, 0, data.target] = -1.0 / (B * p_right)  # d loss / d p
-    dQ, dK, _ = attention_backward(Q, K, V, d_p, scale=scale)  # (B, 1, d_k), (B, n, d_k)
+    dQ, dK, _ = attention_backward(Q, K, V, d_p, scale=scale, weights=weights)  # (B, 1, d_k), (B, n, d_k)
     d = data.X.shape[-1]
     grads = {"W_q": data.x_query.reshape(-1, d).T @ dQ.reshape(-1, dQ.shape[-1]),  # (48, B) @ (B, d_k)
              "W_k": data.X.reshape(-1, d).T @ dK.reshape(-1, dK.shape[-1])}  # (48, B*n) @ (B*n, d_k)

@@ -553,14 +553,14 @@ def train_query(states, tokens, query: dict, rng: np.random.Generator, *, steps:
         # forward
         Q = PE @ params["W_q"]  # (n, d_pe) @ (d_pe, d_k) -> (n, d_k)
         K = F_b @ params["W_k"]  # (B, n, d_key_in) @ (d_key_in, d_k) -> (B, n, d_k)
-        A, _ = scaled_dot_product_attention(Q, K, S_b)  # (B, n, d_hidden)
+        A, weights = scaled_dot_product_attention(Q, K, S_b)  # (B, n, d_hidden), (B, n, n)
         A1 = with_bias(A)  # (B, n, d_hidden + 1)
         logits = A1 @ params["W_o"]  # (B, n, d_hidden + 1) @ (d_hidden + 1, vocab) -> (B, n, vocab)
         losses[step], d_logits = cross_entropy(logits, x_b)  # d_logits: (B, n, vocab)
         # backward
         d_W_o = np.einsum("bnd,bnv->dv", A1, d_logits, optimize=True)  # (d_hidden + 1, vocab)
         d_A = d_logits @ params["W_o"][:-1].T  # (B, n, vocab) @ (vocab, d_hidden) -> (B, n, d_hidden)
-        d_Q, d_K, _ = attention_backward(Q, K, S_b, d_A)  # (n, d_k) summed over the batch, (B, n, d_k)
+        d_Q, d_K, _ = attention_backward(Q, K, S_b, d_A, weights=weights)  # (n, d_k) summed over the batch, (B, n, d_k)
         grads = {"W_q": PE.T @ d_Q,  # (d_pe, n) @ (n, d_k) -> (d_pe, d_k)
                  "W_k": np.einsum("bnf,bnk->fk", F_b, d_K, optimize=True),  # (d_key_in, d_k)
                  "W_o": d_W_o}

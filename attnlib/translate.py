@@ -296,7 +296,8 @@ def attend_backward(params: dict, name: str, saved: dict, d_out: np.ndarray, gra
     """
     grads[f"{name}.W_o"] = _flat(saved["head"]).T @ _flat(d_out)  # (d, B*n_q) @ (B*n_q, d) -> (d, d)
     d_head = d_out @ params[f"{name}.W_o"].T  # (B, n_q, d)
-    dQ, dK, dV = attention_backward(saved["Q"], saved["K"], saved["V"], d_head, saved["mask"])
+    dQ, dK, dV = attention_backward(saved["Q"], saved["K"], saved["V"], d_head, saved["mask"],
+                                    weights=saved["weights"])  # the forward's weights: nothing recomputed
     grads[f"{name}.W_q"] = _flat(saved["X_q"]).T @ _flat(dQ)  # (d, B*n_q) @ (B*n_q, d) -> (d, d)
     grads[f"{name}.W_k"] = _flat(saved["X_kv"]).T @ _flat(dK)  # (d, B*n_k) @ (B*n_k, d) -> (d, d)
     grads[f"{name}.W_v"] = _flat(saved["X_kv"]).T @ _flat(dV)
