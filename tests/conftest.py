@@ -88,8 +88,9 @@ def _claim_build(run: str) -> bool:
 
 
 def _needs_book(item) -> bool:
-    marked = item.get_closest_marker("build") or item.get_closest_marker("browser")
-    return bool(marked or _BOOK_FIXTURES & set(getattr(item, "fixturenames", ())))
+    """Marked build, or asks for the built book (a browser test of standalone pages or of JupyterLab
+    does not: it runs while the book builds)."""
+    return bool(item.get_closest_marker("build") or _BOOK_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_modifyitems(session, config, items):
