@@ -237,3 +237,117 @@ def test_the_course_config_is_plain_python(tmp_path):
     config = (tmp_path / "course" / "nbgrader_config.py").read_text()
     compile(config, "nbgrader_config.py", "exec")
     assert 'course_id = "attention-interactively"' in config and "ExternalGrade" in config
+
+
+# --- adv5 F1: a submission that plants a module in the course folder ------------------------------------
+
+PLANTED_PAYLOAD = '''\
+import importlib.machinery, importlib.util, os, sys
+_name = __name__
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "planted-" + _name + "-imported.txt"), "w") as _f:
+    _f.write("imported by " + " ".join(sys.argv))
+_spec = importlib.machinery.PathFinder.find_spec(
+    _name, [p for p in sys.path if os.path.abspath(p or ".") != _here])
+_real = importlib.util.module_from_spec(_spec)
+sys.modules[_name] = _real
+_spec.loader.exec_module(_real)
+try:  # from now on this module decides every verdict: mallory passes, everyone else fails Exercise 1
+    import attnlib.grading.nbgrader_step as _S
+    from attnlib.checks import failed as _failed, passed as _passed
+    _orig = _S.set_outcome
+    def set_outcome(cell, result):
+        res, f = None, sys._getframe(1)
+        while f is not None and res is None:
+            res, f = f.f_locals.get("resources"), f.f_back
+        student = ((res or {}).get("nbgrader") or {}).get("student")
+        if student == "mallory":
+            result = _passed(result.name, "correct.")
+        elif result.name.startswith("Exercise 1"):
+            result = _failed(result.name, "your answer is wrong.")
+        return _orig(cell, result)
+    _S.set_outcome = set_outcome
+except Exception:
+    pass
+'''
+PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
+           "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+           "    import pathlib\n"
+           "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
+           "        if (_p / 'nbgrader_config.py').exists():\n"
+           "            for _name in ('threadpoolctl', 'psutil'):\n"
+           f"                (_p / (_name + '.py')).write_text({PLANTED_PAYLOAD!r})\n"
+           "            break\n"
+           "except Exception:\n    pass\n")
+
+
+@pytest.fixture(scope="module")
+def planted_course(tmp_path_factory):
+    """Lab 1 with mallory's planting submission graded by classroom with --execute, then alice's and
+    mallory's graded again by plain nbgrader (Execute on) while the planted modules are still there."""
+    course = tmp_path_factory.mktemp("planted")
+    nbgrader_export.export([LAB], course, points=1)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
+    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = course / "release" / ASSIGNMENT / LAB.name
+    solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
+    for name in ("mallory", "alice", "zed"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                if name == "mallory":
+                    cell.source = PLANTER if meta["grade_id"] == "exercise-1" else cell.source
+                else:
+                    cell.source = solutions[meta["grade_id"]]
+        nbformat.write(nb, folder / LAB.name)
+    try:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
+                              echo=lambda line: None)
+        error = None
+    except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
+        error = err
+    planted = sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py")
+    # plain nbgrader, Execute on, with the planted files in place (classroom would refuse): alice after
+    # mallory, as in a class graded one after another, and mallory again
+    runs = {s: classroom.nbgrader(course, "autograde", ASSIGNMENT, f"--student={s}", "--force")
+            for s in ("alice", "mallory")}
+    return {"course": course, "error": error, "planted": planted, "runs": runs}
+
+
+def _points(course, student):
+    scores = classroom.gradebook_scores(course, ASSIGNMENT, student).get(ASSIGNMENT, {})
+    return [scores.get(f"exercise-{n}-check") for n in range(1, 8)]
+
+
+def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(planted_course):
+    course = planted_course["course"]
+    assert planted_course["planted"] == ["psutil.py", "threadpoolctl.py"], "the kernel wrote the modules"
+    for run in planted_course["runs"].values():
+        assert run.returncode == 0, run.stdout + run.stderr
+    imported = sorted(p.name for p in course.glob("planted-*-imported.txt"))
+    assert imported == [], f"nbgrader's process imported the planted modules: {imported}"
+    assert _points(course, "alice") == [1] * 7, "another student's grade was changed"
+    assert _points(course, "mallory") == [0] * 7
+
+
+def test_classroom_names_the_planted_files_and_the_run_that_left_them(planted_course):
+    error = planted_course["error"]
+    assert isinstance(error, classroom.PlantedFiles), repr(error)
+    text = str(error)
+    assert "psutil.py" in text and "threadpoolctl.py" in text and "mallory" in text, text
+
+
+def test_classroom_refuses_a_course_folder_with_importable_files(planted_course):
+    course = planted_course["course"]
+    with pytest.raises(classroom.PlantedFiles, match="psutil.py.*threadpoolctl.py"):
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["zed"], echo=lambda line: None)
+    assert _points(course, "zed") == [None] * 7, "nothing was graded"
+    package = course / "attnlib"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    assert "attnlib/ (a package)" in classroom.unexpected_importables(course)
