@@ -351,3 +351,44 @@ def test_classroom_refuses_a_course_folder_with_importable_files(planted_course)
     package.mkdir()
     (package / "__init__.py").write_text("")
     assert "attnlib/ (a package)" in classroom.unexpected_importables(course)
+
+
+def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):
+    """nbgrader puts its working folder first on sys.path before it loads the configuration; the
+    configuration takes it (and '' and everything inside the course folder) off before it imports
+    anything, so a planted threadpoolctl.py is not what grading imports."""
+    import subprocess
+    import sys
+
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / "threadpoolctl.py").write_text("raise SystemExit('the planted module was imported')\n")
+    (course / "sub").mkdir()
+    probe = ("import json, os, sys\n"
+             "sys.path[:0] = ['', os.getcwd(), os.path.join(os.getcwd(), 'sub')]  # as nbgrader and -m do\n"
+             "from traitlets.config.loader import PyFileConfigLoader\n"
+             "PyFileConfigLoader('nbgrader_config.py', path=os.getcwd()).load_config()\n"
+             "import threadpoolctl\n"
+             "print(json.dumps([sys.path, threadpoolctl.__file__]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=course, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    path, found = json.loads(done.stdout.splitlines()[-1])
+    root = course.resolve()
+    assert not any(p in ("", ".") or Path(p).resolve() == root or root in Path(p).resolve().parents for p in path), path
+    assert course.resolve() not in Path(found).resolve().parents
+
+
+def test_classroom_sees_a_changed_configuration_and_new_files(tmp_path):
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / ".jupyter").mkdir()
+    before = classroom.refuse_if_planted(course)
+    assert classroom.planted(course, before) == []
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.Autograde.autograde_preprocessors = []\n")
+    (course / ".jupyter" / "nbgrader_config.json").write_text("{}")
+    (course / "usercustomize.py").write_text("")
+    (course / "x.pth").write_text("")
+    found = " ".join(classroom.planted(course, before))
+    assert "nbgrader_config.py (changed)" in found and "nbgrader_config.json (new)" in found, found
+    assert "usercustomize.py" in found and "x.pth" in found, found
