@@ -5,8 +5,12 @@ which grades each answer cell in a fresh process; the grading cells' own outcome
 for nothing.  Submissions: solved, unsolved, two with the cheats of issue 22, one with honest mistakes
 and one with right answers written differently.  They are graded two at a time by
 ``attnlib.grading.classroom``, and every student's gradebook entry must be exactly that student's
-expected scores (no grade lost or mixed up).  The other labs' exercises go through the same grader in
-tests/test_grading.py.
+expected scores (no grade lost or mixed up).  The cheats and the mistakes are graded with nbgrader's
+Execute step (an opt-in of classroom, ``--execute``) to show that what runs in the kernel changes no
+grade.  A second course has a submission whose answer cell, in the Execute kernel, writes
+``psutil.py`` and ``threadpoolctl.py`` into the course folder (modules nbgrader's own process would
+import): it scores 0, another student graded after it keeps full marks, and classroom names the
+files and the run.  The other labs' exercises go through the same grader in tests/test_grading.py.
 """
 
 from __future__ import annotations
@@ -170,10 +174,12 @@ def course(tmp_path_factory):
                     cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
         nbformat.write(nb, folder / LAB.name)
     started = time.perf_counter()
-    # The cheats and the mistakes as nbgrader runs them (Execute first: a cheat in the kernel must change
-    # nothing; the feedback test reads the mistakes' executed notebook); the others without Execute.
-    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, echo=lambda line: None)
-    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, execute=False,
+    # The cheats and the mistakes with nbgrader's Execute step (opted in: a cheat in the kernel must change
+    # nothing; the feedback test reads the mistakes' executed notebook); the others without it (the default).
+    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, execute=True,
+                                   echo=lambda line: None)
+    assert report["execute"] is True
+    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None,
                                  students=[s for s in [*SUBMISSIONS, "unsolved"] if s not in EXECUTED])
     report["students"].update(rest["students"])
     report["wall"] = time.perf_counter() - started
