@@ -230,7 +230,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         with lock:
             found = planted(course, clean)
             if found and not problems:
-                who = sorted(suspects | running)
+                who = sorted(suspects | running) or ["(no run of this class: it was there before)"]
                 problems.append(f"{', '.join(found)}: left during the nbgrader run of {who[0]}" if len(who) == 1
                                 else f"{', '.join(found)}: left during the nbgrader runs of {', '.join(who)} "
                                      "(under way at the same time; grade them one at a time to tell which)")
