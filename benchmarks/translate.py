@@ -15,7 +15,8 @@ encoder's attention at lr x encoder-lr-scale) it prints
 Targets (issue 24): accuracy >= 0.95, content and crossing alignment >= 0.9, for at least
 4 of 5 seeds.  The machine's load is printed too: times are only comparable on an idle machine.
 
-Recorded (2026-12-05, a shared 2-core machine under load 10-15: wall seconds 57-130, CPU
+Recorded (2026-12-05; the numbers the page quotes are in benchmarks/translate-record.json,
+which the page reads: a shared 2-core machine under load 10-15: wall seconds 57-130, CPU
 seconds 6.6-7.4 per seed; accuracy / content / crossing / function / noun alignment):
 
   settings of the page (encoder lr scale 0.3, encoder W_o from zero): 5 of 5 seeds

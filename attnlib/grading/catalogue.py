@@ -2249,6 +2249,12 @@ add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_he
     (src('''
         def fixed_causal_weights(S):
             n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=0)
+        '''), "each column of your weights sums to 1, not each row: the softmax runs over the queries (axis 0). "
+              "Run it over the keys (axis=-1), so that each query's weights sum to 1."),
+    (src('''
+        def fixed_causal_weights(S):
+            n = S.shape[0]
             W = al.softmax(S, axis=-1) * al.causal_mask(n)
             return W / W.sum(axis=0, keepdims=True)
         '''), None),
