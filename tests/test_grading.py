@@ -562,3 +562,37 @@ def my_softmax(x):
     start = time.perf_counter()
     result = _grade(("03", 1), source)
     assert not result.passed and time.perf_counter() - start < 3, result
+
+
+def test_two_sandboxes_called_at_once_keep_their_own_function_arguments():
+    """adv5: the function arguments of a call were a module global, set around encoding, while
+    ExternalGrade grades two exercises at once in threads.  Here sandbox A's call is paused in the
+    middle of encoding its arguments (a dict whose items() waits) while sandbox B makes a whole call
+    with a function argument; then A encodes its own function.  Each answer must call back its own
+    function, and A's call must not fail with "a function cannot be sent"."""
+    import threading
+
+    source = "def probe(extra, f):\n    return f(2.0)\n"
+    paused, go_on = threading.Event(), threading.Event()
+
+    class Slow(dict):
+        def items(self):
+            paused.set()
+            go_on.wait(30)
+            return super().items()
+
+    results = {}
+    with Sandbox(source, "probe") as a, Sandbox(source, "probe") as b:
+        def call_a():
+            try:
+                results["a"] = a.call(Slow(k=1), lambda x: x + 1)
+            except Exception as err:  # the race's symptom
+                results["a"] = err
+
+        thread = threading.Thread(target=call_a)
+        thread.start()
+        assert paused.wait(30)
+        results["b"] = b.call({}, lambda x: x * 10)
+        go_on.set()
+        thread.join(60)
+    assert results == {"a": 3.0, "b": 20.0}, results

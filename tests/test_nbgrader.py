@@ -5,8 +5,12 @@ which grades each answer cell in a fresh process; the grading cells' own outcome
 for nothing.  Submissions: solved, unsolved, two with the cheats of issue 22, one with honest mistakes
 and one with right answers written differently.  They are graded two at a time by
 ``attnlib.grading.classroom``, and every student's gradebook entry must be exactly that student's
-expected scores (no grade lost or mixed up).  The other labs' exercises go through the same grader in
-tests/test_grading.py.
+expected scores (no grade lost or mixed up).  The cheats and the mistakes are graded with nbgrader's
+Execute step (an opt-in of classroom, ``--execute``) to show that what runs in the kernel changes no
+grade.  A second course has a submission whose answer cell, in the Execute kernel, writes
+``psutil.py`` and ``threadpoolctl.py`` into the course folder (modules nbgrader's own process would
+import): it scores 0, another student graded after it keeps full marks, and classroom names the
+files and the run.  The other labs' exercises go through the same grader in tests/test_grading.py.
 """
 
 from __future__ import annotations
@@ -170,10 +174,12 @@ def course(tmp_path_factory):
                     cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
         nbformat.write(nb, folder / LAB.name)
     started = time.perf_counter()
-    # The cheats and the mistakes as nbgrader runs them (Execute first: a cheat in the kernel must change
-    # nothing; the feedback test reads the mistakes' executed notebook); the others without Execute.
-    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, echo=lambda line: None)
-    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, execute=False,
+    # The cheats and the mistakes with nbgrader's Execute step (opted in: a cheat in the kernel must change
+    # nothing; the feedback test reads the mistakes' executed notebook); the others without it (the default).
+    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, execute=True,
+                                   echo=lambda line: None)
+    assert report["execute"] is True
+    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None,
                                  students=[s for s in [*SUBMISSIONS, "unsolved"] if s not in EXECUTED])
     report["students"].update(rest["students"])
     report["wall"] = time.perf_counter() - started
@@ -237,3 +243,158 @@ def test_the_course_config_is_plain_python(tmp_path):
     config = (tmp_path / "course" / "nbgrader_config.py").read_text()
     compile(config, "nbgrader_config.py", "exec")
     assert 'course_id = "attention-interactively"' in config and "ExternalGrade" in config
+
+
+# --- adv5 F1: a submission that plants a module in the course folder ------------------------------------
+
+PLANTED_PAYLOAD = '''\
+import importlib.machinery, importlib.util, os, sys
+_name = __name__
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "planted-" + _name + "-imported.txt"), "w") as _f:
+    _f.write("imported by " + " ".join(sys.argv))
+_spec = importlib.machinery.PathFinder.find_spec(
+    _name, [p for p in sys.path if os.path.abspath(p or ".") != _here])
+_real = importlib.util.module_from_spec(_spec)
+sys.modules[_name] = _real
+_spec.loader.exec_module(_real)
+try:  # from now on this module decides every verdict: mallory passes, everyone else fails Exercise 1
+    import attnlib.grading.nbgrader_step as _S
+    from attnlib.checks import failed as _failed, passed as _passed
+    _orig = _S.set_outcome
+    def set_outcome(cell, result):
+        res, f = None, sys._getframe(1)
+        while f is not None and res is None:
+            res, f = f.f_locals.get("resources"), f.f_back
+        student = ((res or {}).get("nbgrader") or {}).get("student")
+        if student == "mallory":
+            result = _passed(result.name, "correct.")
+        elif result.name.startswith("Exercise 1"):
+            result = _failed(result.name, "your answer is wrong.")
+        return _orig(cell, result)
+    _S.set_outcome = set_outcome
+except Exception:
+    pass
+'''
+PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
+           "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+           "    import pathlib\n"
+           "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
+           "        if (_p / 'nbgrader_config.py').exists():\n"
+           "            for _name in ('threadpoolctl', 'psutil'):\n"
+           f"                (_p / (_name + '.py')).write_text({PLANTED_PAYLOAD!r})\n"
+           "            break\n"
+           "except Exception:\n    pass\n")
+
+
+@pytest.fixture(scope="module")
+def planted_course(tmp_path_factory):
+    """Lab 1 with mallory's planting submission graded by classroom with --execute, then alice's and
+    mallory's graded again by plain nbgrader (Execute on) while the planted modules are still there."""
+    course = tmp_path_factory.mktemp("planted")
+    nbgrader_export.export([LAB], course, points=1)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
+    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = course / "release" / ASSIGNMENT / LAB.name
+    solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
+    for name in ("mallory", "alice", "zed"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                if name == "mallory":
+                    cell.source = PLANTER if meta["grade_id"] == "exercise-1" else cell.source
+                else:
+                    cell.source = solutions[meta["grade_id"]]
+        nbformat.write(nb, folder / LAB.name)
+    try:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
+                              echo=lambda line: None)
+        error = None
+    except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
+        error = err
+    planted = sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py")
+    # plain nbgrader, Execute on, with the planted files in place (classroom would refuse): alice after
+    # mallory, as in a class graded one after another, and mallory again
+    runs = {s: classroom.nbgrader(course, "autograde", ASSIGNMENT, f"--student={s}", "--force")
+            for s in ("alice", "mallory")}
+    return {"course": course, "error": error, "planted": planted, "runs": runs}
+
+
+def _points(course, student):
+    scores = classroom.gradebook_scores(course, ASSIGNMENT, student).get(ASSIGNMENT, {})
+    return [scores.get(f"exercise-{n}-check") for n in range(1, 8)]
+
+
+def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(planted_course):
+    course = planted_course["course"]
+    assert planted_course["planted"] == ["psutil.py", "threadpoolctl.py"], "the kernel wrote the modules"
+    for run in planted_course["runs"].values():
+        assert run.returncode == 0, run.stdout + run.stderr
+    imported = sorted(p.name for p in course.glob("planted-*-imported.txt"))
+    assert imported == [], f"nbgrader's process imported the planted modules: {imported}"
+    assert _points(course, "alice") == [1] * 7, "another student's grade was changed"
+    assert _points(course, "mallory") == [0] * 7
+
+
+def test_classroom_names_the_planted_files_and_the_run_that_left_them(planted_course):
+    error = planted_course["error"]
+    assert isinstance(error, classroom.PlantedFiles), repr(error)
+    text = str(error)
+    assert "psutil.py" in text and "threadpoolctl.py" in text and "mallory" in text, text
+
+
+def test_classroom_refuses_a_course_folder_with_importable_files(planted_course):
+    course = planted_course["course"]
+    with pytest.raises(classroom.PlantedFiles, match="psutil.py.*threadpoolctl.py"):
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["zed"], echo=lambda line: None)
+    assert _points(course, "zed") == [None] * 7, "nothing was graded"
+    package = course / "attnlib"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    assert "attnlib/ (a package)" in classroom.unexpected_importables(course)
+
+
+def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):
+    """nbgrader puts its working folder first on sys.path before it loads the configuration; the
+    configuration takes it (and '' and everything inside the course folder) off before it imports
+    anything, so a planted threadpoolctl.py is not what grading imports."""
+    import subprocess
+    import sys
+
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / "threadpoolctl.py").write_text("raise SystemExit('the planted module was imported')\n")
+    (course / "sub").mkdir()
+    probe = ("import json, os, sys\n"
+             "sys.path[:0] = ['', os.getcwd(), os.path.join(os.getcwd(), 'sub')]  # as nbgrader and -m do\n"
+             "from traitlets.config.loader import PyFileConfigLoader\n"
+             "PyFileConfigLoader('nbgrader_config.py', path=os.getcwd()).load_config()\n"
+             "import threadpoolctl\n"
+             "print(json.dumps([sys.path, threadpoolctl.__file__]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=course, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    path, found = json.loads(done.stdout.splitlines()[-1])
+    root = course.resolve()
+    assert not any(p in ("", ".") or Path(p).resolve() == root or root in Path(p).resolve().parents for p in path), path
+    assert course.resolve() not in Path(found).resolve().parents
+
+
+def test_classroom_sees_a_changed_configuration_and_new_files(tmp_path):
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / ".jupyter").mkdir()
+    before = classroom.refuse_if_planted(course)
+    assert classroom.planted(course, before) == []
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.Autograde.autograde_preprocessors = []\n")
+    (course / ".jupyter" / "nbgrader_config.json").write_text("{}")
+    (course / "usercustomize.py").write_text("")
+    (course / "x.pth").write_text("")
+    found = " ".join(classroom.planted(course, before))
+    assert "nbgrader_config.py (changed)" in found and "nbgrader_config.json (new)" in found, found
+    assert "usercustomize.py" in found and "x.pth" in found, found

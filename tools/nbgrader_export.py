@@ -41,11 +41,29 @@ CONFIG = '''\
 Run nbgrader from this folder: nbgrader generate_assignment <lab>, nbgrader autograde <lab>, ...
 """
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
-                                    SaveAutoGrades)
+# First, before anything is imported: nbgrader puts its working folder first on sys.path, and this
+# folder must stay writable (gradebook.db, autograded/, ...), so a submission's kernel (nbgrader's
+# Execute step runs as you) could leave a module here that this process would import.  Remove '',
+# '.', the working folder, and this folder and everything inside it from sys.path.
+import os
+import sys
 
-from attnlib.grading.nbgrader_step import ExternalGrade
+_here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+_cwd = os.path.realpath(os.getcwd())
+
+
+def _writable_here(entry):
+    path = os.path.realpath(entry) if entry not in ("", ".") else _cwd
+    return entry in ("", ".") or path in (_here, _cwd) or path.startswith(_here + os.sep)
+
+
+sys.path[:] = [p for p in sys.path if not _writable_here(p)]
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,  # noqa: E402
+                                    LimitOutput, SaveAutoGrades)
+
+from attnlib.grading.nbgrader_step import ExternalGrade  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"

@@ -616,7 +616,9 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
         return np.cumsum(X, axis=0) / np.arange(1, n + 1)[:, None]
 
     def tiny_leak(X):  # a leak well above 1e-9 but easy to miss by eye
-        out = causal(X)
+        # Outputs kept away from 0 (shifted by 10): a relative tolerance such as np.allclose's rtol=1e-5
+        # is then at least 1e-4 everywhere, far above the leak, and misses it as a loose threshold does.
+        out = causal(X) + 10.0
         out[:-1] += 1e-6 * X[1:]
         return out
 

@@ -1896,6 +1896,16 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
                     return True
             return False
         '''), "threshold"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if not np.allclose(attend(X_changed)[:j], base[:j]):
+                    return True
+            return False
+        '''), "np.allclose"),
 ], right=[src('''
     def leaks_future(attend, X):
         base = np.asarray(attend(X))
@@ -2094,10 +2104,11 @@ def _causal_self_attention_ref(X, params):
 
 
 def _grade_fixed_causal_self_attention(fn, rng, data):
-    def params(d, d_v):
-        return {"W_q": rng.normal(size=(d, d)), "W_k": rng.normal(size=(d, d)), "W_v": rng.normal(size=(d, d_v))}
-    cases = [(rng.normal(size=(5, 4)), params(4, 3)), (with_bias_inputs(rng, 3, 2), params(2, 5)),
-             (rng.normal(size=(6, 3)), params(3, 3))]
+    def params(d, d_k, d_v):
+        return {"W_q": rng.normal(size=(d, d_k)), "W_k": rng.normal(size=(d, d_k)), "W_v": rng.normal(size=(d, d_v))}
+    # d_k differs from d_model in two cases, so that scaling by sqrt(d_model) (the width of X) is caught
+    cases = [(rng.normal(size=(5, 4)), params(4, 4, 3)), (with_bias_inputs(rng, 3, 2), params(2, 6, 5)),
+             (rng.normal(size=(6, 3)), params(3, 8, 3))]
     return check_function(exercise_name(9), fn, _causal_self_attention_ref, cases, mistakes=mistakes("04", 9))
 
 
@@ -2142,6 +2153,15 @@ add(Exercise("04", 9, "fixed_causal_self_attention", _grade_fixed_causal_self_at
             output, weights = al.scaled_dot_product_attention(Q, K, V)
             return output
         """), "your attention has no mask: every query still sees the words after it."),
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            scores = Q @ K.T / np.sqrt(X.shape[1])
+            allowed = np.tril(np.ones((n, n), dtype=bool))
+            weights = al.softmax(np.where(allowed, scores, -np.inf), axis=-1)
+            return weights @ V
+        """), "sqrt(d_model)"),
 ], right=[src("""
     def fixed_causal_self_attention(X, params):
         n = X.shape[0]

@@ -2,7 +2,7 @@
 
 Usage (from the course folder that ``tools/nbgrader_export.py`` wrote, after ``nbgrader collect``)::
 
-    python -m attnlib.grading.classroom 03-how-attention-works --jobs 2 [--no-execute] [--students a,b]
+    python -m attnlib.grading.classroom 03-how-attention-works --jobs 2 [--execute] [--students a,b]
 
 Each submission is graded by its own ``nbgrader autograde <lab> --student <id>`` process (with the
 course's configuration, so :class:`~attnlib.grading.nbgrader_step.ExternalGrade` sets the grades);
@@ -10,9 +10,17 @@ course's configuration, so :class:`~attnlib.grading.nbgrader_step.ExternalGrade`
 of 120 s instead of SQLite's 5), and after the run every student's scores are read back from the
 gradebook and compared with the verdicts written into that student's autograded notebook: a
 submission whose gradebook entry is missing or disagrees is graded again, alone, and the command
-fails if it still disagrees.  ``--no-execute`` leaves out nbgrader's Execute step (the student's
-notebook is not run; only the external grader runs each answer cell): much faster, and the feedback
-then holds the verdicts without the notebook's other outputs.
+fails if it still disagrees.
+
+By default nbgrader's Execute step is left out: the student's notebook is not run, only the
+external grader runs each answer cell (locked down, in processes of its own).  The grade never
+depends on that kernel, and a kernel runs the student's code with your rights, so ``--execute``
+(the notebook's outputs in the feedback) is an opt-in.  nbgrader runs as ``python -P -m nbgrader``
+(no working folder on ``sys.path`` at start; the exported configuration removes the course folder
+that nbgrader itself adds).  Before the class and after each submission the course folder is
+checked for importable files that do not belong there (``*.py`` other than ``nbgrader_config.py``,
+``*.pth``, packages, ``sitecustomize``, ...) and for changes to the configuration: when one is found
+the command stops, naming the file and the run that left it.
 
 Prints one line per submission (seconds, points) and the totals.
 """
@@ -20,10 +28,13 @@ Prints one line per submission (seconds, points) and the totals.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import site
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,13 +54,103 @@ def db_url(course: Path) -> str:
 
 
 def nbgrader(course: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run nbgrader's command line in ``course`` (its own configuration, not the user's)."""
+    """Run nbgrader's command line in ``course`` (its own configuration, not the user's).
+
+    As ``python -P -m nbgrader``: ``-P`` keeps the working folder (the course, writable) off the start
+    of ``sys.path``, and ``PYTHONPATH`` loses its entries in the course folder.  nbgrader then adds its
+    working folder itself; the exported ``nbgrader_config.py`` takes it out again before it imports
+    anything of ours.
+    """
+    course = Path(course).resolve()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "JUPYTER_CONFIG_DIR": str(course / ".jupyter"), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [str(bin_dir / "nbgrader"), *args, f"--CourseDirectory.root={course}",
+    if env.get("PYTHONPATH"):
+        kept = [p for p in env["PYTHONPATH"].split(os.pathsep)
+                if p not in ("", ".") and not _inside(Path(p).resolve(), course)]
+        env["PYTHONPATH"] = os.pathsep.join(kept)
+    cmd = [sys.executable, "-P", "-m", "nbgrader", *args, f"--CourseDirectory.root={course}",
            f"--CourseDirectory.db_url={db_url(course)}"]
     return subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+# --- files a submission's kernel could leave for nbgrader's process to import ----------------------
+
+IMPORTABLE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
+EXPECTED_FILES = {"nbgrader_config.py"}
+
+
+class PlantedFiles(RuntimeError):
+    """The course folder or the folders nbgrader imports from hold files that should not be there."""
+
+
+def unexpected_importables(course: Path) -> list[str]:
+    """Files in the course folder (its top level, where nbgrader's working folder is) that Python could import.
+
+    ``*.py`` other than ``nbgrader_config.py``, ``*.pyc``, ``*.pth``, extension modules, a folder with
+    an ``__init__`` (a package), anything named ``sitecustomize`` or ``usercustomize``.
+    """
+    found = []
+    for path in sorted(Path(course).iterdir()):
+        name = path.name
+        if path.is_dir():
+            if any(path.glob("__init__.*")):
+                found.append(f"{name}/ (a package)")
+        elif name.startswith(("sitecustomize", "usercustomize")) or (
+                name.endswith(IMPORTABLE_SUFFIXES) and name not in EXPECTED_FILES):
+            found.append(name)
+    return found
+
+
+def watched_files(course: Path) -> dict[str, str]:
+    """Path -> content hash of what decides which code nbgrader runs besides its own installation.
+
+    The course's ``nbgrader_config.py``, every file of the course's ``.jupyter`` folder (the
+    configuration folder classroom gives nbgrader), and the ``*.pth``, ``sitecustomize`` and
+    ``usercustomize`` files of the site-packages folders (run at every start of Python).
+    """
+    course = Path(course)
+    paths = [course / "nbgrader_config.py"]
+    if (course / ".jupyter").is_dir():
+        paths += [p for p in (course / ".jupyter").rglob("*") if p.is_file()]
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    for folder in map(Path, sites):
+        if folder.is_dir():
+            paths += [p for p in folder.iterdir() if p.suffix == ".pth" or
+                      p.name.startswith(("sitecustomize", "usercustomize"))]
+    out = {}
+    for path in paths:
+        try:
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return out
+
+
+def planted(course: Path, before: dict[str, str]) -> list[str]:
+    """What is wrong now: unexpected importable files, and watched files added, changed or removed since ``before``."""
+    found = [str(Path(course) / name) for name in unexpected_importables(course)]
+    now = watched_files(course)
+    found += [f"{p} (new)" for p in sorted(set(now) - set(before))]
+    found += [f"{p} (changed)" for p in sorted(set(now) & set(before)) if now[p] != before[p]]
+    found += [f"{p} (removed)" for p in sorted(set(before) - set(now))]
+    return found
+
+
+def refuse_if_planted(course: Path) -> dict[str, str]:
+    """Before grading: :class:`PlantedFiles` if the course folder holds importable files; else the watched files."""
+    found = [str(Path(course) / name) for name in unexpected_importables(course)]
+    if found:
+        raise PlantedFiles(
+            f"refusing to grade: the course folder holds files that Python could import into nbgrader's "
+            f"grading process: {', '.join(found)}.  Only nbgrader_config.py belongs there.  A submission "
+            f"graded with --execute may have written them: look at them, delete them, and check the grades "
+            f"given since they appeared.")
+    return watched_files(course)
 
 
 def submitted_students(course: Path, assignment: str) -> list[str]:
@@ -88,7 +189,7 @@ def gradebook_scores(course: Path, assignment: str, student: str) -> dict[str, d
                 for nb in submission.notebooks}
 
 
-def grade_one(course: Path, assignment: str, student: str, execute: bool = True) -> dict:
+def grade_one(course: Path, assignment: str, student: str, execute: bool = False) -> dict:
     start = time.perf_counter()
     args = ["autograde", assignment, f"--student={student}", "--force"]
     if not execute:
@@ -107,23 +208,69 @@ def consistent(course: Path, assignment: str, student: str) -> bool:
                for nb, cells in written.items() for cell, points in cells.items())
 
 
-def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, execute: bool = True,
+def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, execute: bool = False,
                 echo=print) -> dict:
-    """Grade every submission of ``assignment``; return per-student seconds and points, and the totals."""
+    """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
+
+    Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
+    as soon as a run leaves some (or changes the configuration), naming the runs that were under way
+    since the last clean check; the runs not started yet are not started.
+    """
     course = Path(course).resolve()
     students = list(students) if students else submitted_students(course, assignment)
     if not students:
         raise ValueError(f"no submissions of {assignment} in {course / 'submitted'}")
+    clean = refuse_if_planted(course)
+    lock = threading.Lock()
+    running: set[str] = set()
+    suspects: set[str] = set()  # runs under way since the last clean check
+    problems: list[str] = []
+
+    def check() -> None:
+        with lock:
+            found = planted(course, clean)
+            if found and not problems:
+                who = sorted(suspects | running) or ["(no run of this class: it was there before)"]
+                problems.append(f"{', '.join(found)}: left during the nbgrader run of {who[0]}" if len(who) == 1
+                                else f"{', '.join(found)}: left during the nbgrader runs of {', '.join(who)} "
+                                     "(under way at the same time; grade them one at a time to tell which)")
+            if not found:
+                suspects.clear()
+                suspects.update(running)
+
+    def graded(student: str) -> dict:
+        with lock:
+            if problems:
+                return {"student": student, "seconds": 0.0, "returncode": None, "log": "not graded", "skipped": True}
+            running.add(student)
+            suspects.add(student)
+        try:
+            return grade_one(course, assignment, student, execute)
+        finally:
+            with lock:
+                running.discard(student)
+            check()
+
+    def stop_if_planted() -> None:
+        if problems:
+            raise PlantedFiles(
+                f"stopped grading {assignment}: files that Python could import into nbgrader's grading process, or "
+                f"its configuration, appeared or changed: {problems[0]}.  Only nbgrader_config.py belongs in "
+                f"the course folder.  Delete them (keep a copy to look at), check the grades given since they "
+                f"appeared, and grade without --execute (a submission's kernel writes as you).")
+
     start = time.perf_counter()
     cpu_start = _children_cpu()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        runs = list(pool.map(lambda s: grade_one(course, assignment, s, execute), students))
+        runs = list(pool.map(graded, students))
+    stop_if_planted()
     report = {}
     for run in runs:
         student = run["student"]
         if run["returncode"] != 0 or not consistent(course, assignment, student):
             echo(f"{student}: graded again, alone (exit code {run['returncode']})")
-            run = grade_one(course, assignment, student, execute)
+            run = graded(student)
+            stop_if_planted()
             if run["returncode"] != 0 or not consistent(course, assignment, student):
                 raise RuntimeError(f"{student}: the gradebook does not hold the grades of the autograded notebook "
                                    f"after a second try:\n{run['log']}")
@@ -150,11 +297,17 @@ def main(argv=None) -> int:
     parser.add_argument("--course", default=".", help="the course folder (default: here)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
     parser.add_argument("--students", help="comma-separated student ids (default: every submission)")
-    parser.add_argument("--no-execute", action="store_true", help="grade the answer cells only (no kernel)")
+    parser.add_argument("--execute", action="store_true",
+                        help="also run nbgrader's Execute step (the notebook's outputs in the feedback; a kernel "
+                             "runs the student's code with your rights); by default only the answer cells are graded")
     parser.add_argument("--json", help="write the report to this file")
     args = parser.parse_args(argv)
     students = args.students.split(",") if args.students else None
-    report = grade_class(Path(args.course), args.assignment, args.jobs, students, not args.no_execute)
+    try:
+        report = grade_class(Path(args.course), args.assignment, args.jobs, students, args.execute)
+    except PlantedFiles as err:
+        print(f"classroom: {err}", file=sys.stderr)
+        return 2
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")

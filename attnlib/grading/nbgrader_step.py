@@ -10,20 +10,72 @@ numpy and the given helpers only) and rewrites the cell's outputs: what the kern
 (the self-check's display, so the learner sees the diagnosis they know), every error, stderr and
 value output goes, and the external verdict is appended: an error output when the answer fails,
 a line of text when it passes.  Nothing an answer cell does in the kernel decides a grade.
+
+nbgrader puts its working folder (the course folder, which must stay writable) first on
+``sys.path``, so a module a submission's kernel wrote there (``threadpoolctl.py``, ``psutil.py``,
+...) would be imported by this process and could rewrite every verdict.  The exported
+``nbgrader_config.py`` removes the course folder from ``sys.path`` before it imports anything
+of ours; this module does it again when it is imported inside nbgrader and before each notebook
+is graded (:func:`clean_sys_path`), and imports at once what grading imports lazily.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
-from nbformat.v4 import new_output
-from traitlets import Float, Int
 
-from attnlib.checks import failed
-from attnlib.grading.grader import grade_source, lab_of
-from attnlib.grading.sandbox import TIME_LIMIT
+def course_roots() -> list[str]:
+    """The folders of the running nbgrader application (course root and working folder); [] outside nbgrader."""
+    try:
+        from nbgrader.apps.baseapp import NbGrader
+    except ImportError:  # pragma: no cover
+        return []
+    if not NbGrader.initialized():
+        return []
+    roots = [os.getcwd()]
+    coursedir = getattr(NbGrader.instance(), "coursedir", None)
+    if coursedir is not None and getattr(coursedir, "root", None):
+        roots.append(coursedir.root)
+    return roots
+
+
+def clean_sys_path(roots=None) -> list[str]:
+    """Remove from ``sys.path`` '' and '.', and every entry that is one of ``roots`` or inside one; return them.
+
+    ``roots`` defaults to :func:`course_roots` (nothing but '' and '.' outside nbgrader).
+    """
+    roots = [os.path.realpath(r) for r in (course_roots() if roots is None else roots)]
+
+    def inside(entry: str) -> bool:
+        if entry in ("", "."):
+            return True
+        path = os.path.realpath(entry)
+        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    removed = [p for p in sys.path if inside(p)]
+    sys.path[:] = [p for p in sys.path if not inside(p)]
+    return removed
+
+
+clean_sys_path()
+# What grading (or nbgrader) would otherwise import later, when a submission's kernel has run:
+# imported now, from where it is installed.
+for _name in ("threadpoolctl", "psutil", "attnlib.translate", "attnlib.vision"):
+    try:
+        __import__(_name)
+    except ImportError:  # pragma: no cover (optional)
+        pass
+
+from nbformat.v4 import new_output  # noqa: E402 (after the sys.path cleanup)
+from traitlets import Float, Int  # noqa: E402 (after the sys.path cleanup)
+
+from attnlib.checks import failed  # noqa: E402 (after the sys.path cleanup)
+from attnlib.grading.grader import grade_source, lab_of  # noqa: E402 (after the sys.path cleanup)
+from attnlib.grading.sandbox import TIME_LIMIT  # noqa: E402 (after the sys.path cleanup)
 
 try:  # nbgrader is an instructor's dependency, not a learner's
     from nbgrader.preprocessors import NbGraderPreprocessor as _Base
@@ -91,6 +143,9 @@ class ExternalGrade(_Base):
     time_limit = Float(TIME_LIMIT, help="seconds for one call of a learner's function").tag(config=True)
 
     def preprocess(self, nb, resources):
+        removed = clean_sys_path()  # again: the submission's kernel ran since this module was imported
+        if removed:
+            self.log.warning("ExternalGrade: removed %s from sys.path (the course folder)", removed)
         notebook = resources.get("nbgrader", {}).get("notebook", "")
         lab = lab_of(notebook)
         if lab is None:  # fail safe: nothing is graded in the kernel that ran the student's code

@@ -52,8 +52,13 @@ DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's sig
 # --- values across the boundary -------------------------------------------------------------
 
 
-def encode(value):
-    """A JSON-able form of numbers, strings, arrays, lists, tuples and dicts (TypeError for anything else)."""
+def encode(value, callables: list | None = None):
+    """A JSON-able form of numbers, strings, arrays, lists, tuples and dicts (TypeError for anything else).
+
+    ``callables``: the list of function arguments of the call being sent (one list per call, so that
+    two sandboxes called at once from two threads never share it); a function in ``value`` is
+    appended to it and sent as its index.  Without it a function cannot be sent.
+    """
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -68,22 +73,19 @@ def encode(value):
         return {"__nd__": [arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode("ascii"),
                            isinstance(value, np.generic)]}
     if isinstance(value, list):
-        return [encode(v) for v in value]
+        return [encode(v, callables) for v in value]
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v) for v in value]}
+        return {"__tuple__": [encode(v, callables) for v in value]}
     if isinstance(value, dict):
-        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
+        return {"__dict__": [[encode(k, callables), encode(v, callables)] for k, v in value.items()]}
     if isinstance(value, range):
         return {"__range__": [value.start, value.stop, value.step]}
     if isinstance(value, np.random.Generator):
         return {"__rng__": encode(value.bit_generator.state)}
-    if callable(value) and _CALLABLES is not None:  # a function argument: the child calls back
-        _CALLABLES.append(value)
-        return {"__fn__": len(_CALLABLES) - 1}
+    if callable(value) and callables is not None:  # a function argument: the child calls back
+        callables.append(value)
+        return {"__fn__": len(callables) - 1}
     raise TypeError(f"a {type(value).__name__} cannot be sent (numbers, strings, arrays, lists, tuples, dicts)")
-
-
-_CALLABLES: list | None = None  # the function arguments of the call being sent (see Sandbox.call)
 
 
 def decode(data):
@@ -659,12 +661,8 @@ class Sandbox:
         if self.process.poll() is not None:
             raise Stopped("your code stopped the grading process (it exited or crashed).")
         self.calls += 1
-        global _CALLABLES
-        _CALLABLES = self.callables = []
-        try:
-            message = {"op": "call", "args": encode(list(args)), "kwargs": encode(kwargs)}
-        finally:
-            _CALLABLES = None
+        self.callables = callables = []  # this call's own list (see encode)
+        message = {"op": "call", "args": encode(list(args), callables), "kwargs": encode(kwargs, callables)}
         self._write(message)
         deadline = time.monotonic() + self.time_limit
         while True:
