@@ -177,9 +177,9 @@ def course(tmp_path_factory):
     # The cheats and the mistakes with nbgrader's Execute step (opted in: a cheat in the kernel must change
     # nothing; the feedback test reads the mistakes' executed notebook); the others without it (the default).
     report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, execute=True,
-                                   echo=lambda line: None)
+                                   echo=lambda line: None, time_limit=3.0)
     assert report["execute"] is True
-    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None,
+    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, time_limit=3.0,
                                  students=[s for s in [*SUBMISSIONS, "unsolved"] if s not in EXECUTED])
     report["students"].update(rest["students"])
     report["wall"] = time.perf_counter() - started
@@ -313,7 +313,7 @@ def planted_course(tmp_path_factory):
         nbformat.write(nb, folder / LAB.name)
     try:
         classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
-                              echo=lambda line: None)
+                              echo=lambda line: None, time_limit=3.0)
         error = None
     except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
         error = err
@@ -387,7 +387,7 @@ def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):
 def test_classroom_sees_a_changed_configuration_and_new_files(tmp_path):
     course = tmp_path / "course"
     nbgrader_export.export([LAB], course)
-    (course / ".jupyter").mkdir()
+    (course / ".jupyter").mkdir(exist_ok=True)
     before = classroom.refuse_if_planted(course)
     assert classroom.planted(course, before) == []
     config = course / "nbgrader_config.py"
@@ -398,3 +398,127 @@ def test_classroom_sees_a_changed_configuration_and_new_files(tmp_path):
     found = " ".join(classroom.planted(course, before))
     assert "nbgrader_config.py (changed)" in found and "nbgrader_config.json (new)" in found, found
     assert "usercustomize.py" in found and "x.pth" in found, found
+
+
+# --- adv6 F1, F10, F2: a planted configuration file, jupyter_core's mark, a rewritten submission ---------
+
+def test_classroom_refuses_configuration_files_and_other_entries(tmp_path):
+    """Only what an nbgrader course holds may be in the course folder: a planted nbgrader_config.json (it
+    would switch ExternalGrade off) or any other file is refused before grading, and seen after a run."""
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / "submitted" / "ann" / ASSIGNMENT).mkdir(parents=True)
+    before = classroom.refuse_if_planted(course)
+    for name in ("nbgrader_config.json", ".jupyter/jupyter_config.json", "notes.txt"):
+        (course / name).write_text('{"ExternalGrade": {"enabled": false}}')
+        assert any(name in entry for entry in classroom.planted(course, before)), name
+        with pytest.raises(classroom.PlantedFiles, match=name.replace(".", r"\.")):
+            classroom.refuse_if_planted(course)
+        (course / name).unlink()
+    assert classroom.planted(course, before) == []
+
+
+def test_jupyter_cores_migrated_mark_is_no_accusation(tmp_path):
+    """jupyter_core writes .jupyter/migrated at nbgrader's first start (when ~/.ipython exists): the export
+    writes it already, and a course exported without it is not stopped when it appears."""
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    mark = course / ".jupyter" / "migrated"
+    assert mark.is_file()
+    mark.unlink()
+    before = classroom.refuse_if_planted(course)
+    mark.write_text("2026-12-05T13:40:00")
+    assert classroom.planted(course, before) == []
+    classroom.refuse_if_planted(course)
+
+
+def test_classroom_sees_a_rewritten_submission(tmp_path):
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    notebook = course / "submitted" / "ann" / ASSIGNMENT / LAB.name
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text("{}")
+    before = classroom.refuse_if_planted(course)
+    notebook.write_text('{"cells": []}')
+    found = " ".join(classroom.planted(course, before))
+    assert f"submitted/ann/{ASSIGNMENT}/{LAB.name} (changed)" in found, found
+
+
+def test_the_command_line_pins_what_decides_a_grade():
+    options = " ".join(classroom.pinned_settings(execute=True, time_limit=7.0))
+    for pin in ("--ExternalGrade.enabled=True", "--ExternalGrade.time_limit=7.0", "--SaveAutoGrades.enabled=True",
+                "--OverwriteCells.enabled=True", "attnlib.grading.nbgrader_step.ExternalGrade",
+                "nbgrader.preprocessors.Execute"):
+        assert pin in options, pin
+    assert "nbgrader.preprocessors.Execute'" not in " ".join(classroom.pinned_settings(execute=False))
+
+
+CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
+                  "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+                  "    import json, pathlib\n"
+                  "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
+                  "        if (_p / 'gradebook.db').exists():\n"
+                  "            (_p / 'nbgrader_config.json').write_text(json.dumps("
+                  "{'ExternalGrade': {'enabled': False}}))\n"
+                  "            for _nb in (_p / 'submitted').glob('*/*/*.ipynb'):\n"
+                  "                if 'vandal' not in str(_nb):\n"
+                  "                    _nb.write_text(_nb.read_text().replace('def ', 'def spoiled_'))\n"
+                  "            break\n"
+                  "except Exception:\n    pass\n")
+
+
+@pytest.fixture(scope="module")
+def hostile_course(tmp_path_factory):
+    """Lab 1: vandal's answer cell, in nbgrader's Execute kernel, writes nbgrader_config.json (ExternalGrade off)
+    and rewrites the other submissions; stub is the unsolved released notebook."""
+    course = tmp_path_factory.mktemp("hostile")
+    nbgrader_export.export([LAB], course, points=1)
+    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = course / "release" / ASSIGNMENT / LAB.name
+    for name in ("vandal", "stub", "stub2"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            if name == "vandal" and cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise-1":
+                cell.source = CONFIG_PLANTER
+        nbformat.write(nb, folder / LAB.name)
+    stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
+    try:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub"], execute=True,
+                              echo=lambda line: None, time_limit=3.0)
+        error = None
+    except Exception as err:  # noqa: BLE001 (the tests below say which error it must be)
+        error = err
+    rewritten = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text() != stub
+    (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).write_text(stub)
+    (course / "submitted" / "stub2" / ASSIGNMENT / LAB.name).write_text(stub)
+    planted = (course / "nbgrader_config.json").exists()
+    # with the planted file still there: one run as classroom makes it (pinned options), one plain nbgrader
+    pinned = classroom.grade_one(course, ASSIGNMENT, "stub", time_limit=3.0)
+    plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub2", "--force",
+                               classroom.NO_EXECUTE)
+    return {"course": course, "error": error, "rewritten": rewritten, "planted": planted, "pinned": pinned,
+            "plain": plain}
+
+
+def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run(hostile_course):
+    assert hostile_course["planted"] and hostile_course["rewritten"], "the kernel wrote the files"
+    error = hostile_course["error"]
+    assert isinstance(error, classroom.PlantedFiles), repr(error)
+    text = str(error)
+    assert "nbgrader_config.json" in text and "vandal" in text, text
+    assert f"submitted/stub/{ASSIGNMENT}/{LAB.name} (changed)" in text, text
+
+
+def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
+    """classroom's command line beats the planted nbgrader_config.json: the unsolved notebook scores 0; plain
+    nbgrader with the file in force stops with ExternalGrade's error instead of grading from the kernel."""
+    course = hostile_course["course"]
+    assert hostile_course["pinned"]["returncode"] == 0, hostile_course["pinned"]["log"]
+    assert _points(course, "stub") == [0] * 7
+    plain = hostile_course["plain"]
+    assert plain.returncode != 0 and "ExternalGrade is disabled" in plain.stdout + plain.stderr, \
+        plain.stdout + plain.stderr
+    assert _points(course, "stub2") in ([None] * 7, [0] * 7)

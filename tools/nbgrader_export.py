@@ -181,6 +181,12 @@ def export(paths, out: Path, points: float = 1, assignment: str | None = None) -
             written.append(assignment or path.stem)
     out.mkdir(parents=True, exist_ok=True)
     (out / "nbgrader_config.py").write_text(CONFIG)
+    # jupyter_core writes this mark at its first start with this configuration folder (classroom's
+    # JUPYTER_CONFIG_DIR) when ~/.ipython exists; written now, no grading run leaves a new file there.
+    (out / ".jupyter").mkdir(exist_ok=True)
+    migrated = out / ".jupyter" / "migrated"
+    if not migrated.exists():
+        migrated.write_text("written by tools/nbgrader_export.py\n")
     if failures:
         raise ValueError("\n".join(failures))
     return written

@@ -39,14 +39,38 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-NO_EXECUTE = ("--Autograde.autograde_preprocessors=["
-              "'nbgrader.preprocessors.IgnorePattern',"
-              "'nbconvert.preprocessors.ClearMetadataPreprocessor',"
-              "'nbgrader.preprocessors.LimitOutput',"
-              "'attnlib.grading.nbgrader_step.ExternalGrade',"
-              "'nbgrader.preprocessors.SaveAutoGrades',"
-              "'nbgrader.preprocessors.AssignLatePenalties',"
-              "'nbgrader.preprocessors.CheckCellMetadata']")
+from attnlib.grading.sandbox import TIME_LIMIT
+
+# nbgrader's autograde steps as the exported configuration sets them (tools/nbgrader_export.py), with and
+# without the Execute step.  classroom passes them, and everything else that decides a grade, on
+# nbgrader's command line: the command line beats every configuration file (a planted
+# nbgrader_config.json, a jupyter config folder, ...), so no file can switch ExternalGrade off.
+AUTOGRADE_STEPS = ["nbgrader.preprocessors.Execute",
+                   "nbgrader.preprocessors.IgnorePattern",
+                   "nbconvert.preprocessors.ClearMetadataPreprocessor",
+                   "nbgrader.preprocessors.LimitOutput",
+                   "attnlib.grading.nbgrader_step.ExternalGrade",
+                   "nbgrader.preprocessors.SaveAutoGrades",
+                   "nbgrader.preprocessors.AssignLatePenalties",
+                   "nbgrader.preprocessors.CheckCellMetadata"]
+SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
+                  "nbgrader.preprocessors.DeduplicateIds",
+                  "nbgrader.preprocessors.OverwriteKernelspec",
+                  "nbgrader.preprocessors.OverwriteCells",
+                  "nbgrader.preprocessors.CheckCellMetadata"]
+
+
+def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> list[str]:
+    """nbgrader command-line options that fix every setting a grade depends on (they beat config files)."""
+    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith(".Execute")]
+    names = {s.rsplit(".", 1)[1] for s in AUTOGRADE_STEPS + SANITIZE_STEPS}
+    return [f"--Autograde.autograde_preprocessors={steps!r}",
+            f"--Autograde.sanitize_preprocessors={SANITIZE_STEPS!r}",
+            *(f"--{name}.enabled=True" for name in sorted(names)),
+            f"--ExternalGrade.time_limit={float(time_limit)!r}"]
+
+
+NO_EXECUTE = pinned_settings(execute=False)[0]
 
 
 def db_url(course: Path) -> str:
@@ -78,10 +102,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-# --- files a submission's kernel could leave for nbgrader's process to import ----------------------
+# --- files a submission's kernel could leave for nbgrader's process to read -------------------------
 
 IMPORTABLE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
 EXPECTED_FILES = {"nbgrader_config.py"}
+# What an nbgrader course folder holds: the configuration, the gradebook (and SQLite's side files), the
+# folders nbgrader's commands write (CourseDirectory's *_directory defaults, zip_collect's downloaded/),
+# the configuration folder classroom gives nbgrader, and the checkpoints Jupyter writes when the
+# instructor opens a notebook there.  Anything else (nbgrader_config.json, a module, ...) is refused.
+COURSE_FILES = {"nbgrader_config.py", "gradebook.db", "gradebook.db-journal", "gradebook.db-wal", "gradebook.db-shm"}
+COURSE_FOLDERS = {"source", "release", "source_with_tests", "submitted", "autograded", "feedback", "solution",
+                  "downloaded", ".jupyter", ".ipynb_checkpoints"}
+# In .jupyter: only the mark jupyter_core leaves at its first start (it only checks that it exists).
+JUPYTER_FILES = {"migrated"}
 
 
 class PlantedFiles(RuntimeError):
@@ -106,17 +139,51 @@ def unexpected_importables(course: Path) -> list[str]:
     return found
 
 
+def unexpected_entries(course: Path) -> list[str]:
+    """Entries of the course folder (and of its ``.jupyter``) outside what an nbgrader course holds.
+
+    A configuration file (``nbgrader_config.json``, ``jupyter_config.py``, ...) there would change how
+    nbgrader grades; a module could be imported by it.  Names relative to the course folder.
+    """
+    course = Path(course)
+    found = []
+    for path in sorted(course.iterdir()):
+        if path.is_dir() and not path.is_symlink():
+            if path.name not in COURSE_FOLDERS:
+                found.append(f"{path.name}/" + (" (a package)" if any(path.glob("__init__.*")) else ""))
+        elif path.name not in COURSE_FILES or path.is_symlink():
+            found.append(path.name)
+    jupyter = course / ".jupyter"
+    if jupyter.is_dir():
+        for path in sorted(jupyter.rglob("*")):
+            if path.relative_to(jupyter).as_posix() not in JUPYTER_FILES:
+                found.append(path.relative_to(course).as_posix() + ("/" if path.is_dir() else ""))
+    return found
+
+
+def _hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def watched_files(course: Path) -> dict[str, str]:
-    """Path -> content hash of what decides which code nbgrader runs besides its own installation.
+    """Path -> content hash of what decides which code nbgrader runs besides its installation, and of submissions.
 
     The course's ``nbgrader_config.py``, every file of the course's ``.jupyter`` folder (the
-    configuration folder classroom gives nbgrader), and the ``*.pth``, ``sitecustomize`` and
-    ``usercustomize`` files of the site-packages folders (run at every start of Python).
+    configuration folder classroom gives nbgrader) but jupyter_core's ``migrated`` mark, the
+    ``*.pth``, ``sitecustomize`` and ``usercustomize`` files of the site-packages folders (run at
+    every start of Python), and every file under ``submitted/`` (a kernel run with ``--execute``
+    could rewrite another student's submission).
     """
     course = Path(course)
     paths = [course / "nbgrader_config.py"]
     if (course / ".jupyter").is_dir():
-        paths += [p for p in (course / ".jupyter").rglob("*") if p.is_file()]
+        paths += [p for p in (course / ".jupyter").rglob("*")
+                  if p.is_file() and p.relative_to(course / ".jupyter").as_posix() not in JUPYTER_FILES]
+    if (course / "submitted").is_dir():
+        paths += [p for p in (course / "submitted").rglob("*") if p.is_file() or p.is_symlink()]
     sites = [*site.getsitepackages(), site.getusersitepackages()]
     for folder in map(Path, sites):
         if folder.is_dir():
@@ -124,16 +191,15 @@ def watched_files(course: Path) -> dict[str, str]:
                       p.name.startswith(("sitecustomize", "usercustomize"))]
     out = {}
     for path in paths:
-        try:
-            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            continue
+        digest = _hash(path)
+        if digest is not None:
+            out[str(path)] = digest
     return out
 
 
 def planted(course: Path, before: dict[str, str]) -> list[str]:
-    """What is wrong now: unexpected importable files, and watched files added, changed or removed since ``before``."""
-    found = [str(Path(course) / name) for name in unexpected_importables(course)]
+    """What is wrong now: entries a course does not hold; watched files added, changed or removed since ``before``."""
+    found = [str(Path(course) / name) for name in unexpected_entries(course)]
     now = watched_files(course)
     found += [f"{p} (new)" for p in sorted(set(now) - set(before))]
     found += [f"{p} (changed)" for p in sorted(set(now) & set(before)) if now[p] != before[p]]
@@ -142,14 +208,16 @@ def planted(course: Path, before: dict[str, str]) -> list[str]:
 
 
 def refuse_if_planted(course: Path) -> dict[str, str]:
-    """Before grading: :class:`PlantedFiles` if the course folder holds importable files; else the watched files."""
-    found = [str(Path(course) / name) for name in unexpected_importables(course)]
+    """Before grading: :class:`PlantedFiles` if the course folder holds what a course does not; else watched files."""
+    found = [str(Path(course) / name) for name in unexpected_entries(course)]
     if found:
         raise PlantedFiles(
-            f"refusing to grade: the course folder holds files that Python could import into nbgrader's "
-            f"grading process: {', '.join(found)}.  Only nbgrader_config.py belongs there.  A submission "
-            f"graded with --execute may have written them: look at them, delete them, and check the grades "
-            f"given since they appeared.")
+            f"refusing to grade: the course folder holds entries an nbgrader course does not (a module Python "
+            f"could import into nbgrader's grading process, or a configuration file that changes how it grades): "
+            f"{', '.join(found)}.  Only nbgrader_config.py, gradebook.db, nbgrader's folders (source/, release/, "
+            f"submitted/, autograded/, feedback/, ...) and .jupyter/migrated belong there.  A submission graded "
+            f"with --execute may have written them: look at them, delete them, and check the grades given since "
+            f"they appeared.")
     return watched_files(course)
 
 
@@ -189,11 +257,10 @@ def gradebook_scores(course: Path, assignment: str, student: str) -> dict[str, d
                 for nb in submission.notebooks}
 
 
-def grade_one(course: Path, assignment: str, student: str, execute: bool = False) -> dict:
+def grade_one(course: Path, assignment: str, student: str, execute: bool = False,
+              time_limit: float = TIME_LIMIT) -> dict:
     start = time.perf_counter()
-    args = ["autograde", assignment, f"--student={student}", "--force"]
-    if not execute:
-        args.append(NO_EXECUTE)
+    args = ["autograde", assignment, f"--student={student}", "--force", *pinned_settings(execute, time_limit)]
     done = nbgrader(course, *args)
     seconds = time.perf_counter() - start
     return {"student": student, "seconds": seconds, "returncode": done.returncode,
@@ -209,7 +276,7 @@ def consistent(course: Path, assignment: str, student: str) -> bool:
 
 
 def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, execute: bool = False,
-                echo=print) -> dict:
+                echo=print, time_limit: float = TIME_LIMIT) -> dict:
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
     Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
@@ -239,13 +306,14 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
                 suspects.update(running)
 
     def graded(student: str) -> dict:
+        check()  # before each run too: a process a finished run left behind may write later
         with lock:
             if problems:
                 return {"student": student, "seconds": 0.0, "returncode": None, "log": "not graded", "skipped": True}
             running.add(student)
             suspects.add(student)
         try:
-            return grade_one(course, assignment, student, execute)
+            return grade_one(course, assignment, student, execute, time_limit)
         finally:
             with lock:
                 running.discard(student)
@@ -254,9 +322,10 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
     def stop_if_planted() -> None:
         if problems:
             raise PlantedFiles(
-                f"stopped grading {assignment}: files that Python could import into nbgrader's grading process, or "
-                f"its configuration, appeared or changed: {problems[0]}.  Only nbgrader_config.py belongs in "
-                f"the course folder.  Delete them (keep a copy to look at), check the grades given since they "
+                f"stopped grading {assignment}: files that Python could import into nbgrader's grading process, "
+                f"configuration files, or submissions appeared or changed: {problems[0]}.  Only what nbgrader "
+                f"writes belongs in the course folder, and no run changes submitted/.  Delete them (keep a copy to "
+                f"look at), restore the submissions from the exchange, check the grades given since they "
                 f"appeared, and grade without --execute (a submission's kernel writes as you).")
 
     start = time.perf_counter()
@@ -300,11 +369,14 @@ def main(argv=None) -> int:
     parser.add_argument("--execute", action="store_true",
                         help="also run nbgrader's Execute step (the notebook's outputs in the feedback; a kernel "
                              "runs the student's code with your rights); by default only the answer cells are graded")
+    parser.add_argument("--time-limit", type=float, default=TIME_LIMIT,
+                        help="seconds for one call of a learner's function (default: %(default)s)")
     parser.add_argument("--json", help="write the report to this file")
     args = parser.parse_args(argv)
     students = args.students.split(",") if args.students else None
     try:
-        report = grade_class(Path(args.course), args.assignment, args.jobs, students, args.execute)
+        report = grade_class(Path(args.course), args.assignment, args.jobs, students, args.execute,
+                             time_limit=args.time_limit)
     except PlantedFiles as err:
         print(f"classroom: {err}", file=sys.stderr)
         return 2

@@ -142,6 +142,21 @@ class ExternalGrade(_Base):
     workers = Int(2, help="exercises graded at once (each in its own process)").tag(config=True)
     time_limit = Float(TIME_LIMIT, help="seconds for one call of a learner's function").tag(config=True)
 
+    def __call__(self, nb, resources):
+        """Never skipped: a configuration that lists this step but disables it is refused, loudly.
+
+        (nbconvert skips a disabled preprocessor silently, and SaveAutoGrades would then score the
+        grading cells from what they did in the kernel that ran the student's code.)
+        """
+        if not self.enabled:
+            raise RuntimeError(
+                "ExternalGrade is disabled (ExternalGrade.enabled = False) by a configuration file or option: "
+                "the grades would come from the kernel that ran the student's code, so nothing is graded.  "
+                "Look for nbgrader_config.json or another configuration file in the course folder, the jupyter "
+                "configuration folders and the working folder, remove it, and check the grades given since it "
+                "appeared (python -m attnlib.grading.classroom pins the setting on the command line).")
+        return self.preprocess(nb, resources)
+
     def preprocess(self, nb, resources):
         removed = clean_sys_path()  # again: the submission's kernel ran since this module was imported
         if removed:
