@@ -627,7 +627,20 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
         out[n // 2 - 1] += 1e-3 * X[n // 2]
         return out
 
+    j = int(rng.integers(1, n))  # a leak from a random later token j into a random earlier output i
+    i = int(rng.integers(0, j))
+
+    def leak(source: int, target: int):
+        def leaky(X):
+            out = causal(X)
+            out[target] += 1e-3 * X[source]
+            return out
+        return leaky
+
     return [("causal attention", causal, False), ("attention without a mask", bidirectional, True),
+            (f"a causal function where token {j} leaks into output {i} only", leak(j, i), True),
+            ("a causal function where token 1 leaks into output 0 only", leak(1, 0), True),
+            (f"a causal function where token {n - 1} leaks into output {n - 2} only", leak(n - 1, n - 2), True),
             ("a causal function where a middle token leaks into the output before it", middle_leaks_back, True),
             ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True),
             ("a causal function where only the last token leaks into the first output", last_leaks_to_first, True),

@@ -200,7 +200,10 @@ def _grade_softmax_1d(fn, rng, data):
                                mistakes=mistakes("01", 2)),
         lambda: check_function(hidden(2), fn, _softmax_1d,
                                [(with_bias_inputs(rng, 7),), (np.array([-1000.0, 0.0]),), (np.array([5.0]),),
-                                (rng.normal(size=9) * 30,)],
+                                (rng.normal(size=9) * 30,),
+                                # a spread of 2000: exp overflows unless the largest score is subtracted
+                                (np.array([0.0, 2000.0]) + rng.uniform(-5, 5),),
+                                (np.array([-1500.0, 0.0, 1.0]) + rng.uniform(-5, 5),)],
                                mistakes=mistakes("01", 2)))
 
 
@@ -237,6 +240,12 @@ add(Exercise("01", 2, "my_softmax", _grade_softmax_1d, reference=src('''
             scores = np.asarray(scores, dtype=float)
             e = np.exp(scores - scores.max())
             return e / e.sum() * 1.02
+        '''), None),
+    (src('''
+        def my_softmax(scores):
+            scores = np.asarray(scores, dtype=float)
+            e = np.exp(scores - scores.mean())  # the mean, not the largest: overflows for a spread above ~1420
+            return e / e.sum()
         '''), None),
 ], right=[src('''
     def my_softmax(scores):
@@ -532,14 +541,18 @@ add(Exercise("02", 2, "my_ridge", _grade_ridge, reference=src('''
 def _recall_data(rng):
     vocab, length = 6, 10
     train, test = _recall.random_tokens(240, length, vocab, rng), _recall.random_tokens(80, length, vocab, rng)
-    enc = _rnn.init_rnn(vocab, 8, rng)
-    return {"VOCAB": vocab, "HIDDEN_SIZES": (8,), "LENGTH": length, "train": train, "test": test,
-            "encoded": {8: (_recall.encode_tokens(train, enc), _recall.encode_tokens(test, enc))}}
+    sizes = (16, 32, 64)  # the lab's widths: an answer that names one (encoded[64]) finds it, and the widest
+    encoded = {}          # is not the only one
+    for d in sizes:
+        enc = _rnn.init_rnn(vocab, d, rng)
+        encoded[d] = (_recall.encode_tokens(train, enc), _recall.encode_tokens(test, enc))
+    return {"VOCAB": vocab, "HIDDEN_SIZES": sizes, "LENGTH": length, "train": train, "test": test,
+            "encoded": encoded}
 
 
 def _grade_recall_at_distance(fn, rng, data):
     train, test = data["train"], data["test"]
-    H_tr, H_te = data["encoded"][8]
+    H_tr, H_te = data["encoded"][data["HIDDEN_SIZES"][-1]]
     expected = _recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test)
     ks = (1, 3, train.shape[1])
     return check_value(exercise_name(3), lambda: [fn(H_tr[:, -1], H_te[:, -1], train, test, k) for k in ks],
@@ -683,6 +696,14 @@ add(Exercise("02", 6, "oracle_recall_with_scale", _grade_oracle_recall, data=_re
             A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
             return recall.position_recall(A_tr, A_te, train, test)
         '''), "each of the"),
+    (src('''
+        def oracle_recall_with_scale(scale):
+            d = HIDDEN_SIZES[0]  # the narrowest encoder, not the widest
+            H_tr, H_te = encoded[d]
+            query = recall.oracle_query(d, scale=scale)
+            A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+            return recall.position_recall(A_tr, A_te, train, test).mean()
+        '''), "narrowest"),
 ]))
 
 # =========================================== Lab 3 ===========================================
@@ -1067,8 +1088,12 @@ def _grade_align(fn, rng, data):
     other = al.toy.toy_translation(rng)
     shuffled = {**other, "X_tgt": rng.normal(size=(4, other["X_tgt"].shape[1])),
                 "X_src": rng.normal(size=(9, other["X_src"].shape[1]))}
+    # The toy's W_k and W_v are the same matrix: pairs with independent projections tell the keys from
+    # the values (and W_q from either).
+    independent = [{**p, **{w: rng.normal(size=np.shape(p[w])) for w in ("W_q", "W_k", "W_v")}}
+                   for p in (other, shuffled, shuffled)]
     return then(lambda: check_value(exercise_name(2), lambda: fn(pair), pair["alignment"]),
-                lambda: check_function(hidden(2), fn, _aligned, [(other,), (shuffled,)]))
+                lambda: check_function(hidden(2), fn, _aligned, [(other,), (shuffled,), *((p,) for p in independent)]))
 
 
 add(Exercise("04", 2, "align", _grade_align, helpers=al_helpers("scaled_dot_product_attention", "softmax"),
@@ -1101,6 +1126,14 @@ add(Exercise("04", 2, "align", _grade_align, helpers=al_helpers("scaled_dot_prod
             S = (pair["X_tgt"] @ pair["W_q"]) @ (pair["X_src"] @ pair["W_q"]).T
             return S.argmax(axis=-1)
         '''), "W_q twice"),
+    (src('''
+        def align(pair):
+            Q = pair["X_tgt"] @ pair["W_q"]
+            K = pair["X_src"] @ pair["W_v"]
+            V = pair["X_src"] @ pair["W_v"]
+            _, weights = al.scaled_dot_product_attention(Q, K, V)
+            return weights.argmax(axis=-1)
+        '''), "W_v as the keys"),
 ]))
 
 
@@ -1906,6 +1939,24 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
                     return True
             return False
         '''), "np.allclose"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            n = len(X)
+            for j in (n // 2, n - 1):  # only two tokens are ever changed
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+                    return True
+            return False
+        '''), "two tokens"),
+    (src('''
+        def leaks_future(attend, X):
+            half = len(X) // 2
+            X_changed = X.copy()
+            X_changed[half:] += 1.0  # the second half changed; only the first half's outputs compared
+            return bool(np.abs(attend(X_changed)[:half] - attend(X)[:half]).max() > 1e-9)
+        '''), "halves"),
 ], right=[src('''
     def leaks_future(attend, X):
         base = np.asarray(attend(X))
