@@ -596,3 +596,15 @@ def test_two_sandboxes_called_at_once_keep_their_own_function_arguments():
         go_on.set()
         thread.join(60)
     assert results == {"a": 3.0, "b": 20.0}, results
+
+
+def test_lab3_exercise3_states_the_draw_order_its_check_requires():
+    """adv6 F9: the check recomputes the answer from a generator of the same seed (an answer that does not
+    compute cannot pass), so it needs the queries drawn first, then the keys: the statement says so."""
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / "03-how-attention-works.ipynb",
+                       as_version=4)
+    statement = next(c.source for c in nb.cells
+                     if c.cell_type == "markdown" and c.source.startswith("### Exercise 3"))
+    assert "queries first, then the keys" in statement and "rng.normal(size=(n, d_k))" in statement, statement
