@@ -87,6 +87,8 @@ def test_the_self_check_names_a_catalogue_mistake_in_the_learners_kernel():
         return attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
 
     for source, message in catalogue.EXERCISES["01", 3].mistakes:
+        if not message:  # a mutant for the hidden tests, no diagnosis of its own
+            continue
         namespace = {"np": np, "al": attnlib}
         exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
         result = check_function("Exercise 3", namespace["soft_lookup"], nw,

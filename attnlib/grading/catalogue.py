@@ -298,6 +298,12 @@ SOFT_LOOKUP_MISTAKES = [
         '''), "you averaged the keys; the lookup averages the values."),
 ]
 
+UNSTABLE_SOFT_LOOKUP = (src('''
+    def soft_lookup(query, keys, values, sigma):
+        w = np.exp(-((query - keys) ** 2) / (2 * sigma**2))  # no shift: every weight underflows far away
+        return (w / w.sum()) @ values
+    '''), None)
+
 
 def _grade_soft_lookup(fn, rng, data):
     keys, values = data["keys"], data["values"]
@@ -307,7 +313,9 @@ def _grade_soft_lookup(fn, rng, data):
         lambda: check_function(exercise_name(3), fn, _nw, [(5.0, keys, values, 1.0), (2.5, keys, values, 0.5)],
                                mistakes=mistakes("01", 3)),
         lambda: check_function(hidden(3), fn, _nw,
-                               [(0.3, k, v, 0.7), (-2.0, k, v, 2.0), (float(rng.uniform(-1, 1)), k, v, 0.4)],
+                               [(0.3, k, v, 0.7), (-2.0, k, v, 2.0), (float(rng.uniform(-1, 1)), k, v, 0.4),
+                                # far from every key: exp of every score underflows unless the largest is subtracted
+                                (float(rng.uniform(50, 70)), keys, values, 1.0)],
                                mistakes=mistakes("01", 3)))
 
 
@@ -321,7 +329,7 @@ add(Exercise("01", 3, "soft_lookup", _grade_soft_lookup, helpers=al_helpers("sof
     def soft_lookup(query, keys, values, sigma):
         scores = -((query - keys) ** 2) / (2 * sigma**2)
         return al.softmax(scores) @ values
-    '''), mistakes=SOFT_LOOKUP_MISTAKES, right=[src('''
+    '''), mistakes=[*SOFT_LOOKUP_MISTAKES, UNSTABLE_SOFT_LOOKUP], right=[src('''
     def soft_lookup(query, keys, values, sigma):
         w = np.exp(-((query - keys) ** 2) / (2 * sigma**2) + ((query - keys) ** 2).min() / (2 * sigma**2))
         return float((w * values).sum() / w.sum())
@@ -880,6 +888,11 @@ prediction("03", 4, "predicted_unscaled_variance",
 KERNEL_MISTAKES = [
     (src('''
         def my_kernel_regression(x_query, x_keys, y_values, sigma):
+            w = np.exp(-((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2))  # no shift
+            return (w / w.sum(axis=1, keepdims=True)) @ y_values
+        '''), None),
+    (src('''
+        def my_kernel_regression(x_query, x_keys, y_values, sigma):
             scores = ((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
             return al.softmax(scores) @ y_values
         '''), "the sign of the scores is flipped: the weights favour the keys farthest from the query. A "
@@ -919,7 +932,8 @@ def _grade_kernel(fn, rng, data):
                                mistakes=mistakes("03", 5)),
         lambda: check_function(hidden(5), fn, _nw_many,
                                [(np.array([0.1, -3.0, 5.0]), xk, np.sin(xk) + 1, 0.5),
-                                (np.array([0.0]), xk, xk**2, 0.3)],
+                                (np.array([0.0]), xk, xk**2, 0.3),
+                                (np.array([float(rng.uniform(35, 45)), -0.5]), xk, np.sin(xk) + 1, 0.5)],
                                mistakes=mistakes("03", 5)))
 
 
