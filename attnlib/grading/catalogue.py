@@ -563,8 +563,16 @@ def _grade_recall_at_distance(fn, rng, data):
     H_tr, H_te = data["encoded"][data["HIDDEN_SIZES"][-1]]
     expected = _recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test)
     ks = (1, 3, train.shape[1])
-    return check_value(exercise_name(3), lambda: [fn(H_tr[:, -1], H_te[:, -1], train, test, k) for k in ks],
-                       expected[[k - 1 for k in ks]])
+    # States shrunk until F^T F is of the order of the default alpha: there the regularisation (and its
+    # strength) moves the predictions, so plain least squares or another alpha gives other accuracies.
+    small_tr, small_te = (H[:, -1] * float(rng.uniform(0.004, 0.008)) for H in data["encoded"][data["HIDDEN_SIZES"][0]])
+    small_ks = (1, 2, 3, 4)
+    small = _recall.position_recall(small_tr, small_te, train, test)
+    return then(
+        lambda: check_value(exercise_name(3), lambda: [fn(H_tr[:, -1], H_te[:, -1], train, test, k) for k in ks],
+                            expected[[k - 1 for k in ks]]),
+        lambda: check_value(hidden(3), lambda: [fn(small_tr, small_te, train, test, k) for k in small_ks],
+                            small[[k - 1 for k in small_ks]]))
 
 
 RECALL_HELPERS = {"one_hot": "attnlib.recall.one_hot", "ridge_fit": "attnlib.recall.ridge_fit",
@@ -605,6 +613,20 @@ add(Exercise("02", 3, "recall_at_distance", _grade_recall_at_distance, helpers={
             predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
             return np.sum(predicted == test[:, -k])
         '''), "a count"),
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k], VOCAB)
+            W = np.linalg.lstsq(recall.with_bias(h_train), Y, rcond=None)[0]  # no ridge term
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return np.mean(predicted == test[:, -k])
+        '''), "least squares"),
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y, 0.001)  # not the default alpha
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return np.mean(predicted == test[:, -k])
+        '''), "alpha"),
 ]))
 
 
