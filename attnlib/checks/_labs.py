@@ -371,7 +371,7 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 
 
 @graded(forbid=("generate",))
-def check_greedy_generate(fn, *, name: str = "Greedy generation") -> CheckResult:
+def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, short_prompts: int = 0) -> CheckResult:
     """Check a learner's ``fn(ids, vocab_size, n_new)`` against greedy generation with ``next_token_head``.
 
     Prompts are drawn afresh at every check; the message names the first generated
@@ -390,12 +390,15 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation") -> CheckResult
     >>> check_greedy_generate(greedy).passed
     True
     """
-    rng = np.random.default_rng()
+    rng = np.random.default_rng() if rng is None else rng
     vocab_size = int(rng.integers(6, 10))
     motif = rng.permutation(vocab_size)[:4]
     prompts = [np.concatenate([motif, motif[:2]]), rng.integers(0, vocab_size, size=int(rng.integers(5, 9)))]
+    # ``short_prompts`` more: few tokens, repeated, and more new tokens than the prompt has, so that an answer
+    # that looks at only the last len(prompt) tokens (or any window) loses context it needs
+    prompts += [rng.integers(0, 3, size=int(rng.integers(3, 6))) for _ in range(short_prompts)]
     for number, prompt in enumerate(prompts, start=1):
-        n_new = int(rng.integers(4, 8))
+        n_new = int(rng.integers(4, 8)) if number <= 2 else int(rng.integers(10, 15))
         context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
         value, problem = attempt(name, fn, prompt, vocab_size, n_new, convert=to_array,
                                  names=("ids", "vocab_size", "n_new"), expected="fn(ids, vocab_size, n_new)")
@@ -416,7 +419,8 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation") -> CheckResult
             return failed(name, f"{context}, new token {step} differs from greedy generation (the earlier "
                                 f"{step - 1} agree). At each step run next_token_head on the whole sequence "
                                 "so far, take the last row of the probabilities and append its argmax.")
-    return passed(name, "the same tokens as greedy generation on two fresh prompts.")
+    count = "two" if len(prompts) == 2 else str(len(prompts))
+    return passed(name, f"the same tokens as greedy generation on {count} fresh prompts.")
 
 
 # --- chapter 6: a DALL-E-style stream's image rows and text columns --------------------------

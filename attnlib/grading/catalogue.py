@@ -1611,7 +1611,8 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
 
 
 def _grade_generate(fn, rng, data):
-    return check_greedy_generate(fn, name=exercise_name(2))
+    return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
+                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6))
 
 
 add(Exercise("06", 2, "greedy_generate", _grade_generate,
@@ -1650,6 +1651,15 @@ add(Exercise("06", 2, "greedy_generate", _grade_generate,
                 out.append(ids[-1])
             return np.array(out)
         '''), "only new"),
+    (src('''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = np.asarray(ids)
+            prompt_len = len(ids)
+            for _ in range(n_new):  # a context window the length of the prompt
+                probs, _ = al.toy_lm.next_token_head(ids[-prompt_len:], vocab_size)
+                ids = np.append(ids, int(np.argmax(probs[-1])))
+            return ids
+        '''), "window"),
 ], right=[src('''
     def greedy_generate(ids, vocab_size, n_new):
         ids = [int(i) for i in ids]
