@@ -610,3 +610,30 @@ def test_lab3_exercise3_states_the_draw_order_its_check_requires():
     statement = next(c.source for c in nb.cells
                      if c.cell_type == "markdown" and c.source.startswith("### Exercise 3"))
     assert "queries first, then the keys" in statement and "rng.normal(size=(n, d_k))" in statement, statement
+
+
+IMPORTING_ANSWERS = {  # adv6 F8: right answers that import attnlib as the lab's first cell does
+    ("01", 3): "import attnlib as al\n\ndef soft_lookup(query, keys, values, sigma):\n"
+               "    scores = -((query - keys) ** 2) / (2 * sigma**2)\n    return al.softmax(scores) @ values\n",
+    ("01", 6): "from attnlib import softmax\n\ndef dot_product_lookup(q, K, V):\n"
+               "    return softmax(K @ q) @ V\n",
+    ("02", 3): "from attnlib import recall\nimport attnlib.recall\n\n"
+               "def recall_at_distance(h_train, h_test, train, test, k):\n"
+               "    Y = recall.one_hot(train[:, -k], VOCAB)\n"
+               "    W = attnlib.recall.ridge_fit(recall.with_bias(h_train), Y)\n"
+               "    predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)\n"
+               "    return np.mean(predicted == test[:, -k])\n",
+}
+
+
+@pytest.mark.parametrize("key", IMPORTING_ANSWERS, ids=_id)
+def test_a_right_answer_that_imports_attnlib_scores(key):
+    result = _grade(key, IMPORTING_ANSWERS[key])
+    assert result.passed, result
+
+
+def test_an_imported_attnlib_holds_only_the_served_helpers():
+    source = "import attnlib\n\ndef soft_lookup(query, keys, values, sigma):\n" \
+             "    return attnlib.nadaraya_watson([query], keys, values, bandwidth=sigma)[0][0]\n"
+    result = _grade(("01", 3), source)
+    assert not result.passed and "not available while grading: attnlib.nadaraya_watson" in result.message, result

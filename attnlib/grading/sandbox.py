@@ -376,7 +376,35 @@ def _namespace(request):
         ns[name] = root
     for name, value in request["data"].items():
         ns[name] = _dec(value)
+    _stand_in_modules(request["helpers"])
     return ns
+
+def _stand_in_modules(helpers):
+    # "import attnlib as al" or "from attnlib import recall" in an answer cell (as in the lab's first cell)
+    # finds modules that hold exactly this exercise's served helpers, nothing else of attnlib.
+    served = []
+    for paths in helpers.values():
+        served += [paths] if isinstance(paths, str) else list(paths.values())
+    served = [p for p in served if p.startswith("attnlib.")]
+    if not served:
+        return
+
+    def module(name):
+        if name not in sys.modules:
+            mod = types.ModuleType(name)
+            def missing(attr, _name=name):
+                raise AttributeError(f"not available while grading: {_name}.{attr} (this exercise's answer may "
+                                     "use numpy and the helpers the exercise gives)")
+            mod.__getattr__ = missing
+            sys.modules[name] = mod
+            if "." in name:
+                parent, leaf = name.rsplit(".", 1)
+                setattr(module(parent), leaf, mod)
+        return sys.modules[name]
+
+    for path in served:
+        parent, leaf = path.rsplit(".", 1)
+        setattr(module(parent), leaf, _helper(path))
 
 def _describe_error(err):
     try:
