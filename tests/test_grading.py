@@ -322,8 +322,8 @@ def probe():
     found = []
     for name in ("attnlib", "scipy", "torch"):
         try:
-            __import__(name)
-            found.append(name)
+            module = __import__(name)
+            found.append(name + ":" + ",".join(sorted(k for k in vars(module) if not k.startswith("_"))))
         except ImportError:
             pass
     return found + sorted(vars(al)) + [str(len(sys.path))]
@@ -331,7 +331,8 @@ def probe():
     with Sandbox(source, "probe", helpers={"al": {"softmax": "attnlib.softmax"}},
                  serve={"attnlib.softmax": lambda x: x}) as sandbox:
         found = sandbox.function()()
-    assert found[:-1] == ["softmax"], found
+    # attnlib imports as a stand-in holding the served helpers only (an answer may import it as the lab does)
+    assert found[:-1] == ["attnlib:softmax", "softmax"], found
 
 
 def test_an_answer_cannot_write_files_or_open_sockets(tmp_path):
