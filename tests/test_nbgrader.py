@@ -447,7 +447,8 @@ def test_classroom_sees_a_rewritten_submission(tmp_path):
 def test_the_command_line_pins_what_decides_a_grade():
     options = " ".join(classroom.pinned_settings(execute=True, time_limit=7.0))
     for pin in ("--ExternalGrade.enabled=True", "--ExternalGrade.time_limit=7.0", "--SaveAutoGrades.enabled=True",
-                "--OverwriteCells.enabled=True", "attnlib.grading.nbgrader_step.ExternalGrade",
+                "--OverwriteCells.enabled=True", "--ClearMetadataPreprocessor.enabled=False",
+                "attnlib.grading.nbgrader_step.ExternalGrade",
                 "nbgrader.preprocessors.Execute"):
         assert pin in options, pin
     assert "nbgrader.preprocessors.Execute'" not in " ".join(classroom.pinned_settings(execute=False))

@@ -63,10 +63,12 @@ SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
 def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> list[str]:
     """nbgrader command-line options that fix every setting a grade depends on (they beat config files)."""
     steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith(".Execute")]
+    # every step on as nbgrader has it, but nbconvert's ClearMetadataPreprocessor, off by default (on, it
+    # would wipe the cells' nbgrader metadata and with it the grades)
     names = {s.rsplit(".", 1)[1] for s in AUTOGRADE_STEPS + SANITIZE_STEPS}
     return [f"--Autograde.autograde_preprocessors={steps!r}",
             f"--Autograde.sanitize_preprocessors={SANITIZE_STEPS!r}",
-            *(f"--{name}.enabled=True" for name in sorted(names)),
+            *(f"--{name}.enabled={name != 'ClearMetadataPreprocessor'}" for name in sorted(names)),
             f"--ExternalGrade.time_limit={float(time_limit)!r}"]
 
 
