@@ -1,0 +1,300 @@
+"""Submissions that attack the course folder under real nbgrader, and classroom's defences.
+
+A course has a submission whose answer cell, in the Execute kernel, writes ``psutil.py`` and
+``threadpoolctl.py`` into the course folder (modules nbgrader's own process would import): it scores 0,
+another student graded after it keeps full marks, and classroom names the files and the run.  Another
+plants a configuration file and rewrites another student's submission: classroom stops and names the
+run, and the configuration cannot switch the external grader off.  (Split from tests/test_nbgrader.py
+so that these courses build on the other xdist worker.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import nbgrader_export  # tools/nbgrader_export.py
+import pytest
+from test_nbgrader import ASSIGNMENT, LAB, _solutions
+
+from attnlib.grading import classroom
+
+# --- adv5 F1: a submission that plants a module in the course folder ------------------------------------
+
+PLANTED_PAYLOAD = '''\
+import importlib.machinery, importlib.util, os, sys
+_name = __name__
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "planted-" + _name + "-imported.txt"), "w") as _f:
+    _f.write("imported by " + " ".join(sys.argv))
+_spec = importlib.machinery.PathFinder.find_spec(
+    _name, [p for p in sys.path if os.path.abspath(p or ".") != _here])
+_real = importlib.util.module_from_spec(_spec)
+sys.modules[_name] = _real
+_spec.loader.exec_module(_real)
+try:  # from now on this module decides every verdict: mallory passes, everyone else fails Exercise 1
+    import attnlib.grading.nbgrader_step as _S
+    from attnlib.checks import failed as _failed, passed as _passed
+    _orig = _S.set_outcome
+    def set_outcome(cell, result):
+        res, f = None, sys._getframe(1)
+        while f is not None and res is None:
+            res, f = f.f_locals.get("resources"), f.f_back
+        student = ((res or {}).get("nbgrader") or {}).get("student")
+        if student == "mallory":
+            result = _passed(result.name, "correct.")
+        elif result.name.startswith("Exercise 1"):
+            result = _failed(result.name, "your answer is wrong.")
+        return _orig(cell, result)
+    _S.set_outcome = set_outcome
+except Exception:
+    pass
+'''
+PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
+           "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+           "    import pathlib\n"
+           "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
+           "        if (_p / 'nbgrader_config.py').exists():\n"
+           "            for _name in ('threadpoolctl', 'psutil'):\n"
+           f"                (_p / (_name + '.py')).write_text({PLANTED_PAYLOAD!r})\n"
+           "            break\n"
+           "except Exception:\n    pass\n")
+
+
+@pytest.fixture(scope="module")
+def planted_course(tmp_path_factory):
+    """Lab 1 with mallory's planting submission graded by classroom with --execute, then alice's and
+    mallory's graded again by plain nbgrader (Execute on) while the planted modules are still there."""
+    course = tmp_path_factory.mktemp("planted")
+    nbgrader_export.export([LAB], course, points=1)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
+    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = course / "release" / ASSIGNMENT / LAB.name
+    solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
+    for name in ("mallory", "alice", "zed"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                if name == "mallory":
+                    cell.source = PLANTER if meta["grade_id"] == "exercise-1" else cell.source
+                else:
+                    cell.source = solutions[meta["grade_id"]]
+        nbformat.write(nb, folder / LAB.name)
+    try:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
+                              echo=lambda line: None, time_limit=3.0)
+        error = None
+    except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
+        error = err
+    planted = sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py")
+    # plain nbgrader, Execute on, with the planted files in place (classroom would refuse): alice after
+    # mallory, as in a class graded one after another, and mallory again
+    runs = {s: classroom.nbgrader(course, "autograde", ASSIGNMENT, f"--student={s}", "--force")
+            for s in ("alice", "mallory")}
+    return {"course": course, "error": error, "planted": planted, "runs": runs}
+
+
+def _points(course, student):
+    scores = classroom.gradebook_scores(course, ASSIGNMENT, student).get(ASSIGNMENT, {})
+    return [scores.get(f"exercise-{n}-check") for n in range(1, 8)]
+
+
+def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(planted_course):
+    course = planted_course["course"]
+    assert planted_course["planted"] == ["psutil.py", "threadpoolctl.py"], "the kernel wrote the modules"
+    for run in planted_course["runs"].values():
+        assert run.returncode == 0, run.stdout + run.stderr
+    imported = sorted(p.name for p in course.glob("planted-*-imported.txt"))
+    assert imported == [], f"nbgrader's process imported the planted modules: {imported}"
+    assert _points(course, "alice") == [1] * 7, "another student's grade was changed"
+    assert _points(course, "mallory") == [0] * 7
+
+
+def test_classroom_names_the_planted_files_and_the_run_that_left_them(planted_course):
+    error = planted_course["error"]
+    assert isinstance(error, classroom.PlantedFiles), repr(error)
+    text = str(error)
+    assert "psutil.py" in text and "threadpoolctl.py" in text and "mallory" in text, text
+
+
+def test_classroom_refuses_a_course_folder_with_importable_files(planted_course):
+    course = planted_course["course"]
+    with pytest.raises(classroom.PlantedFiles, match="psutil.py.*threadpoolctl.py"):
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["zed"], echo=lambda line: None)
+    assert _points(course, "zed") == [None] * 7, "nothing was graded"
+    package = course / "attnlib"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    assert "attnlib/ (a package)" in classroom.unexpected_importables(course)
+
+
+def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):
+    """nbgrader puts its working folder first on sys.path before it loads the configuration; the
+    configuration takes it (and '' and everything inside the course folder) off before it imports
+    anything, so a planted threadpoolctl.py is not what grading imports."""
+    import subprocess
+    import sys
+
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / "threadpoolctl.py").write_text("raise SystemExit('the planted module was imported')\n")
+    (course / "sub").mkdir()
+    probe = ("import json, os, sys\n"
+             "sys.path[:0] = ['', os.getcwd(), os.path.join(os.getcwd(), 'sub')]  # as nbgrader and -m do\n"
+             "from traitlets.config.loader import PyFileConfigLoader\n"
+             "PyFileConfigLoader('nbgrader_config.py', path=os.getcwd()).load_config()\n"
+             "import threadpoolctl\n"
+             "print(json.dumps([sys.path, threadpoolctl.__file__]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=course, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    path, found = json.loads(done.stdout.splitlines()[-1])
+    root = course.resolve()
+    assert not any(p in ("", ".") or Path(p).resolve() == root or root in Path(p).resolve().parents for p in path), path
+    assert course.resolve() not in Path(found).resolve().parents
+
+
+def test_classroom_sees_a_changed_configuration_and_new_files(tmp_path):
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / ".jupyter").mkdir(exist_ok=True)
+    before = classroom.refuse_if_planted(course)
+    assert classroom.planted(course, before) == []
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "c.Autograde.autograde_preprocessors = []\n")
+    (course / ".jupyter" / "nbgrader_config.json").write_text("{}")
+    (course / "usercustomize.py").write_text("")
+    (course / "x.pth").write_text("")
+    found = " ".join(classroom.planted(course, before))
+    assert "nbgrader_config.py (changed)" in found and "nbgrader_config.json (new)" in found, found
+    assert "usercustomize.py" in found and "x.pth" in found, found
+
+
+# --- adv6 F1, F10, F2: a planted configuration file, jupyter_core's mark, a rewritten submission ---------
+
+def test_classroom_refuses_configuration_files_and_other_entries(tmp_path):
+    """Only what an nbgrader course holds may be in the course folder: a planted nbgrader_config.json (it
+    would switch ExternalGrade off) or any other file is refused before grading, and seen after a run."""
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    (course / "submitted" / "ann" / ASSIGNMENT).mkdir(parents=True)
+    before = classroom.refuse_if_planted(course)
+    for name in ("nbgrader_config.json", ".jupyter/jupyter_config.json", "notes.txt"):
+        (course / name).write_text('{"ExternalGrade": {"enabled": false}}')
+        assert any(name in entry for entry in classroom.planted(course, before)), name
+        with pytest.raises(classroom.PlantedFiles, match=name.replace(".", r"\.")):
+            classroom.refuse_if_planted(course)
+        (course / name).unlink()
+    assert classroom.planted(course, before) == []
+
+
+def test_jupyter_cores_migrated_mark_is_no_accusation(tmp_path):
+    """jupyter_core writes .jupyter/migrated at nbgrader's first start (when ~/.ipython exists): the export
+    writes it already, and a course exported without it is not stopped when it appears."""
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    mark = course / ".jupyter" / "migrated"
+    assert mark.is_file()
+    mark.unlink()
+    before = classroom.refuse_if_planted(course)
+    mark.write_text("2026-12-05T13:40:00")
+    assert classroom.planted(course, before) == []
+    classroom.refuse_if_planted(course)
+
+
+def test_classroom_sees_a_rewritten_submission(tmp_path):
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    notebook = course / "submitted" / "ann" / ASSIGNMENT / LAB.name
+    notebook.parent.mkdir(parents=True)
+    notebook.write_text("{}")
+    before = classroom.refuse_if_planted(course)
+    notebook.write_text('{"cells": []}')
+    found = " ".join(classroom.planted(course, before))
+    assert f"submitted/ann/{ASSIGNMENT}/{LAB.name} (changed)" in found, found
+
+
+def test_the_command_line_pins_what_decides_a_grade():
+    options = " ".join(classroom.pinned_settings(execute=True, time_limit=7.0))
+    for pin in ("--ExternalGrade.enabled=True", "--ExternalGrade.time_limit=7.0", "--SaveAutoGrades.enabled=True",
+                "--OverwriteCells.enabled=True", "--ClearMetadataPreprocessor.enabled=False",
+                "attnlib.grading.nbgrader_step.ExternalGrade",
+                "nbgrader.preprocessors.Execute"):
+        assert pin in options, pin
+    assert "nbgrader.preprocessors.Execute'" not in " ".join(classroom.pinned_settings(execute=False))
+
+
+CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
+                  "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+                  "    import json, pathlib\n"
+                  "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
+                  "        if (_p / 'gradebook.db').exists():\n"
+                  "            (_p / 'nbgrader_config.json').write_text(json.dumps("
+                  "{'ExternalGrade': {'enabled': False}}))\n"
+                  "            for _nb in (_p / 'submitted').glob('*/*/*.ipynb'):\n"
+                  "                if 'vandal' not in str(_nb):\n"
+                  "                    _nb.write_text(_nb.read_text().replace('def ', 'def spoiled_'))\n"
+                  "            break\n"
+                  "except Exception:\n    pass\n")
+
+
+@pytest.fixture(scope="module")
+def hostile_course(tmp_path_factory):
+    """Lab 1: vandal's answer cell, in nbgrader's Execute kernel, writes nbgrader_config.json (ExternalGrade off)
+    and rewrites the other submissions; stub is the unsolved released notebook."""
+    course = tmp_path_factory.mktemp("hostile")
+    nbgrader_export.export([LAB], course, points=1)
+    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = course / "release" / ASSIGNMENT / LAB.name
+    for name in ("vandal", "stub", "stub2"):
+        folder = course / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            if name == "vandal" and cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise-1":
+                cell.source = CONFIG_PLANTER
+        nbformat.write(nb, folder / LAB.name)
+    stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
+    try:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub"], execute=True,
+                              echo=lambda line: None, time_limit=3.0)
+        error = None
+    except Exception as err:  # noqa: BLE001 (the tests below say which error it must be)
+        error = err
+    rewritten = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text() != stub
+    (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).write_text(stub)
+    (course / "submitted" / "stub2" / ASSIGNMENT / LAB.name).write_text(stub)
+    planted = (course / "nbgrader_config.json").exists()
+    # with the planted file still there: one run as classroom makes it (pinned options), one plain nbgrader
+    pinned = classroom.grade_one(course, ASSIGNMENT, "stub", time_limit=3.0)
+    plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub2", "--force",
+                               classroom.NO_EXECUTE)
+    return {"course": course, "error": error, "rewritten": rewritten, "planted": planted, "pinned": pinned,
+            "plain": plain}
+
+
+def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run(hostile_course):
+    assert hostile_course["planted"] and hostile_course["rewritten"], "the kernel wrote the files"
+    error = hostile_course["error"]
+    assert isinstance(error, classroom.PlantedFiles), repr(error)
+    text = str(error)
+    assert "nbgrader_config.json" in text and "vandal" in text, text
+    assert f"submitted/stub/{ASSIGNMENT}/{LAB.name} (changed)" in text, text
+
+
+def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
+    """classroom's command line beats the planted nbgrader_config.json: the unsolved notebook scores 0; plain
+    nbgrader with the file in force stops with ExternalGrade's error instead of grading from the kernel."""
+    course = hostile_course["course"]
+    assert hostile_course["pinned"]["returncode"] == 0, hostile_course["pinned"]["log"]
+    assert _points(course, "stub") == [0] * 7
+    plain = hostile_course["plain"]
+    assert plain.returncode != 0 and "ExternalGrade is disabled" in plain.stdout + plain.stderr, \
+        plain.stdout + plain.stderr
+    assert _points(course, "stub2") in ([None] * 7, [0] * 7)
