@@ -70,6 +70,30 @@ def _solutions(source: Path) -> dict[str, str]:
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 
 
+def generated_course(path: Path, *, test_limits: bool = True) -> Path:
+    """Lab 1 exported to ``path`` and its assignment generated; ``test_limits``: short time limits."""
+    nbgrader_export.export([LAB], path, points=1)
+    if test_limits:
+        config = path / "nbgrader_config.py"
+        config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
+    done = classroom.nbgrader(path, "generate_assignment", ASSIGNMENT, "--force")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return path
+
+
+def submit(course: Path, name: str, sources: dict[str, str]) -> None:
+    """Student ``name`` hands in the released Lab 1 with ``sources`` (grade_id -> code) in those answer
+    cells; the other answer cells stay as released."""
+    folder = course / "submitted" / name / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nb = nbformat.read(course / "release" / ASSIGNMENT / LAB.name, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code" and meta["grade_id"] in sources:
+            cell.source = sources[meta["grade_id"]]
+    nbformat.write(nb, folder / LAB.name)
+
+
 CHEATS_A = {
     # the checks module replaced by no-ops, and a wrong answer
     "exercise-1": "import sys, types\n"
@@ -152,26 +176,13 @@ EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """Lab 1 exported, generated, released, submitted by six students, graded two at a time."""
-    course = tmp_path_factory.mktemp("course")
-    nbgrader_export.export([LAB], course, points=1)
-    config = course / "nbgrader_config.py"
-    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
-    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert done.returncode == 0, done.stdout + done.stderr
-    released = course / "release" / ASSIGNMENT / LAB.name
-    text = released.read_text()
+    course = generated_course(tmp_path_factory.mktemp("course"))
+    text = (course / "release" / ASSIGNMENT / LAB.name).read_text()
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "hidden inputs" not in text
     solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
-    for name, answers in [*SUBMISSIONS.items(), ("unsolved", None)]:
-        folder = course / "submitted" / name / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nb = nbformat.read(released, as_version=4)
-        if answers is not None:
-            for cell in nb.cells:
-                meta = cell.metadata.get("nbgrader", {})
-                if meta.get("solution") and cell.cell_type == "code":
-                    cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
-        nbformat.write(nb, folder / LAB.name)
+    for name, answers in SUBMISSIONS.items():
+        submit(course, name, {**solutions, **answers})
+    submit(course, "unsolved", {})
     started = time.perf_counter()
     # The cheats and the mistakes with nbgrader's Execute step (opted in: a cheat in the kernel must change
     # nothing; the feedback test reads the mistakes' executed notebook); the others without it (the default).

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import nbgrader_export  # tools/nbgrader_export.py
 import pytest
-from test_nbgrader import ASSIGNMENT, LAB, _solutions
+from test_nbgrader import ASSIGNMENT, LAB, _solutions, generated_course, submit
 
 from attnlib.grading import classroom
 
@@ -66,26 +65,11 @@ PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\
 def planted_course(tmp_path_factory):
     """Lab 1 with mallory's planting submission graded by classroom with --execute, then alice's and
     mallory's graded again by plain nbgrader (Execute on) while the planted modules are still there."""
-    course = tmp_path_factory.mktemp("planted")
-    nbgrader_export.export([LAB], course, points=1)
-    config = course / "nbgrader_config.py"
-    config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
-    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert done.returncode == 0, done.stdout + done.stderr
-    released = course / "release" / ASSIGNMENT / LAB.name
+    course = generated_course(tmp_path_factory.mktemp("planted"))
     solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
-    for name in ("mallory", "alice", "zed"):
-        folder = course / "submitted" / name / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nb = nbformat.read(released, as_version=4)
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                if name == "mallory":
-                    cell.source = PLANTER if meta["grade_id"] == "exercise-1" else cell.source
-                else:
-                    cell.source = solutions[meta["grade_id"]]
-        nbformat.write(nb, folder / LAB.name)
+    submit(course, "mallory", {"exercise-1": PLANTER})
+    for name in ("alice", "zed"):
+        submit(course, name, solutions)
     try:
         classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
                               echo=lambda line: None, time_limit=3.0)
@@ -247,19 +231,10 @@ CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not so
 def hostile_course(tmp_path_factory):
     """Lab 1: vandal's answer cell, in nbgrader's Execute kernel, writes nbgrader_config.json (ExternalGrade off)
     and rewrites the other submissions; stub is the unsolved released notebook."""
-    course = tmp_path_factory.mktemp("hostile")
-    nbgrader_export.export([LAB], course, points=1)
-    done = classroom.nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert done.returncode == 0, done.stdout + done.stderr
-    released = course / "release" / ASSIGNMENT / LAB.name
-    for name in ("vandal", "stub", "stub2"):
-        folder = course / "submitted" / name / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nb = nbformat.read(released, as_version=4)
-        for cell in nb.cells:
-            if name == "vandal" and cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise-1":
-                cell.source = CONFIG_PLANTER
-        nbformat.write(nb, folder / LAB.name)
+    course = generated_course(tmp_path_factory.mktemp("hostile"), test_limits=False)
+    submit(course, "vandal", {"exercise-1": CONFIG_PLANTER})
+    for name in ("stub", "stub2"):
+        submit(course, name, {})
     stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
     try:
         classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub"], execute=True,
