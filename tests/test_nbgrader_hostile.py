@@ -115,7 +115,7 @@ def test_classroom_refuses_a_course_folder_with_importable_files(planted_course)
     package = course / "attnlib"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    assert "attnlib/ (a package)" in classroom.unexpected_importables(course)
+    assert "attnlib/ (a package)" in classroom.unexpected_entries(course)
 
 
 def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):

@@ -106,8 +106,6 @@ def _inside(path: Path, folder: Path) -> bool:
 
 # --- files a submission's kernel could leave for nbgrader's process to read -------------------------
 
-IMPORTABLE_SUFFIXES = (".py", ".pyc", ".pth", ".so", ".pyd")
-EXPECTED_FILES = {"nbgrader_config.py"}
 # What an nbgrader course folder holds: the configuration, the gradebook (and SQLite's side files), the
 # folders nbgrader's commands write (CourseDirectory's *_directory defaults, zip_collect's downloaded/),
 # the configuration folder classroom gives nbgrader, and the checkpoints Jupyter writes when the
@@ -121,24 +119,6 @@ JUPYTER_FILES = {"migrated"}
 
 class PlantedFiles(RuntimeError):
     """The course folder or the folders nbgrader imports from hold files that should not be there."""
-
-
-def unexpected_importables(course: Path) -> list[str]:
-    """Files in the course folder (its top level, where nbgrader's working folder is) that Python could import.
-
-    ``*.py`` other than ``nbgrader_config.py``, ``*.pyc``, ``*.pth``, extension modules, a folder with
-    an ``__init__`` (a package), anything named ``sitecustomize`` or ``usercustomize``.
-    """
-    found = []
-    for path in sorted(Path(course).iterdir()):
-        name = path.name
-        if path.is_dir():
-            if any(path.glob("__init__.*")):
-                found.append(f"{name}/ (a package)")
-        elif name.startswith(("sitecustomize", "usercustomize")) or (
-                name.endswith(IMPORTABLE_SUFFIXES) and name not in EXPECTED_FILES):
-            found.append(name)
-    return found
 
 
 def unexpected_entries(course: Path) -> list[str]:
@@ -211,7 +191,8 @@ def planted(course: Path, before: dict[str, str]) -> list[str]:
 
 def refuse_if_planted(course: Path) -> dict[str, str]:
     """Before grading: :class:`PlantedFiles` if the course folder holds what a course does not; else watched files."""
-    found = [str(Path(course) / name) for name in unexpected_entries(course)]
+    clean = watched_files(course)
+    found = planted(course, clean)  # nothing has run yet: only entries a course does not hold
     if found:
         raise PlantedFiles(
             f"refusing to grade: the course folder holds entries an nbgrader course does not (a module Python "
@@ -220,7 +201,7 @@ def refuse_if_planted(course: Path) -> dict[str, str]:
             f"submitted/, autograded/, feedback/, ...) and .jupyter/migrated belong there.  A submission graded "
             f"with --execute may have written them: look at them, delete them, and check the grades given since "
             f"they appeared.")
-    return watched_files(course)
+    return clean
 
 
 def submitted_students(course: Path, assignment: str) -> list[str]:
