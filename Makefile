@@ -48,11 +48,12 @@ book: $(STAMP) $(NODE_STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
 
-# Two pytest-xdist workers, each taking whole files (a lab's cells stay in one kernel, in order);
+# Two pytest-xdist workers, each taking whole files (a lab's cells stay in one kernel, in order) in the
+# order tests/conftest.py gives them (xdist would otherwise start the files with most tests first);
 # the book builds beside them from the moment they have collected, and its tests run last.
 test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=12
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=12
 
 # The library alone: attnlib's doctests and the tests that need neither the built book, nor Chromium,
 # nor the labs, nor a Jupyter kernel (the tests marked build/browser/slow are deselected; tests/ files

@@ -93,9 +93,23 @@ def _needs_book(item) -> bool:
     return bool(item.get_closest_marker("build") or _BOOK_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+# The files that take longest, in the order to start them (pytest-xdist gives each worker whole files,
+# in the collection's order under ``--no-loadscope-reorder``): long ones first, so that short ones fill
+# in at the end and neither worker waits for the other.  Files not named keep their collection order.
+LONG_FIRST = ["test_grading.py", "test_nbgrader_hostile.py", "test_student.py", "test_nbgrader.py",
+              "test_browser_jupyterlab.py",
+              # the built book's: the survey of every page, the widgets, the screenshots, the site
+              "test_browser.py", "test_browser_widgets.py", "test_browser_looks.py", "test_book_site.py"]
+
+
+def _start_order(item) -> tuple[bool, int]:
+    name = item.path.name
+    return _needs_book(item), LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Tests of the built book run last, so the build can run beside everything else."""
-    items.sort(key=_needs_book)  # a stable sort: the order is otherwise kept
+    """Tests of the built book run last, so the build can run beside everything else; long files first."""
+    items.sort(key=_start_order)  # a stable sort: the order is otherwise kept
 
 
 def pytest_collection_finish(session):

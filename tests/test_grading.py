@@ -17,6 +17,7 @@ Lab 1 also goes through real ``nbgrader autograde`` in tests/test_nbgrader.py.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def _grade(key, source, seed=0, **kw):
     return grade_source(*key, source, rng=np.random.default_rng(seed), **kw)
 
 
+@functools.cache
+def _grade_mutant(key, number):
+    """Mutant ``number`` of exercise ``key`` graded once per test run (two tests read its result)."""
+    source, _ = catalogue.EXERCISES[key].mistakes[number]
+    return _grade(key, source, seed=10 + number)
+
+
 @pytest.mark.parametrize("key", EXERCISES, ids=_id)
 def test_reference_and_right_but_different_answers_score_full_marks(key):
     ex = catalogue.EXERCISES[key]
@@ -53,7 +61,7 @@ def test_every_mutant_scores_zero_and_named_mistakes_get_their_diagnosis(key):
     ex = catalogue.EXERCISES[key]
     assert ex.mistakes, "every exercise has a list of mutants"
     for number, (source, message) in enumerate(ex.mistakes):
-        result = _grade(key, source, seed=10 + number)
+        result = _grade_mutant(key, number)
         assert not result.passed, f"mutant {number} ({message}) passed:\n{source}"
         if message and len(message) >= 30:  # a named diagnosis, not just a label
             assert message in result.message, f"mutant {number}: {result.message}"
@@ -73,7 +81,7 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
 @pytest.mark.parametrize(("key", "words"), NAMED, ids=lambda v: v if isinstance(v, str) else _id(v))
 def test_the_named_mistakes_of_issue_20_are_named(key, words):
     ex = catalogue.EXERCISES[key]
-    results = [_grade(key, source).message for source, _ in ex.mistakes]
+    results = [_grade_mutant(key, number).message for number in range(len(ex.mistakes))]
     assert any(words in message for message in results), results
 
 

@@ -18,6 +18,7 @@ function render({ model, el }) {
   const reference = model.get("reference");
   const keyTokens = model.get("key_tokens").length ? model.get("key_tokens") : tokens; // columns
   const causal = model.get("causal"); // hide the keys after each query (self-attention in a GPT)
+  const lossLabel = model.get("loss_label"); // what the curve is, e.g. "loss on the repeated half"
   const T = tokens.length;
   const N = keyTokens.length;
   const state = { checkpoint: model.get("checkpoint") };
@@ -146,9 +147,10 @@ function render({ model, el }) {
     marker.setAttribute("x2", x(steps[k]));
     let shown = null;
     lossSteps.forEach((s, i) => { if (s <= steps[k]) shown = losses[i]; });
-    const lossText = shown === null ? "no loss yet" : `loss ${attnFmt(shown, 2)}`;
+    const lossText = shown === null ? `no ${lossLabel} yet` : `${lossLabel} ${attnFmt(shown, 2)}`;
     readout.textContent = `step ${steps[k]} of ${steps[steps.length - 1]} (${lossText})`;
-    chartCap.textContent = `Loss up to step ${steps[k]} (dark line); the rest of training is faint.`;
+    chartCap.textContent = `${lossLabel.charAt(0).toUpperCase()}${lossLabel.slice(1)} up to step ${steps[k]} `
+      + "(dark line); the rest of training is faint.";
   }
 
   slider.addEventListener("input", () => {

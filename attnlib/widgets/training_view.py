@@ -37,6 +37,9 @@ class TrainingView(anywidget.AnyWidget):
         Titles of the layers (default ``layer 0 ... layer n-1``).
     reference : float, optional
         A loss level drawn as a dashed line (e.g. ``log(n_vocab)``, the loss of guessing).
+    loss_label : str
+        What the loss curve is, as the readout and the chart's caption name it (default
+        ``"loss"``; e.g. ``"loss on the repeated half"``).
     checkpoint : int
         The checkpoint shown first (default the last).
     key_tokens : list of str, length N, optional
@@ -63,6 +66,12 @@ class TrainingView(anywidget.AnyWidget):
     >>> v.checkpoint = 1
     >>> v.weights[0, 1]
     array([0.5, 0.5])
+    >>> v.loss_label
+    'loss'
+    >>> TrainingView([0], w[:1], ["a", "b"], [0], [1.0], loss_label=" ")
+    Traceback (most recent call last):
+    ...
+    TypeError: loss_label must be a non-empty string, got ' '
     """
 
     _esm = bundle("training_view.js")
@@ -79,9 +88,10 @@ class TrainingView(anywidget.AnyWidget):
     checkpoint = traitlets.Int(0).tag(sync=True)
     key_tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)  # empty: the keys are ``tokens``
     causal = traitlets.Bool(True).tag(sync=True)
+    loss_label = traitlets.Unicode("loss").tag(sync=True)
 
     def __init__(self, steps, weights, tokens, loss_steps, losses, *, layer_names=None, reference=None,
-                 checkpoint=None, key_tokens=None, causal=True, **kwargs):
+                 checkpoint=None, key_tokens=None, causal=True, loss_label="loss", **kwargs):
         steps = np.asarray(steps)
         if steps.ndim != 1 or steps.size == 0 or not np.issubdtype(steps.dtype, np.integer):
             raise ValueError(f"steps must be a non-empty 1-D int array, got {steps.dtype} of shape {steps.shape}")
@@ -105,6 +115,8 @@ class TrainingView(anywidget.AnyWidget):
         check_finite(losses, "losses")
         if reference is not None:
             reference = _validate.positive_number(reference, "reference")
+        if not isinstance(loss_label, str) or not loss_label.strip():
+            raise TypeError(f"loss_label must be a non-empty string, got {loss_label!r}")
         checkpoint = steps.size - 1 if checkpoint is None else checkpoint
         super().__init__(
             uid=new_uid(),
@@ -117,6 +129,7 @@ class TrainingView(anywidget.AnyWidget):
             reference=reference,
             key_tokens=[] if square else _validate.labels(key_tokens, W.shape[3], "key_tokens", ""),
             causal=bool(causal),
+            loss_label=loss_label.strip(),
             **kwargs,
         )
         self.checkpoint = checkpoint
