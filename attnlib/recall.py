@@ -238,13 +238,11 @@ def position_recall(F_train, F_test, tokens_train, tokens_test, *, alpha: float 
     F = []
     for name, f, t in (("F_train", F_train, tokens_train), ("F_test", F_test, tokens_test)):
         f = as_float_array(f, name, min_ndim=2)
-        if f.ndim == 2:
-            f = np.broadcast_to(f[:, None, :], (f.shape[0], n, f.shape[1]))  # (n_seq, n, d): same for every p
-        if f.ndim != 3 or f.shape[:2] != t.shape:
+        if not ((f.ndim == 3 and f.shape[:2] == t.shape) or (f.ndim == 2 and f.shape[0] == t.shape[0])):
             raise ValueError(f"{name} must have shape {(t.shape[0], n, 'd')} or {(t.shape[0], 'd')} to match "
                              f"its tokens {t.shape}, got {f.shape}")
         check_finite(f, name)
-        F.append(with_bias(f))  # (n_seq, n, d + 1)
+        F.append(with_bias(f))  # (n_seq, n, d + 1), or (n_seq, d + 1): the same features for every position
     F_tr, F_te = F
     if F_tr.shape[-1] != F_te.shape[-1]:
         raise ValueError(f"F_train and F_test must have the same width d, got {F_tr.shape[-1] - 1} and "
@@ -252,10 +250,14 @@ def position_recall(F_train, F_test, tokens_train, tokens_test, *, alpha: float 
     alpha = _check_alpha(alpha)
     Y = one_hot(tokens_train, vocab_size)  # (n_train, n, vocab)
     # one ridge problem per position p, solved together: (F_p^T F_p + alpha I) W_p = F_p^T Y_p
-    gram = np.einsum("spd,spe->pde", F_tr, F_tr, optimize=True) + alpha * np.eye(F_tr.shape[-1])  # (n, d+1, d+1)
-    rhs = np.einsum("spd,spv->pdv", F_tr, Y, optimize=True)  # (n, d + 1, vocab)
+    if F_tr.ndim == 2:  # one set of features (a last state) for every p: one F^T F serves all n problems
+        F_tr, F_te = F_tr[:, None, :], F_te[:, None, :]  # (n_seq, 1, d + 1): broadcast over p below
+    gram = np.einsum("spd,spe->pde", F_tr, F_tr, optimize=True) + alpha * np.eye(F_tr.shape[-1])  # (n or 1, d+1, d+1)
+    rhs = np.einsum("spd,spv->pdv", np.broadcast_to(F_tr, (*Y.shape[:2], F_tr.shape[-1])), Y,
+                    optimize=True)  # (n, d + 1, vocab)
     W = np.linalg.solve(gram, rhs)  # (n, d + 1, vocab): readout W_p for each position
-    scores = np.einsum("spd,pdv->spv", F_te, W, optimize=True)  # (n_test, n, vocab)
+    scores = np.einsum("spd,pdv->spv", np.broadcast_to(F_te, (F_te.shape[0], n, F_te.shape[-1])), W,
+                       optimize=True)  # (n_test, n, vocab)
     return _accuracy_by_distance(scores.argmax(axis=-1), tokens_test)
 
 
