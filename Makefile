@@ -24,13 +24,15 @@ help:
 	@echo "make bench  time and measure the memory of attention: loops, plain, fast, blockwise (a few minutes)"
 	@echo "make bench-widgets  median slider-to-redrawn-weights latency of the QueryKeyExplorer in headless Chromium"
 
-# The virtual environment is (re)made whenever the pins change.
+# The virtual environment is (re)made whenever the pins change.  Its modules are compiled to bytecode
+# once, as pip does and uv does not by default: every kernel, nbgrader run and build then imports
+# them without compiling (with PYTHONDONTWRITEBYTECODE set, Python would compile them in every process).
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$$(grep '^uv==' requirements.txt)"  # uv, at the lock's version, installs the rest
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements-nodeps.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -r requirements-nodeps.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python tools/lab_settings/install_settings.py  # JupyterLab saves widget state in the labs
 	touch $(STAMP)
