@@ -322,7 +322,7 @@ def rnn_versus_attention(tokens, d_hidden: int):
         box(xo, y0 + 0.8, "output", COLORS[1], w=1.1)
         if row == 0:
             _arrow(ax, (xo - 0.69, y0 + 1.02), (xo - 0.02, y0 + 1.02), "")
-            ax.text(xo - 0.3, y0 + 1.35, f"h_n: {d_hidden} numbers", ha="center", fontsize=NOTE_PT)
+            ax.text(xo - 0.3, y0 + 1.35, f"h_{n} = h_n: {d_hidden} numbers", ha="center", fontsize=NOTE_PT)
         else:
             for i in range(n):
                 x = 0.3 + step * i + 0.375
