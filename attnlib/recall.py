@@ -438,8 +438,9 @@ def init_query(d_hidden: int, rng: np.random.Generator, *, d_pe: int = 32, d_k: 
 
     Entries are drawn from :math:`N(0, 1/d_{in})`, where :math:`d_{in}` is the
     width of what each matrix multiplies, so that queries and keys start with
-    entries of about unit size and the weights start spread out (close to
-    uniform pooling over the states).  With ``key_position=False`` the keys
+    entries about as large as their inputs' (below 1 for tanh states and
+    positional encodings) and the weights start spread out (close to uniform
+    pooling over the states).  With ``key_position=False`` the keys
     are content-only, :math:`k_j = h_{j+1} W_k`: only the query knows a position.
 
     Parameters
