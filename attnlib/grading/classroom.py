@@ -45,7 +45,7 @@ from attnlib.grading.sandbox import TIME_LIMIT
 # without the Execute step.  classroom passes them, and everything else that decides a grade, on
 # nbgrader's command line: the command line beats every configuration file (a planted
 # nbgrader_config.json, a jupyter config folder, ...), so no file can switch ExternalGrade off.
-AUTOGRADE_STEPS = ["nbgrader.preprocessors.Execute",
+AUTOGRADE_STEPS = ["attnlib.grading.nbgrader_step.ConfinedExecute",
                    "nbgrader.preprocessors.IgnorePattern",
                    "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput",
@@ -62,7 +62,7 @@ SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
 
 def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> list[str]:
     """nbgrader command-line options that fix every setting a grade depends on (they beat config files)."""
-    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith(".Execute")]
+    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith("Execute")]
     # every step on as nbgrader has it, but nbconvert's ClearMetadataPreprocessor, off by default (on, it
     # would wipe the cells' nbgrader metadata and with it the grades)
     names = {s.rsplit(".", 1)[1] for s in AUTOGRADE_STEPS + SANITIZE_STEPS}
