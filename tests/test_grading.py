@@ -646,3 +646,61 @@ def test_an_imported_attnlib_holds_only_the_served_helpers():
              "    return attnlib.nadaraya_watson([query], keys, values, bandwidth=sigma)[0][0]\n"
     result = _grade(("01", 3), source)
     assert not result.passed and "not available while grading: attnlib.nadaraya_watson" in result.message, result
+
+
+# --- adv7 -----------------------------------------------------------------------------------------
+
+def test_an_oversized_helper_message_is_refused_before_it_is_parsed(monkeypatch):
+    """adv7 F12: a line of 3 million numbers written straight to the grader's pipe is refused unread
+    (json.loads in the grader's process never sees it), and the answer is told why."""
+    import attnlib.grading.sandbox as sandbox_module
+
+    seen = []
+    real_loads = sandbox_module.json.loads
+
+    def loads(text, *args, **kwargs):
+        seen.append(len(text))
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(sandbox_module.json, "loads", loads)
+    source = '''
+import sys
+_m = sys.modules["__main__"]
+def soft_lookup(query, keys, values, sigma):
+    _m._out.write('{"op": "helper", "name": "attnlib.softmax", "args": [[' + "0," * 3_000_000 + '0]], "kwargs": {}}\\n')
+    _m._out.flush()
+    _m._in.readline()
+    return 0.0
+'''
+    result = _grade(("01", 3), source, time_limit=5.0)
+    assert not result.passed and "larger than it reads" in result.message, result
+    assert max(seen) < 1_000_000, f"the grader parsed a line of {max(seen)} bytes"
+
+
+def test_one_submission_nbgrader_cannot_grade_does_not_stop_the_class(tmp_path, monkeypatch, capsys):
+    """adv7 F11: a submission nbgrader refuses (a bogus grade cell: CheckCellMetadata fails, twice) is flagged
+    with 0 points, the others are graded, and the command exits 1 naming it."""
+    from attnlib.grading import classroom
+
+    course = tmp_path / "course"
+    for name in ("ann", "badmeta", "zed"):
+        (course / "submitted" / name / "lab").mkdir(parents=True)
+    runs = []
+
+    def run(course_, assignment, student, execute=False, time_limit=0):
+        runs.append(student)
+        return {"student": student, "seconds": 0.1, "returncode": 1 if student == "badmeta" else 0,
+                "log": "[AutogradeApp | ERROR] Notebook JSON is invalid" if student == "badmeta" else ""}
+
+    monkeypatch.setattr(classroom, "grade_one", run)
+    monkeypatch.setattr(classroom, "refuse_if_planted", lambda course: {})
+    monkeypatch.setattr(classroom, "planted", lambda course, before: [])
+    monkeypatch.setattr(classroom, "consistent", lambda course, assignment, student: student != "badmeta")
+    monkeypatch.setattr(classroom, "gradebook_scores", lambda course, assignment, student: {"lab": {"ex-1": 1.0}})
+    report = classroom.grade_class(course, "lab", jobs=1, echo=lambda line: None)
+    assert report["failed"] == ["badmeta"]
+    assert report["students"]["badmeta"]["points"] == 0 and report["students"]["badmeta"]["failed"]
+    assert report["students"]["zed"]["points"] == 1 and runs.count("badmeta") == 2
+    assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "could not be graded" in err and "badmeta" in err, err

@@ -22,7 +22,9 @@ checked for importable files that do not belong there (``*.py`` other than ``nbg
 ``*.pth``, packages, ``sitecustomize``, ...) and for changes to the configuration: when one is found
 the command stops, naming the file and the run that left it.
 
-Prints one line per submission (seconds, points) and the totals.
+Prints one line per submission (seconds, points) and the totals.  A submission nbgrader cannot grade even
+alone (a bogus grade cell, ...) does not stop the class: it is flagged, counted as 0 points, and the
+command exits with status 1 after the report, listing those submissions.
 """
 
 from __future__ import annotations
@@ -262,7 +264,8 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
                 echo=print, time_limit: float = TIME_LIMIT) -> dict:
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
-    Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
+    A submission that cannot be graded even alone is flagged (``"failed": True``, 0 points) and listed in
+    the report's ``"failed"``; the others are graded.  Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
     as soon as a run leaves some (or changes the configuration), naming the runs that were under way
     since the last clean check; the runs not started yet are not started.
     """
@@ -317,6 +320,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         runs = list(pool.map(graded, students))
     stop_if_planted()
     report = {}
+    failed: list[str] = []
     for run in runs:
         student = run["student"]
         if run["returncode"] != 0 or not consistent(course, assignment, student):
@@ -324,15 +328,22 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
             run = graded(student)
             stop_if_planted()
             if run["returncode"] != 0 or not consistent(course, assignment, student):
-                raise RuntimeError(f"{student}: the gradebook does not hold the grades of the autograded notebook "
-                                   f"after a second try:\n{run['log']}")
+                # one bad submission (a bogus grade cell, ...) does not stop the class: flagged, 0 points
+                failed.append(student)
+                report[student] = {"seconds": run["seconds"], "points": 0, "scores": {}, "failed": True,
+                                   "log": run["log"]}
+                echo(f"{student}: NOT GRADED (nbgrader exit code {run['returncode']}, or the gradebook does not hold "
+                     f"the autograded notebook's grades after a second try): counted as 0 points; nbgrader said:\n"
+                     + "\n".join("    " + line for line in run["log"].strip().splitlines()[-8:]))
+                continue
         scores = gradebook_scores(course, assignment, student)
         points = sum(sum(cells.values()) for cells in scores.values())
         report[student] = {"seconds": run["seconds"], "points": points, "scores": scores}
         echo(f"{student}: {points:g} points, {run['seconds']:.1f} s")
     total = time.perf_counter() - start
     cpu = _children_cpu() - cpu_start
-    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute}
+    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute,
+            "failed": failed}
 
 
 def _children_cpu() -> float:
@@ -368,6 +379,10 @@ def main(argv=None) -> int:
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
+    if report["failed"]:
+        print(f"classroom: {len(report['failed'])} submissions could not be graded and count as 0 points: "
+              f"{', '.join(report['failed'])} (their nbgrader output is above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -45,7 +45,8 @@ from attnlib.checks._labs import PLAIN_RULE
 
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
-MESSAGE_LIMIT = 256 * 1024**2  # bytes of one message from the child (a longer one stops it)
+MESSAGE_LIMIT = 48 * 1024**2  # bytes of one message from the child (a longer one stops it, unread)
+ITEM_LIMIT = 2 * 10**6 + 10_000  # commas in one message: its JSON numbers and items (more: refused unread)
 DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's signature
 
 
@@ -571,6 +572,7 @@ class Sandbox:
         self.callables: list = []
         self._buffer = b""  # bytes read from the child, not yet a whole line
         self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
+        self.oversized = False  # the child sent a message larger than the grader reads
 
     def __enter__(self):
         self.start()
@@ -654,6 +656,11 @@ class Sandbox:
         while True:
             if b"\n" in self._buffer:
                 line, _, self._buffer = self._buffer.partition(b"\n")
+                if line.count(b",") > ITEM_LIMIT:  # refused before json.loads builds its objects in this process
+                    self.oversized = True
+                    self.close()
+                    self._buffer = b""
+                    return None
                 try:
                     message = json.loads(line)
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested without end
@@ -676,6 +683,7 @@ class Sandbox:
                 return None
             self._buffer += chunk
             if len(self._buffer) > MESSAGE_LIMIT:
+                self.oversized = True
                 self.close()
                 self._buffer = b""
                 return None
@@ -696,7 +704,10 @@ class Sandbox:
         while True:
             message = self._read(max(deadline - time.monotonic(), 0.0))
             if message is None:
-                if self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
+                if self.oversized:
+                    self.problem = ("your code sent the grader a message larger than it reads "
+                                    f"(over {MESSAGE_LIMIT // 1024**2} MB or {ITEM_LIMIT} items); it was stopped.")
+                elif self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
                     self.problem = (f"your function did not finish within {self.time_limit:g} s "
                                     "(an endless loop?); it was stopped.")
                 else:
