@@ -339,8 +339,9 @@ def probe():
     with Sandbox(source, "probe", helpers={"al": {"softmax": "attnlib.softmax"}},
                  serve={"attnlib.softmax": lambda x: x}) as sandbox:
         found = sandbox.function()()
-    # attnlib imports as a stand-in holding the served helpers only (an answer may import it as the lab does)
-    assert found[:-1] == ["attnlib:softmax", "softmax"], found
+    # attnlib imports as a stand-in holding the served helpers only (an answer may import it as the lab does),
+    # and the do-nothing stand-ins of the self-checks and plotting (a notebook cell may import them: adv7 F9)
+    assert found[:-1] == ["attnlib:checks,plotting,softmax", "softmax"], found
 
 
 def test_an_answer_cannot_write_files_or_open_sockets(tmp_path):
@@ -704,3 +705,13 @@ def test_one_submission_nbgrader_cannot_grade_does_not_stop_the_class(tmp_path, 
     assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 1
     err = capsys.readouterr().err
     assert "could not be graded" in err and "badmeta" in err, err
+
+
+def test_an_answer_cell_with_a_try_out_line_is_graded_and_told_about_it():
+    """adv7 F9: the function is graded although a later top-level line fails (the lab's variables are not
+    there), and the feedback says what failed."""
+    source = catalogue.EXERCISES["01", 1].right[-1]
+    assert "print(top_words(tokens" in source
+    result = _grade(("01", 1), source)
+    assert result.passed, result
+    assert "NameError" in result.message and "graded top_words all the same" in result.message, result.message
