@@ -715,3 +715,32 @@ def test_an_answer_cell_with_a_try_out_line_is_graded_and_told_about_it():
     result = _grade(("01", 1), source)
     assert result.passed, result
     assert "NameError" in result.message and "graded top_words all the same" in result.message, result.message
+
+
+def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkeypatch, capsys):
+    """adv7 F1, second line of defence: the gradebook is read again at the end of the command; an entry that
+    changed after its run was read back (a process left behind by an unconfined kernel) is named, exit 2."""
+    from attnlib.grading import classroom
+
+    course = tmp_path / "course"
+    for name in ("ann", "forger"):
+        (course / "submitted" / name / "lab").mkdir(parents=True)
+    reads = {"ann": 0, "forger": 0}
+
+    def scores(course_, assignment, student):
+        reads[student] += 1
+        forged = student == "forger" and reads[student] > 1
+        return {"lab": {"ex-1": 1.0 if forged else 0.0}}
+
+    monkeypatch.setattr(classroom, "grade_one", lambda c, a, student, execute=False, time_limit=0:
+                        {"student": student, "seconds": 0.1, "returncode": 0, "log": ""})
+    monkeypatch.setattr(classroom, "refuse_if_planted", lambda course: {})
+    monkeypatch.setattr(classroom, "planted", lambda course, before: [])
+    monkeypatch.setattr(classroom, "consistent", lambda course, assignment, student: True)
+    monkeypatch.setattr(classroom, "gradebook_scores", scores)
+    report = classroom.grade_class(course, "lab", jobs=1, echo=lambda line: None)
+    assert report["changed"] == ["forger"] and report["students"]["forger"]["points"] == 0
+    reads.update(ann=0, forger=0)
+    assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "forger" in err and "changed after" in err, err

@@ -340,10 +340,16 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         points = sum(sum(cells.values()) for cells in scores.values())
         report[student] = {"seconds": run["seconds"], "points": points, "scores": scores}
         echo(f"{student}: {points:g} points, {run['seconds']:.1f} s")
+    # at the end, once more: a grade that changed after its run was read back (a process a run left behind,
+    # writing the gradebook later) is named, with the run it belongs to
+    changed = [student for student, entry in report.items()
+               if not entry.get("failed") and gradebook_scores(course, assignment, student) != entry["scores"]]
+    for student in changed:
+        echo(f"{student}: the gradebook changed after this student's run was graded and read back: look at it")
     total = time.perf_counter() - start
     cpu = _children_cpu() - cpu_start
     return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute,
-            "failed": failed}
+            "failed": failed, "changed": changed}
 
 
 def _children_cpu() -> float:
@@ -379,6 +385,11 @@ def main(argv=None) -> int:
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
+    if report["changed"]:
+        print(f"classroom: the gradebook entries of {', '.join(report['changed'])} changed after their runs were read "
+              f"back (by a process a run left behind?): their grades are not what the grader gave; grade them again "
+              f"without --execute and look at their submissions", file=sys.stderr)
+        return 2
     if report["failed"]:
         print(f"classroom: {len(report['failed'])} submissions could not be graded and count as 0 points: "
               f"{', '.join(report['failed'])} (their nbgrader output is above)", file=sys.stderr)
