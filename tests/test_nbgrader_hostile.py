@@ -331,8 +331,10 @@ def hostile_course(tmp_path_factory):
     plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub2", "--force",
                                classroom.NO_EXECUTE)
     from attnlib.grading.nbgrader_step import landlock_abi
+
     return {"course": course, "error": error, "rewritten": rewritten, "planted": planted, "pinned": pinned,
-            "plain": plain, "forged": forged, "landlock": landlock_abi(), "by_kernel": by_kernel, "plain_execute": plain_execute}
+            "plain": plain, "forged": forged, "landlock": landlock_abi(), "by_kernel": by_kernel,
+            "plain_execute": plain_execute}
 
 
 def test_a_process_left_by_the_execute_kernel_changes_no_grade(hostile_course):

@@ -737,7 +737,8 @@ prediction("02", 5, "predicted_weight_without_scale",
     '''), src('''
     def predicted_weight_without_scale():
         return 1 / 19
-    ''')], rtol=0.01, explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
+    ''')], rtol=0.01,
+           explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
                        "query cannot single out its position: 1/n each.")
 
 

@@ -265,7 +265,10 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
     A submission that cannot be graded even alone is flagged (``"failed": True``, 0 points) and listed in
-    the report's ``"failed"``; the others are graded.  Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
+    the report's ``"failed"``; the others are graded.  At the end every graded student's entry is read
+    again; those that changed since their run was read back are listed in ``"changed"``.
+
+    Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
     as soon as a run leaves some (or changes the configuration), naming the runs that were under way
     since the last clean check; the runs not started yet are not started.
     """

@@ -37,7 +37,9 @@ def confine(writable_dirs, writable_files) -> int:
     if abi <= 0:
         return 0
     execute, write_file, read_file, read_dir = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-    refer, truncate, ioctl_dev = (1 << 13 if abi >= 2 else 0), (1 << 14 if abi >= 3 else 0), (1 << 15 if abi >= 5 else 0)
+    refer = 1 << 13 if abi >= 2 else 0
+    truncate = 1 << 14 if abi >= 3 else 0
+    ioctl_dev = 1 << 15 if abi >= 5 else 0
     every = (1 << 13) - 1 | refer | truncate | ioctl_dev  # every filesystem right of this ABI: all handled
     attr = (ctypes.c_uint64 * 3)(every, 0, 0)  # network and signals: not restricted (the kernel uses TCP)
     ruleset = syscall(create, ctypes.byref(attr), ctypes.c_size_t(24 if abi >= 6 else 16 if abi >= 4 else 8),
