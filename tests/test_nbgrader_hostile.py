@@ -388,3 +388,36 @@ def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
     assert plain.returncode != 0 and "ExternalGrade is disabled" in plain.stdout + plain.stderr, \
         plain.stdout + plain.stderr
     assert _points(course, "stub2") in ([None] * 7, [0] * 7)
+
+
+def test_the_kernel_launcher_confines_the_kernel_and_what_it_starts(tmp_path):
+    """The Execute kernel's launcher: writes only into its scratch folder, also from a detached child started
+    in a new session after the launcher has become the kernel (Landlock is inherited and cannot be undone)."""
+    import subprocess
+    import sys
+
+    from attnlib.grading.nbgrader_step import LAUNCHER, landlock_abi
+
+    if not landlock_abi():
+        pytest.skip("this Linux kernel has no Landlock: the launcher warns and starts the kernel unconfined")
+    scratch, outside = tmp_path / "scratch", tmp_path / "course"
+    scratch.mkdir()
+    outside.mkdir()
+    probe = (
+        "import os, subprocess, sys\n"
+        "def attempt(path):\n"
+        "    try:\n"
+        "        open(path, 'w').write('x')\n"
+        "        return 'wrote'\n"
+        "    except OSError:\n"
+        "        return 'refused'\n"
+        f"here = [attempt({str(outside / 'a')!r}), attempt({str(scratch / 'a')!r})]\n"
+        "child = subprocess.run([sys.executable, '-c', 'import sys; exec(sys.argv[1])', "
+        "'try:\\n    open(' + repr(" + repr(str(outside / "b")) + ") + ', \"w\").write(\"x\")\\n    print(\"wrote\")\\n"
+        "except OSError:\\n    print(\"refused\")'], start_new_session=True, capture_output=True, text=True)\n"
+        "print(here, child.stdout.strip(), os.environ['ATTNLIB_KERNEL_LANDLOCK'])\n")
+    done = subprocess.run([sys.executable, "-I", "-S", LAUNCHER, str(scratch), "--", sys.executable, "-c", probe],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["['refused',", "'wrote']", "refused"], done.stdout
+    assert sorted(p.name for p in outside.iterdir()) == []
