@@ -6,7 +6,7 @@ cell there could start a process that outlives nbgrader and rewrites ``gradebook
 inherited by every child, a detached one included) and then becomes the kernel (``execv``): from then
 on the kernel and anything it starts may read and execute files anywhere, but write only inside
 ``SCRATCH`` (a private temporary folder made for this kernel), ``/dev/null`` and the kernel's own
-connection file.  IPython's folder, the temporary folder and matplotlib's cache point into
+connection file, and (Linux 6.12+) signal no process outside itself and its children.  IPython's folder, the temporary folder and matplotlib's cache point into
 ``SCRATCH``.  Where the kernel has no Landlock, the kernel starts unconfined and a warning says so.
 
 Run with ``python -I -S`` from :class:`attnlib.grading.nbgrader_step.ConfinedKernelManager`: standard
@@ -41,7 +41,10 @@ def confine(writable_dirs, writable_files) -> int:
     truncate = 1 << 14 if abi >= 3 else 0
     ioctl_dev = 1 << 15 if abi >= 5 else 0
     every = (1 << 13) - 1 | refer | truncate | ioctl_dev  # every filesystem right of this ABI: all handled
-    attr = (ctypes.c_uint64 * 3)(every, 0, 0)  # network and signals: not restricted (the kernel uses TCP)
+    # network: not restricted (the kernel talks to nbgrader over TCP); signals and abstract unix sockets (ABI 6+):
+    # only within this kernel's own processes, so that it cannot stop nbgrader, classroom or another student's run
+    scoped = 3 if abi >= 6 else 0
+    attr = (ctypes.c_uint64 * 3)(every, 0, scoped)
     ruleset = syscall(create, ctypes.byref(attr), ctypes.c_size_t(24 if abi >= 6 else 16 if abi >= 4 else 8),
                       ctypes.c_uint32(0))
     if ruleset < 0:
