@@ -256,18 +256,18 @@ FORGER = ("def my_softmax(scores):\n    return None  # not solved\n\n"
           "    course = os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..'))\n"
           "    deadline = time.time() + 120\n"
           "    while os.path.exists(f'/proc/{parent}') and time.time() < deadline:  # nbgrader's run ends\n"
-          "        time.sleep(0.1)\n"
-          "    time.sleep(0.3)\n"
+          "        time.sleep(0.05)\n"
+          "    time.sleep(0.2)\n"
           "    try:\n"
           "        open(os.path.join(course, 'forged.txt'), 'w').write('the forger wrote here')\n"
           "    except OSError:\n"
           "        pass\n"
-          "    from nbgrader.api import Gradebook\n"
-          "    with Gradebook(f'sqlite:///{course}/gradebook.db?timeout=120') as gb:\n"
-          "        for nb in gb.find_submission('01-what-is-attention', me).notebooks:\n"
-          "            for g in nb.grades:\n"
-          "                g.auto_score = g.max_score\n"
-          "        gb.db.commit()\n"
+          "    import sqlite3\n"
+          "    db = sqlite3.connect(os.path.join(course, 'gradebook.db'), timeout=30)\n"
+          "    db.execute('UPDATE grade SET auto_score = 1.0 WHERE notebook_id IN (SELECT n.id FROM '\n"
+          "               'submitted_notebook n JOIN submitted_assignment a ON n.assignment_id = a.id '\n"
+          "               'WHERE a.student_id = ?)', (me,))\n"
+          "    db.commit()\n"
           "\'\'\')\n"
           "if os.getcwd().split(os.sep)[-3:-2] == ['autograded']:  # only while nbgrader executes it\n"
           "    subprocess.Popen([sys.executable, '-c', _daemon, os.getcwd().split(os.sep)[-2], str(os.getppid()),\n"
@@ -304,7 +304,7 @@ def hostile_course(tmp_path_factory):
         submit(course, name, {})
     stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
     try:
-        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub"], execute=True,
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal"], execute=True,
                               echo=lambda line: None, time_limit=3.0)
         error = None
     except Exception as err:  # noqa: BLE001 (the tests below say which error it must be)
