@@ -3,11 +3,12 @@
 nbgrader's Execute step runs the submitted notebook in a kernel, with the grader's rights: an answer
 cell there could start a process that outlives nbgrader and rewrites ``gradebook.db`` or
 ``autograded/`` afterwards.  This launcher confines itself with Landlock (Linux 5.13+; irreversible,
-inherited by every child, a detached one included) and then becomes the kernel (``execv``): from then
+inherited by every child, a detached one included) and then becomes the kernel (``execvp``): from then
 on the kernel and anything it starts may read and execute files anywhere, but write only inside
 ``SCRATCH`` (a private temporary folder made for this kernel), ``/dev/null`` and the kernel's own
-connection file, and (Linux 6.12+) signal no process outside itself and its children.  IPython's folder, the temporary folder and matplotlib's cache point into
-``SCRATCH``.  Where the kernel has no Landlock, the kernel starts unconfined and a warning says so.
+connection file, and (Linux 6.12+) signal no process outside itself and its children.  IPython's
+folder, the temporary folder and matplotlib's cache point into ``SCRATCH``.  Where the kernel has no
+Landlock, the kernel starts unconfined and a warning says so.
 
 Run with ``python -I -S`` from :class:`attnlib.grading.nbgrader_step.ConfinedKernelManager`: standard
 library only, so that nothing on the course's paths is imported before the confinement.
