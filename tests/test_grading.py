@@ -339,8 +339,9 @@ def probe():
     with Sandbox(source, "probe", helpers={"al": {"softmax": "attnlib.softmax"}},
                  serve={"attnlib.softmax": lambda x: x}) as sandbox:
         found = sandbox.function()()
-    # attnlib imports as a stand-in holding the served helpers only (an answer may import it as the lab does)
-    assert found[:-1] == ["attnlib:softmax", "softmax"], found
+    # attnlib imports as a stand-in holding the served helpers only (an answer may import it as the lab does),
+    # and the do-nothing stand-ins of the self-checks and plotting (a notebook cell may import them: adv7 F9)
+    assert found[:-1] == ["attnlib:checks,plotting,softmax", "softmax"], found
 
 
 def test_an_answer_cannot_write_files_or_open_sockets(tmp_path):
@@ -646,3 +647,100 @@ def test_an_imported_attnlib_holds_only_the_served_helpers():
              "    return attnlib.nadaraya_watson([query], keys, values, bandwidth=sigma)[0][0]\n"
     result = _grade(("01", 3), source)
     assert not result.passed and "not available while grading: attnlib.nadaraya_watson" in result.message, result
+
+
+# --- adv7 -----------------------------------------------------------------------------------------
+
+def test_an_oversized_helper_message_is_refused_before_it_is_parsed(monkeypatch):
+    """adv7 F12: a line of 3 million numbers written straight to the grader's pipe is refused unread
+    (json.loads in the grader's process never sees it), and the answer is told why."""
+    import attnlib.grading.sandbox as sandbox_module
+
+    seen = []
+    real_loads = sandbox_module.json.loads
+
+    def loads(text, *args, **kwargs):
+        seen.append(len(text))
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(sandbox_module.json, "loads", loads)
+    source = '''
+import sys
+_m = sys.modules["__main__"]
+def soft_lookup(query, keys, values, sigma):
+    _m._out.write('{"op": "helper", "name": "attnlib.softmax", "args": [[' + "0," * 3_000_000 + '0]], "kwargs": {}}\\n')
+    _m._out.flush()
+    _m._in.readline()
+    return 0.0
+'''
+    result = _grade(("01", 3), source, time_limit=5.0)
+    assert not result.passed and "larger than it reads" in result.message, result
+    assert max(seen) < 1_000_000, f"the grader parsed a line of {max(seen)} bytes"
+
+
+def test_one_submission_nbgrader_cannot_grade_does_not_stop_the_class(tmp_path, monkeypatch, capsys):
+    """adv7 F11: a submission nbgrader refuses (a bogus grade cell: CheckCellMetadata fails, twice) is flagged
+    with 0 points, the others are graded, and the command exits 1 naming it."""
+    from attnlib.grading import classroom
+
+    course = tmp_path / "course"
+    for name in ("ann", "badmeta", "zed"):
+        (course / "submitted" / name / "lab").mkdir(parents=True)
+    runs = []
+
+    def run(course_, assignment, student, execute=False, time_limit=0):
+        runs.append(student)
+        return {"student": student, "seconds": 0.1, "returncode": 1 if student == "badmeta" else 0,
+                "log": "[AutogradeApp | ERROR] Notebook JSON is invalid" if student == "badmeta" else ""}
+
+    monkeypatch.setattr(classroom, "grade_one", run)
+    monkeypatch.setattr(classroom, "refuse_if_planted", lambda course: {})
+    monkeypatch.setattr(classroom, "planted", lambda course, before: [])
+    monkeypatch.setattr(classroom, "consistent", lambda course, assignment, student: student != "badmeta")
+    monkeypatch.setattr(classroom, "gradebook_scores", lambda course, assignment, student: {"lab": {"ex-1": 1.0}})
+    report = classroom.grade_class(course, "lab", jobs=1, echo=lambda line: None)
+    assert report["failed"] == ["badmeta"]
+    assert report["students"]["badmeta"]["points"] == 0 and report["students"]["badmeta"]["failed"]
+    assert report["students"]["zed"]["points"] == 1 and runs.count("badmeta") == 2
+    assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "could not be graded" in err and "badmeta" in err, err
+
+
+def test_an_answer_cell_with_a_try_out_line_is_graded_and_told_about_it():
+    """adv7 F9: the function is graded although a later top-level line fails (the lab's variables are not
+    there), and the feedback says what failed."""
+    source = catalogue.EXERCISES["01", 1].right[-1]
+    assert "print(top_words(tokens" in source
+    result = _grade(("01", 1), source)
+    assert result.passed, result
+    assert "NameError" in result.message and "graded top_words all the same" in result.message, result.message
+
+
+def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkeypatch, capsys):
+    """adv7 F1, second line of defence: the gradebook is read again at the end of the command; an entry that
+    changed after its run was read back (a process left behind by an unconfined kernel) is named, exit 2."""
+    from attnlib.grading import classroom
+
+    course = tmp_path / "course"
+    for name in ("ann", "forger"):
+        (course / "submitted" / name / "lab").mkdir(parents=True)
+    reads = {"ann": 0, "forger": 0}
+
+    def scores(course_, assignment, student):
+        reads[student] += 1
+        forged = student == "forger" and reads[student] > 1
+        return {"lab": {"ex-1": 1.0 if forged else 0.0}}
+
+    monkeypatch.setattr(classroom, "grade_one", lambda c, a, student, execute=False, time_limit=0:
+                        {"student": student, "seconds": 0.1, "returncode": 0, "log": ""})
+    monkeypatch.setattr(classroom, "refuse_if_planted", lambda course: {})
+    monkeypatch.setattr(classroom, "planted", lambda course, before: [])
+    monkeypatch.setattr(classroom, "consistent", lambda course, assignment, student: True)
+    monkeypatch.setattr(classroom, "gradebook_scores", scores)
+    report = classroom.grade_class(course, "lab", jobs=1, echo=lambda line: None)
+    assert report["changed"] == ["forger"] and report["students"]["forger"]["points"] == 0
+    reads.update(ann=0, forger=0)
+    assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "forger" in err and "changed after" in err, err

@@ -77,11 +77,24 @@ def planted_course(tmp_path_factory):
     except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
         error = err
     planted = sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py")
+    if not planted:  # the confined kernel could not write them: planted here, as an unconfined kernel would
+        for name in ("threadpoolctl", "psutil"):
+            (course / f"{name}.py").write_text(PLANTED_PAYLOAD)
     # plain nbgrader, Execute on, with the planted files in place (classroom would refuse): alice after
     # mallory, as in a class graded one after another, and mallory again
     runs = {s: classroom.nbgrader(course, "autograde", ASSIGNMENT, f"--student={s}", "--force")
             for s in ("alice", "mallory")}
     return {"course": course, "error": error, "planted": planted, "runs": runs}
+
+
+def test_the_execute_kernel_cannot_plant_a_module(planted_course):
+    """Under classroom --execute mallory's kernel runs confined: it writes no module into the course folder."""
+    from attnlib.grading.nbgrader_step import landlock_abi
+
+    if not landlock_abi():
+        pytest.skip("this Linux kernel has no Landlock: the Execute kernel cannot be confined (a warning says so)")
+    assert planted_course["planted"] == [], planted_course["planted"]
+    assert planted_course["error"] is None, repr(planted_course["error"])
 
 
 def _points(course, student):
@@ -91,7 +104,8 @@ def _points(course, student):
 
 def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(planted_course):
     course = planted_course["course"]
-    assert planted_course["planted"] == ["psutil.py", "threadpoolctl.py"], "the kernel wrote the modules"
+    assert sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py") == \
+        ["psutil.py", "threadpoolctl.py"], "the modules are there (written by the kernel or, confined, by the test)"
     for run in planted_course["runs"].values():
         assert run.returncode == 0, run.stdout + run.stderr
     imported = sorted(p.name for p in course.glob("planted-*-imported.txt"))
@@ -101,6 +115,11 @@ def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(plant
 
 
 def test_classroom_names_the_planted_files_and_the_run_that_left_them(planted_course):
+    """Where the kernel is not confined (no Landlock) mallory's run writes the modules and classroom names them."""
+    if not planted_course["planted"]:
+        pytest.skip("the confined kernel wrote nothing (see test_the_execute_kernel_cannot_plant_a_module); "
+                    "classroom's naming of a run is tested with a run that writes, in "
+                    "test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run")
     error = planted_course["error"]
     assert isinstance(error, classroom.PlantedFiles), repr(error)
     text = str(error)
@@ -208,9 +227,10 @@ def test_the_command_line_pins_what_decides_a_grade():
     for pin in ("--ExternalGrade.enabled=True", "--ExternalGrade.time_limit=7.0", "--SaveAutoGrades.enabled=True",
                 "--OverwriteCells.enabled=True", "--ClearMetadataPreprocessor.enabled=False",
                 "attnlib.grading.nbgrader_step.ExternalGrade",
-                "nbgrader.preprocessors.Execute"):
+                "attnlib.grading.nbgrader_step.ConfinedExecute", "--ConfinedExecute.enabled=True"):
         assert pin in options, pin
-    assert "nbgrader.preprocessors.Execute'" not in " ".join(classroom.pinned_settings(execute=False))
+    assert "nbgrader.preprocessors.Execute'" not in options, "the unconfined Execute step is not used"
+    assert "ConfinedExecute'" not in " ".join(classroom.pinned_settings(execute=False))
 
 
 CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
@@ -227,40 +247,135 @@ CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not so
                   "except Exception:\n    pass\n")
 
 
+FORGER_TOKEN = "attnlib-test-forger"
+FORGER = ("def my_softmax(scores):\n    return None  # not solved\n\n"
+          "import os, subprocess, sys, textwrap\n"
+          "_daemon = textwrap.dedent(r\'\'\'\n"
+          "    import os, sys, time\n"
+          "    me, parent = sys.argv[1], int(sys.argv[2])\n"
+          "    course = os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..'))\n"
+          "    deadline = time.time() + 120\n"
+          "    while os.path.exists(f'/proc/{parent}') and time.time() < deadline:  # nbgrader's run ends\n"
+          "        time.sleep(0.05)\n"
+          "    time.sleep(0.2)\n"
+          "    try:\n"
+          "        open(os.path.join(course, 'forged.txt'), 'w').write('the forger wrote here')\n"
+          "    except OSError:\n"
+          "        pass\n"
+          "    import sqlite3\n"
+          "    db = sqlite3.connect(os.path.join(course, 'gradebook.db'), timeout=30)\n"
+          "    db.execute('UPDATE grade SET auto_score = 1.0 WHERE notebook_id IN (SELECT n.id FROM '\n"
+          "               'submitted_notebook n JOIN submitted_assignment a ON n.assignment_id = a.id '\n"
+          "               'WHERE a.student_id = ?)', (me,))\n"
+          "    db.commit()\n"
+          "\'\'\')\n"
+          "if os.getcwd().split(os.sep)[-3:-2] == ['autograded']:  # only while nbgrader executes it\n"
+          "    subprocess.Popen([sys.executable, '-c', _daemon, os.getcwd().split(os.sep)[-2], str(os.getppid()),\n"
+          f"                      {FORGER_TOKEN!r}], cwd=os.getcwd(), start_new_session=True,\n"
+          "                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
+
+
+def wait_for_forgers(timeout: float = 60) -> None:
+    """Until no process started by FORGER runs any more (it ends after its one write)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and FORGER_TOKEN.encode() in (proc / "cmdline").read_bytes():
+                    alive.append(proc.name)
+            except OSError:
+                pass
+        if not alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"forger processes still running after {timeout} s: {alive}")
+
+
 @pytest.fixture(scope="module")
 def hostile_course(tmp_path_factory):
     """Lab 1: vandal's answer cell, in nbgrader's Execute kernel, writes nbgrader_config.json (ExternalGrade off)
     and rewrites the other submissions; stub is the unsolved released notebook."""
     course = generated_course(tmp_path_factory.mktemp("hostile"), test_limits=False)
-    submit(course, "vandal", {"exercise-1": CONFIG_PLANTER})
+    submit(course, "vandal", {"exercise-1": CONFIG_PLANTER, "exercise-2": FORGER})
     for name in ("stub", "stub2"):
         submit(course, name, {})
     stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
     try:
-        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub"], execute=True,
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal"], execute=True,
                               echo=lambda line: None, time_limit=3.0)
         error = None
     except Exception as err:  # noqa: BLE001 (the tests below say which error it must be)
         error = err
+    wait_for_forgers()
+    forged = {"classroom": _points(course, "vandal")}
     rewritten = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text() != stub
     (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).write_text(stub)
     (course / "submitted" / "stub2" / ASSIGNMENT / LAB.name).write_text(stub)
-    planted = (course / "nbgrader_config.json").exists()
+    by_kernel = sorted(p.name for p in course.iterdir() if p.name in ("nbgrader_config.json", "forged.txt"))
+    for name in by_kernel:
+        (course / name).unlink()
+    # plain nbgrader autograde with the exported configuration (Execute on), as an instructor runs it
+    plain_execute = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=vandal", "--force")
+    wait_for_forgers()
+    forged["nbgrader autograde"] = _points(course, "vandal")
+    by_kernel += [p.name for p in course.iterdir() if p.name in ("nbgrader_config.json", "forged.txt")]
+    # the configuration file an unconfined kernel writes (CONFIG_PLANTER), written here when the kernel could
+    # not: the command-line pins must beat it either way
+    (course / "nbgrader_config.json").write_text(json.dumps({"ExternalGrade": {"enabled": False}}))
+    planted = True
     # with the planted file still there: one run as classroom makes it (pinned options), one plain nbgrader
     pinned = classroom.grade_one(course, ASSIGNMENT, "stub", time_limit=3.0)
     plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub2", "--force",
                                classroom.NO_EXECUTE)
+    from attnlib.grading.nbgrader_step import landlock_abi
+
     return {"course": course, "error": error, "rewritten": rewritten, "planted": planted, "pinned": pinned,
-            "plain": plain}
+            "plain": plain, "forged": forged, "landlock": landlock_abi(), "by_kernel": by_kernel,
+            "plain_execute": plain_execute}
 
 
-def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run(hostile_course):
-    assert hostile_course["planted"] and hostile_course["rewritten"], "the kernel wrote the files"
-    error = hostile_course["error"]
-    assert isinstance(error, classroom.PlantedFiles), repr(error)
-    text = str(error)
+def test_a_process_left_by_the_execute_kernel_changes_no_grade(hostile_course):
+    """adv7 F1: vandal's answer cell, in nbgrader's Execute kernel, starts a detached process that waits for
+    nbgrader to exit and then sets every grade of vandal's to full marks.  The kernel runs confined
+    (ConfinedExecute), so the process cannot write the gradebook: under classroom --execute and under plain
+    nbgrader autograde with the exported configuration, vandal keeps 0 on every exercise."""
+    if not hostile_course["landlock"]:
+        pytest.skip("this Linux kernel has no Landlock: the Execute kernel cannot be confined (a warning says so)")
+    run = hostile_course["plain_execute"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert hostile_course["forged"] == {"classroom": [0] * 7, "nbgrader autograde": [0] * 7}, hostile_course["forged"]
+    assert hostile_course["by_kernel"] == [], "the kernel or its process wrote into the course folder"
+    assert not hostile_course["rewritten"], "the kernel rewrote another student's submission"
+    assert hostile_course["error"] is None, repr(hostile_course["error"])
+
+
+def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run(tmp_path, monkeypatch):
+    """A run that leaves a configuration file and rewrites another submission (what an unconfined Execute
+    kernel could do: CONFIG_PLANTER) stops the class, naming the run; the runs after it are not started."""
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    for name in ("vandal", "stub", "zed"):
+        (course / "submitted" / name / ASSIGNMENT).mkdir(parents=True)
+        (course / "submitted" / name / ASSIGNMENT / LAB.name).write_text("{}")
+    started = []
+
+    def run(course_, assignment, student, execute=False, time_limit=0):
+        started.append(student)
+        if student == "vandal":
+            (course / "nbgrader_config.json").write_text(json.dumps({"ExternalGrade": {"enabled": False}}))
+            (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).write_text('{"cells": []}')
+        return {"student": student, "seconds": 0.1, "returncode": 0, "log": ""}
+
+    monkeypatch.setattr(classroom, "grade_one", run)
+    with pytest.raises(classroom.PlantedFiles) as error:
+        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal", "stub", "zed"], echo=lambda line: None)
+    text = str(error.value)
     assert "nbgrader_config.json" in text and "vandal" in text, text
     assert f"submitted/stub/{ASSIGNMENT}/{LAB.name} (changed)" in text, text
+    assert started == ["vandal"], started
 
 
 def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
@@ -273,3 +388,45 @@ def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
     assert plain.returncode != 0 and "ExternalGrade is disabled" in plain.stdout + plain.stderr, \
         plain.stdout + plain.stderr
     assert _points(course, "stub2") in ([None] * 7, [0] * 7)
+
+
+def test_the_kernel_launcher_confines_the_kernel_and_what_it_starts(tmp_path):
+    """The Execute kernel's launcher: writes only into its scratch folder, also from a detached child started
+    in a new session after the launcher has become the kernel (Landlock is inherited and cannot be undone)."""
+    import os
+    import subprocess
+    import sys
+
+    from attnlib.grading.nbgrader_step import LAUNCHER, landlock_abi
+
+    if not landlock_abi():
+        pytest.skip("this Linux kernel has no Landlock: the launcher warns and starts the kernel unconfined")
+    scratch, outside = tmp_path / "scratch", tmp_path / "course"
+    scratch.mkdir()
+    outside.mkdir()
+    probe = (
+        "import os, subprocess, sys\n"
+        "def attempt(path):\n"
+        "    try:\n"
+        "        open(path, 'w').write('x')\n"
+        "        return 'wrote'\n"
+        "    except OSError:\n"
+        "        return 'refused'\n"
+        f"here = [attempt({str(outside / 'a')!r}), attempt({str(scratch / 'a')!r})]\n"
+        "child = subprocess.run([sys.executable, '-c', 'import sys; exec(sys.argv[1])', "
+        "'try:\\n    open(' + repr(" + repr(str(outside / "b")) + ") + ', \"w\").write(\"x\")\\n    print(\"wrote\")\\n"
+        "except OSError:\\n    print(\"refused\")'], start_new_session=True, capture_output=True, text=True)\n"
+        "try:\n"
+        f"    os.kill({os.getpid()}, 0)\n"
+        "    signal = 'sent'\n"
+        "except OSError:\n"
+        "    signal = 'refused'\n"
+        "print(here, child.stdout.strip(), signal, os.environ['ATTNLIB_KERNEL_LANDLOCK'])\n")
+    done = subprocess.run([sys.executable, "-I", "-S", LAUNCHER, str(scratch), "--", sys.executable, "-c", probe],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[:3] == ["['refused',", "'wrote']", "refused"], done.stdout
+    if int(words[4]) >= 6:  # Landlock's scoped signals (Linux 6.12+): the kernel cannot signal nbgrader or classroom
+        assert words[3] == "refused", done.stdout
+    assert sorted(p.name for p in outside.iterdir()) == []

@@ -60,10 +60,10 @@ def _writable_here(entry):
 sys.path[:] = [p for p in sys.path if not _writable_here(p)]
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
                                     LimitOutput, SaveAutoGrades)
 
-from attnlib.grading.nbgrader_step import ExternalGrade  # noqa: E402
+from attnlib.grading.nbgrader_step import ConfinedExecute, ExternalGrade  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
@@ -72,7 +72,10 @@ c.CourseDirectory.course_id = "attention-interactively"
 c.Execute.timeout = 60
 # The grade of every exercise comes from ExternalGrade (the answer cell run in a fresh process),
 # not from what the grading cells did in the kernel that also ran the student's cells.
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+# nbgrader's Execute step runs the submission in a kernel with your rights; ConfinedExecute starts that
+# kernel under Landlock (Linux 5.13+): it, and any process it starts, can write only in a temporary folder
+# of its own, never gradebook.db or autograded/ (without Landlock it warns).
+c.Autograde.autograde_preprocessors = [ConfinedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        ExternalGrade, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 '''
 SELF_CHECK = "# a self-check: your grade comes from the grader, which runs your answer cell on its own"

@@ -41,7 +41,7 @@ def check_split_heads(fn, *, name: str = "Split heads") -> CheckResult:
     >>> check_split_heads(lambda X, h: X.reshape(h, X.shape[0], -1)).message[:16]
     'heads mixed up: '
     """
-    for shape, n_heads in (((4, 6), 3), ((2, 4, 6), 2)):
+    for shape, n_heads in (((4, 6), 3), ((2, 4, 6), 2), ((2, 3, 4, 6), 2)):  # any number of leading axes
         X = np.arange(math.prod(shape), dtype=float).reshape(shape)
         *lead, n, d_model = shape
         d_head = d_model // n_heads
@@ -213,6 +213,12 @@ def check_multi_head(fn, *, name: str = "Multi-head attention", batch: bool = Tr
     if not (close(out, expected[0]) and (weights is None or close(weights, expected[1]))):
         if np.isnan(out).any():
             return failed(name, f"{context}, your output contains NaN.")
+        if close(out, expected[0]):  # the output is right: it is the weights that differ
+            hint = ""
+            if close(np.swapaxes(weights, -1, -2), expected[1]):
+                hint = " They are transposed: weights[h, i, j] is how much query i attends to key j."
+            return failed(name, f"{context}, your output is right but your weights differ from the expected ones "
+                                f"({difference(weights, expected[1])}).{hint}")
         variants = [
             (_mha(X, X, p, n_heads, scale=1 / math.sqrt(d_model)),
              f"wrong scale: the scores are divided by sqrt(d_model) = sqrt({d_model}); each head should divide "

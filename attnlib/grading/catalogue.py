@@ -54,6 +54,8 @@ from attnlib.checks import (
     check_split_heads,
     check_top_words,
     check_value,
+    failed,
+    passed,
 )
 
 
@@ -153,8 +155,28 @@ def _grade_top_words(fn, rng, data):
         weights = rng.permutation(np.linspace(0.01, 0.3, n))
         weights[[0, -1]] = weights.max() + rng.uniform(0.01, 0.1, size=2)  # the markers weigh most
         cases.append((tokens, list(map(float, weights / weights.sum())), k))
+    # a word that appears twice, both times among the top k, with another word between its two weights
+    # (one weight per word, by a dict or tokens.index, gets it wrong) ...
+    others = [str(w) for w in rng.permutation(["cat", "sat", "on", "mat", "today"])]
+    tokens = ["[CLS]", "the", others[0], others[1], "the", others[2], others[3], others[4], "[SEP]"]
+    base = rng.uniform(0.01, 0.05, size=len(tokens))
+    base[[1, 2, 4]] = [0.30, 0.20, 0.12]  # first "the" > another word > second "the" > the rest
+    base[[0, -1]] = 0.35 + rng.uniform(0.01, 0.1, size=2)
+    repeated = (tokens, list(map(float, base / base.sum())), 3)
+    # ... and a pair of sentences, with a marker in the middle that weighs most (markers go by name, not place)
+    pair = ["[CLS]", "a", "b", "[SEP]", "c", "d", "[SEP]"]
+    weights = rng.permutation(np.linspace(0.02, 0.1, len(pair)))
+    weights[3] = 0.5
+    cases.append((pair, list(map(float, weights / weights.sum())), 2))
+
+    def with_repeats():
+        result = check_top_words(fn, [repeated], name=hidden(1))
+        if result.passed:
+            return result
+        return failed(hidden(1), f"{result.message} In a sentence where a word appears twice, each occurrence is a "
+                                 f"token of its own, with its own weight: go by position, not by word.")
     return then(lambda: check_top_words(fn, name=exercise_name(1)),
-                lambda: check_top_words(fn, cases, name=hidden(1)))
+                lambda: check_top_words(fn, cases, name=hidden(1)), with_repeats)
 
 
 add(Exercise("01", 1, "top_words", _grade_top_words, reference=src('''
@@ -182,6 +204,23 @@ add(Exercise("01", 1, "top_words", _grade_top_words, reference=src('''
             order = np.argsort(weights)[::-1]
             return sorted([tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k])
         '''), "wrong order"),
+    (src('''
+        def top_words(tokens, weights, k):
+            weight_of = dict(zip(tokens, weights))
+            for marker in ("[CLS]", "[SEP]"):
+                weight_of.pop(marker, None)
+            return sorted(weight_of, key=weight_of.get, reverse=True)[:k]
+        '''), "each occurrence is a token of its own"),  # adv7 F2: one weight per word
+    (src('''
+        def top_words(tokens, weights, k):
+            words = [t for t in tokens if t not in ("[CLS]", "[SEP]")]
+            return sorted(words, key=lambda t: weights[tokens.index(t)], reverse=True)[:k]
+        '''), "each occurrence is a token of its own"),
+    (src('''
+        def top_words(tokens, weights, k):
+            order = np.argsort(np.asarray(weights)[1:-1])[::-1] + 1  # the markers are first and last
+            return [tokens[j] for j in order][:k]
+        '''), "leave out the marker tokens"),
 ], right=[src('''
     def top_words(tokens, weights, k):
         pairs = sorted(zip(weights, tokens), reverse=True)
@@ -409,7 +448,10 @@ prediction("01", 5, "predicted_wide_lookup",
     '''), src('''
     def predicted_wide_lookup():
         return 25.0
-    ''')], data=_lab1_data,
+    '''), src('''
+    def predicted_wide_lookup():
+        return 36.0  # adv7 F5: the value at the equally near key 6 (a hard lookup), 1.8 % off the measurement
+    ''')], data=_lab1_data, rtol=0.01,
            explanation="With σ = 100 all scores are within 0.003 of 0, the weights are almost uniform, and the soft "
                        "lookup returns almost the plain average of the values.")
 
@@ -470,7 +512,7 @@ def _grade_rnn_step(fn, rng, data):
                                [(rng.normal(size=(5, 16)), rng.normal(size=(5, 8)), *W),
                                 (rng.normal(size=16), rng.normal(size=8), *W)], mistakes=mistakes("02", 1)),
         lambda: check_function(hidden(1), fn, _rnn_ref,
-                               [(rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4, 5)), *Wh),
+                               [(rng.normal(size=(4, 3)), rng.normal(size=(4, 5)), *Wh),
                                 (rng.normal(size=3), np.zeros(5), *Wh)], mistakes=mistakes("02", 1)))
 
 
@@ -502,6 +544,11 @@ add(Exercise("02", 1, "my_rnn_step", _grade_rnn_step, reference=src('''
     def my_rnn_step(x, h, W_xh, W_hh, b_h):
         z = np.einsum("...i,ij->...j", x, W_xh) + np.einsum("...i,ij->...j", h, W_hh) + b_h
         return (np.exp(2 * z) - 1) / (np.exp(2 * z) + 1)
+    '''), src('''
+    def my_rnn_step(x, h, W_xh, W_hh, b_h):
+        # adv7 F7: column-vector form, right for the two shapes the exercise names, (d_in,) and (batch, d_in)
+        z = W_xh.T @ x.T + W_hh.T @ h.T
+        return np.tanh(z.T + b_h)
     ''')]))
 
 
@@ -684,7 +731,14 @@ prediction("02", 5, "predicted_weight_without_scale",
     '''), src('''
     def predicted_weight_without_scale():
         return 0.0
-    ''')], explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
+    '''), src('''
+    def predicted_weight_without_scale():
+        return 1 / 21  # adv7 F4: off by one position
+    '''), src('''
+    def predicted_weight_without_scale():
+        return 1 / 19
+    ''')], rtol=0.01,
+           explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
                        "query cannot single out its position: 1/n each.")
 
 
@@ -891,6 +945,12 @@ add(Exercise("03", 3, "score_variance", _grade_score_variance, reference=src('''
         Q, K = rng.normal(size=(2, n, d_k))
         S = (K @ Q.T) / d_k**0.5
         return float(np.mean((S - S.mean()) ** 2))
+    '''), src('''
+    def score_variance(d_k, n, rng):
+        # adv7 F10: float32 arithmetic
+        Q = rng.normal(size=(n, d_k)).astype(np.float32)
+        K = rng.normal(size=(n, d_k)).astype(np.float32)
+        return float((Q @ K.T / np.sqrt(d_k)).var())
     ''')]))
 
 prediction("03", 4, "predicted_unscaled_variance",
@@ -1202,6 +1262,14 @@ add(Exercise("04", 3, "split", _grade_split, reference=src('''
             X = X.reshape(*lead, n, d_model // n_heads, n_heads)
             return np.moveaxis(X, -1, -3)
         '''), "interleaved"),
+    (src('''
+        def split(X, n_heads):  # adv7 F8: one optional batch axis only; the exercise asks for any number
+            if X.ndim == 2:
+                n, d_model = X.shape
+                return X.reshape(n, n_heads, d_model // n_heads).transpose(1, 0, 2)
+            batch, n, d_model = X.shape
+            return X.reshape(batch, n, n_heads, d_model // n_heads).transpose(0, 2, 1, 3)
+        '''), None),
 ], right=[src('''
     def split(X, n_heads):
         n, d = X.shape[-2:]
@@ -1491,7 +1559,7 @@ def _grade_conv(fn, rng, data):
         lambda: check_function(hidden(3), learner, _conv_cols,
                                [(rng.normal(size=5), rng.normal(size=(9, 3))),
                                 (np.array([2.0]), rng.normal(size=(3, 2))),
-                                (rng.normal(size=4), rng.normal(size=(7, 2)))]))
+                                (rng.normal(size=7), rng.normal(size=(7, 2)))]))  # odd lengths, as stated
 
 
 add(Exercise("05", 3, "conv_matrix", _grade_conv, reference=src('''
@@ -1511,7 +1579,19 @@ add(Exercise("05", 3, "conv_matrix", _grade_conv, reference=src('''
         def conv_matrix(kernel, n):
             return np.stack([np.convolve(e, kernel, mode="full")[:n] for e in np.eye(n)], axis=1)
         '''), "full"),
-]))
+], right=[src('''
+    def conv_matrix(kernel, n):
+        # adv7 F6: the centre tap at len(kernel) // 2, right for every odd kernel (the exercise's contract)
+        kernel = np.asarray(kernel, dtype=float)
+        c = len(kernel) // 2
+        C = np.zeros((n, n))
+        for i in range(n):
+            for m in range(len(kernel)):
+                j = i + c - m
+                if 0 <= j < n:
+                    C[i, j] = kernel[m]
+        return C
+    ''')]))
 
 
 def _grade_bytes3(fn, rng, data):
@@ -1573,9 +1653,34 @@ def _grade_causal_weights(fn, rng, data):
     return then(
         lambda: check_function(exercise_name(1), fn, _causal_ref, [(rng.normal(size=(6, 6)),), (np.zeros((3, 3)),)],
                                mistakes=mistakes("06", 1)),
+        lambda: _future_exactly_zero(fn, with_bias_inputs(rng, 7, 7), hidden(1)),
         lambda: check_function(hidden(1), fn, _causal_ref,
                                [(with_bias_inputs(rng, 9, 9),), (np.array([[3.0]]),), (50 * rng.normal(size=(4, 4)),)],
-                               mistakes=mistakes("06", 1)))
+                               mistakes=mistakes("06", 1)),
+        lambda: _far_below(fn, rng))
+
+
+def _far_below(fn, rng):
+    """Scores shifted far down: a finite "very negative" fill for the future now outweighs the allowed scores."""
+    result = check_function(hidden(1), fn, _causal_ref, [(with_bias_inputs(rng, 5, 5) - 1e4,)])
+    if result.passed:
+        return result
+    return failed(hidden(1), f"{result.message} These scores are all near -10000: a finite number put on the future "
+                             f"scores (-100, -1e4, ...) is then no longer small next to them. Use -np.inf.")
+
+
+def _future_exactly_zero(fn, S, name):
+    """The exercise asks for weights exactly 0 above the diagonal (-inf, not a large negative number)."""
+    try:
+        W = np.asarray(fn(S), dtype=float)
+    except Exception as err:  # noqa: BLE001 (any error of the learner's function is a failed check)
+        return failed(name, f"your function raised {type(err).__name__}: {str(err)[:200]}")
+    above = W[np.triu_indices(len(S), 1)] if W.shape == S.shape else np.array([np.nan])
+    if not np.all(above == 0):
+        return failed(name, f"a weight above the diagonal is {np.nanmax(np.abs(above)):.3g}, not exactly 0: the "
+                            f"future scores got a large negative number, not -inf (exp of a finite score is never 0, "
+                            f"and where the allowed scores are lower still the future takes the weight). Use -np.inf.")
+    return passed(name, "every weight above the diagonal is exactly 0.")
 
 
 add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helpers("softmax", "causal_mask"),
@@ -1607,6 +1712,18 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
             n = S.shape[0]
             return al.softmax(np.where(np.tril(np.ones((n, n), bool), -1), S, -np.inf), axis=-1)
         '''), None),
+    (src('''
+        def causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, -100.0), axis=-1)  # adv7 F3: a "very negative" score
+        '''), "not exactly 0: the future scores got a large negative number"),
+    (src('''
+        def causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, -1e4), axis=-1)  # exp(-1e4) is 0.0 in float64
+        '''), "These scores are all near -10000"),
 ]))
 
 
@@ -2435,3 +2552,61 @@ def mistakes(lab: str, number: int, **data) -> list:
     if not data:
         _MISTAKE_FUNCTIONS[key] = out
     return out
+
+
+# --- right answers as they stand in a notebook cell (adv7 F9) -----------------------------------
+# The grader runs the answer cell alone: IPython syntax becomes Python (magics and shell lines do nothing,
+# %%time runs its body), the self-checks, matplotlib and attnlib.plotting are stand-ins that do nothing, and a
+# top-level line that fails after the function is defined (a try-out on the lab's variables) is reported in
+# the feedback while the function is graded.
+EXERCISES["01", 1].right.append(src('''
+    def top_words(tokens, weights, k):
+        """The k tokens with the largest weights, largest first, without markers."""
+        order = np.argsort(weights)[::-1]
+        return [tokens[j] for j in order if tokens[j] not in ("[CLS]", "[SEP]")][:k]
+
+
+    print(top_words(tokens, weights, 3))  # try it on the sentence above
+    '''))
+EXERCISES["03", 5].right.append(src('''
+    import matplotlib.pyplot as plt
+
+    def my_kernel_regression(x_query, x_keys, y_values, sigma):
+        scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+        return al.softmax(scores) @ y_values
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    '''))
+EXERCISES["04", 1].right.append(src('''
+    from attnlib.checks import check_self_attention
+
+    def self_attention(X, params):
+        Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+        weights = al.softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1)
+        return weights @ V, weights
+
+    check_self_attention(self_attention)
+    '''))
+EXERCISES["05", 1].right.append(src('''
+    %%time
+    def attention_row_by_row(Q, K, V):
+        Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+        return np.stack([al.softmax(K @ q / np.sqrt(K.shape[1])) @ V for q in Q])
+    '''))
+EXERCISES["05", 1].right.append(src('''
+    def attention_row_by_row(Q, K, V):
+        Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+        return np.stack([al.softmax(K @ q / np.sqrt(K.shape[1])) @ V for q in Q])
+
+    %timeit attention_row_by_row(np.ones((4, 2)), np.ones((4, 2)), np.ones((4, 2)))
+    !echo done
+    '''))
+EXERCISES["04", 4].mistakes.append((src('''
+    def mha(X_q, X_kv, params, n_heads):
+        Q = al.split_heads(X_q @ params["W_q"], n_heads)
+        K = al.split_heads(X_kv @ params["W_k"], n_heads)
+        V = al.split_heads(X_kv @ params["W_v"], n_heads)
+        heads, weights = al.scaled_dot_product_attention(Q, K, V)
+        return al.merge_heads(heads) @ params["W_o"], np.swapaxes(weights, -1, -2)
+    '''), "your output is right but your weights differ from the expected ones"))  # adv7: named "the output"

@@ -22,7 +22,9 @@ checked for importable files that do not belong there (``*.py`` other than ``nbg
 ``*.pth``, packages, ``sitecustomize``, ...) and for changes to the configuration: when one is found
 the command stops, naming the file and the run that left it.
 
-Prints one line per submission (seconds, points) and the totals.
+Prints one line per submission (seconds, points) and the totals.  A submission nbgrader cannot grade even
+alone (a bogus grade cell, ...) does not stop the class: it is flagged, counted as 0 points, and the
+command exits with status 1 after the report, listing those submissions.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from attnlib.grading.sandbox import TIME_LIMIT
 # without the Execute step.  classroom passes them, and everything else that decides a grade, on
 # nbgrader's command line: the command line beats every configuration file (a planted
 # nbgrader_config.json, a jupyter config folder, ...), so no file can switch ExternalGrade off.
-AUTOGRADE_STEPS = ["nbgrader.preprocessors.Execute",
+AUTOGRADE_STEPS = ["attnlib.grading.nbgrader_step.ConfinedExecute",
                    "nbgrader.preprocessors.IgnorePattern",
                    "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput",
@@ -62,7 +64,7 @@ SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
 
 def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> list[str]:
     """nbgrader command-line options that fix every setting a grade depends on (they beat config files)."""
-    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith(".Execute")]
+    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith("Execute")]
     # every step on as nbgrader has it, but nbconvert's ClearMetadataPreprocessor, off by default (on, it
     # would wipe the cells' nbgrader metadata and with it the grades)
     names = {s.rsplit(".", 1)[1] for s in AUTOGRADE_STEPS + SANITIZE_STEPS}
@@ -262,6 +264,10 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
                 echo=print, time_limit: float = TIME_LIMIT) -> dict:
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
+    A submission that cannot be graded even alone is flagged (``"failed": True``, 0 points) and listed in
+    the report's ``"failed"``; the others are graded.  At the end every graded student's entry is read
+    again; those that changed since their run was read back are listed in ``"changed"``.
+
     Raises :class:`PlantedFiles` before grading when the course folder holds importable files, and
     as soon as a run leaves some (or changes the configuration), naming the runs that were under way
     since the last clean check; the runs not started yet are not started.
@@ -317,6 +323,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         runs = list(pool.map(graded, students))
     stop_if_planted()
     report = {}
+    failed: list[str] = []
     for run in runs:
         student = run["student"]
         if run["returncode"] != 0 or not consistent(course, assignment, student):
@@ -324,15 +331,28 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
             run = graded(student)
             stop_if_planted()
             if run["returncode"] != 0 or not consistent(course, assignment, student):
-                raise RuntimeError(f"{student}: the gradebook does not hold the grades of the autograded notebook "
-                                   f"after a second try:\n{run['log']}")
+                # one bad submission (a bogus grade cell, ...) does not stop the class: flagged, 0 points
+                failed.append(student)
+                report[student] = {"seconds": run["seconds"], "points": 0, "scores": {}, "failed": True,
+                                   "log": run["log"]}
+                echo(f"{student}: NOT GRADED (nbgrader exit code {run['returncode']}, or the gradebook does not hold "
+                     f"the autograded notebook's grades after a second try): counted as 0 points; nbgrader said:\n"
+                     + "\n".join("    " + line for line in run["log"].strip().splitlines()[-8:]))
+                continue
         scores = gradebook_scores(course, assignment, student)
         points = sum(sum(cells.values()) for cells in scores.values())
         report[student] = {"seconds": run["seconds"], "points": points, "scores": scores}
         echo(f"{student}: {points:g} points, {run['seconds']:.1f} s")
+    # at the end, once more: a grade that changed after its run was read back (a process a run left behind,
+    # writing the gradebook later) is named, with the run it belongs to
+    changed = [student for student, entry in report.items()
+               if not entry.get("failed") and gradebook_scores(course, assignment, student) != entry["scores"]]
+    for student in changed:
+        echo(f"{student}: the gradebook changed after this student's run was graded and read back: look at it")
     total = time.perf_counter() - start
     cpu = _children_cpu() - cpu_start
-    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute}
+    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute,
+            "failed": failed, "changed": changed}
 
 
 def _children_cpu() -> float:
@@ -368,6 +388,15 @@ def main(argv=None) -> int:
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
+    if report["changed"]:
+        print(f"classroom: the gradebook entries of {', '.join(report['changed'])} changed after their runs were read "
+              f"back (by a process a run left behind?): their grades are not what the grader gave; grade them again "
+              f"without --execute and look at their submissions", file=sys.stderr)
+        return 2
+    if report["failed"]:
+        print(f"classroom: {len(report['failed'])} submissions could not be graded and count as 0 points: "
+              f"{', '.join(report['failed'])} (their nbgrader output is above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -48,6 +48,11 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
             if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
                 return failed(name, sandbox.problem)
             result = ex.grade(sandbox.function(), rng, data)
+            if sandbox.cell_error and isinstance(result, CheckResult):
+                result = CheckResult(result.name, result.passed, (
+                    f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "
+                    f"the grader graded {ex.function} all the same. Try your function out in a cell of its own: "
+                    f"the grader runs the answer cell alone, without the lab's other variables.)"))
     except Exception as err:
         result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {str(err)[:300]}).")
     if not isinstance(result, CheckResult):

@@ -21,9 +21,12 @@ is graded (:func:`clean_sys_path`), and imports at once what grading imports laz
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import sys
+import tempfile
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,9 +81,62 @@ from attnlib.grading.grader import grade_source, lab_of  # noqa: E402 (after the
 from attnlib.grading.sandbox import TIME_LIMIT  # noqa: E402 (after the sys.path cleanup)
 
 try:  # nbgrader is an instructor's dependency, not a learner's
+    from jupyter_client.manager import AsyncKernelManager
+    from nbgrader.preprocessors import Execute as _Execute
     from nbgrader.preprocessors import NbGraderPreprocessor as _Base
 except ImportError:  # pragma: no cover
     from nbconvert.preprocessors import Preprocessor as _Base
+    _Execute = AsyncKernelManager = None
+
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_launcher.py")
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI of the running Linux kernel (0: none, nothing can be confined)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return max(int(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))), 0)
+
+
+if AsyncKernelManager is not None:
+    class ConfinedKernelManager(AsyncKernelManager):
+        """A kernel manager whose kernels start under :mod:`attnlib.grading.kernel_launcher`.
+
+        The kernel (and every process it starts, a detached one included) can write only in a private
+        temporary folder made for it, removed when nbgrader exits; IPython's history is off.
+        """
+
+        _scratch = None
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if self._scratch is None:
+                self._scratch = tempfile.mkdtemp(prefix="attnlib-kernel-")
+                atexit.register(shutil.rmtree, self._scratch, True)
+            return [sys.executable, "-I", "-S", LAUNCHER, self._scratch, "--", *cmd,
+                    "--HistoryManager.enabled=False"]
+
+    class ConfinedExecute(_Execute):
+        """nbgrader's Execute step with the kernel confined (:class:`ConfinedKernelManager`).
+
+        The submission's cells still run (their outputs are the feedback), but nothing they start can
+        write the gradebook, ``autograded/`` or anything else outside the kernel's temporary folder.
+        """
+
+        def __init__(self, *args, **kwargs):
+            kwargs["kernel_manager_class"] = ConfinedKernelManager
+            super().__init__(*args, **kwargs)
+
+        def preprocess(self, nb, resources, *args, **kwargs):
+            if not landlock_abi():
+                self.log.warning("ConfinedExecute: this kernel has no Landlock (Linux 5.13+): the Execute kernel "
+                                 "runs the submission with your rights and can write the gradebook; grade "
+                                 "without the Execute step (classroom's default) or on a newer kernel")
+            return super().preprocess(nb, resources, *args, **kwargs)
 
 CHECK_ID = re.compile(r"^exercise-(\d+)-check$")
 ANSWER_ID = re.compile(r"^exercise-(\d+)$")

@@ -45,7 +45,8 @@ from attnlib.checks._labs import PLAIN_RULE
 
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
-MESSAGE_LIMIT = 256 * 1024**2  # bytes of one message from the child (a longer one stops it)
+MESSAGE_LIMIT = 48 * 1024**2  # bytes of one message from the child (a longer one stops it, unread)
+ITEM_LIMIT = 2 * 10**6 + 10_000  # commas in one message: its JSON numbers and items (more: refused unread)
 DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's signature
 
 
@@ -128,7 +129,7 @@ CHILD = r'''
 import sys
 _PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
 sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
-import base64, builtins, io, json, math, os, types, traceback
+import ast, base64, builtins, io, json, math, os, types, traceback
 if _PLAIN:
     np = None
 else:
@@ -377,7 +378,76 @@ def _namespace(request):
     for name, value in request["data"].items():
         ns[name] = _dec(value)
     _stand_in_modules(request["helpers"])
+    _stand_in_notebook(ns)
     return ns
+
+class _Nothing:
+    # what plotting and the self-checks give back while grading: anything done with it does nothing
+    def __call__(self, *args, **kwargs):
+        return self
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+    def __getitem__(self, key):
+        return self
+    def __iter__(self):
+        return iter((self, self))
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def __repr__(self):
+        return "(not available while grading)"
+
+_CELL_MAGICS_RUN = frozenset({"time", "timeit", "capture", "prun"})  # their body is the cell's Python
+
+class _Shell:
+    # get_ipython() for an answer cell written with IPython syntax (turned into calls by the grader):
+    # magics and shell lines do nothing, but %%time and its kin run their body
+    def __init__(self, ns):
+        self._ns = ns
+    def run_cell_magic(self, name, line, body):
+        if name in _CELL_MAGICS_RUN:
+            exec(compile(body, "<your answer cell>", "exec"), self._ns)
+    def run_line_magic(self, name, line, *args, **kwargs):
+        return None
+    def system(self, *args, **kwargs):
+        return None
+    def getoutput(self, *args, **kwargs):
+        return []
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+def _stand_in_notebook(ns):
+    # what a notebook cell may use besides the answer: the self-checks (attnlib.checks), plotting
+    # (matplotlib, attnlib.plotting) and IPython (get_ipython): stand-ins that do nothing
+    shell = _Shell(ns)
+    ns["get_ipython"] = lambda: shell
+    nothing = _Nothing()
+    def module(name):
+        if name not in sys.modules:
+            mod = types.ModuleType(name)
+            if name == "attnlib":
+                def missing(attr):
+                    raise AttributeError(f"not available while grading: attnlib.{attr} (this exercise's answer may "
+                                         "use numpy and the helpers the exercise gives)")
+            else:
+                def missing(attr):
+                    if attr.startswith("__"):
+                        raise AttributeError(attr)
+                    return nothing
+            mod.__getattr__ = missing
+            sys.modules[name] = mod
+        if "." in name:
+            parent, leaf = name.rsplit(".", 1)
+            setattr(module(parent), leaf, sys.modules[name])
+        return sys.modules[name]
+    for name in ("attnlib.checks", "attnlib.plotting", "matplotlib.pyplot", "matplotlib.animation",
+                 "IPython.display"):
+        module(name)
 
 def _stand_in_modules(helpers):
     # "import attnlib as al" or "from attnlib import recall" in an answer cell (as in the lab's first cell)
@@ -428,15 +498,25 @@ def _main():
     sys.setrecursionlimit(3000)
     _install_hook(_ALLOWED, frozenset(_BLOCKED), frozenset(_NO_IMPORT))
     try:
-        exec(compile(request["source"], "<your answer cell>", "exec"), ns)
+        tree = ast.parse(request["source"], "<your answer cell>")
     except BaseException as err:
         _send(_describe_error(err) | {"op": "cell raised"})
         return
+    first = None  # the first error of a top-level statement; the statements after it run too
+    for statement in tree.body:
+        try:
+            exec(compile(ast.Module([statement], []), "<your answer cell>", "exec"), ns)
+        except BaseException as err:
+            if first is None:
+                first = _describe_error(err) | {"line": getattr(statement, "lineno", 0)}
     fn = ns.get(request["function"])
     if not callable(fn):
-        _send({"op": "missing"})
+        _send(first | {"op": "cell raised"} if first else {"op": "missing"})
         return
-    _send({"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED if _FILTERED else 0})
+    ready = {"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED if _FILTERED else 0}
+    if first is not None:
+        ready["cell_error"] = f"{first['type']}: {first['message'][:200]} (line {first['line']})"
+    _send(ready)
     while True:
         line = _in.readline()
         if not line:
@@ -494,6 +574,19 @@ def _allowed_roots(numpy: bool = True) -> list[str]:
         roots.append("ls:" + folder)
         roots += [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name not in PACKAGE_FOLDERS]
     return list(dict.fromkeys(r if r.startswith("ls:") else os.path.realpath(r) for r in roots))
+
+
+def python_source(source: str) -> str:
+    """The answer cell as plain Python: IPython's syntax (``%%time``, ``%timeit``, ``!ls``, ``x?``) becomes calls of
+    ``get_ipython()``, which the child stubs (magics and shell lines do nothing; ``%%time`` runs its body)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover (IPython comes with Jupyter)
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 (a cell IPython cannot read either: the child reports its SyntaxError)
+        return source
 
 
 def _warn_unisolated() -> None:
@@ -571,6 +664,8 @@ class Sandbox:
         self.callables: list = []
         self._buffer = b""  # bytes read from the child, not yet a whole line
         self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
+        self.oversized = False  # the child sent a message larger than the grader reads
+        self.cell_error: str | None = None  # a top-level statement of the cell failed after the function was defined
 
     def __enter__(self):
         self.start()
@@ -593,7 +688,7 @@ class Sandbox:
             cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
         data = {k: np.asarray(v).tolist() if self.plain and isinstance(v, np.ndarray | np.generic) else v
                 for k, v in self.data.items()}
-        request = {"source": self.source, "function": self.name, "helpers": self.helpers,
+        request = {"source": python_source(self.source), "function": self.name, "helpers": self.helpers,
                    "data": {k: encode(v) for k, v in data.items()}}
         self._write(request)
         message = self._read(self.time_limit + 10.0)  # the first read includes numpy's import
@@ -610,6 +705,8 @@ class Sandbox:
         elif message["op"] == "ready":
             self.signature = message["signature"]
             self.isolated = message.get("isolated")
+            if isinstance(message.get("cell_error"), str):
+                self.cell_error = message["cell_error"][:300]
             if not self.isolated:
                 _warn_unisolated()
         else:
@@ -654,6 +751,11 @@ class Sandbox:
         while True:
             if b"\n" in self._buffer:
                 line, _, self._buffer = self._buffer.partition(b"\n")
+                if line.count(b",") > ITEM_LIMIT:  # refused before json.loads builds its objects in this process
+                    self.oversized = True
+                    self.close()
+                    self._buffer = b""
+                    return None
                 try:
                     message = json.loads(line)
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested without end
@@ -676,6 +778,7 @@ class Sandbox:
                 return None
             self._buffer += chunk
             if len(self._buffer) > MESSAGE_LIMIT:
+                self.oversized = True
                 self.close()
                 self._buffer = b""
                 return None
@@ -696,7 +799,10 @@ class Sandbox:
         while True:
             message = self._read(max(deadline - time.monotonic(), 0.0))
             if message is None:
-                if self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
+                if self.oversized:
+                    self.problem = ("your code sent the grader a message larger than it reads "
+                                    f"(over {MESSAGE_LIMIT // 1024**2} MB or {ITEM_LIMIT} items); it was stopped.")
+                elif self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
                     self.problem = (f"your function did not finish within {self.time_limit:g} s "
                                     "(an endless loop?); it was stopped.")
                 else:
