@@ -63,7 +63,8 @@ test: $(STAMP) $(NODE_STAMP) browser-deps
 # (2 x 2 BLAS threads on 2 cores cost a quarter more CPU time).  Prints its wall time.
 UNIT_IGNORE := $(addprefix --ignore=tests/,test_book.py test_book_site.py test_browser.py test_browser_training.py \
 	test_launch_links.py test_notebooks.py test_student.py test_nbgrader.py test_coursework.py test_checks_labs.py \
-	test_widgets.py test_environment.py test_browser_jupyterlab.py test_grading.py test_glossary.py)
+	test_widgets.py test_environment.py test_browser_jupyterlab.py test_grading.py test_glossary.py \
+	test_nbgrader_hostile.py test_browser_standalone.py test_browser_looks.py test_browser_widgets.py test_page_execution.py)
 unit: $(STAMP)
 	@start=$$(date +%s.%N); \
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -p no:nbval -o addopts="--doctest-modules -p no:cacheprovider" \
