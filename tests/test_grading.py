@@ -688,7 +688,7 @@ def test_one_submission_nbgrader_cannot_grade_does_not_stop_the_class(tmp_path, 
         (course / "submitted" / name / "lab").mkdir(parents=True)
     runs = []
 
-    def run(course_, assignment, student, execute=False, time_limit=0):
+    def run(course_, assignment, student, time_limit=0):
         runs.append(student)
         return {"student": student, "seconds": 0.1, "returncode": 1 if student == "badmeta" else 0,
                 "log": "[AutogradeApp | ERROR] Notebook JSON is invalid" if student == "badmeta" else ""}
@@ -707,6 +707,21 @@ def test_one_submission_nbgrader_cannot_grade_does_not_stop_the_class(tmp_path, 
     assert "could not be graded" in err and "badmeta" in err, err
 
 
+def test_an_nbgrader_run_past_its_time_is_reported_for_that_student(tmp_path, monkeypatch):
+    """adv8: nbgrader's timeout does not crash the class: that student's run is stopped and reported."""
+    import subprocess
+
+    from attnlib.grading import classroom
+
+    def slow(course, *args, timeout=0):
+        raise subprocess.TimeoutExpired(["nbgrader", *args], timeout, output=b"[AutogradeApp] working")
+
+    monkeypatch.setattr(classroom, "nbgrader", slow)
+    run = classroom.grade_one(tmp_path, "lab", "slowpoke", timeout=2)
+    assert run["returncode"] is None and run["student"] == "slowpoke"
+    assert "did not finish in 2 s" in run["log"] and "working" in run["log"], run["log"]
+
+
 def test_an_answer_cell_with_a_try_out_line_is_graded_and_told_about_it():
     """adv7 F9: the function is graded although a later top-level line fails (the lab's variables are not
     there), and the feedback says what failed."""
@@ -719,7 +734,7 @@ def test_an_answer_cell_with_a_try_out_line_is_graded_and_told_about_it():
 
 def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkeypatch, capsys):
     """adv7 F1, second line of defence: the gradebook is read again at the end of the command; an entry that
-    changed after its run was read back (a process left behind by an unconfined kernel) is named, exit 2."""
+    changed after its run was read back (a process of the instructor's account writing later) is named, exit 2."""
     from attnlib.grading import classroom
 
     course = tmp_path / "course"
@@ -732,7 +747,7 @@ def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkey
         forged = student == "forger" and reads[student] > 1
         return {"lab": {"ex-1": 1.0 if forged else 0.0}}
 
-    monkeypatch.setattr(classroom, "grade_one", lambda c, a, student, execute=False, time_limit=0:
+    monkeypatch.setattr(classroom, "grade_one", lambda c, a, student, time_limit=0:
                         {"student": student, "seconds": 0.1, "returncode": 0, "log": ""})
     monkeypatch.setattr(classroom, "refuse_if_planted", lambda course: {})
     monkeypatch.setattr(classroom, "planted", lambda course, before: [])

@@ -1,14 +1,12 @@
 """Lab 1 end to end under real nbgrader: export, generate, release, submit, autograde a class in parallel.
 
 The grades come from our own autograde step (ExternalGrade, configured by tools/nbgrader_export.py),
-which grades each answer cell in a fresh process; the grading cells' own outcome in the kernel counts
-for nothing.  Submissions: solved, unsolved, two with the cheats of issue 22, one with honest mistakes
+which grades each answer cell in a fresh process; the notebook itself is never run.  Submissions: solved, unsolved, two with the cheats of issue 22, one with honest mistakes
 and one with right answers written differently.  They are graded two at a time by
 ``attnlib.grading.classroom``, and every student's gradebook entry must be exactly that student's
-expected scores (no grade lost or mixed up).  The cheats and the mistakes are graded with nbgrader's
-Execute step (an opt-in of classroom, ``--execute``) to show that what runs in the kernel changes no
-grade.  Submissions that attack the course folder itself are in tests/test_nbgrader_hostile.py (a
-file of its own, so its courses build on the other xdist worker).  The other labs' exercises go
+expected scores (no grade lost or mixed up).  No kernel runs a submission: nbgrader's Execute step
+is in no configuration, so the cheats' code runs only in the grader's sandbox.  Submissions that
+attack the course folder itself are in tests/test_nbgrader_hostile.py (a file of its own, so its courses build on the other xdist worker).  The other labs' exercises go
 through the same grader in tests/test_grading.py.
 """
 
@@ -75,7 +73,7 @@ def generated_course(path: Path, *, test_limits: bool = True) -> Path:
     nbgrader_export.export([LAB], path, points=1)
     if test_limits:
         config = path / "nbgrader_config.py"
-        config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\nc.Execute.timeout = 10\n")
+        config.write_text(config.read_text() + "c.ExternalGrade.time_limit = 3.0\n")
     done = classroom.nbgrader(path, "generate_assignment", ASSIGNMENT, "--force")
     assert done.returncode == 0, done.stdout + done.stderr
     return path
@@ -165,7 +163,6 @@ DIFFERENT = {
                   "    d = -((query - keys) ** 2) / (2 * sigma**2)\n"
                   "    w = np.exp(d - d.max())\n    return float((w * values).sum() / w.sum())",
 }
-EXECUTED = ["cheats-a", "cheats-b", "mistakes"]  # graded with nbgrader's Execute step
 SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistakes": MISTAKES,
                "different": DIFFERENT}
 EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
@@ -184,14 +181,7 @@ def course(tmp_path_factory):
         submit(course, name, {**solutions, **answers})
     submit(course, "unsolved", {})
     started = time.perf_counter()
-    # The cheats and the mistakes with nbgrader's Execute step (opted in: a cheat in the kernel must change
-    # nothing; the feedback test reads the mistakes' executed notebook); the others without it (the default).
-    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=EXECUTED, execute=True,
-                                   echo=lambda line: None, time_limit=3.0)
-    assert report["execute"] is True
-    rest = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, time_limit=3.0,
-                                 students=[s for s in [*SUBMISSIONS, "unsolved"] if s not in EXECUTED])
-    report["students"].update(rest["students"])
+    report = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, time_limit=3.0)
     report["wall"] = time.perf_counter() - started
     return {"course": course, "report": report}
 
@@ -224,8 +214,8 @@ def test_feedback_shows_the_diagnosis_and_no_hidden_tests(course):
     for cell in graded.cells:
         kinds = [o["output_type"] for o in cell.get("outputs", [])]
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
-            # the self-check's own diagnosis comes first, the grader's verdict after it
-            assert kinds == ["display_data", "error"], kinds
+            # the notebook was not run by the grader: the grader's verdict, with its diagnosis, is the output
+            assert kinds == ["error"], kinds
 
 
 def test_the_released_notebook_runs_to_the_end(course):
@@ -253,3 +243,5 @@ def test_the_course_config_is_plain_python(tmp_path):
     config = (tmp_path / "course" / "nbgrader_config.py").read_text()
     compile(config, "nbgrader_config.py", "exec")
     assert 'course_id = "attention-interactively"' in config and "ExternalGrade" in config
+    steps = next(line for line in config.splitlines() if line.startswith("c.Autograde.autograde_preprocessors"))
+    assert "Execute" not in steps, "the exported course never runs a submission in a kernel"

@@ -1,11 +1,12 @@
 """Submissions that attack the course folder under real nbgrader, and classroom's defences.
 
-A course has a submission whose answer cell, in the Execute kernel, writes ``psutil.py`` and
-``threadpoolctl.py`` into the course folder (modules nbgrader's own process would import): it scores 0,
-another student graded after it keeps full marks, and classroom names the files and the run.  Another
-plants a configuration file and rewrites another student's submission: classroom stops and names the
-run, and the configuration cannot switch the external grader off.  (Split from tests/test_nbgrader.py
-so that these courses build on the other xdist worker.)
+No configuration runs nbgrader's Execute step, so a submission's code runs only in the grader's sandbox
+(no writes, no sockets, no subprocess).  A submission whose answer cells would plant modules in the course
+folder, a configuration file, rewrite other submissions and start a process that forges its grades is graded
+by classroom and by plain ``nbgrader autograde`` of the exported course: no kernel starts, nothing is written,
+it scores 0 and the other students keep their grades.  A configuration file planted by someone else is refused
+by classroom and by the exported configuration itself.  (Split from tests/test_nbgrader.py so that these
+courses build on the other xdist worker.)
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ except Exception:
     pass
 '''
 PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
-           "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+           "try:  # would plant modules, if it ran outside the sandbox\n"
            "    import pathlib\n"
            "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
            "        if (_p / 'nbgrader_config.py').exists():\n"
@@ -61,80 +62,9 @@ PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\
            "except Exception:\n    pass\n")
 
 
-@pytest.fixture(scope="module")
-def planted_course(tmp_path_factory):
-    """Lab 1 with mallory's planting submission graded by classroom with --execute, then alice's and
-    mallory's graded again by plain nbgrader (Execute on) while the planted modules are still there."""
-    course = generated_course(tmp_path_factory.mktemp("planted"))
-    solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
-    submit(course, "mallory", {"exercise-1": PLANTER})
-    for name in ("alice", "zed"):
-        submit(course, name, solutions)
-    try:
-        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["mallory"], execute=True,
-                              echo=lambda line: None, time_limit=3.0)
-        error = None
-    except Exception as err:  # noqa: BLE001 (the test below says which error it must be)
-        error = err
-    planted = sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py")
-    if not planted:  # the confined kernel could not write them: planted here, as an unconfined kernel would
-        for name in ("threadpoolctl", "psutil"):
-            (course / f"{name}.py").write_text(PLANTED_PAYLOAD)
-    # plain nbgrader, Execute on, with the planted files in place (classroom would refuse): alice after
-    # mallory, as in a class graded one after another, and mallory again
-    runs = {s: classroom.nbgrader(course, "autograde", ASSIGNMENT, f"--student={s}", "--force")
-            for s in ("alice", "mallory")}
-    return {"course": course, "error": error, "planted": planted, "runs": runs}
-
-
-def test_the_execute_kernel_cannot_plant_a_module(planted_course):
-    """Under classroom --execute mallory's kernel runs confined: it writes no module into the course folder."""
-    from attnlib.grading.nbgrader_step import landlock_abi
-
-    if not landlock_abi():
-        pytest.skip("this Linux kernel has no Landlock: the Execute kernel cannot be confined (a warning says so)")
-    assert planted_course["planted"] == [], planted_course["planted"]
-    assert planted_course["error"] is None, repr(planted_course["error"])
-
-
 def _points(course, student):
     scores = classroom.gradebook_scores(course, ASSIGNMENT, student).get(ASSIGNMENT, {})
     return [scores.get(f"exercise-{n}-check") for n in range(1, 8)]
-
-
-def test_a_planted_module_is_not_imported_by_nbgrader_and_changes_no_grade(planted_course):
-    course = planted_course["course"]
-    assert sorted(p.name for p in course.glob("*.py") if p.name != "nbgrader_config.py") == \
-        ["psutil.py", "threadpoolctl.py"], "the modules are there (written by the kernel or, confined, by the test)"
-    for run in planted_course["runs"].values():
-        assert run.returncode == 0, run.stdout + run.stderr
-    imported = sorted(p.name for p in course.glob("planted-*-imported.txt"))
-    assert imported == [], f"nbgrader's process imported the planted modules: {imported}"
-    assert _points(course, "alice") == [1] * 7, "another student's grade was changed"
-    assert _points(course, "mallory") == [0] * 7
-
-
-def test_classroom_names_the_planted_files_and_the_run_that_left_them(planted_course):
-    """Where the kernel is not confined (no Landlock) mallory's run writes the modules and classroom names them."""
-    if not planted_course["planted"]:
-        pytest.skip("the confined kernel wrote nothing (see test_the_execute_kernel_cannot_plant_a_module); "
-                    "classroom's naming of a run is tested with a run that writes, in "
-                    "test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run")
-    error = planted_course["error"]
-    assert isinstance(error, classroom.PlantedFiles), repr(error)
-    text = str(error)
-    assert "psutil.py" in text and "threadpoolctl.py" in text and "mallory" in text, text
-
-
-def test_classroom_refuses_a_course_folder_with_importable_files(planted_course):
-    course = planted_course["course"]
-    with pytest.raises(classroom.PlantedFiles, match="psutil.py.*threadpoolctl.py"):
-        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["zed"], echo=lambda line: None)
-    assert _points(course, "zed") == [None] * 7, "nothing was graded"
-    package = course / "attnlib"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    assert "attnlib/ (a package)" in classroom.unexpected_entries(course)
 
 
 def test_the_course_config_takes_the_course_folder_off_sys_path(tmp_path):
@@ -223,18 +153,16 @@ def test_classroom_sees_a_rewritten_submission(tmp_path):
 
 
 def test_the_command_line_pins_what_decides_a_grade():
-    options = " ".join(classroom.pinned_settings(execute=True, time_limit=7.0))
+    options = " ".join(classroom.pinned_settings(time_limit=7.0))
     for pin in ("--ExternalGrade.enabled=True", "--ExternalGrade.time_limit=7.0", "--SaveAutoGrades.enabled=True",
                 "--OverwriteCells.enabled=True", "--ClearMetadataPreprocessor.enabled=False",
-                "attnlib.grading.nbgrader_step.ExternalGrade",
-                "attnlib.grading.nbgrader_step.ConfinedExecute", "--ConfinedExecute.enabled=True"):
+                "attnlib.grading.nbgrader_step.ExternalGrade"):
         assert pin in options, pin
-    assert "nbgrader.preprocessors.Execute'" not in options, "the unconfined Execute step is not used"
-    assert "ConfinedExecute'" not in " ".join(classroom.pinned_settings(execute=False))
+    assert "Execute" not in options.replace("ExternalGrade", ""), "no Execute step: no kernel runs a submission"
 
 
 CONFIG_PLANTER = ("def top_words(tokens, weights, k):\n    return None  # not solved\n\n"
-                  "try:  # runs in nbgrader's Execute kernel, as the grader\n"
+                  "try:  # would plant modules, if it ran outside the sandbox\n"
                   "    import json, pathlib\n"
                   "    for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:\n"
                   "        if (_p / 'gradebook.db').exists():\n"
@@ -269,7 +197,7 @@ FORGER = ("def my_softmax(scores):\n    return None  # not solved\n\n"
           "               'WHERE a.student_id = ?)', (me,))\n"
           "    db.commit()\n"
           "\'\'\')\n"
-          "if os.getcwd().split(os.sep)[-3:-2] == ['autograded']:  # only while nbgrader executes it\n"
+          "if True:  # starts a process that forges the grades, if it could\n"
           "    subprocess.Popen([sys.executable, '-c', _daemon, os.getcwd().split(os.sep)[-2], str(os.getppid()),\n"
           f"                      {FORGER_TOKEN!r}], cwd=os.getcwd(), start_new_session=True,\n"
           "                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
@@ -294,67 +222,9 @@ def wait_for_forgers(timeout: float = 60) -> None:
     raise AssertionError(f"forger processes still running after {timeout} s: {alive}")
 
 
-@pytest.fixture(scope="module")
-def hostile_course(tmp_path_factory):
-    """Lab 1: vandal's answer cell, in nbgrader's Execute kernel, writes nbgrader_config.json (ExternalGrade off)
-    and rewrites the other submissions; stub is the unsolved released notebook."""
-    course = generated_course(tmp_path_factory.mktemp("hostile"), test_limits=False)
-    submit(course, "vandal", {"exercise-1": CONFIG_PLANTER, "exercise-2": FORGER})
-    for name in ("stub", "stub2"):
-        submit(course, name, {})
-    stub = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text()
-    try:
-        classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["vandal"], execute=True,
-                              echo=lambda line: None, time_limit=3.0)
-        error = None
-    except Exception as err:  # noqa: BLE001 (the tests below say which error it must be)
-        error = err
-    wait_for_forgers()
-    forged = {"classroom": _points(course, "vandal")}
-    rewritten = (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).read_text() != stub
-    (course / "submitted" / "stub" / ASSIGNMENT / LAB.name).write_text(stub)
-    (course / "submitted" / "stub2" / ASSIGNMENT / LAB.name).write_text(stub)
-    by_kernel = sorted(p.name for p in course.iterdir() if p.name in ("nbgrader_config.json", "forged.txt"))
-    for name in by_kernel:
-        (course / name).unlink()
-    # plain nbgrader autograde with the exported configuration (Execute on), as an instructor runs it
-    plain_execute = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=vandal", "--force")
-    wait_for_forgers()
-    forged["nbgrader autograde"] = _points(course, "vandal")
-    by_kernel += [p.name for p in course.iterdir() if p.name in ("nbgrader_config.json", "forged.txt")]
-    # the configuration file an unconfined kernel writes (CONFIG_PLANTER), written here when the kernel could
-    # not: the command-line pins must beat it either way
-    (course / "nbgrader_config.json").write_text(json.dumps({"ExternalGrade": {"enabled": False}}))
-    planted = True
-    # with the planted file still there: one run as classroom makes it (pinned options), one plain nbgrader
-    pinned = classroom.grade_one(course, ASSIGNMENT, "stub", time_limit=3.0)
-    plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub2", "--force",
-                               classroom.NO_EXECUTE)
-    from attnlib.grading.nbgrader_step import landlock_abi
-
-    return {"course": course, "error": error, "rewritten": rewritten, "planted": planted, "pinned": pinned,
-            "plain": plain, "forged": forged, "landlock": landlock_abi(), "by_kernel": by_kernel,
-            "plain_execute": plain_execute}
-
-
-def test_a_process_left_by_the_execute_kernel_changes_no_grade(hostile_course):
-    """adv7 F1: vandal's answer cell, in nbgrader's Execute kernel, starts a detached process that waits for
-    nbgrader to exit and then sets every grade of vandal's to full marks.  The kernel runs confined
-    (ConfinedExecute), so the process cannot write the gradebook: under classroom --execute and under plain
-    nbgrader autograde with the exported configuration, vandal keeps 0 on every exercise."""
-    if not hostile_course["landlock"]:
-        pytest.skip("this Linux kernel has no Landlock: the Execute kernel cannot be confined (a warning says so)")
-    run = hostile_course["plain_execute"]
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert hostile_course["forged"] == {"classroom": [0] * 7, "nbgrader autograde": [0] * 7}, hostile_course["forged"]
-    assert hostile_course["by_kernel"] == [], "the kernel or its process wrote into the course folder"
-    assert not hostile_course["rewritten"], "the kernel rewrote another student's submission"
-    assert hostile_course["error"] is None, repr(hostile_course["error"])
-
-
 def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_the_run(tmp_path, monkeypatch):
-    """A run that leaves a configuration file and rewrites another submission (what an unconfined Execute
-    kernel could do: CONFIG_PLANTER) stops the class, naming the run; the runs after it are not started."""
+    """A run that leaves a configuration file and rewrites another submission (what CONFIG_PLANTER would do
+    if its code ran outside the sandbox) stops the class, naming the run; the runs after it are not started."""
     course = tmp_path / "course"
     nbgrader_export.export([LAB], course)
     for name in ("vandal", "stub", "zed"):
@@ -362,7 +232,7 @@ def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_th
         (course / "submitted" / name / ASSIGNMENT / LAB.name).write_text("{}")
     started = []
 
-    def run(course_, assignment, student, execute=False, time_limit=0):
+    def run(course_, assignment, student, time_limit=0):
         started.append(student)
         if student == "vandal":
             (course / "nbgrader_config.json").write_text(json.dumps({"ExternalGrade": {"enabled": False}}))
@@ -378,55 +248,87 @@ def test_classroom_stops_at_a_planted_config_or_a_rewritten_submission_naming_th
     assert started == ["vandal"], started
 
 
-def test_a_planted_config_cannot_switch_the_external_grader_off(hostile_course):
-    """classroom's command line beats the planted nbgrader_config.json: the unsolved notebook scores 0; plain
-    nbgrader with the file in force stops with ExternalGrade's error instead of grading from the kernel."""
-    course = hostile_course["course"]
-    assert hostile_course["pinned"]["returncode"] == 0, hostile_course["pinned"]["log"]
-    assert _points(course, "stub") == [0] * 7
-    plain = hostile_course["plain"]
-    assert plain.returncode != 0 and "ExternalGrade is disabled" in plain.stdout + plain.stderr, \
-        plain.stdout + plain.stderr
-    assert _points(course, "stub2") in ([None] * 7, [0] * 7)
 
 
-def test_the_kernel_launcher_confines_the_kernel_and_what_it_starts(tmp_path):
-    """The Execute kernel's launcher: writes only into its scratch folder, also from a detached child started
-    in a new session after the launcher has become the kernel (Landlock is inherited and cannot be undone)."""
+@pytest.fixture(scope="module")
+def hostile_course(tmp_path_factory):
+    """Lab 1: mallory's answer cells would plant modules, a configuration file, rewrite the others' submissions and
+    start a grade forger; alice solved everything; stub is the unsolved notebook.  Graded by classroom (mallory,
+    alice), then mallory again by plain nbgrader autograde of the exported course, with a runtime folder of its
+    own (a kernel would leave its connection file there)."""
     import os
-    import subprocess
-    import sys
 
-    from attnlib.grading.nbgrader_step import LAUNCHER, landlock_abi
+    course = generated_course(tmp_path_factory.mktemp("hostile"))
+    solutions = _solutions(course / "source" / ASSIGNMENT / LAB.name)
+    submit(course, "mallory", {"exercise-1": PLANTER + "\n" + CONFIG_PLANTER, "exercise-2": FORGER})
+    submit(course, "alice", solutions)
+    submit(course, "stub", {})
+    alice = (course / "submitted" / "alice" / ASSIGNMENT / LAB.name).read_text()
+    runtime = course.parent / "runtime"
+    runtime.mkdir()
+    saved = os.environ.get("JUPYTER_RUNTIME_DIR")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
+    try:
+        report = classroom.grade_class(course, ASSIGNMENT, jobs=2, students=["mallory", "alice"],
+                                       echo=lambda line: None, time_limit=3.0)
+        plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=mallory", "--force")
+    finally:
+        if saved is None:
+            os.environ.pop("JUPYTER_RUNTIME_DIR")
+        else:
+            os.environ["JUPYTER_RUNTIME_DIR"] = saved
+    wait_for_forgers()
+    return {"course": course, "report": report, "plain": plain, "runtime": runtime,
+            "alice_unchanged": (course / "submitted" / "alice" / ASSIGNMENT / LAB.name).read_text() == alice}
 
-    if not landlock_abi():
-        pytest.skip("this Linux kernel has no Landlock: the launcher warns and starts the kernel unconfined")
-    scratch, outside = tmp_path / "scratch", tmp_path / "course"
-    scratch.mkdir()
-    outside.mkdir()
-    probe = (
-        "import os, subprocess, sys\n"
-        "def attempt(path):\n"
-        "    try:\n"
-        "        open(path, 'w').write('x')\n"
-        "        return 'wrote'\n"
-        "    except OSError:\n"
-        "        return 'refused'\n"
-        f"here = [attempt({str(outside / 'a')!r}), attempt({str(scratch / 'a')!r})]\n"
-        "child = subprocess.run([sys.executable, '-c', 'import sys; exec(sys.argv[1])', "
-        "'try:\\n    open(' + repr(" + repr(str(outside / "b")) + ") + ', \"w\").write(\"x\")\\n    print(\"wrote\")\\n"
-        "except OSError:\\n    print(\"refused\")'], start_new_session=True, capture_output=True, text=True)\n"
-        "try:\n"
-        f"    os.kill({os.getpid()}, 0)\n"
-        "    signal = 'sent'\n"
-        "except OSError:\n"
-        "    signal = 'refused'\n"
-        "print(here, child.stdout.strip(), signal, os.environ['ATTNLIB_KERNEL_LANDLOCK'])\n")
-    done = subprocess.run([sys.executable, "-I", "-S", LAUNCHER, str(scratch), "--", sys.executable, "-c", probe],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    words = done.stdout.split()
-    assert words[:3] == ["['refused',", "'wrote']", "refused"], done.stdout
-    if int(words[4]) >= 6:  # Landlock's scoped signals (Linux 6.12+): the kernel cannot signal nbgrader or classroom
-        assert words[3] == "refused", done.stdout
-    assert sorted(p.name for p in outside.iterdir()) == []
+
+def test_a_hostile_submission_runs_nowhere_but_the_sandbox(hostile_course):
+    """adv8 F1-F3: no kernel starts (no connection file, no Execute in nbgrader's log), nothing is planted or
+    rewritten, mallory scores 0 and alice keeps full marks, under classroom and under plain nbgrader autograde."""
+    course, plain = hostile_course["course"], hostile_course["plain"]
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "Executing notebook" not in plain.stdout + plain.stderr
+    assert sorted(p.name for p in hostile_course["runtime"].iterdir()) == [], "a kernel was started"
+    assert classroom.unexpected_entries(course) == [], "something was written into the course folder"
+    assert hostile_course["alice_unchanged"], "another student's submission was rewritten"
+    assert _points(course, "mallory") == [0] * 7 and _points(course, "alice") == [1] * 7
+    assert hostile_course["report"]["changed"] == [] and hostile_course["report"]["failed"] == []
+
+
+def test_a_planted_module_is_not_imported_by_nbgrader(hostile_course):
+    """Modules someone else left in the course folder are not imported by grading (the configuration takes
+    the course folder off sys.path); classroom refuses such a course folder outright."""
+    course = hostile_course["course"]
+    for name in ("threadpoolctl", "psutil"):
+        (course / f"{name}.py").write_text(PLANTED_PAYLOAD)
+    try:
+        with pytest.raises(classroom.PlantedFiles, match="psutil.py.*threadpoolctl.py"):
+            classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["stub"], echo=lambda line: None)
+        run = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=alice", "--force")
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert sorted(p.name for p in course.glob("planted-*-imported.txt")) == [], "the planted modules were imported"
+        assert _points(course, "alice") == [1] * 7, "another student's grade was changed"
+    finally:
+        for name in ("threadpoolctl", "psutil"):
+            (course / f"{name}.py").unlink()
+
+
+@pytest.mark.parametrize("planted", [
+    {"ExternalGrade": {"enabled": False}},
+    {"Autograde": {"autograde_preprocessors": ["nbgrader.preprocessors.Execute",
+                                               "nbgrader.preprocessors.SaveAutoGrades"]}},
+    {"Autograde": {"autograde_preprocessors": ["nbgrader.preprocessors.SaveAutoGrades"]}},
+], ids=["external-off", "execute-back", "external-left-out"])
+def test_a_planted_config_cannot_change_how_grades_are_given(hostile_course, planted):
+    """adv8 F6: a nbgrader_config.json in the course folder: classroom refuses the course; plain nbgrader
+    autograde with the exported configuration stops before grading, whatever the file says."""
+    course = hostile_course["course"]
+    (course / "nbgrader_config.json").write_text(json.dumps(planted))
+    try:
+        with pytest.raises(classroom.PlantedFiles, match="nbgrader_config.json"):
+            classroom.grade_class(course, ASSIGNMENT, jobs=1, students=["stub"], echo=lambda line: None)
+        plain = classroom.nbgrader(course, "autograde", ASSIGNMENT, "--student=stub", "--force")
+        assert plain.returncode != 0 and "refusing to run" in plain.stdout + plain.stderr, plain.stdout + plain.stderr
+        assert _points(course, "stub") == [None] * 7, "nothing was graded"
+    finally:
+        (course / "nbgrader_config.json").unlink()

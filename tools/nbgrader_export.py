@@ -12,8 +12,9 @@ Writes ``<out>/nbgrader_config.py`` and ``<out>/source/<lab>/<lab>.ipynb``, one 
   plain self-check the Binder version has (it shows its diagnosis and never raises, so the released
   notebook runs to the end on Run All): its outcome in the kernel is not the grade.
 
-The configuration adds our own autograde step, :class:`attnlib.grading.nbgrader_step.ExternalGrade`,
-between nbgrader's Execute and SaveAutoGrades: it grades each answer cell's source in a fresh process
+The configuration replaces nbgrader's Execute step by our own autograde step,
+:class:`attnlib.grading.nbgrader_step.ExternalGrade`, before SaveAutoGrades (the submitted notebook never
+runs in a kernel): it grades each answer cell's source in a fresh process
 (numpy and the exercise's given helpers only, hidden inputs drawn afresh, references computed in the
 grader) and sets each grading cell's outcome from that verdict.  Then, from ``<out>``:
 ``nbgrader generate_assignment <lab>``, release, collect, and ``nbgrader autograde <lab>`` (or
@@ -42,9 +43,9 @@ Run nbgrader from this folder: nbgrader generate_assignment <lab>, nbgrader auto
 """
 
 # First, before anything is imported: nbgrader puts its working folder first on sys.path, and this
-# folder must stay writable (gradebook.db, autograded/, ...), so a submission's kernel (nbgrader's
-# Execute step runs as you) could leave a module here that this process would import.  Remove '',
-# '.', the working folder, and this folder and everything inside it from sys.path.
+# folder must stay writable (gradebook.db, autograded/, ...), so a module someone left here would be
+# imported by this process.  Remove '', '.', the working folder, and this folder and everything inside
+# it from sys.path.
 import os
 import sys
 
@@ -59,23 +60,31 @@ def _writable_here(entry):
 
 sys.path[:] = [p for p in sys.path if not _writable_here(p)]
 
+# nbgrader reads nbgrader_config.json after this file: one here could put nbgrader's Execute step back
+# (the student's notebook run in a kernel with your rights) or leave ExternalGrade out (grades from the
+# outputs stored in the submission).  Refuse to run at all while one is there.
+for _folder in sorted({_here, _cwd}):
+    _json = os.path.join(_folder, "nbgrader_config.json")
+    if os.path.lexists(_json):
+        raise SystemExit(
+            f"refusing to run: {_json} would override this course's nbgrader_config.py (which autograde steps run, "
+            f"and whether the external grader sets the grades).  This course is configured by nbgrader_config.py "
+            f"alone: look at the file, delete it, and check the grades given since it appeared.")
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
                                     LimitOutput, SaveAutoGrades)
 
-from attnlib.grading.nbgrader_step import ConfinedExecute, ExternalGrade  # noqa: E402
+from attnlib.grading.nbgrader_step import ExternalGrade  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
-# Seconds per cell when nbgrader runs a submission for its feedback (the grade does not depend on it):
-# a lab runs top to bottom in under 30 s, and a student's endless loop costs the grader this long.
-c.Execute.timeout = 60
-# The grade of every exercise comes from ExternalGrade (the answer cell run in a fresh process),
-# not from what the grading cells did in the kernel that also ran the student's cells.
-# nbgrader's Execute step runs the submission in a kernel with your rights; ConfinedExecute starts that
-# kernel under Landlock (Linux 5.13+): it, and any process it starts, can write only in a temporary folder
-# of its own, never gradebook.db or autograded/ (without Landlock it warns).
-c.Autograde.autograde_preprocessors = [ConfinedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+# The grade of every exercise comes from ExternalGrade: each answer cell run on its own in a sandbox
+# (a fresh process, numpy and the exercise's helpers only, seccomp and Landlock: no sockets, no
+# subprocess, no writes).  nbgrader's Execute step is not in the list: the submitted notebook never runs
+# in a kernel, so no student code runs with your rights.  The feedback shows the student's own outputs
+# (from their run) and the grader's diagnoses.
+c.Autograde.autograde_preprocessors = [IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        ExternalGrade, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 '''
 SELF_CHECK = "# a self-check: your grade comes from the grader, which runs your answer cell on its own"
@@ -106,7 +115,7 @@ def test_source(source: str) -> str:
 
     The cell does not raise (so that Run All goes on past a failed check, as on Binder); the
     grade comes from :class:`attnlib.grading.nbgrader_step.ExternalGrade`, which replaces the
-    cell's outcome after nbgrader has run the notebook.  Hidden-test regions are dropped: the
+    cell's outcome (the notebook itself is never run by the grader).  Hidden-test regions are dropped: the
     grader's hidden inputs live in :mod:`attnlib.grading.catalogue`, never in a notebook.
     """
     lines = source.splitlines()

@@ -2,7 +2,7 @@
 
 Usage (from the course folder that ``tools/nbgrader_export.py`` wrote, after ``nbgrader collect``)::
 
-    python -m attnlib.grading.classroom 03-how-attention-works --jobs 2 [--execute] [--students a,b]
+    python -m attnlib.grading.classroom 03-how-attention-works --jobs 2 [--students a,b]
 
 Each submission is graded by its own ``nbgrader autograde <lab> --student <id>`` process (with the
 course's configuration, so :class:`~attnlib.grading.nbgrader_step.ExternalGrade` sets the grades);
@@ -12,10 +12,9 @@ gradebook and compared with the verdicts written into that student's autograded 
 submission whose gradebook entry is missing or disagrees is graded again, alone, and the command
 fails if it still disagrees.
 
-By default nbgrader's Execute step is left out: the student's notebook is not run, only the
-external grader runs each answer cell (locked down, in processes of its own).  The grade never
-depends on that kernel, and a kernel runs the student's code with your rights, so ``--execute``
-(the notebook's outputs in the feedback) is an opt-in.  nbgrader runs as ``python -P -m nbgrader``
+nbgrader's Execute step is never run: the student's notebook does not run in a kernel, only the
+external grader runs each answer cell (in a sandbox, in processes of its own), so no student code
+runs with your rights.  nbgrader runs as ``python -P -m nbgrader``
 (no working folder on ``sys.path`` at start; the exported configuration removes the course folder
 that nbgrader itself adds).  Before the class and after each submission the course folder is
 checked for importable files that do not belong there (``*.py`` other than ``nbgrader_config.py``,
@@ -43,12 +42,11 @@ from pathlib import Path
 
 from attnlib.grading.sandbox import TIME_LIMIT
 
-# nbgrader's autograde steps as the exported configuration sets them (tools/nbgrader_export.py), with and
-# without the Execute step.  classroom passes them, and everything else that decides a grade, on
+# nbgrader's autograde steps as the exported configuration sets them (tools/nbgrader_export.py): no Execute
+# step.  classroom passes them, and everything else that decides a grade, on
 # nbgrader's command line: the command line beats every configuration file (a planted
 # nbgrader_config.json, a jupyter config folder, ...), so no file can switch ExternalGrade off.
-AUTOGRADE_STEPS = ["attnlib.grading.nbgrader_step.ConfinedExecute",
-                   "nbgrader.preprocessors.IgnorePattern",
+AUTOGRADE_STEPS = ["nbgrader.preprocessors.IgnorePattern",
                    "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput",
                    "attnlib.grading.nbgrader_step.ExternalGrade",
@@ -62,9 +60,9 @@ SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
                   "nbgrader.preprocessors.CheckCellMetadata"]
 
 
-def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> list[str]:
+def pinned_settings(time_limit: float = TIME_LIMIT) -> list[str]:
     """nbgrader command-line options that fix every setting a grade depends on (they beat config files)."""
-    steps = AUTOGRADE_STEPS if execute else [s for s in AUTOGRADE_STEPS if not s.endswith("Execute")]
+    steps = AUTOGRADE_STEPS
     # every step on as nbgrader has it, but nbconvert's ClearMetadataPreprocessor, off by default (on, it
     # would wipe the cells' nbgrader metadata and with it the grades)
     names = {s.rsplit(".", 1)[1] for s in AUTOGRADE_STEPS + SANITIZE_STEPS}
@@ -74,7 +72,7 @@ def pinned_settings(execute: bool = False, time_limit: float = TIME_LIMIT) -> li
             f"--ExternalGrade.time_limit={float(time_limit)!r}"]
 
 
-NO_EXECUTE = pinned_settings(execute=False)[0]
+NO_EXECUTE = pinned_settings()[0]
 
 
 def db_url(course: Path) -> str:
@@ -106,7 +104,7 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-# --- files a submission's kernel could leave for nbgrader's process to read -------------------------
+# --- files someone could leave for nbgrader's process to read ---------------------------------------
 
 # What an nbgrader course folder holds: the configuration, the gradebook (and SQLite's side files), the
 # folders nbgrader's commands write (CourseDirectory's *_directory defaults, zip_collect's downloaded/),
@@ -158,7 +156,7 @@ def watched_files(course: Path) -> dict[str, str]:
     The course's ``nbgrader_config.py``, every file of the course's ``.jupyter`` folder (the
     configuration folder classroom gives nbgrader) but jupyter_core's ``migrated`` mark, the
     ``*.pth``, ``sitecustomize`` and ``usercustomize`` files of the site-packages folders (run at
-    every start of Python), and every file under ``submitted/`` (a kernel run with ``--execute``
+    every start of Python), and every file under ``submitted/`` (a process of the instructor's account
     could rewrite another student's submission).
     """
     course = Path(course)
@@ -200,9 +198,8 @@ def refuse_if_planted(course: Path) -> dict[str, str]:
             f"refusing to grade: the course folder holds entries an nbgrader course does not (a module Python "
             f"could import into nbgrader's grading process, or a configuration file that changes how it grades): "
             f"{', '.join(found)}.  Only nbgrader_config.py, gradebook.db, nbgrader's folders (source/, release/, "
-            f"submitted/, autograded/, feedback/, ...) and .jupyter/migrated belong there.  A submission graded "
-            f"with --execute may have written them: look at them, delete them, and check the grades given since "
-            f"they appeared.")
+            f"submitted/, autograded/, feedback/, ...) and .jupyter/migrated belong there.  Look at them, delete "
+            f"them, and check the grades given since they appeared.")
     return clean
 
 
@@ -242,11 +239,21 @@ def gradebook_scores(course: Path, assignment: str, student: str) -> dict[str, d
                 for nb in submission.notebooks}
 
 
-def grade_one(course: Path, assignment: str, student: str, execute: bool = False,
-              time_limit: float = TIME_LIMIT) -> dict:
+NBGRADER_TIMEOUT = 1800  # seconds for one student's nbgrader autograde run
+
+
+def grade_one(course: Path, assignment: str, student: str, time_limit: float = TIME_LIMIT,
+              timeout: float | None = None) -> dict:
+    """One ``nbgrader autograde`` run; a run past ``timeout`` is killed and reported (return code None)."""
     start = time.perf_counter()
-    args = ["autograde", assignment, f"--student={student}", "--force", *pinned_settings(execute, time_limit)]
-    done = nbgrader(course, *args)
+    args = ["autograde", assignment, f"--student={student}", "--force", *pinned_settings(time_limit)]
+    try:
+        done = nbgrader(course, *args, timeout=NBGRADER_TIMEOUT if timeout is None else timeout)
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (err.stdout or "")
+        return {"student": student, "seconds": time.perf_counter() - start, "returncode": None,
+                "log": (out + f"\nclassroom: nbgrader autograde did not finish in {err.timeout:g} s and was "
+                        "stopped")[-4000:]}
     seconds = time.perf_counter() - start
     return {"student": student, "seconds": seconds, "returncode": done.returncode,
             "log": (done.stdout + done.stderr)[-4000:]}
@@ -260,7 +267,7 @@ def consistent(course: Path, assignment: str, student: str) -> bool:
                for nb, cells in written.items() for cell, points in cells.items())
 
 
-def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, execute: bool = False,
+def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
                 echo=print, time_limit: float = TIME_LIMIT) -> dict:
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
@@ -302,7 +309,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
             running.add(student)
             suspects.add(student)
         try:
-            return grade_one(course, assignment, student, execute, time_limit)
+            return grade_one(course, assignment, student, time_limit)
         finally:
             with lock:
                 running.discard(student)
@@ -315,7 +322,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
                 f"configuration files, or submissions appeared or changed: {problems[0]}.  Only what nbgrader "
                 f"writes belongs in the course folder, and no run changes submitted/.  Delete them (keep a copy to "
                 f"look at), restore the submissions from the exchange, check the grades given since they "
-                f"appeared, and grade without --execute (a submission's kernel writes as you).")
+                f"appeared.")
 
     start = time.perf_counter()
     cpu_start = _children_cpu()
@@ -351,7 +358,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None, exe
         echo(f"{student}: the gradebook changed after this student's run was graded and read back: look at it")
     total = time.perf_counter() - start
     cpu = _children_cpu() - cpu_start
-    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs, "execute": execute,
+    return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs,
             "failed": failed, "changed": changed}
 
 
@@ -369,16 +376,13 @@ def main(argv=None) -> int:
     parser.add_argument("--course", default=".", help="the course folder (default: here)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
     parser.add_argument("--students", help="comma-separated student ids (default: every submission)")
-    parser.add_argument("--execute", action="store_true",
-                        help="also run nbgrader's Execute step (the notebook's outputs in the feedback; a kernel "
-                             "runs the student's code with your rights); by default only the answer cells are graded")
     parser.add_argument("--time-limit", type=float, default=TIME_LIMIT,
                         help="seconds for one call of a learner's function (default: %(default)s)")
     parser.add_argument("--json", help="write the report to this file")
     args = parser.parse_args(argv)
     students = args.students.split(",") if args.students else None
     try:
-        report = grade_class(Path(args.course), args.assignment, args.jobs, students, args.execute,
+        report = grade_class(Path(args.course), args.assignment, args.jobs, students,
                              time_limit=args.time_limit)
     except PlantedFiles as err:
         print(f"classroom: {err}", file=sys.stderr)
@@ -391,7 +395,7 @@ def main(argv=None) -> int:
     if report["changed"]:
         print(f"classroom: the gradebook entries of {', '.join(report['changed'])} changed after their runs were read "
               f"back (by a process a run left behind?): their grades are not what the grader gave; grade them again "
-              f"without --execute and look at their submissions", file=sys.stderr)
+              f"and look at their submissions", file=sys.stderr)
         return 2
     if report["failed"]:
         print(f"classroom: {len(report['failed'])} submissions could not be graded and count as 0 points: "
