@@ -1,6 +1,6 @@
 """How long grading a class takes: per submission and for the whole class, with real nbgrader.
 
-Usage: python benchmarks/grading.py [--lab 01-what-is-attention] [--students 60] [--jobs 2] [--execute]
+Usage: python benchmarks/grading.py [--lab 01-what-is-attention] [--students 60] [--jobs 2]
         [--external-only] [--record]
 
 Builds a course in a temporary folder (tools/nbgrader_export.py, ``nbgrader generate_assignment``),
@@ -62,7 +62,6 @@ def main(argv=None) -> int:
     parser.add_argument("--lab", default="01-what-is-attention")
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--execute", action="store_true", help="with nbgrader's Execute step (classroom's --execute)")
     parser.add_argument("--external-only", action="store_true")
     parser.add_argument("--record", action="store_true", help="add the numbers to benchmarks/grading-times.json")
     args = parser.parse_args(argv)
@@ -84,21 +83,20 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         assignment = build(course, lab, args.students)
-        report = classroom.grade_class(course, assignment, jobs=args.jobs, execute=args.execute,
+        report = classroom.grade_class(course, assignment, jobs=args.jobs,
                                        echo=lambda line: None)
     n = len(report["students"])
     runs = [s["seconds"] for s in report["students"].values()]
-    mode = "with Execute" if args.execute else "without Execute"
-    print(f"{args.lab}, {mode}: {n} submissions, {args.jobs} at once")
+    print(f"{args.lab}: {n} submissions, {args.jobs} at once")
     print(f"  one submission: {sum(runs) / n:.1f} s (min {min(runs):.1f}, max {max(runs):.1f})")
     cpu = report["cpu_seconds"] / n
     load = os.getloadavg()[0]
     print(f"  the class: {report['total_seconds']:.1f} s ({report['total_seconds'] / n:.1f} s per submission) "
           f"at load average {load:.1f}")
-    print(f"  CPU: {cpu:.1f} s per submission (nbgrader, kernel and grader processes)")
+    print(f"  CPU: {cpu:.1f} s per submission (nbgrader and grader processes)")
     print(f"  60 submissions on {args.jobs} otherwise idle cores: {60 * cpu / args.jobs / 60:.1f} min "
           f"(from the CPU time); at this load: {60 * report['total_seconds'] / n / 60:.1f} min")
-    prefix = "grading_execute" if args.execute else "grading_noexec"
+    prefix = "grading_noexec"
     record[f"{prefix}_per"] = report["total_seconds"] / n
     record[f"{prefix}_cpu"] = cpu
     record[f"{prefix}_60_idle"] = 60 * cpu / args.jobs / 60

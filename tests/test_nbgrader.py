@@ -1,13 +1,14 @@
 """Lab 1 end to end under real nbgrader: export, generate, release, submit, autograde a class in parallel.
 
 The grades come from our own autograde step (ExternalGrade, configured by tools/nbgrader_export.py),
-which grades each answer cell in a fresh process; the notebook itself is never run.  Submissions: solved, unsolved, two with the cheats of issue 22, one with honest mistakes
-and one with right answers written differently.  They are graded two at a time by
-``attnlib.grading.classroom``, and every student's gradebook entry must be exactly that student's
-expected scores (no grade lost or mixed up).  No kernel runs a submission: nbgrader's Execute step
-is in no configuration, so the cheats' code runs only in the grader's sandbox.  Submissions that
-attack the course folder itself are in tests/test_nbgrader_hostile.py (a file of its own, so its courses build on the other xdist worker).  The other labs' exercises go
-through the same grader in tests/test_grading.py.
+which grades each answer cell in a fresh process; the notebook itself is never run.  Submissions:
+solved, unsolved, two with the cheats of issue 22, one with honest mistakes and one with right
+answers written differently.  They are graded two at a time by ``attnlib.grading.classroom``, and
+every student's gradebook entry must be exactly that student's expected scores (no grade lost or
+mixed up).  No kernel runs a submission: nbgrader's Execute step is in no configuration, so the
+cheats' code runs only in the grader's sandbox.  Submissions that attack the course folder itself
+are in tests/test_nbgrader_hostile.py (a file of its own, so its courses build on the other xdist
+worker).  The other labs' exercises go through the same grader in tests/test_grading.py.
 """
 
 from __future__ import annotations
