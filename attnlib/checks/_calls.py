@@ -225,6 +225,9 @@ def to_array(value, what: str = "your function") -> np.ndarray:
     except Exception as err:
         raise BadReturn(f"{what} returned a {type(value).__name__} that could not be turned into an array "
                         f"({describe(err)}).") from None
+    if arr.dtype.kind in "USa" or (arr.dtype.kind == "O" and any(isinstance(x, str | bytes) for x in arr.flat)):
+        raise BadReturn(f"{what} returned text ({short(repr(value), 60)}), not numbers: return the numbers "
+                        "themselves, not formatted strings.")
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(float)

@@ -42,7 +42,10 @@ from attnlib.toy_lm import generate as _generate
 def _number(name: str, value, context: str):
     """The learner's answer as one float, or a CheckResult saying why it is not one."""
     arr = np.asarray(value)
-    if arr.size != 1 or arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b" and arr.size == 1:
+        return None, failed(name, f"{context}, your function should return a number (a count or a value), not "
+                                  f"True/False: got {value!r}.")
+    if arr.size != 1 or arr.dtype.kind not in "iuf" or arr.ndim > 0:
         return None, failed(name, f"{context}, your function should return one number, got "
                                   f"{type(value).__name__} of shape {arr.shape}.")
     return float(arr.reshape(())), None
@@ -530,9 +533,13 @@ def check_mha_shapes(fn, *, name: str = "Shapes of multi-head attention") -> Che
         out, weights = _multi_head_attention(X_q, X_kv, params, n_heads)
         measured = (_split_heads(X_q @ params["W_q"], n_heads).shape, weights.shape, out.shape)
         try:
-            got = [tuple(int(s) for s in shape) for shape in value]
-        except (TypeError, ValueError):
+            got = [tuple(shape) for shape in value]
+        except TypeError:
             return failed(name, f"{context}, your function should return three tuples of integers, got {value!r:.80}.")
+        if not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for shape in got for s in shape):
+            return failed(name, f"{context}, your function should return three tuples of integers, got {value!r:.80}: "
+                                "a shape holds integers (use // to divide sizes).")
+        got = [tuple(int(s) for s in shape) for shape in got]
         if len(got) != 3:
             return failed(name, f"{context}, your function should return three shapes, got {len(got)}.")
         for label, mine, true in zip(labels, got, measured, strict=True):

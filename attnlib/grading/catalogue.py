@@ -468,7 +468,9 @@ def _grade_dot_lookup(fn, rng, data):
                                mistakes=mistakes("01", 6)),
         lambda: check_function(hidden(6), fn, _dot_lookup,
                                [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
-                                (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4)))],
+                                (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
+                                (*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
+                                 rng.normal(size=(6, 2)))],
                                mistakes=mistakes("01", 6)))
 
 
@@ -477,6 +479,11 @@ add(Exercise("01", 6, "dot_product_lookup", _grade_dot_lookup, helpers=al_helper
         weights = al.softmax(K @ q)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def dot_product_lookup(q, K, V):
+            e = np.exp(K @ q)
+            return (e / e.sum()) @ V
+        '''), "overflow"),
     (src('''
         def dot_product_lookup(q, K, V):
             return al.softmax(K @ q / np.sqrt(len(q))) @ V
@@ -632,6 +639,13 @@ add(Exercise("02", 3, "recall_at_distance", _grade_recall_at_distance, helpers={
         predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
         return np.mean(predicted == test[:, -k])
     '''), mistakes=[
+    (src('''
+        def recall_at_distance(h_train, h_test, train, test, k):
+            Y = recall.one_hot(train[:, -k], VOCAB)
+            W = recall.ridge_fit(recall.with_bias(h_train), Y)
+            predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+            return f"{np.mean(predicted == test[:, -k]):.4f}"
+        '''), "text"),
     (src('''
         def recall_at_distance(h_train, h_test, train, test, k):
             Y = recall.one_hot(train[:, -k - 1], VOCAB)
@@ -1655,7 +1669,8 @@ def _grade_causal_weights(fn, rng, data):
                                mistakes=mistakes("06", 1)),
         lambda: _future_exactly_zero(fn, with_bias_inputs(rng, 7, 7), hidden(1)),
         lambda: check_function(hidden(1), fn, _causal_ref,
-                               [(with_bias_inputs(rng, 9, 9),), (np.array([[3.0]]),), (50 * rng.normal(size=(4, 4)),)],
+                               [(with_bias_inputs(rng, 9, 9),), (np.array([[3.0]]),), (50 * rng.normal(size=(4, 4)),),
+                                (future_dominates(rng),)],
                                mistakes=mistakes("06", 1)),
         lambda: _far_below(fn, rng))
 
@@ -1690,6 +1705,12 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
         n = S.shape[0]
         return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
     '''), mistakes=[
+    (src('''
+        def causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            W = np.exp(S - S.max(axis=-1, keepdims=True)) * np.tri(len(S))
+            return W / W.sum(axis=-1, keepdims=True)
+        '''), "max over the future"),
     (src('''
         def causal_weights(S):
             n = S.shape[0]
@@ -1986,7 +2007,10 @@ add(Exercise("07", 1, "attention", _grade_attention, helpers=al_helpers("softmax
 
 def _grade_mha_shapes(fn, rng, data):
     def flat(shapes):
-        return np.concatenate([np.asarray(s, dtype=float) for s in shapes])
+        shapes = [tuple(s) for s in shapes]
+        if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for s in shapes for n in s):
+            raise TypeError(f"a shape holds integers (use // to divide sizes), got {shapes!r:.80}")
+        return np.concatenate([np.asarray(s, dtype=np.int64) for s in shapes])
 
     return then(lambda: check_mha_shapes(fn, name=exercise_name(2)),
                 lambda: check_function(hidden(2), lambda *s: flat(fn(*s)),
@@ -2014,9 +2038,25 @@ add(Exercise("07", 2, "mha_shapes", _grade_mha_shapes, reference=src('''
             d_head = d_model // n_heads
             return (batch, n_heads, n_q, d_head), (batch, n_heads, n_q, n_k), (batch, n_heads, n_q, d_head)
         '''), "merged"),
+    (src('''
+        def mha_shapes(batch, n_q, n_k, d_model, n_heads):
+            d_head = d_model / n_heads
+            return (batch, n_heads, n_q, d_head), (batch, n_heads, n_q, n_k), (batch, n_q, d_model)
+        '''), "integers"),
 ], right=[src('''
     def mha_shapes(batch, n_q, n_k, d_model, n_heads):
         return [[batch, n_heads, n_q, d_model // n_heads], [batch, n_heads, n_q, n_k], [batch, n_q, d_model]]
+    '''), src('''
+    from __future__ import annotations
+
+
+    def mha_shapes(batch: int, n_q: int, n_k: int, d_model: int, n_heads: int) -> tuple[Shape, Shape, Shape]:
+        d_head = d_model // n_heads
+        return (batch, n_heads, n_q, d_head), (batch, n_heads, n_q, n_k), (batch, n_q, d_model)
+
+
+    Shape = tuple[int, ...]
+    display(mha_shapes(2, 3, 5, 8, 2))  # a leftover display(): IPython's, a no-op in the grader
     ''')]))
 
 
@@ -2030,6 +2070,10 @@ add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
     def weights_bytes(batch, n_heads, n, itemsize=8):
         return batch * n_heads * n * n * itemsize
     '''), mistakes=[
+    (src('''
+        def weights_bytes(batch, n_heads, n, itemsize=8):
+            return f"{batch * n_heads * n * n * itemsize}"
+        '''), "text"),
     (src('''
         def weights_bytes(batch, n_heads, n, itemsize=8):
             return batch * n_heads * n * n * 8
@@ -2151,7 +2195,32 @@ prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
     '''), src('''
     def predicted_changed_outputs():
         return 0
+    '''), src('''
+    def predicted_changed_outputs():
+        return True  # yes, an output changes: a yes/no, not the count
+    '''), src('''
+    def predicted_changed_outputs():
+        return [1]
     ''')], atol=0.5, rtol=0.0)
+
+def with_large_scores(*arrays, last: float = 40.0):
+    """Copies of ``arrays`` with their last feature set to ``last``: every dot product gains ``last**2``
+    (1600), so an exp without the maximum subtracted overflows (inf / inf = nan); a softmax is unchanged."""
+    out = []
+    for a in arrays:
+        a = np.array(a, dtype=float)
+        a[..., -1] = last
+        out.append(a)
+    return tuple(out)
+
+
+def future_dominates(rng, n: int = 6):
+    """Scores whose future entries are 1000 above the allowed ones: a softmax over the allowed scores is
+    unaffected, but a maximum taken over the whole row (mask after exp) makes every allowed exp underflow."""
+    S = rng.normal(size=(n, n))
+    S[np.triu_indices(n, 1)] += 1e3
+    return S
+
 
 # ==================================== debug exercises ====================================
 # Each lab gives a function with a realistic bug; the learner writes the fixed version.  The given
@@ -2163,6 +2232,7 @@ NO_EXP = ("your weights are the scores divided by their sum: without exp they ca
 
 def _grade_fixed_lookup(fn, rng, data):
     cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
+    cases.append((*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
     return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
 
 
@@ -2172,6 +2242,11 @@ add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("s
         weights = al.softmax(scores)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def fixed_lookup(q, K, V):
+            e = np.exp(K @ q)
+            return (e / e.sum()) @ V
+        '''), "overflow"),
     (src('''
         def fixed_lookup(q, K, V):
             scores = K @ q
@@ -2278,7 +2353,8 @@ AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's w
 
 def _grade_fixed_attention(fn, rng, data):
     cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
-             (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3)))]
+             (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))),
+             (*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
 
 
@@ -2289,6 +2365,11 @@ add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_help
         weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=-1)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def fixed_attention(Q, K, V):
+            e = np.exp(Q @ K.T / np.sqrt(K.shape[-1]))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''), "overflow"),
     (src('''
         def fixed_attention(Q, K, V):
             d_k = K.shape[-1]
@@ -2402,7 +2483,8 @@ SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the s
 
 def _grade_fixed_rows(fn, rng, data):
     cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
-             (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7)))]
+             (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
+             (*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
 
 
@@ -2414,6 +2496,11 @@ add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpe
             rows.append(w @ V)
         return np.stack(rows)
     '''), mistakes=[
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            e = np.exp(Q @ K.T / np.sqrt(K.shape[-1]))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''), "overflow"),
     (src('''
         def fixed_row_attention(Q, K, V):
             rows = []
@@ -2438,7 +2525,8 @@ AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: th
 
 def _grade_fixed_causal(fn, rng, data):
     return check_function(exercise_name(7), fn, _causal_ref,
-                          [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),), (np.array([[2.0]]),)],
+                          [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),), (np.array([[2.0]]),),
+                           (future_dominates(rng),), (rng.normal(size=(4, 4)) + 1e3,)],
                           mistakes=mistakes("06", 7))
 
 
@@ -2449,6 +2537,18 @@ add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_he
         n = S.shape[0]
         return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
     '''), mistakes=[
+    (src('''
+        def fixed_causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            W = np.exp(S - S.max(axis=-1, keepdims=True)) * np.tri(len(S))
+            return W / W.sum(axis=-1, keepdims=True)
+        '''), "max over the future"),
+    (src('''
+        def fixed_causal_weights(S):
+            n = len(S)
+            e = np.exp(np.where(np.tri(n, dtype=bool), S, -np.inf))
+            return e / e.sum(axis=-1, keepdims=True)
+        '''), "overflow"),
     (src('''
         def fixed_causal_weights(S):
             n = S.shape[0]
@@ -2488,6 +2588,16 @@ def _grade_fixed_masked(fn, rng, data):
         mask = rng.random((n_q, n_k)) < 0.6
         mask[:, 0] = True
         cases.append((rng.normal(size=(n_q, 3)), rng.normal(size=(n_k, 3)), with_bias_inputs(rng, n_k, 2), mask))
+    # a hidden key with by far the largest score (a max over the hidden keys makes the allowed exps underflow)
+    Q, K = rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
+    Q[:, 0], K[-1] = 5.0, [500.0, 0.0, 0.0]
+    mask = rng.random((4, 6)) < 0.6
+    mask[:, 0], mask[:, -1] = True, False
+    cases.append((Q, K, rng.normal(size=(6, 2)), mask))
+    # large allowed scores (an exp without the maximum subtracted overflows)
+    mask = rng.random((3, 5)) < 0.6
+    mask[:, 0] = True
+    cases.append((*with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3))), rng.normal(size=(5, 2)), mask))
     return check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6))
 
 
@@ -2499,6 +2609,18 @@ add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_
         weights = al.softmax(scores, axis=-1)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            W = np.exp(S - S.max(axis=-1, keepdims=True)) * mask
+            return (W / W.sum(axis=-1, keepdims=True)) @ V
+        '''), "max over hidden keys"),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            e = np.exp(np.where(mask, scores, -np.inf))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''), "overflow"),
     (src('''
         def fixed_masked_attention(Q, K, V, mask):
             scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])

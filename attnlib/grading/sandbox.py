@@ -129,7 +129,7 @@ CHILD = r'''
 import sys
 _PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
 sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
-import ast, base64, builtins, io, json, math, os, types, traceback
+import __future__, ast, base64, builtins, io, json, math, os, types, traceback
 if _PLAIN:
     np = None
 else:
@@ -426,6 +426,7 @@ def _stand_in_notebook(ns):
     # (matplotlib, attnlib.plotting) and IPython (get_ipython): stand-ins that do nothing
     shell = _Shell(ns)
     ns["get_ipython"] = lambda: shell
+    ns["display"] = lambda *args, **kwargs: None  # IPython's built-in display()
     nothing = _Nothing()
     def module(name):
         if name not in sys.modules:
@@ -503,9 +504,15 @@ def _main():
         _send(_describe_error(err) | {"op": "cell raised"})
         return
     first = None  # the first error of a top-level statement; the statements after it run too
+    flags = 0  # `from __future__ import ...` holds for the statements after it, as in IPython
     for statement in tree.body:
         try:
-            exec(compile(ast.Module([statement], []), "<your answer cell>", "exec"), ns)
+            if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+                for alias in statement.names:
+                    feature = getattr(__future__, alias.name, None)
+                    flags |= getattr(feature, "compiler_flag", 0)
+            exec(compile(ast.Module([statement], []), "<your answer cell>", "exec", flags=flags,
+                         dont_inherit=True), ns)
         except BaseException as err:
             if first is None:
                 first = _describe_error(err) | {"line": getattr(statement, "lineno", 0)}
