@@ -1297,7 +1297,9 @@ def _grade_mha(fn, rng, data):
                 lambda: check_function(hidden(4), lambda Xq, Xkv: _pair(fn(Xq, Xkv, p, 3))[0],
                                        lambda Xq, Xkv: al.multi_head_attention(Xq, Xkv, p, 3)[0],
                                        [(with_bias_inputs(rng, 2, 4, 12), rng.normal(size=(2, 7, 12))),
-                                        (rng.normal(size=(1, 12)), rng.normal(size=(5, 12)))]))
+                                        (rng.normal(size=(1, 12)), rng.normal(size=(5, 12))),
+                                        # scores in the thousands: an exp without the maximum subtracted overflows
+                                        (40 * rng.normal(size=(3, 12)), 40 * rng.normal(size=(6, 12)))]))
 
 
 add(Exercise("04", 4, "mha", _grade_mha, helpers=al_helpers("split_heads", "merge_heads",
@@ -1310,6 +1312,15 @@ add(Exercise("04", 4, "mha", _grade_mha, helpers=al_helpers("split_heads", "merg
         heads, weights = al.scaled_dot_product_attention(Q, K, V)
         return al.merge_heads(heads) @ params["W_o"], weights
     '''), mistakes=[
+    (src('''
+        def mha(X_q, X_kv, params, n_heads):
+            Q = al.split_heads(X_q @ params["W_q"], n_heads)
+            K = al.split_heads(X_kv @ params["W_k"], n_heads)
+            V = al.split_heads(X_kv @ params["W_v"], n_heads)
+            e = np.exp(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]))
+            W = e / e.sum(axis=-1, keepdims=True)
+            return al.merge_heads(W @ V) @ params["W_o"], W
+        '''), "overflow"),
     (src('''
         def mha(X_q, X_kv, params, n_heads):
             Q = al.split_heads(X_q @ params["W_q"], n_heads)
@@ -1521,7 +1532,9 @@ def _grade_removal(fn, rng, data):
                                mistakes=mistakes("05", 2)),
         lambda: check_function(hidden(2), fn, _exact_change,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
-                                (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2))], mistakes=mistakes("05", 2)))
+                                (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
+                                (*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
+                               mistakes=mistakes("05", 2)))
 
 
 add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("scaled_dot_product_attention", "softmax"),
@@ -1536,6 +1549,16 @@ add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("sca
             effects.append(abs(y - y_j))
         return np.array(effects)
     '''), mistakes=[
+    (src('''
+        def removal_effects(q, K, V, u):
+            e = np.exp(K @ q[0] / np.sqrt(K.shape[1]))
+            y = (e / e.sum()) @ V @ u
+            effects = []
+            for j in range(len(K)):
+                keep = np.arange(len(K)) != j
+                effects.append(abs(y - (e[keep] / e[keep].sum()) @ V[keep] @ u))
+            return np.array(effects)
+        '''), "overflow"),
     (src('''
         def removal_effects(q, K, V, u):
             out, w = al.scaled_dot_product_attention(q, K, V)
@@ -2404,6 +2427,13 @@ def _grade_fixed_causal_self_attention(fn, rng, data):
     # d_k differs from d_model in two cases, so that scaling by sqrt(d_model) (the width of X) is caught
     cases = [(rng.normal(size=(5, 4)), params(4, 4, 3)), (with_bias_inputs(rng, 3, 2), params(2, 6, 5)),
              (rng.normal(size=(6, 3)), params(3, 8, 3))]
+    # every later key scores about 450 more than the one before (features 1 and the position): the future
+    # dominates each row's maximum, and the last query's allowed scores reach about 2250 (exp overflows)
+    X, p = rng.normal(size=(6, 4)), params(4, 4, 3)
+    X[:, -2], X[:, -1] = 1.0, np.arange(6.0)
+    p["W_q"][:, -1], p["W_k"][:, -1] = 0.0, 0.0
+    p["W_q"][-2, -1], p["W_k"][-1, -1] = 30.0, 30.0
+    cases.append((X, p))
     return check_function(exercise_name(9), fn, _causal_self_attention_ref, cases, mistakes=mistakes("04", 9))
 
 
@@ -2416,6 +2446,21 @@ add(Exercise("04", 9, "fixed_causal_self_attention", _grade_fixed_causal_self_at
         output, weights = al.scaled_dot_product_attention(Q, K, V, mask=allowed)
         return output
     """), mistakes=[
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            S = Q @ K.T / np.sqrt(K.shape[-1])
+            W = np.exp(S - S.max(axis=-1, keepdims=True)) * np.tri(n)
+            return (W / W.sum(axis=-1, keepdims=True)) @ V
+        """), "max over the future"),
+    (src("""
+        def fixed_causal_self_attention(X, params):
+            n = X.shape[0]
+            Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+            e = np.exp(np.where(np.tri(n, dtype=bool), Q @ K.T / np.sqrt(K.shape[-1]), -np.inf))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        """), "overflow"),
     (src("""
         def fixed_causal_self_attention(X, params):
             n = X.shape[0]
@@ -2598,6 +2643,10 @@ def _grade_fixed_masked(fn, rng, data):
     mask = rng.random((3, 5)) < 0.6
     mask[:, 0] = True
     cases.append((*with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3))), rng.normal(size=(5, 2)), mask))
+    # a query that may attend to no key: its output is 0, as in exercise 1 (a finite fill such as -1e9 averages V)
+    mask = rng.random((3, 4)) < 0.6
+    mask[:, 0], mask[1] = True, False
+    cases.append((rng.normal(size=(3, 3)), rng.normal(size=(4, 3)), with_bias_inputs(rng, 4, 2), mask))
     return check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6))
 
 
@@ -2615,6 +2664,14 @@ add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_
             W = np.exp(S - S.max(axis=-1, keepdims=True)) * mask
             return (W / W.sum(axis=-1, keepdims=True)) @ V
         '''), "max over hidden keys"),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.where(mask, scores, -1e9)
+            weights = al.softmax(scores, axis=-1)
+            return weights @ V
+        '''), "a query that may attend to no key gets the average of all the values: a finite fill such as "
+              "-1e9 is not -inf. Fill the hidden scores with -np.inf (that query's output is then 0)."),
     (src('''
         def fixed_masked_attention(Q, K, V, mask):
             scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
