@@ -3,18 +3,19 @@
 The page "Learning to attend" (under chapter 3) trains it.  A context holds ``n``
 key→value pairs; then a query key arrives, and the model must answer that key's value.
 
-- A key is a random direction ``k`` in :math:`\\mathbb{R}^{16}` (unit length); a value is one of 32 symbols.
+- A key (the page calls it a *tag*) is a random direction ``k`` in :math:`\\mathbb{R}^{16}`
+  (unit length); a value is one of 32 symbols.
 - Each pair is one token ``x_j = [k_j ; onehot(v_j)]`` of width ``d = 16 + 32 = 48``;
   the query token is ``[k ; 0]``.
 - One attention layer reads the context: ``Q = x_q W_q``, ``K = X W_k`` (both learned,
-  ``(48, 16)`` each: 1,536 parameters), and the values are the one-hot halves of the
+  ``(48, 16)`` each: 1,536 parameters), and the values are the last 32 entries of the
   tokens (fixed).  So the output *is* a probability for each value symbol:
   :math:`p(c) = \\sum_j w_j [v_j = c]`.
 - The loss is :math:`-\\log p(v^*)`, the accuracy how often ``argmax p`` is the right value.
 
 Before training, ``W_q`` and ``W_k`` are random, and the query spreads its weight over
-all pairs.  To solve the task, ``W_q W_k^T`` has to compare the key halves of the two
-tokens and ignore the value half.
+all pairs.  To solve the task, ``W_q W_k^T`` has to compare the key parts of the two
+tokens and ignore the value part.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from attnlib._validate import check_rng, positive_int, positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 
-D_KEY = 16
+D_KEY = 16  # the width of a key, which the page calls a tag
 N_VALUES = 32
 D_MODEL = D_KEY + N_VALUES  # 48
 D_K = 16
