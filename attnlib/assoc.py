@@ -1,12 +1,13 @@
-"""Associative recall: learn W_q and W_k so that a query key finds its pair (chapter 3).
+"""Associative recall: learn W_q and W_k so that a query tag finds its pair (chapter 3).
 
 The page "Learning to attend" (under chapter 3) trains it.  A context holds ``n``
-key→value pairs; then a query key arrives, and the model must answer that key's value.
+tag→value pairs; then a query tag arrives, and the model must answer that tag's value.
+(*Tag*, not key: "key" keeps meaning the attention key ``K = X W_k``.)
 
-- A key (the page calls it a *tag*) is a random direction ``k`` in :math:`\\mathbb{R}^{16}`
-  (unit length); a value is one of 32 symbols.
-- Each pair is one token ``x_j = [k_j ; onehot(v_j)]`` of width ``d = 16 + 32 = 48``;
-  the query token is ``[k ; 0]``.
+- A tag is a random direction ``t`` in :math:`\\mathbb{R}^{16}` (unit length); a value
+  is one of 32 symbols.
+- Each pair is one token ``x_j = [t_j ; onehot(v_j)]`` of width ``d = 16 + 32 = 48``;
+  the query token is ``[t ; 0]``.
 - One attention layer reads the context: ``Q = x_q W_q``, ``K = X W_k`` (both learned,
   ``(48, 16)`` each: 1,536 parameters), and the values are the last 32 entries of the
   tokens (fixed).  So the output *is* a probability for each value symbol:
@@ -14,8 +15,11 @@ key→value pairs; then a query key arrives, and the model must answer that key'
 - The loss is :math:`-\\log p(v^*)`, the accuracy how often ``argmax p`` is the right value.
 
 Before training, ``W_q`` and ``W_k`` are random, and the query spreads its weight over
-all pairs.  To solve the task, ``W_q W_k^T`` has to compare the key parts of the two
+all pairs.  To solve the task, ``W_q W_k^T`` has to compare the tag parts of the two
 tokens and ignore the value part.
+
+``D_TAG`` is the width of a tag; ``D_KEY`` is an older name for the same number, kept so
+that existing code keeps working.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from attnlib._validate import check_rng, positive_int, positive_number
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 
-D_KEY = 16  # the width of a key, which the page calls a tag
+D_TAG = 16  # the width of a tag: a token's first D_TAG entries are its tag
+D_KEY = D_TAG  # the older name of D_TAG (same value), kept for existing code
 N_VALUES = 32
-D_MODEL = D_KEY + N_VALUES  # 48
+D_MODEL = D_TAG + N_VALUES  # 48
 D_K = 16
 PAIRS = (8, 24)  # the number of pairs is drawn per batch from 8..24 (inclusive)
 
@@ -41,35 +46,35 @@ PAIRS = (8, 24)  # the number of pairs is drawn per batch from 8..24 (inclusive)
 class RecallBatch:
     """A batch of recall problems: the context tokens, the query token and the answer."""
 
-    X: np.ndarray  # (B, n, d): one token per key -> value pair
-    x_query: np.ndarray  # (B, 1, d): the query key, value half zero
-    target: np.ndarray  # (B,): the value of the queried key
+    X: np.ndarray  # (B, n, d): one token per tag -> value pair
+    x_query: np.ndarray  # (B, 1, d): the query tag, value half zero
+    target: np.ndarray  # (B,): the value of the queried tag
     where: np.ndarray  # (B,): the position of the queried pair in the context
 
 
 def recall_batch(batch: int, n_pairs: int, rng: np.random.Generator) -> RecallBatch:
-    """Random recall problems with ``n_pairs`` key→value pairs each.
+    """Random recall problems with ``n_pairs`` tag→value pairs each.
 
     Examples
     --------
     >>> b = recall_batch(4, 10, np.random.default_rng(0))
     >>> b.X.shape, b.x_query.shape, b.target.shape
     ((4, 10, 48), (4, 1, 48), (4,))
-    >>> bool((b.X[np.arange(4), b.where, D_KEY:].argmax(-1) == b.target).all())
+    >>> bool((b.X[np.arange(4), b.where, D_TAG:].argmax(-1) == b.target).all())
     True
     """
     check_rng(rng)
     for name, value in (("batch", batch), ("n_pairs", n_pairs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    keys = rng.standard_normal((batch, n_pairs, D_KEY))  # (B, n, 16)
-    keys /= np.linalg.norm(keys, axis=-1, keepdims=True)  # unit length: no key outshines the right one by size
+    tags = rng.standard_normal((batch, n_pairs, D_TAG))  # (B, n, 16)
+    tags /= np.linalg.norm(tags, axis=-1, keepdims=True)  # unit length: no tag outshines the right one by size
     values = rng.integers(0, N_VALUES, size=(batch, n_pairs))  # (B, n)
-    X = np.concatenate([keys, np.eye(N_VALUES)[values]], axis=-1)  # (B, n, 48)
+    X = np.concatenate([tags, np.eye(N_VALUES)[values]], axis=-1)  # (B, n, 48)
     where = rng.integers(0, n_pairs, size=batch)  # (B,)
     rows = np.arange(batch)
     x_query = np.zeros((batch, 1, D_MODEL))
-    x_query[:, 0, :D_KEY] = keys[rows, where]  # (B, 1, 48): the key, no value
+    x_query[:, 0, :D_TAG] = tags[rows, where]  # (B, 1, 48): the tag, no value
     return RecallBatch(X, x_query, values[rows, where], where)
 
 
@@ -77,7 +82,7 @@ def init_params(rng: np.random.Generator, d_model: int = D_MODEL, d_k: int = D_K
                 std: float | None = None) -> dict[str, np.ndarray]:
     """Random ``W_q`` and ``W_k``, each ``(d_model, d_k)``, entries normal with std ``std``.
 
-    ``std`` defaults to ``1/sqrt(d_model)``.  With ``std=1`` a query key (unit length)
+    ``std`` defaults to ``1/sqrt(d_model)``.  With ``std=1`` a query tag (unit length)
     gives ``q = x_q W_q`` entries of variance 1, the unit-variance setting of chapter 3's
     "why divide by √d_k".
     """
@@ -104,7 +109,7 @@ def forward(params: dict, data: RecallBatch, *, scale: float | None = None) -> t
     """
     Q = data.x_query @ params["W_q"]  # (B, 1, 48) @ (48, d_k) -> (B, 1, d_k)
     K = data.X @ params["W_k"]  # (B, n, 48) @ (48, d_k) -> (B, n, d_k)
-    V = data.X[..., D_KEY:]  # (B, n, 32): the one-hot values, not learned
+    V = data.X[..., D_TAG:]  # (B, n, 32): the one-hot values, not learned
     p, weights = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32), (B, 1, n)
     return p[:, 0], weights[:, 0]
 
@@ -120,7 +125,7 @@ def loss_and_grads(params: dict, data: RecallBatch, *, scale: float | None = Non
     rows = np.arange(B)
     Q = data.x_query @ params["W_q"]  # (B, 1, d_k)
     K = data.X @ params["W_k"]  # (B, n, d_k)
-    V = data.X[..., D_KEY:]  # (B, n, 32)
+    V = data.X[..., D_TAG:]  # (B, n, 32)
     p, weights = scaled_dot_product_attention(Q, K, V, scale=scale)  # (B, 1, 32), (B, 1, n)
     p_right = p[rows, 0, data.target]  # (B,), > 0: the right pair always has some weight
     loss = -np.mean(np.log(p_right))

@@ -19,6 +19,13 @@ def test_recall_batch_properties():
     np.testing.assert_array_equal(b.X[rows, b.where, 16:].argmax(-1), b.target)
 
 
+def test_tag_width_names():
+    # D_TAG is the tag width; D_KEY, its older name, keeps working with the same value
+    assert assoc.D_TAG == assoc.D_KEY == 16 and assoc.D_MODEL == assoc.D_TAG + assoc.N_VALUES
+    b = assoc.recall_batch(3, 5, np.random.default_rng(2))
+    np.testing.assert_allclose(np.linalg.norm(b.X[..., :assoc.D_TAG], axis=-1), 1)
+
+
 def test_gradients_match_central_differences():
     rng = np.random.default_rng(1)
     params = assoc.init_params(rng)
