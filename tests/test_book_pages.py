@@ -92,3 +92,14 @@ def test_reading_minutes_counts_prose_code_and_figures():
     assert reading_minutes(2000, 0, 0) == 10
     assert reading_minutes(2000, 100, 4) == 16
     assert reading_minutes(0, 0, 0) == 1
+
+
+def test_a_glued_figure_counts_once():
+    """myst-nb's glued figure wraps its image in a container inside the figure: one figure, not two."""
+    from book_pages import page_counts
+    from docutils import nodes
+
+    figure = nodes.figure("", nodes.container("", nodes.image(uri="a.png")), nodes.caption("", "Two words."))
+    loose = nodes.image(uri="b.png")
+    doctree = nodes.section("", nodes.paragraph("", "One two three."), figure, loose)
+    assert page_counts(doctree) == (5, 0, 2)

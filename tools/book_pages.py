@@ -187,6 +187,16 @@ def _skip(node) -> bool:
                                                                                   "toggle", "solution"})
 
 
+def _in_figure(node) -> bool:
+    """Whether an image sits anywhere inside a figure (a glued figure wraps it in a container)."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, nodes.figure):
+            return True
+        parent = parent.parent
+    return False
+
+
 def page_counts(doctree) -> tuple[int, int, int]:
     """Words of prose, lines of code shown, and figures on a page (outputs and solutions excluded)."""
     words = code = figures = 0
@@ -196,7 +206,7 @@ def page_counts(doctree) -> tuple[int, int, int]:
         if isinstance(node, nodes.literal_block):
             code += len(node.astext().strip().splitlines())
             return
-        if isinstance(node, (nodes.figure, nodes.image)) and not isinstance(node.parent, nodes.figure):
+        if isinstance(node, nodes.figure) or (isinstance(node, nodes.image) and not _in_figure(node)):
             figures += 1
         if _skip(node):
             return
