@@ -759,3 +759,132 @@ def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkey
     assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 2
     err = capsys.readouterr().err
     assert "forger" in err and "changed after" in err, err
+
+
+# --- adv9 F1: an answer cell must not reach other processes of the grading user ---------------
+
+def test_an_answer_cannot_change_other_processes_limits_priority_or_files_metadata(tmp_path):
+    """adv9 F1: prlimit on another process (RLIMIT_AS lowered -> every later student 0; RLIMIT_CPU (1, 1)
+    kills it), setpriority, sched_setaffinity / sched_setscheduler, pidfd_open, chown and utime on files
+    were not covered by Landlock, the seccomp filter or the audit hook."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    target = tmp_path / "victim.txt"
+    target.write_text("someone else's file\n")
+    os.utime(target, (2_000_000_000, 2_000_000_000))
+    before = resource.prlimit(victim.pid, resource.RLIMIT_AS)
+    source = f'''
+import os, resource, signal
+VICTIM, PATH = {victim.pid}, {str(target)!r}
+ATTEMPTS = {{
+    "prlimit AS": lambda: resource.prlimit(VICTIM, resource.RLIMIT_AS, (2**30, 2**30)),
+    "prlimit parent": lambda: resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE),  # only reads
+    "setpriority": lambda: os.setpriority(os.PRIO_PROCESS, VICTIM, 19),
+    "sched_setaffinity": lambda: os.sched_setaffinity(VICTIM, {{0}}),
+    "sched_setscheduler": lambda: os.sched_setscheduler(VICTIM, os.SCHED_IDLE, os.sched_param(0)),
+    "pidfd_open": lambda: os.pidfd_open(VICTIM),
+    "chown": lambda: os.chown(PATH, 65534, 65534),
+    "utime": lambda: os.utime(PATH, (0, 0)),
+}}
+def probe():
+    found = {{}}
+    for name, attempt in ATTEMPTS.items():
+        try:
+            attempt()
+            found[name] = "done"
+        except Exception as err:
+            found[name] = type(err).__name__
+    # the child's own limits keep working: glibc's getrlimit/setrlimit use prlimit64(0, ...)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+        found["own limits"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except Exception as err:
+        found["own limits"] = type(err).__name__
+    return found
+'''
+    try:
+        found, sandbox = _probe(source)
+        assert resource.prlimit(victim.pid, resource.RLIMIT_AS) == before
+        assert victim.poll() is None
+        stat = target.stat()
+        assert (stat.st_uid, int(stat.st_mtime)) == (os.getuid(), 2_000_000_000)
+    finally:
+        victim.kill()
+        victim.wait()
+    assert found.pop("own limits") == 200, found
+    assert all(outcome != "done" for outcome in found.values()), found
+
+
+def test_an_answer_that_lowers_the_graders_limits_does_not_cost_the_next_student_their_points(tmp_path):
+    """adv9 F1 (the real attack): Lab 3 Exercise 1's answer lowered its grader's hard RLIMIT_AS to just under the
+    2 GB each answer gets, and every later student scored 0 with no flag.  Run in a process of its own."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "two_students.py"
+    script.write_text('''
+import numpy as np
+from attnlib.grading import catalogue
+from attnlib.grading.grader import grade_source
+attack = """
+import os, resource
+try:
+    resource.prlimit(os.getppid(), resource.RLIMIT_AS, (2 * 1024**3 - 4096, 2 * 1024**3 - 4096))
+    _hit = "lowered"
+except Exception as err:
+    _hit = type(err).__name__
+def my_softmax(x):
+    raise ValueError(_hit)
+"""
+print("mallory:", grade_source("03", 1, attack, rng=np.random.default_rng(0)).message)
+print("bob:", grade_source("03", 1, catalogue.EXERCISES["03", 1].reference, rng=np.random.default_rng(1)).passed)
+''')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lowered" not in done.stdout and "PermissionError" in done.stdout, done.stdout
+    assert "bob: True" in done.stdout, done.stdout
+
+
+def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(monkeypatch):
+    """adv9 F1: SubprocessError 'Exception occurred in preexec_fn' came back as "the grader could not handle
+    your answer" and a 0 for the student; it is the grading machine's fault and must stop the run, loudly."""
+    from attnlib.grading import nbgrader_step, sandbox
+
+    def broken():
+        raise OSError("setrlimit refused")
+
+    monkeypatch.setattr(sandbox, "_limit_child", broken)
+    reference = catalogue.EXERCISES["03", 1].reference
+    with pytest.raises(sandbox.GraderFault, match="not the answer"):
+        _grade(("03", 1), reference)
+    nb = _graded_notebook(catalogue.EXERCISES["01", 4].reference)
+    with pytest.raises(sandbox.GraderFault):
+        nbgrader_step.verdicts(nb, "01")
+
+
+def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
+    """adv9 F1, second line: the grader compares its own limits and priority with what it started with (and
+    with the 2 GB it gives each answer) before it starts each answer's process."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "lowered.py"
+    script.write_text('''
+import os, resource
+import numpy as np
+from attnlib.grading import catalogue, sandbox
+from attnlib.grading.grader import grade_source
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+try:
+    grade_source("03", 1, catalogue.EXERCISES["03", 1].reference, rng=np.random.default_rng(0))
+    print("graded")
+except sandbox.GraderFault as err:
+    print("fault:", err)
+''')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert "fault:" in done.stdout and "RLIMIT_NOFILE" in done.stdout, done.stdout + done.stderr
