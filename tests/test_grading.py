@@ -888,3 +888,31 @@ except sandbox.GraderFault as err:
 ''')
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert "fault:" in done.stdout and "RLIMIT_NOFILE" in done.stdout, done.stdout + done.stderr
+
+
+# --- adv9 F3: a generation loop with a context window ------------------------------------------
+
+@pytest.mark.parametrize("window", [4, 8, 10, 16])
+def test_greedy_generation_with_a_context_window_never_scores(window):
+    """adv9 F3: cropping the context to the last 10 tokens (nanoGPT's block size) scored 50 of 50 runs, the last 8
+    82 %: the prompts were short.  The hidden prompts now include long ones whose continuation depends on a token
+    far back; every window fails on every one of 40 fresh draws, and the reference passes them all."""
+    def windowed(ids, vocab_size, n_new):
+        ids = list(np.asarray(ids))
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(np.array(ids[-window:]), vocab_size)
+            ids.append(int(probs[-1].argmax()))
+        return ids
+
+    def greedy(ids, vocab_size, n_new):
+        ids = np.asarray(ids)
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+            ids = np.append(ids, int(np.argmax(probs[-1])))
+        return ids
+
+    grade = catalogue.EXERCISES["06", 2].grade
+    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(40)]
+    assert not any(passes), f"window {window} passed {sum(passes)} of 40"
+    assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(40))
+    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 4, "catalogued"

@@ -1773,7 +1773,18 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
 
 def _grade_generate(fn, rng, data):
     return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
-                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6))
+                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=3))
+
+
+def _windowed(last: int) -> str:
+    return src(f'''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = list(np.asarray(ids))
+            for _ in range(n_new):  # a context window: the model sees the last {last} tokens (nanoGPT's block size)
+                probs, _ = al.toy_lm.next_token_head(np.array(ids[-{last}:]), vocab_size)
+                ids.append(int(probs[-1].argmax()))
+            return ids
+        ''')
 
 
 add(Exercise("06", 2, "greedy_generate", _grade_generate,
@@ -1821,6 +1832,7 @@ add(Exercise("06", 2, "greedy_generate", _grade_generate,
                 ids = np.append(ids, int(np.argmax(probs[-1])))
             return ids
         '''), "window"),
+    *[(_windowed(last), "context window") for last in (4, 8, 10, 16)],
 ], right=[src('''
     def greedy_generate(ids, vocab_size, n_new):
         ids = [int(i) for i in ids]
