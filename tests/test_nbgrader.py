@@ -164,11 +164,20 @@ DIFFERENT = {
                   "    d = -((query - keys) ** 2) / (2 * sigma**2)\n"
                   "    w = np.exp(d - d.max())\n    return float((w * values).sum() / w.sum())",
 }
+LIMITS = {  # adv9 F1: lower the grading process's hard address-space limit to just under what each answer
+    # gets (every later sandbox of that nbgrader then failed to start: 0 points, unflagged), and renice it
+    "exercise-1": "import os, resource\n"
+                  "for _attack in (lambda: resource.prlimit(os.getppid(), resource.RLIMIT_AS, (2**31 - 4096, 2**31 - 4096)),\n"
+                  "                lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)):\n"
+                  "    try:\n        _attack()\n    except Exception:\n        pass\n"
+                  "def top_words(tokens, weights, k):\n    return tokens[:k]",
+}
 SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistakes": MISTAKES,
-               "different": DIFFERENT}
+               "different": DIFFERENT, "limits": LIMITS}
 EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
     "solved": [1] * 7, "cheats-a": [0] * 6 + [1], "cheats-b": [1, 0, 0, 0, 1, 0, 1], "mistakes": [0] * 7,
-    "different": [1] * 7, "unsolved": [0] * 7, "copies": [1] * 7, "html": [1] * 7}
+    "different": [1] * 7, "unsolved": [0] * 7, "copies": [1] * 7, "html": [1] * 7,
+    "limits": [0] + [1] * 6}
 HOSTILE_MARKDOWN = (
     "Without the scale the softmax saturates.\n\n"
     "<img src=\"x\" style=\"display:none\" onerror=\"document.title='XSS ran in '+location.origin\">\n\n"
