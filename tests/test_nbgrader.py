@@ -167,7 +167,8 @@ DIFFERENT = {
 LIMITS = {  # adv9 F1: lower the grading process's hard address-space limit to just under what each answer
     # gets (every later sandbox of that nbgrader then failed to start: 0 points, unflagged), and renice it
     "exercise-1": "import os, resource\n"
-                  "for _attack in (lambda: resource.prlimit(os.getppid(), resource.RLIMIT_AS, (2**31 - 4096, 2**31 - 4096)),\n"
+                  "_low = (2**31 - 4096, 2**31 - 4096)\n"
+                  "for _attack in (lambda: resource.prlimit(os.getppid(), resource.RLIMIT_AS, _low),\n"
                   "                lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)):\n"
                   "    try:\n        _attack()\n    except Exception:\n        pass\n"
                   "def top_words(tokens, weights, k):\n    return tokens[:k]",

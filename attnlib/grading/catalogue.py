@@ -32,7 +32,6 @@ import attnlib as al
 from attnlib import induction as _ind
 from attnlib import recall as _recall
 from attnlib import rnn as _rnn
-from attnlib.checks._result import ScoresNear
 from attnlib.checks import (
     CheckResult,
     check_attention,
@@ -58,6 +57,7 @@ from attnlib.checks import (
     failed,
     passed,
 )
+from attnlib.checks._result import ScoresNear
 
 
 @dataclass
@@ -470,7 +470,7 @@ def _grade_dot_lookup(fn, rng, data):
         lambda: check_function(hidden(6), fn, _dot_lookup,
                                [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
                                 (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-                                ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
+                                large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
                                  rng.normal(size=(6, 2)))],
                                mistakes=mistakes("01", 6)))
 
@@ -1539,7 +1539,7 @@ def _grade_removal(fn, rng, data):
         lambda: check_function(hidden(2), fn, _exact_change,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
-                                ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
+                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -2252,6 +2252,11 @@ prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
 LARGE_SCORES = 1.25 * 40.0**2  # the size of with_large_scores' scores (1600 and the rest), for ScoresNear
 
 
+def large_case(*args) -> ScoresNear:
+    """A case (arguments) made with :func:`with_large_scores`: float32's error on its scores is allowed for."""
+    return ScoresNear(LARGE_SCORES, *args)
+
+
 def with_large_scores(*arrays, last: float = 40.0):
     """Copies of ``arrays`` with their last feature set to ``last``: every dot product gains ``last**2``
     (1600), so an exp without the maximum subtracted overflows (inf / inf = nan); a softmax is unchanged."""
@@ -2285,7 +2290,7 @@ OVERFLOW = ("your exp overflows on large scores (exp(1600) is inf, and inf / inf
 
 def _grade_fixed_lookup(fn, rng, data):
     cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
-    cases.append(ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
+    cases.append(large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
     return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
 
 
@@ -2407,7 +2412,7 @@ AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's w
 def _grade_fixed_attention(fn, rng, data):
     cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
              (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))),
-             ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
 
 
@@ -2559,7 +2564,7 @@ SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the s
 def _grade_fixed_rows(fn, rng, data):
     cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
              (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
-             ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
 
 
@@ -2672,7 +2677,8 @@ def _grade_fixed_masked(fn, rng, data):
     # large allowed scores (an exp without the maximum subtracted overflows)
     mask = rng.random((3, 5)) < 0.6
     mask[:, 0] = True
-    cases.append(ScoresNear(LARGE_SCORES, *with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3))), rng.normal(size=(5, 2)), mask))
+    Q, K = with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3)))
+    cases.append(large_case(Q, K, rng.normal(size=(5, 2)), mask))
     # a query that may attend to no key: its output is 0, as in exercise 1 (a finite fill such as -1e9 averages V)
     mask = rng.random((3, 4)) < 0.6
     mask[:, 0], mask[1] = True, False

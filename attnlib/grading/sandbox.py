@@ -10,7 +10,10 @@ not hold: before any learner code runs, the child also confines itself with Land
 irreversible, native code included): it may read the standard library and numpy only, write
 nowhere, make no TCP connection, and signal no process outside itself; and with a seccomp filter
 (x86-64 and ARM64) it may create no socket of any kind, start no process or program, trace
-nothing and make no namespace (threads stay possible).  A prediction's child (``plain``) has no
+nothing and make no namespace (threads stay possible); nor may it act on any other process of the
+grading user (their limits, priority, scheduling, signals) or on files' owners and times, and it holds
+no capability.  A grader that cannot start a child, or whose own limits were lowered, raises
+:class:`GraderFault` (never a student's 0).  A prediction's child (``plain``) has no
 numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
