@@ -955,3 +955,41 @@ def test_a_right_answer_in_float32_passes_on_every_hidden_draw(key):
         if not result.passed:
             failures.append(result.message)
     assert not failures, f"{len(failures)} of 30 failed: {failures[0]}"
+
+
+def test_student_markdown_is_escaped_and_links_to_scripts_blocked():
+    """adv9 F4, the rule itself (tests/test_nbgrader.py renders the formgrader's page of a real submission)."""
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    text = ("x < y and <img src=x onerror=alert(1)> <!-- c --> <svg/onload=alert(2)>\n"
+            "[a](javascript:alert(3)) [b](&#106;avascript:alert(4)) [c](https://example.org) [d](notes.md)\n"
+            "[e]: data:text/html,<script>alert(5)</script>\n")
+    safe = escape_markdown(text)
+    assert "<img" not in safe and "<!--" not in safe and "<svg" not in safe and "<script" not in safe
+    assert "x < y" in safe and "](https://example.org)" in safe and "](notes.md)" in safe
+    assert "](#blocked:javascript:" in safe and "](#blocked:&#106;avascript:" in safe and "]: #blocked:data:" in safe
+
+
+def test_copied_cells_keep_the_answer_the_student_changed_last():
+    """adv9 F2, the rule itself: the last changed copy of an answer, the first copy of a locked cell."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    from attnlib.grading.nbgrader_step import keep_one_cell_per_grade_id
+
+    def cell(source, grade_id, **flags):
+        c = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": grade_id, "solution": False,
+                                                                      "grade": False, "locked": False, **flags}})
+        c.metadata.nbgrader["checksum"] = compute_checksum(c)
+        return c
+
+    stub = cell("raise NotImplementedError()", "exercise-1", solution=True)
+    first = nbformat.v4.new_code_cell("wrong", metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    second = nbformat.v4.new_code_cell("right", metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    untouched = nbformat.v4.new_code_cell(stub.source, metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    check = cell("check()", "exercise-1-check", grade=True, locked=True, points=1)
+    check_copy = nbformat.v4.new_code_cell("check()", metadata={"nbgrader": dict(check.metadata.nbgrader)})
+    nb = nbformat.v4.new_notebook(cells=[first, second, untouched, check, check_copy])
+    assert keep_one_cell_per_grade_id(nb) == {"exercise-1": 3, "exercise-1-check": 2}
+    graded = [c.source for c in nb.cells if "nbgrader" in c.metadata]
+    assert graded == ["right", "check()"] and "nbgrader" in nb.cells[3].metadata
