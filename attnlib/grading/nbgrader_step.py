@@ -73,7 +73,7 @@ for _name in ("threadpoolctl", "psutil", "attnlib.translate", "attnlib.vision"):
 from nbformat.v4 import new_output  # noqa: E402 (after the sys.path cleanup)
 from traitlets import Float, Int  # noqa: E402 (after the sys.path cleanup)
 
-from attnlib.checks import failed  # noqa: E402 (after the sys.path cleanup)
+from attnlib.checks import CheckResult, failed  # noqa: E402 (after the sys.path cleanup)
 from attnlib.grading.grader import grade_source, lab_of  # noqa: E402 (after the sys.path cleanup)
 from attnlib.grading.sandbox import TIME_LIMIT  # noqa: E402 (after the sys.path cleanup)
 
@@ -93,11 +93,14 @@ def _meta(cell) -> dict:
 
 def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> dict[int, object]:
     """Exercise number -> external verdict, for every grading cell of ``nb`` (a lab's notebook)."""
-    answers = {}
+    answers, copies = {}, {}
     for cell in nb.cells:
         match = ANSWER_ID.match(str(_meta(cell).get("grade_id", "")))
         if match and cell.cell_type == "code" and _meta(cell).get("solution"):
             answers[int(match.group(1))] = cell.source
+            n = cell.get("metadata", {}).get("attnlib", {}).get("copies")
+            if isinstance(n, int) and n > 1:
+                copies[int(match.group(1))] = n
     numbers = []
     for cell in nb.cells:
         match = CHECK_ID.match(str(_meta(cell).get("grade_id", "")))
@@ -108,7 +111,12 @@ def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> 
         source = answers.get(number)
         if source is None:
             return failed(f"Exercise {number}", "no answer cell for this exercise was found.")
-        return grade_source(lab, number, source, time_limit=time_limit)
+        result = grade_source(lab, number, source, time_limit=time_limit)
+        if number in copies:  # OneCellPerGradeId left one of several copied cells graded: say which
+            result = CheckResult(result.name, result.passed, (
+                f"{result.message} (Your notebook had {copies[number]} cells for Exercise {number}, copies of one "
+                "another; the grader graded the last one you changed. Delete the others.)"))
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return dict(zip(numbers, pool.map(one, numbers), strict=True))
@@ -228,6 +236,7 @@ def keep_one_cell_per_grade_id(nb) -> dict[str, int]:
         if any(_meta(c).get("solution") for c in cells):
             changed = [c for c in cells if not _unchanged(c)]
             keep = changed[-1] if changed else cells[0]
+            keep.metadata["attnlib"] = {**keep.metadata.get("attnlib", {}), "copies": len(cells)}  # for the feedback
         for cell in cells:
             if cell is not keep:
                 del cell.metadata["nbgrader"]
