@@ -283,7 +283,7 @@ def test_copy_pasted_cells_do_not_stop_a_solved_notebook_from_being_graded(cours
     graded = nbformat.read(course["course"] / "autograded" / "copies" / ASSIGNMENT / LAB.name, as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells]
     assert ids.count("exercise-3") == ids.count("exercise-6") == ids.count("exercise-2-check") == 1
-    told = " ".join(o.get("text", "") for c in graded.cells for o in c.get("outputs", []))
+    told = " ".join(" ".join(o.get("text", "").split()) for c in graded.cells for o in c.get("outputs", []))
     assert "had 2 cells for Exercise 3" in told and "had 2 cells for Exercise 6" in told, told
 
 
