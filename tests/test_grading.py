@@ -75,6 +75,7 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("02", 4), "the scale is missing"),
     (("03", 3), "standard deviation"),
     (("03", 3), "sqrt(2 d_k)"),
+    (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
 ]
 
 
@@ -759,3 +760,236 @@ def test_a_grade_that_changes_after_its_run_is_named_at_the_end(tmp_path, monkey
     assert classroom.main(["lab", "--course", str(course), "--jobs", "1"]) == 2
     err = capsys.readouterr().err
     assert "forger" in err and "changed after" in err, err
+
+
+# --- adv9 F1: an answer cell must not reach other processes of the grading user ---------------
+
+def test_an_answer_cannot_change_other_processes_limits_priority_or_files_metadata(tmp_path):
+    """adv9 F1: prlimit on another process (RLIMIT_AS lowered -> every later student 0; RLIMIT_CPU (1, 1)
+    kills it), setpriority, sched_setaffinity / sched_setscheduler, pidfd_open, chown and utime on files
+    were not covered by Landlock, the seccomp filter or the audit hook."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    target = tmp_path / "victim.txt"
+    target.write_text("someone else's file\n")
+    os.utime(target, (2_000_000_000, 2_000_000_000))
+    before = resource.prlimit(victim.pid, resource.RLIMIT_AS)
+    source = f'''
+import os, resource, signal
+VICTIM, PATH = {victim.pid}, {str(target)!r}
+ATTEMPTS = {{
+    "prlimit AS": lambda: resource.prlimit(VICTIM, resource.RLIMIT_AS, (2**30, 2**30)),
+    "prlimit parent": lambda: resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE),  # only reads
+    "setpriority": lambda: os.setpriority(os.PRIO_PROCESS, VICTIM, 19),
+    "sched_setaffinity": lambda: os.sched_setaffinity(VICTIM, {{0}}),
+    "sched_setscheduler": lambda: os.sched_setscheduler(VICTIM, os.SCHED_IDLE, os.sched_param(0)),
+    "pidfd_open": lambda: os.pidfd_open(VICTIM),
+    "chown": lambda: os.chown(PATH, 65534, 65534),
+    "utime": lambda: os.utime(PATH, (0, 0)),
+}}
+def probe():
+    found = {{}}
+    for name, attempt in ATTEMPTS.items():
+        try:
+            attempt()
+            found[name] = "done"
+        except Exception as err:
+            found[name] = type(err).__name__
+    # the child's own limits keep working: glibc's getrlimit/setrlimit use prlimit64(0, ...)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+        found["own limits"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except Exception as err:
+        found["own limits"] = type(err).__name__
+    return found
+'''
+    try:
+        found, sandbox = _probe(source)
+        assert resource.prlimit(victim.pid, resource.RLIMIT_AS) == before
+        assert victim.poll() is None
+        stat = target.stat()
+        assert (stat.st_uid, int(stat.st_mtime)) == (os.getuid(), 2_000_000_000)
+    finally:
+        victim.kill()
+        victim.wait()
+    assert found.pop("own limits") == 200, found
+    assert all(outcome != "done" for outcome in found.values()), found
+
+
+def test_an_answer_that_lowers_the_graders_limits_does_not_cost_the_next_student_their_points(tmp_path):
+    """adv9 F1 (the real attack): Lab 3 Exercise 1's answer lowered its grader's hard RLIMIT_AS to just under the
+    2 GB each answer gets, and every later student scored 0 with no flag.  Run in a process of its own."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "two_students.py"
+    script.write_text('''
+import numpy as np
+from attnlib.grading import catalogue
+from attnlib.grading.grader import grade_source
+attack = """
+import os, resource
+try:
+    resource.prlimit(os.getppid(), resource.RLIMIT_AS, (2 * 1024**3 - 4096, 2 * 1024**3 - 4096))
+    _hit = "lowered"
+except Exception as err:
+    _hit = type(err).__name__
+def my_softmax(x):
+    raise ValueError(_hit)
+"""
+print("mallory:", grade_source("03", 1, attack, rng=np.random.default_rng(0)).message)
+print("bob:", grade_source("03", 1, catalogue.EXERCISES["03", 1].reference, rng=np.random.default_rng(1)).passed)
+''')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "lowered" not in done.stdout and "PermissionError" in done.stdout, done.stdout
+    assert "bob: True" in done.stdout, done.stdout
+
+
+def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(monkeypatch):
+    """adv9 F1: SubprocessError 'Exception occurred in preexec_fn' came back as "the grader could not handle
+    your answer" and a 0 for the student; it is the grading machine's fault and must stop the run, loudly."""
+    from attnlib.grading import nbgrader_step, sandbox
+
+    def broken():
+        raise OSError("setrlimit refused")
+
+    monkeypatch.setattr(sandbox, "_limit_child", broken)
+    reference = catalogue.EXERCISES["03", 1].reference
+    with pytest.raises(sandbox.GraderFault, match="not the answer"):
+        _grade(("03", 1), reference)
+    nb = _graded_notebook(catalogue.EXERCISES["01", 4].reference)
+    with pytest.raises(sandbox.GraderFault):
+        nbgrader_step.verdicts(nb, "01")
+
+
+def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
+    """adv9 F1, second line: the grader compares its own limits and priority with what it started with (and
+    with the 2 GB it gives each answer) before it starts each answer's process."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "lowered.py"
+    script.write_text('''
+import os, resource
+import numpy as np
+from attnlib.grading import catalogue, sandbox
+from attnlib.grading.grader import grade_source
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+try:
+    grade_source("03", 1, catalogue.EXERCISES["03", 1].reference, rng=np.random.default_rng(0))
+    print("graded")
+except sandbox.GraderFault as err:
+    print("fault:", err)
+''')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert "fault:" in done.stdout and "RLIMIT_NOFILE" in done.stdout, done.stdout + done.stderr
+
+
+# --- adv9 F3: a generation loop with a context window ------------------------------------------
+
+@pytest.mark.parametrize("window", [4, 8, 10, 16])
+def test_greedy_generation_with_a_context_window_never_scores(window):
+    """adv9 F3: cropping the context to the last 10 tokens (nanoGPT's block size) scored 50 of 50 runs, the last 8
+    82 %: the prompts were short.  The hidden prompts now include long ones whose continuation depends on a token
+    far back; every window fails on every one of 40 fresh draws, and the reference passes them all."""
+    def windowed(ids, vocab_size, n_new):
+        ids = list(np.asarray(ids))
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(np.array(ids[-window:]), vocab_size)
+            ids.append(int(probs[-1].argmax()))
+        return ids
+
+    def greedy(ids, vocab_size, n_new):
+        ids = np.asarray(ids)
+        for _ in range(n_new):
+            probs, _ = al.toy_lm.next_token_head(ids, vocab_size)
+            ids = np.append(ids, int(np.argmax(probs[-1])))
+        return ids
+
+    grade = catalogue.EXERCISES["06", 2].grade
+    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(40)]
+    assert not any(passes), f"window {window} passed {sum(passes)} of 40"
+    assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(40))
+    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 4, "catalogued"
+
+
+# --- adv9 F5: float32 arithmetic on the large-score hidden cases --------------------------------
+
+FLOAT32_EXERCISES = [("01", 6), ("01", 7), ("03", 8), ("05", 2), ("05", 6), ("07", 6), ("06", 1)]
+
+
+def _in_float32(key):
+    """The exercise's reference answer run on float32 copies of its float array arguments (float32 arithmetic)."""
+    import attnlib
+
+    ex = catalogue.EXERCISES[key]
+    namespace = {"np": np, "math": __import__("math"), "al": attnlib}
+    exec(compile(ex.reference.replace("dtype=float)", "dtype=np.float32)"), "<reference>", "exec"), namespace)
+    reference = namespace[ex.function]
+
+    def answer(*args, **kwargs):
+        cast = [a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
+        return reference(*cast, **kwargs)
+
+    return answer
+
+
+@pytest.mark.parametrize("key", FLOAT32_EXERCISES, ids=_id)
+def test_a_right_answer_in_float32_passes_on_every_hidden_draw(key):
+    """adv9 F5: a float32 computation of a right answer lost 01/6 half the time (15/30), 06/1 always: on the
+    hidden cases with scores near 1600 (or -10000) float32 keeps ~1e-4 of a score.  The tolerance of such a
+    case now grows with the magnitude of its scores (4 float32 epsilons of it, taken from the case, never
+    from the answer); 30 fresh draws each."""
+    ex = catalogue.EXERCISES[key]
+    answer = _in_float32(key)
+    failures = []
+    for seed in range(30):
+        rng = np.random.default_rng(1000 + seed)
+        result = ex.grade(answer, rng, ex.make_data(rng))
+        if not result.passed:
+            failures.append(result.message)
+    assert not failures, f"{len(failures)} of 30 failed: {failures[0]}"
+
+
+def test_student_markdown_is_escaped_and_links_to_scripts_blocked():
+    """adv9 F4, the rule itself (tests/test_nbgrader.py renders the formgrader's page of a real submission)."""
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    text = ("x < y and <img src=x onerror=alert(1)> <!-- c --> <svg/onload=alert(2)>\n"
+            "[a](javascript:alert(3)) [b](&#106;avascript:alert(4)) [c](https://example.org) [d](notes.md)\n"
+            "[e]: data:text/html,<script>alert(5)</script>\n")
+    safe = escape_markdown(text)
+    assert "<img" not in safe and "<!--" not in safe and "<svg" not in safe and "<script" not in safe
+    assert "x < y" in safe and "](https://example.org)" in safe and "](notes.md)" in safe
+    assert "](#blocked:javascript:" in safe and "](#blocked:&#106;avascript:" in safe and "]: #blocked:data:" in safe
+
+
+def test_copied_cells_keep_the_answer_the_student_changed_last():
+    """adv9 F2, the rule itself: the last changed copy of an answer, the first copy of a locked cell."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    from attnlib.grading.nbgrader_step import keep_one_cell_per_grade_id
+
+    def cell(source, grade_id, **flags):
+        c = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": grade_id, "solution": False,
+                                                                      "grade": False, "locked": False, **flags}})
+        c.metadata.nbgrader["checksum"] = compute_checksum(c)
+        return c
+
+    stub = cell("raise NotImplementedError()", "exercise-1", solution=True)
+    first = nbformat.v4.new_code_cell("wrong", metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    second = nbformat.v4.new_code_cell("right", metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    untouched = nbformat.v4.new_code_cell(stub.source, metadata={"nbgrader": dict(stub.metadata.nbgrader)})
+    check = cell("check()", "exercise-1-check", grade=True, locked=True, points=1)
+    check_copy = nbformat.v4.new_code_cell("check()", metadata={"nbgrader": dict(check.metadata.nbgrader)})
+    nb = nbformat.v4.new_notebook(cells=[first, second, untouched, check, check_copy])
+    assert keep_one_cell_per_grade_id(nb) == {"exercise-1": 3, "exercise-1-check": 2}
+    graded = [c.source for c in nb.cells if "nbgrader" in c.metadata]
+    assert graded == ["right", "check()"] and "nbgrader" in nb.cells[3].metadata

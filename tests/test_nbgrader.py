@@ -164,11 +164,66 @@ DIFFERENT = {
                   "    d = -((query - keys) ** 2) / (2 * sigma**2)\n"
                   "    w = np.exp(d - d.max())\n    return float((w * values).sum() / w.sum())",
 }
+LIMITS = {  # adv9 F1: lower the grading process's hard address-space limit to just under what each answer
+    # gets (every later sandbox of that nbgrader then failed to start: 0 points, unflagged), and renice it
+    "exercise-1": "import os, resource\n"
+                  "_low = (2**31 - 4096, 2**31 - 4096)\n"
+                  "for _attack in (lambda: resource.prlimit(os.getppid(), resource.RLIMIT_AS, _low),\n"
+                  "                lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)):\n"
+                  "    try:\n        _attack()\n    except Exception:\n        pass\n"
+                  "def top_words(tokens, weights, k):\n    return tokens[:k]",
+}
 SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistakes": MISTAKES,
-               "different": DIFFERENT}
+               "different": DIFFERENT, "limits": LIMITS}
 EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
     "solved": [1] * 7, "cheats-a": [0] * 6 + [1], "cheats-b": [1, 0, 0, 0, 1, 0, 1], "mistakes": [0] * 7,
-    "different": [1] * 7, "unsolved": [0] * 7}
+    "different": [1] * 7, "unsolved": [0] * 7, "copies": [1] * 7, "html": [1] * 7,
+    "limits": [0] + [1] * 6}
+HOSTILE_MARKDOWN = (
+    "Without the scale the softmax saturates.\n\n"
+    "<img src=\"x\" style=\"display:none\" onerror=\"document.title='XSS ran in '+location.origin\">\n\n"
+    "<script>alert('in the formgrader')</script>\n\n"
+    "[see my working](javascript:alert(document.cookie)) and x < y, `a<b`\n")
+
+
+def submit_copies(course: Path, solutions: dict[str, str]) -> None:
+    """adv9 F2: a solved notebook in which the student copy-pasted cells (metadata and all): a copy of the
+    released Exercise 3 stub left below the solved cell, a wrong first try of Exercise 6 above the right one,
+    and Exercise 2's check cell twice.  nbgrader's DeduplicateIds made the whole notebook NOT GRADED."""
+    submit(course, "copies", solutions)
+    path = course / "submitted" / "copies" / ASSIGNMENT / LAB.name
+    nb = nbformat.read(path, as_version=4)
+    released = {c.metadata["nbgrader"]["grade_id"]: c for c in
+                nbformat.read(course / "release" / ASSIGNMENT / LAB.name, as_version=4).cells
+                if "nbgrader" in c.metadata}
+    cells = []
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == "exercise-6":
+            wrong = nbformat.from_dict(json.loads(json.dumps(cell)))
+            wrong.source = "def dot_product_lookup(q, K, V):\n    return al.softmax(K @ q) @ K"
+            cells.append(wrong)
+        cells.append(cell)
+        if grade_id == "exercise-3":
+            cells.append(nbformat.from_dict(json.loads(json.dumps(released["exercise-3"]))))
+        if grade_id == "exercise-2-check":
+            cells.append(nbformat.from_dict(json.loads(json.dumps(cell))))
+    nb.cells = cells
+    nbformat.write(nb, path)
+
+
+def submit_html(course: Path, solutions: dict[str, str]) -> None:
+    """adv9 F4: raw HTML (an <img onerror>, a <script>) and a javascript: link in the open question's answer,
+    and in a prose cell the student edited."""
+    submit(course, "html", solutions)
+    path = course / "submitted" / "html" / ASSIGNMENT / LAB.name
+    nb = nbformat.read(path, as_version=4)
+    prose = next(c for c in nb.cells if c.cell_type == "markdown" and "nbgrader" not in c.metadata)
+    prose.source += "\n\n<img src=x onerror=alert(2)>"
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "open-question-1":
+            cell.source = HOSTILE_MARKDOWN
+    nbformat.write(nb, path)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +236,8 @@ def course(tmp_path_factory):
     for name, answers in SUBMISSIONS.items():
         submit(course, name, {**solutions, **answers})
     submit(course, "unsolved", {})
+    submit_copies(course, solutions)
+    submit_html(course, solutions)
     started = time.perf_counter()
     report = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, time_limit=3.0)
     report["wall"] = time.perf_counter() - started
@@ -217,6 +274,39 @@ def test_feedback_shows_the_diagnosis_and_no_hidden_tests(course):
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
             # the notebook was not run by the grader: the grader's verdict, with its diagnosis, is the output
             assert kinds == ["error"], kinds
+
+
+def test_copy_pasted_cells_do_not_stop_a_solved_notebook_from_being_graded(course):
+    """adv9 F2: the copies scored full marks (the solved copy of Exercise 3 over the untouched stub below it,
+    the later, right Exercise 6 over the wrong try above it), and the copies lost their nbgrader metadata."""
+    assert not course["report"]["students"]["copies"].get("failed"), course["report"]["students"]["copies"]
+    graded = nbformat.read(course["course"] / "autograded" / "copies" / ASSIGNMENT / LAB.name, as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in graded.cells]
+    assert ids.count("exercise-3") == ids.count("exercise-6") == ids.count("exercise-2-check") == 1
+    told = " ".join(" ".join(o.get("text", "").split()) for c in graded.cells for o in c.get("outputs", []))
+    assert "had 2 cells for Exercise 3" in told and "had 2 cells for Exercise 6" in told, told
+
+
+def test_raw_html_in_a_students_markdown_never_reaches_the_manual_grading_page(course):
+    """adv9 F4: the formgrader renders the autograded notebook with its 'formgrade' template, markdown as raw
+    HTML; the student's <img onerror>, <script> and javascript: link must arrive as text."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+
+    config = Config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": ASSIGNMENT, "notebook_id": LAB.stem, "submission_id": "x", "index": 0,
+                 "total": 1, "base_url": "", "student": "html", "last_name": "", "first_name": "",
+                 "notebook_path": "x"}
+    path = course["course"] / "autograded" / "html" / ASSIGNMENT / LAB.name
+    html, _ = HTMLExporter(config=config).from_filename(str(path), resources=resources)
+    assert "XSS ran in" in html and "in the formgrader" in html, "the answer is still shown, as text"
+    for live in ("<img src=\"x\"", "<img src=x", "<script>alert", "href=\"javascript:"):
+        assert live not in html, live
+    assert "&lt;img src=\"x\"" in html and "&lt;script&gt;alert" in html, "shown as text"
+    assert "<details>" in html or "<summary>" in html, "the lab's own HTML (unchanged cells) stays HTML"
 
 
 def test_the_released_notebook_runs_to_the_end(course):

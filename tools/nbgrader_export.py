@@ -72,10 +72,11 @@ for _folder in sorted({_here, _cwd}):
             f"alone: look at the file, delete it, and check the grades given since it appeared.")
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,  # noqa: E402
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
-from attnlib.grading.nbgrader_step import ExternalGrade  # noqa: E402
+from attnlib.grading.nbgrader_step import EscapeStudentMarkdown, ExternalGrade, OneCellPerGradeId  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "attention-interactively"
@@ -84,8 +85,16 @@ c.CourseDirectory.course_id = "attention-interactively"
 # subprocess, no writes).  nbgrader's Execute step is not in the list: the submitted notebook never runs
 # in a kernel, so no student code runs with your rights.  The feedback shows the student's own outputs
 # (from their run) and the grader's diagnoses.
-c.Autograde.autograde_preprocessors = [IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+c.Autograde.autograde_preprocessors = [IgnorePattern, ClearMetadataPreprocessor, LimitOutput, EscapeStudentMarkdown,
                                        ExternalGrade, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+# nbgrader's default sanitize steps, with its DeduplicateIds replaced: a copy-pasted cell (same grade_id)
+# made DeduplicateIds blank the copies' metadata, which CheckCellMetadata then refuses (nbgrader#1083), so a
+# solved notebook went ungraded.  OneCellPerGradeId keeps, of an answer's copies, the last one the student
+# changed (of a grading cell's copies, the first) and makes the others ordinary cells.
+c.Autograde.sanitize_preprocessors = [ClearOutput, OneCellPerGradeId, OverwriteKernelspec, OverwriteCells,
+                                      CheckCellMetadata]
+# The formgrader's Manual Grading page and the feedback render markdown as raw HTML: EscapeStudentMarkdown
+# turns the raw HTML of every markdown cell the student wrote or changed into text.
 '''
 SELF_CHECK = "# a self-check: your grade comes from the grader, which runs your answer cell on its own"
 NBSP = "\u00a0"  # keeps nbgrader from reading a mention of the markers in prose as a solution region

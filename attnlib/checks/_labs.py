@@ -374,8 +374,25 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 # --- chapter 6: greedy generation -----------------------------------------------------------
 
 
+def _far_back_prompt(rng, vocab_size: int) -> np.ndarray:
+    """``[a, b, c] + filler + [a, b]``: 30 to 60 filler tokens in which ``a`` is never followed by ``b``, so the
+    next token (``c``) and the ones after it come from the start of the prompt, which a context window shorter
+    than the prompt never sees."""
+    a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
+    filler = []
+    for _ in range(int(rng.integers(30, 61))):
+        token = int(rng.integers(0, vocab_size))
+        while filler and filler[-1] == a and token == b:
+            token = int(rng.integers(0, vocab_size))
+        filler.append(token)
+    if filler[0] == b:  # "a b" | b ... would not break the pair either way; keep the filler's first token apart
+        filler[0] = c
+    return np.array([a, b, c, *filler, a, b])
+
+
 @graded(forbid=("generate",))
-def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, short_prompts: int = 0) -> CheckResult:
+def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, short_prompts: int = 0,
+                          long_prompts: int = 0) -> CheckResult:
     """Check a learner's ``fn(ids, vocab_size, n_new)`` against greedy generation with ``next_token_head``.
 
     Prompts are drawn afresh at every check; the message names the first generated
@@ -401,6 +418,10 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, shor
     # ``short_prompts`` more: few tokens, repeated, and more new tokens than the prompt has, so that an answer
     # that looks at only the last len(prompt) tokens (or any window) loses context it needs
     prompts += [rng.integers(0, 3, size=int(rng.integers(3, 6))) for _ in range(short_prompts)]
+    # ``long_prompts`` more: 35 to 65 tokens whose continuation depends on the first three (a context window
+    # of the last 4, 8, 10 or 16 tokens, as nanoGPT's generate crops to its block size, cannot see them)
+    first_long = len(prompts) + 1
+    prompts += [_far_back_prompt(rng, vocab_size) for _ in range(long_prompts)]
     for number, prompt in enumerate(prompts, start=1):
         n_new = int(rng.integers(4, 8)) if number <= 2 else int(rng.integers(10, 15))
         context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
@@ -420,9 +441,11 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, shor
         wrong = np.flatnonzero(value != expected)
         if wrong.size:
             step = int(wrong[0]) - len(prompt) + 1
+            far = (" This prompt's continuation depends on its first tokens: a context window (only the last "
+                   "few tokens given to next_token_head) cannot see them." if number >= first_long else "")
             return failed(name, f"{context}, new token {step} differs from greedy generation (the earlier "
                                 f"{step - 1} agree). At each step run next_token_head on the whole sequence "
-                                "so far, take the last row of the probabilities and append its argmax.")
+                                f"so far, take the last row of the probabilities and append its argmax.{far}")
     count = "two" if len(prompts) == 2 else str(len(prompts))
     return passed(name, f"the same tokens as greedy generation on {count} fresh prompts.")
 

@@ -57,6 +57,7 @@ from attnlib.checks import (
     failed,
     passed,
 )
+from attnlib.checks._result import ScoresNear
 
 
 @dataclass
@@ -469,7 +470,7 @@ def _grade_dot_lookup(fn, rng, data):
         lambda: check_function(hidden(6), fn, _dot_lookup,
                                [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
                                 (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-                                (*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
+                                large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
                                  rng.normal(size=(6, 2)))],
                                mistakes=mistakes("01", 6)))
 
@@ -500,7 +501,12 @@ add(Exercise("01", 6, "dot_product_lookup", _grade_dot_lookup, helpers=al_helper
         def dot_product_lookup(q, K, V):
             return al.softmax(K.T @ q) @ V
         '''), "transposed"),
-]))
+], right=[src('''
+    def dot_product_lookup(q, K, V):
+        q, K, V = (np.asarray(a, dtype=np.float32) for a in (q, K, V))  # float32 arithmetic (adv9 F5)
+        weights = al.softmax(K @ q)
+        return weights @ V
+    ''')]))
 
 # =========================================== Lab 2 ===========================================
 
@@ -1533,7 +1539,7 @@ def _grade_removal(fn, rng, data):
         lambda: check_function(hidden(2), fn, _exact_change,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
-                                (*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
+                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -1700,7 +1706,7 @@ def _grade_causal_weights(fn, rng, data):
 
 def _far_below(fn, rng):
     """Scores shifted far down: a finite "very negative" fill for the future now outweighs the allowed scores."""
-    result = check_function(hidden(1), fn, _causal_ref, [(with_bias_inputs(rng, 5, 5) - 1e4,)])
+    result = check_function(hidden(1), fn, _causal_ref, [ScoresNear(1.1e4, with_bias_inputs(rng, 5, 5) - 1e4)])
     if result.passed:
         return result
     return failed(hidden(1), f"{result.message} These scores are all near -10000: a finite number put on the future "
@@ -1768,12 +1774,28 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
             n = S.shape[0]
             return al.softmax(np.where(al.causal_mask(n), S, -1e4), axis=-1)  # exp(-1e4) is 0.0 in float64
         '''), "These scores are all near -10000"),
-]))
+], right=[src('''
+    def causal_weights(S):
+        S = np.asarray(S, dtype=np.float32)  # float32 arithmetic (adv9 F5)
+        n = S.shape[0]
+        return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
+    ''')]))
 
 
 def _grade_generate(fn, rng, data):
     return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
-                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6))
+                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=3))
+
+
+def _windowed(last: int) -> str:
+    return src(f'''
+        def greedy_generate(ids, vocab_size, n_new):
+            ids = list(np.asarray(ids))
+            for _ in range(n_new):  # a context window: the model sees the last {last} tokens (nanoGPT's block size)
+                probs, _ = al.toy_lm.next_token_head(np.array(ids[-{last}:]), vocab_size)
+                ids.append(int(probs[-1].argmax()))
+            return ids
+        ''')
 
 
 add(Exercise("06", 2, "greedy_generate", _grade_generate,
@@ -1821,6 +1843,7 @@ add(Exercise("06", 2, "greedy_generate", _grade_generate,
                 ids = np.append(ids, int(np.argmax(probs[-1])))
             return ids
         '''), "window"),
+    *[(_windowed(last), "context window") for last in (4, 8, 10, 16)],
 ], right=[src('''
     def greedy_generate(ids, vocab_size, n_new):
         ids = [int(i) for i in ids]
@@ -2226,6 +2249,14 @@ prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
         return [1]
     ''')], atol=0.5, rtol=0.0)
 
+LARGE_SCORES = 1.25 * 40.0**2  # the size of with_large_scores' scores (1600 and the rest), for ScoresNear
+
+
+def large_case(*args) -> ScoresNear:
+    """A case (arguments) made with :func:`with_large_scores`: float32's error on its scores is allowed for."""
+    return ScoresNear(LARGE_SCORES, *args)
+
+
 def with_large_scores(*arrays, last: float = 40.0):
     """Copies of ``arrays`` with their last feature set to ``last``: every dot product gains ``last**2``
     (1600), so an exp without the maximum subtracted overflows (inf / inf = nan); a softmax is unchanged."""
@@ -2253,9 +2284,13 @@ NO_EXP = ("your weights are the scores divided by their sum: without exp they ca
           "0). A softmax (exp, then divide by the sum) makes them positive and sum to 1.")
 
 
+OVERFLOW = ("your exp overflows on large scores (exp(1600) is inf, and inf / inf is nan): subtract the largest "
+            "score from every score before exp (the weights do not change), or use al.softmax.")
+
+
 def _grade_fixed_lookup(fn, rng, data):
     cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
-    cases.append((*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
+    cases.append(large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
     return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
 
 
@@ -2269,7 +2304,7 @@ add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("s
         def fixed_lookup(q, K, V):
             e = np.exp(K @ q)
             return (e / e.sum()) @ V
-        '''), "overflow"),
+        '''), OVERFLOW),
     (src('''
         def fixed_lookup(q, K, V):
             scores = K @ q
@@ -2377,7 +2412,7 @@ AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's w
 def _grade_fixed_attention(fn, rng, data):
     cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
              (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))),
-             (*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
 
 
@@ -2529,7 +2564,7 @@ SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the s
 def _grade_fixed_rows(fn, rng, data):
     cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
              (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
-             (*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
 
 
@@ -2642,7 +2677,8 @@ def _grade_fixed_masked(fn, rng, data):
     # large allowed scores (an exp without the maximum subtracted overflows)
     mask = rng.random((3, 5)) < 0.6
     mask[:, 0] = True
-    cases.append((*with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3))), rng.normal(size=(5, 2)), mask))
+    Q, K = with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3)))
+    cases.append(large_case(Q, K, rng.normal(size=(5, 2)), mask))
     # a query that may attend to no key: its output is 0, as in exercise 1 (a finite fill such as -1e9 averages V)
     mask = rng.random((3, 4)) < 0.6
     mask[:, 0], mask[1] = True, False

@@ -40,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from attnlib.grading.sandbox import TIME_LIMIT
+from attnlib.grading.sandbox import TIME_LIMIT, GraderFault, check_grader_state, grader_state
 
 # nbgrader's autograde steps as the exported configuration sets them (tools/nbgrader_export.py): no Execute
 # step.  classroom passes them, and everything else that decides a grade, on
@@ -49,12 +49,13 @@ from attnlib.grading.sandbox import TIME_LIMIT
 AUTOGRADE_STEPS = ["nbgrader.preprocessors.IgnorePattern",
                    "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput",
+                   "attnlib.grading.nbgrader_step.EscapeStudentMarkdown",
                    "attnlib.grading.nbgrader_step.ExternalGrade",
                    "nbgrader.preprocessors.SaveAutoGrades",
                    "nbgrader.preprocessors.AssignLatePenalties",
                    "nbgrader.preprocessors.CheckCellMetadata"]
 SANITIZE_STEPS = ["nbgrader.preprocessors.ClearOutput",
-                  "nbgrader.preprocessors.DeduplicateIds",
+                  "attnlib.grading.nbgrader_step.OneCellPerGradeId",
                   "nbgrader.preprocessors.OverwriteKernelspec",
                   "nbgrader.preprocessors.OverwriteCells",
                   "nbgrader.preprocessors.CheckCellMetadata"]
@@ -284,6 +285,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
     if not students:
         raise ValueError(f"no submissions of {assignment} in {course / 'submitted'}")
     clean = refuse_if_planted(course)
+    baseline = grader_state()  # checked before each nbgrader run, which inherits it (adv9 F1)
     lock = threading.Lock()
     running: set[str] = set()
     suspects: set[str] = set()  # runs under way since the last clean check
@@ -303,6 +305,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
 
     def graded(student: str) -> dict:
         check()  # before each run too: a process a finished run left behind may write later
+        check_grader_state(baseline)  # GraderFault: limits or priority lowered from outside; grade nothing more
         with lock:
             if problems:
                 return {"student": student, "seconds": 0.0, "returncode": None, "log": "not graded", "skipped": True}
@@ -387,6 +390,9 @@ def main(argv=None) -> int:
     except PlantedFiles as err:
         print(f"classroom: {err}", file=sys.stderr)
         return 2
+    except GraderFault as err:
+        print(f"classroom: stopped, a fault of the grading machine (not of a submission): {err}", file=sys.stderr)
+        return 3
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")

@@ -17,7 +17,7 @@ import numpy as np
 
 from attnlib.checks import CheckResult, failed
 from attnlib.grading import catalogue
-from attnlib.grading.sandbox import TIME_LIMIT, Sandbox
+from attnlib.grading.sandbox import TIME_LIMIT, GraderFault, Sandbox
 
 ANSWER_ID = re.compile(r"^exercise-(\d+)$")
 LAB_NAME = re.compile(r"(0[1-7])-[\w-]+")
@@ -53,6 +53,8 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
                     f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "
                     f"the grader graded {ex.function} all the same. Try your function out in a cell of its own: "
                     f"the grader runs the answer cell alone, without the lab's other variables.)"))
+    except GraderFault:  # the grading machine's fault, never the student's 0 (adv9 F1): stops this notebook
+        raise
     except Exception as err:
         result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {str(err)[:300]}).")
     if not isinstance(result, CheckResult):

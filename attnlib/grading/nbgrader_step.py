@@ -73,7 +73,7 @@ for _name in ("threadpoolctl", "psutil", "attnlib.translate", "attnlib.vision"):
 from nbformat.v4 import new_output  # noqa: E402 (after the sys.path cleanup)
 from traitlets import Float, Int  # noqa: E402 (after the sys.path cleanup)
 
-from attnlib.checks import failed  # noqa: E402 (after the sys.path cleanup)
+from attnlib.checks import CheckResult, failed  # noqa: E402 (after the sys.path cleanup)
 from attnlib.grading.grader import grade_source, lab_of  # noqa: E402 (after the sys.path cleanup)
 from attnlib.grading.sandbox import TIME_LIMIT  # noqa: E402 (after the sys.path cleanup)
 
@@ -93,11 +93,14 @@ def _meta(cell) -> dict:
 
 def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> dict[int, object]:
     """Exercise number -> external verdict, for every grading cell of ``nb`` (a lab's notebook)."""
-    answers = {}
+    answers, copies = {}, {}
     for cell in nb.cells:
         match = ANSWER_ID.match(str(_meta(cell).get("grade_id", "")))
         if match and cell.cell_type == "code" and _meta(cell).get("solution"):
             answers[int(match.group(1))] = cell.source
+            n = cell.get("metadata", {}).get("attnlib", {}).get("copies")
+            if isinstance(n, int) and n > 1:
+                copies[int(match.group(1))] = n
     numbers = []
     for cell in nb.cells:
         match = CHECK_ID.match(str(_meta(cell).get("grade_id", "")))
@@ -108,7 +111,12 @@ def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> 
         source = answers.get(number)
         if source is None:
             return failed(f"Exercise {number}", "no answer cell for this exercise was found.")
-        return grade_source(lab, number, source, time_limit=time_limit)
+        result = grade_source(lab, number, source, time_limit=time_limit)
+        if number in copies:  # OneCellPerGradeId left one of several copied cells graded: say which
+            result = CheckResult(result.name, result.passed, (
+                f"{result.message} (Your notebook had {copies[number]} cells for Exercise {number}, copies of one "
+                "another; the grader graded the last one you changed. Delete the others.)"))
+        return result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return dict(zip(numbers, pool.map(one, numbers), strict=True))
@@ -186,4 +194,140 @@ class ExternalGrade(_Base):
         lost = [n for n, r in results.items() if not r.passed]
         self.log.info("ExternalGrade: %s, %d of %d exercises right%s", notebook, len(results) - len(lost),
                       len(results), f" (not: {lost})" if lost else "")
+        return nb, resources
+
+
+# --- copy-pasted cells (adv9 F2) ------------------------------------------------------------
+
+
+def _unchanged(cell) -> bool:
+    """The cell as released: nbgrader's checksum, stored at generate_assignment, still matches."""
+    from nbgrader.utils import compute_checksum
+
+    stored = _meta(cell).get("checksum")
+    try:
+        return stored is not None and compute_checksum(cell) == stored
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+def keep_one_cell_per_grade_id(nb) -> dict[str, int]:
+    """Leave one cell with each ``grade_id``; the other copies become ordinary cells (their ``nbgrader``
+    metadata removed).  Return ``{grade_id: number of copies}`` for the ids that had more than one.
+
+    Which copy is kept: for an answer cell (a solution cell: code, or an open question's markdown), the
+    *last copy the student changed* (a student who copies a cell to try something out edits the copy, and on
+    Run All the later definition is the one in force; a copy of the untouched stub never wins over a solved
+    cell); when no copy was changed, the first.  For a locked cell (a grading cell), the first: nbgrader
+    restores its source anyway.  nbgrader's own DeduplicateIds keeps the last copy of every kind and sets
+    the others' metadata to ``{}``, which its CheckCellMetadata then rejects (nbgrader#1083), so the whole
+    notebook went ungraded.
+    """
+    groups: dict[str, list] = {}
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if meta.get("grade_id") is not None and (meta.get("grade") or meta.get("solution") or meta.get("locked")):
+            groups.setdefault(str(meta["grade_id"]), []).append(cell)
+    copies = {}
+    for grade_id, cells in groups.items():
+        if len(cells) < 2:
+            continue
+        keep = cells[0]
+        if any(_meta(c).get("solution") for c in cells):
+            changed = [c for c in cells if not _unchanged(c)]
+            keep = changed[-1] if changed else cells[0]
+            keep.metadata["attnlib"] = {**keep.metadata.get("attnlib", {}), "copies": len(cells)}  # for the feedback
+        for cell in cells:
+            if cell is not keep:
+                del cell.metadata["nbgrader"]
+        copies[grade_id] = len(cells)
+    return copies
+
+
+class OneCellPerGradeId(_Base):
+    """Replaces nbgrader's DeduplicateIds in the sanitize steps (see :func:`keep_one_cell_per_grade_id`)."""
+
+    def __call__(self, nb, resources):  # never skipped, even if a configuration disables it
+        return self.preprocess(nb, resources)
+
+    def preprocess(self, nb, resources):
+        for grade_id, n in keep_one_cell_per_grade_id(nb).items():
+            self.log.warning("Cell with id '%s' exists %d times (copied cells): graded one of them (an answer: the "
+                             "last copy the student changed; a grading cell: the first); the others are ordinary "
+                             "cells now", grade_id, n)
+        return nb, resources
+
+
+# --- raw HTML in a student's markdown (adv9 F4) ----------------------------------------------
+
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # where HTML would start a tag, a comment or a declaration
+_LINK = re.compile(r"(\]\(\s*<?\s*|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*<?[ \t]*)([^\s)>]*)", re.M)
+_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with no raw HTML left and no link to anything but http(s)/mailto or a relative address.
+
+    Every ``<`` that would open a tag, comment or declaration becomes ``&lt;`` (shown as ``<``; inside code
+    it shows as ``&lt;``), and a link or reference whose address has a scheme or an entity
+    (``javascript:``, ``data:``, ``&#106;avascript:``) gets ``#blocked:`` in front of it.
+    """
+    def link(match):
+        dest = match.group(2)
+        if (":" in dest or "&" in dest) and not dest.lower().startswith(_SAFE_SCHEMES):
+            return match.group(1) + "#blocked:" + dest
+        return match.group(0)
+
+    return _LINK.sub(link, _TAG.sub("&lt;", text))
+
+
+def _trusted_markdown(resources) -> set[str]:
+    """The markdown of the course's own notebook (source/<assignment>/<notebook>.ipynb): cells the student
+    left as they were stay as written (the labs' hints use <details>)."""
+    import nbformat
+
+    try:
+        from nbgrader.apps.baseapp import NbGrader
+    except ImportError:  # pragma: no cover
+        return set()
+    info = resources.get("nbgrader", {})
+    if not NbGrader.initialized() or not info.get("assignment") or not info.get("notebook"):
+        return set()
+    coursedir = getattr(NbGrader.instance(), "coursedir", None)
+    if coursedir is None:
+        return set()
+    trusted = set()
+    for step in (coursedir.source_directory, coursedir.release_directory):
+        try:
+            folder = coursedir.format_path(step, ".", info["assignment"])
+            source = nbformat.read(os.path.join(folder, info["notebook"] + ".ipynb"), as_version=4)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        trusted |= {c.source for c in source.cells if c.cell_type == "markdown"}
+    return trusted
+
+
+class EscapeStudentMarkdown(_Base):
+    """An autograde step: every markdown cell the student wrote or changed holds no raw HTML afterwards.
+
+    nbgrader's formgrader (Manual Grading) and the feedback render the autograded notebook's markdown as
+    HTML, unsanitized, in the instructor's Jupyter server: an ``<img onerror>`` in an open question's answer
+    would run as the instructor there.  Cells identical to one of the course's own notebook stay as they are.
+    """
+
+    def __call__(self, nb, resources):  # never skipped, even if a configuration disables it
+        return self.preprocess(nb, resources)
+
+    def preprocess(self, nb, resources):
+        trusted = _trusted_markdown(resources)
+        changed = 0
+        for cell in nb.cells:
+            if cell.cell_type != "markdown" or cell.source in trusted:
+                continue
+            safe = escape_markdown(cell.source)
+            if safe != cell.source:
+                cell.source = safe
+                changed += 1
+        if changed:
+            self.log.info("EscapeStudentMarkdown: raw HTML or unsafe links escaped in %d markdown cells", changed)
         return nb, resources

@@ -10,7 +10,10 @@ not hold: before any learner code runs, the child also confines itself with Land
 irreversible, native code included): it may read the standard library and numpy only, write
 nowhere, make no TCP connection, and signal no process outside itself; and with a seccomp filter
 (x86-64 and ARM64) it may create no socket of any kind, start no process or program, trace
-nothing and make no namespace (threads stay possible).  A prediction's child (``plain``) has no
+nothing and make no namespace (threads stay possible); nor may it act on any other process of the
+grading user (their limits, priority, scheduling, signals) or on files' owners and times, and it holds
+no capability.  A grader that cannot start a child, or whose own limits were lowered, raises
+:class:`GraderFault` (never a student's 0).  A prediction's child (``plain``) has no
 numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
@@ -199,16 +202,42 @@ def _filter_syscalls():
     # seccomp (Linux 3.5+): from here on this process may not create sockets of any kind (Landlock
     # governs TCP only), start processes or programs (fork, vfork, clone without CLONE_THREAD,
     # execve), trace or write other processes, leave its session, make namespaces, or use io_uring
-    # (which performs socket operations past this filter).  Threads stay possible.  Native code is
-    # bound by it too, and it cannot be undone.  Returns True when the filter is in place.
+    # (which performs socket operations past this filter).  Nor may it act on other processes of the
+    # grading user (adv9 F1): their resource limits (prlimit64 with a pid other than 0 or its own;
+    # glibc's getrlimit/setrlimit pass 0), their priority, scheduling, CPU affinity or memory
+    # (setpriority, sched_set*, ioprio_set, migrate_pages, move_pages, process_madvise, kcmp), find
+    # them by pidfd (pidfd_open, pidfd_send_signal, pidfd_getfd) or signal them (kill, tgkill,
+    # rt_sigqueueinfo, rt_tgsigqueueinfo only to itself; tkill never); nor change files' owner or
+    # times (the chown and utime families, which Landlock does not govern) or the clock.  It also
+    # drops every capability first (a grader running as root would otherwise lend them to the
+    # answer).  Threads stay possible.  Native code is bound by it too, and it cannot be undone.
+    # Returns True when the filter is in place.
     import ctypes, platform
     arches = {"x86_64": (0xC000003E, 56, 435, [41, 53, 57, 58, 59, 322, 101, 112, 109, 272, 308, 425, 426, 427,
-                                              310, 311, 321, 298, 323, 165, 246, 320]),
+                                              310, 311, 321, 298, 323, 165, 246, 320,
+                                              141, 142, 144, 203, 314, 251, 256, 279, 440, 312,  # other processes
+                                              434, 424, 438, 200,  # pidfd_*, tkill
+                                              92, 93, 94, 260, 132, 235, 280, 261,  # chown and utime families
+                                              227, 164, 159, 305],  # the clock
+                         {302: (0,), 62: (0,), 129: (), 234: (), 297: ()}, 126),
               "aarch64": (0xC00000B7, 220, 435, [198, 199, 221, 281, 117, 157, 154, 97, 268, 425, 426, 427,
-                                                270, 271, 280, 241, 282, 40, 104, 294])}
+                                                270, 271, 280, 241, 282, 40, 104, 294,
+                                                140, 118, 119, 122, 274, 30, 238, 239, 440, 272,
+                                                434, 424, 438, 130,
+                                                55, 54, 88,
+                                                112, 170, 171, 266],
+                          {261: (0,), 129: (0,), 138: (), 131: (), 240: ()}, 91)}
     if not sys.platform.startswith("linux") or platform.machine() not in arches:
         return False
-    arch, clone, clone3, denied = arches[platform.machine()]
+    arch, clone, clone3, denied, own_only, capset = arches[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    # no capabilities from here on (effective, permitted, inheritable): chown, utime on others' files,
+    # raising a limit, real-time scheduling, setting the clock all need one
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    caps = (ctypes.c_uint32 * 6)()
+    libc.syscall.restype = ctypes.c_long
+    libc.syscall(capset, ctypes.byref(header), ctypes.byref(caps))
+    me = os.getpid()
     allow, kill, eperm, enosys = 0x7FFF0000, 0x80000000, 0x00050000 | 1, 0x00050000 | 38
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, kill), (ld, 0, 0, 0)]
@@ -216,6 +245,16 @@ def _filter_syscalls():
         prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]
     for nr in denied:
         prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
+    for nr, also in own_only.items():
+        # the first argument (a pid_t: the kernel reads its low 32 bits, at offset 16 on a little-endian
+        # machine) must be this process (or one of ``also``, 0 = itself / its own process group)
+        pids = [me, *also]
+        block = [(ld, 0, 0, 16)]
+        for i, pid in enumerate(pids):
+            left = len(pids) - i - 1  # compares still to come after this one
+            block.append((jeq, left + 1, 0, pid))  # equal: jump over the rest and the EPERM, to allow
+        block += [(ret, 0, 0, eperm), (ret, 0, 0, allow)]
+        prog += [(jeq, 0, len(block), nr), *block]
     prog += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys)]  # the C library then uses clone, checked below
     prog += [(jeq, 0, 3, clone), (ld, 0, 0, 16), (jset, 1, 0, 0x00010000), (ret, 0, 0, eperm)]
     prog += [(ret, 0, 0, allow)]
@@ -227,7 +266,6 @@ def _filter_syscalls():
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
 
     filters = (Instruction * len(prog))(*[Instruction(*i) for i in prog])
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         return False
     program = Program(len(prog), filters)
@@ -248,7 +286,8 @@ _BLOCKED = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.sp
             "os.chdir", "os.chmod", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree",
             "os.truncate", "os.link", "os.symlink", "mmap.__new__", "sys.setrecursionlimit",
             "os.startfile", "pty.spawn", "sys._current_frames", "cpython.PyInterpreterState_New",
-            "sys.addaudithook"}
+            "sys.addaudithook", "resource.prlimit", "os.chown", "os.utime", "os.chflags", "os.lchflags",
+            "os.setxattr", "os.removexattr", "os.mkfifo", "os.mknod"}
 _NO_IMPORT = {"ctypes", "_ctypes", "subprocess", "_posixsubprocess", "socket", "_socket", "multiprocessing",
               "_multiprocessing", "pty", "attnlib"} | ({"numpy"} if _PLAIN else set())
 def _install_hook(allowed, blocked, no_import):
@@ -639,6 +678,80 @@ def _raised(message: dict) -> Exception:
     return cls(message["message"])
 
 
+class GraderFault(RuntimeError):
+    """The grading machine, not the answer, is at fault: no grade may be given (adv9 F1).
+
+    Raised when an answer's process cannot be started (``subprocess`` reports "Exception occurred
+    in preexec_fn" when the grader's own hard limits were lowered below what it gives each answer)
+    or when the grader's own limits, priority, scheduling or CPU affinity are no longer what they
+    were when it started.  It is never turned into a student's 0: nbgrader then fails the notebook,
+    and ``python -m attnlib.grading.classroom`` reports it NOT GRADED.
+    """
+
+
+_LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
+           "RLIMIT_STACK", "RLIMIT_MEMLOCK", "RLIMIT_RSS")
+
+
+def grader_state() -> dict:
+    """This process's resource limits, nice value, scheduling policy and CPU affinity (what an answer's
+    process could have changed from outside, and every later grading process would inherit)."""
+    import resource
+
+    state = {name: resource.getrlimit(getattr(resource, name)) for name in _LIMITS if hasattr(resource, name)}
+    if hasattr(os, "getpriority"):
+        state["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+    if hasattr(os, "sched_getscheduler"):
+        state["scheduling policy"] = os.sched_getscheduler(0)
+    if hasattr(os, "sched_getaffinity"):
+        state["CPU affinity"] = sorted(os.sched_getaffinity(0))
+    return state
+
+
+def _lower(now, then) -> bool:
+    """A limit ``now`` below the limit ``then`` (RLIM_INFINITY, -1, is the largest)."""
+    import resource
+
+    def key(v):
+        return math.inf if v == resource.RLIM_INFINITY else v
+
+    return any(key(a) < key(b) for a, b in zip(now, then, strict=True))
+
+
+def check_grader_state(baseline: dict) -> None:
+    """Raise :class:`GraderFault` when this process's limits, priority, policy or affinity changed for the
+    worse since ``baseline`` (:func:`grader_state` at start), or its hard address-space limit is below
+    what each answer's process gets."""
+    import resource
+
+    now = grader_state()
+    changed = []
+    for name, value in now.items():
+        then = baseline.get(name)
+        if then is None:
+            continue
+        if name.startswith("RLIMIT_"):
+            if _lower(value, then):
+                changed.append(f"{name} {then} -> {value}")
+        elif name == "nice":
+            if value > then:
+                changed.append(f"nice {then} -> {value}")
+        elif value != then:
+            changed.append(f"{name} {then} -> {value}")
+    hard_as = now.get("RLIMIT_AS", (resource.RLIM_INFINITY,) * 2)[1]
+    if hard_as != resource.RLIM_INFINITY and hard_as < MEMORY_LIMIT:
+        changed.append(f"RLIMIT_AS hard limit {hard_as} below the {MEMORY_LIMIT} bytes each answer gets")
+    if changed:
+        raise GraderFault(
+            "the grading process's own limits or scheduling changed since it started (" + "; ".join(changed) +
+            "): something (an answer's process, or the machine) acted on it, and every answer graded from here "
+            "on could fail for that reason.  Not the answer's fault, and no grade is given: grade again from a "
+            "fresh shell, and look at the submission graded just before.")
+
+
+_BASELINE = grader_state()  # when the grader (nbgrader, classroom, a test) imported this module
+
+
 def _limit_child() -> None:  # runs in the child before it starts Python
     import resource
 
@@ -689,10 +802,17 @@ class Sandbox:
         roots = _allowed_roots(numpy=not self.plain)
         env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
+        check_grader_state(_BASELINE)  # an earlier answer may have lowered this process's limits
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise GraderFault(
+                f"the grader could not start the process that runs an answer ({type(err).__name__}: {err}).  This is "
+                "a fault of the grading machine (its limits, memory or process table), not the answer: no grade is "
+                "given; grade this submission again from a fresh shell.") from err
         data = {k: np.asarray(v).tolist() if self.plain and isinstance(v, np.ndarray | np.generic) else v
                 for k, v in self.data.items()}
         request = {"source": python_source(self.source), "function": self.name, "helpers": self.helpers,
