@@ -276,6 +276,23 @@ def loose(attend, X):  # a threshold of 1e-3
     return any(np.abs(attend(X + np.eye(len(X))[j][:, None])[:j] - base[:j]).max() > 1e-3 for j in range(1, len(X)))
 
 
+def signed_difference(attend, X):  # adv10 F1: no abs, so a leak that lowers an output goes unseen
+    base = attend(X)
+    for j in range(1, len(X)):
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if (attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+            return True
+    return False
+
+
+def test_leak_detector_names_a_missing_abs_every_time():
+    """adv10 F1: every additive leak raised its output, so the signed max passed 10 of 10 self-checks."""
+    for seed in range(10):
+        result = check_leak_detector(signed_difference, rng=np.random.default_rng(seed))
+        assert not result.passed and "a leak can lower an output" in result.message, result.message
+
+
 def test_leak_detector_passes_a_correct_answer():
     assert check_leak_detector(leaks_future).passed
 

@@ -75,7 +75,8 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("02", 4), "the scale is missing"),
     (("03", 3), "standard deviation"),
     (("03", 3), "sqrt(2 d_k)"),
-    (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
+    (("01", 7), "exp overflows"),
+    (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
 ]
 
 

@@ -2210,6 +2210,16 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             X_changed[half:] += 1.0  # the second half changed; only the first half's outputs compared
             return bool(np.abs(attend(X_changed)[:half] - attend(X)[:half]).max() > 1e-9)
         '''), "halves"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if (attend(X_changed)[:j] - base[:j]).max() > 1e-9:  # no abs (adv10 F1)
+                    return True
+            return False
+        '''), "Take the absolute value of the difference: a leak can lower an output"),
 ], right=[src('''
     def leaks_future(attend, X):
         base = np.asarray(attend(X))
