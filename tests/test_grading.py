@@ -1072,3 +1072,13 @@ def test_a_try_out_line_that_raises_does_not_cost_the_joined_answer():
     result = verdicts(nb, "01")[1]
     assert result.passed and "also raised" in result.message, result
     assert "had 3 cells for Exercise 1" in result.message
+
+
+def test_a_try_out_line_that_calls_a_helper_in_the_answer_cell_is_served():
+    """adv10 F2 (the split cell): `soft_lookup(5.0, keys, values, 1.0)` below the answer calls al.softmax while
+    the cell runs; the grader served helpers only during its own calls, so the cell "could not be run"."""
+    source = ("def soft_lookup(query, keys, values, sigma):\n"
+              "    return al.softmax(-((query - keys) ** 2) / (2 * sigma**2)) @ values\n\n"
+              "soft_lookup(5.0, keys, values, 1.0)\n")
+    result = _grade(("01", 3), source)
+    assert result.passed, result
