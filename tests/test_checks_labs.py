@@ -334,3 +334,13 @@ def test_prediction_with_an_absolute_floor():
     assert check_prediction("guess", 0.02, 0.0, atol=0.05).passed
     result = check_prediction("guess", -1.0, 0.5, atol=0.05)
     assert not result.passed and "below" in result.message
+
+
+def test_one_number_gets_no_constant_factor_message():
+    """adv10 side note: for a one-number result, "the expected value times r everywhere" named no pattern and gave
+    the expected value away (got / r); an array keeps the message."""
+    from attnlib.checks._result import likely_cause
+
+    assert likely_cause(np.array(2.5), np.array(1.25), "your value") is None
+    assert likely_cause(np.array([2.5]), np.array([1.25]), "your value") is None
+    assert "times 2 everywhere" in likely_cause(np.array([2.0, 4.0]), np.array([1.0, 2.0]), "your value")
