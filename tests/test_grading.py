@@ -75,8 +75,8 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("02", 4), "the scale is missing"),
     (("03", 3), "standard deviation"),
     (("03", 3), "sqrt(2 d_k)"),
-    (("01", 7), "exp overflows"),
-    (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
+    (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
+    (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs
 ]
 
 
@@ -1063,7 +1063,8 @@ def test_a_try_out_line_that_raises_does_not_cost_the_joined_answer():
     from attnlib.grading.nbgrader_step import keep_one_cell_per_grade_id, verdicts
 
     stub = _released_answer()
-    nb = nbformat.v4.new_notebook(cells=[_copy(stub, TOP_WORDS), _copy(stub, "top_words(['a'], np.array([1.0, 2.0]), 1)"),
+    raises = "top_words(['a'], np.array([1.0, 2.0]), 1)"  # IndexError
+    nb = nbformat.v4.new_notebook(cells=[_copy(stub, TOP_WORDS), _copy(stub, raises),
                                          _copy(stub, "def top_words(:\n"),  # and one that does not parse
                                          nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {
                                              "grade_id": "exercise-1-check", "grade": True, "solution": False,
