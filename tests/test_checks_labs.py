@@ -276,6 +276,23 @@ def loose(attend, X):  # a threshold of 1e-3
     return any(np.abs(attend(X + np.eye(len(X))[j][:, None])[:j] - base[:j]).max() > 1e-3 for j in range(1, len(X)))
 
 
+def signed_difference(attend, X):  # adv10 F1: no abs, so a leak that lowers an output goes unseen
+    base = attend(X)
+    for j in range(1, len(X)):
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if (attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+            return True
+    return False
+
+
+def test_leak_detector_names_a_missing_abs_every_time():
+    """adv10 F1: every additive leak raised its output, so the signed max passed 10 of 10 self-checks."""
+    for seed in range(10):
+        result = check_leak_detector(signed_difference, rng=np.random.default_rng(seed))
+        assert not result.passed and "a leak can lower an output" in result.message, result.message
+
+
 def test_leak_detector_passes_a_correct_answer():
     assert check_leak_detector(leaks_future).passed
 
@@ -317,3 +334,13 @@ def test_prediction_with_an_absolute_floor():
     assert check_prediction("guess", 0.02, 0.0, atol=0.05).passed
     result = check_prediction("guess", -1.0, 0.5, atol=0.05)
     assert not result.passed and "below" in result.message
+
+
+def test_one_number_gets_no_constant_factor_message():
+    """adv10 side note: for a one-number result, "the expected value times r everywhere" named no pattern and gave
+    the expected value away (got / r); an array keeps the message."""
+    from attnlib.checks._result import likely_cause
+
+    assert likely_cause(np.array(2.5), np.array(1.25), "your value") is None
+    assert likely_cause(np.array([2.5]), np.array([1.25]), "your value") is None
+    assert "times 2 everywhere" in likely_cause(np.array([2.0, 4.0]), np.array([1.0, 2.0]), "your value")

@@ -76,6 +76,7 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("03", 3), "standard deviation"),
     (("03", 3), "sqrt(2 d_k)"),
     (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
+    (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs
 ]
 
 
@@ -993,3 +994,92 @@ def test_copied_cells_keep_the_answer_the_student_changed_last():
     assert keep_one_cell_per_grade_id(nb) == {"exercise-1": 3, "exercise-1-check": 2}
     graded = [c.source for c in nb.cells if "nbgrader" in c.metadata]
     assert graded == ["right", "check()"] and "nbgrader" in nb.cells[3].metadata
+    assert second.metadata.attnlib == {"copies": 3, "source": "wrong\n\nright\n"}  # as Run All runs them
+
+
+def _released_answer(source="raise NotImplementedError()", grade_id="exercise-1"):
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    c = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": grade_id, "solution": True,
+                                                                  "grade": False, "locked": False}})
+    c.metadata.nbgrader["checksum"] = compute_checksum(c)
+    return c
+
+
+def _copy(cell, source, cell_type="code"):
+    import copy
+
+    import nbformat
+
+    new = copy.deepcopy(cell)
+    new.source = source
+    new.id = nbformat.v4.new_code_cell().id
+    if cell_type == "markdown":
+        new = nbformat.v4.new_markdown_cell(source, metadata=new.metadata)
+    return new
+
+
+TOP_WORDS = ("def top_words(tokens, weights, k):\n    order = np.argsort(weights)[::-1]\n"
+             "    return [tokens[j] for j in order if tokens[j] not in ('[CLS]', '[SEP]')][:k]\n")
+
+
+@pytest.mark.parametrize("case", ["copytry", "split", "mdnote", "splithelper"])
+def test_copied_answer_cells_are_graded_as_run_all_leaves_them(case):
+    """adv10 F2: four ordinary ways a solved answer ends up in several copies of its cell (metadata and all);
+    the grader must see what Run All leaves in force, not the last changed copy alone."""
+    import nbformat
+
+    from attnlib.grading.nbgrader_step import keep_one_cell_per_grade_id, verdicts
+
+    stub = _released_answer()
+    solved = _copy(stub, TOP_WORDS)
+    check = nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {
+        "grade_id": "exercise-1-check", "grade": True, "solution": False, "locked": True, "points": 1}})
+    tryout = "top_words(['[CLS]', 'the', 'cat', 'sat', '[SEP]'], np.array([0.3, 0.1, 0.4, 0.15, 0.05]), 2)"
+    if case == "copytry":  # copied below the check and turned into a try-out line
+        cells = [solved, check, _copy(stub, tryout)]
+    elif case == "split":  # JupyterLab's Split cell: both halves keep the metadata
+        cells = [solved, _copy(stub, tryout), check]
+    elif case == "mdnote":  # a copy turned into a markdown note (OverwriteCells would make it code again)
+        cells = [solved, _copy(stub, "My notes: argsort, then reverse.\n\n" + TOP_WORDS, "markdown"), check]
+    else:  # split at a helper's def
+        cells = [_copy(stub, "def ranked(weights):\n    return np.argsort(weights)[::-1]\n"),
+                 _copy(stub, "def top_words(tokens, weights, k):\n    return [tokens[j] for j in ranked(weights)"
+                             " if tokens[j] not in ('[CLS]', '[SEP]')][:k]\n"), check]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    assert keep_one_cell_per_grade_id(nb) == {"exercise-1": 2}
+    kept = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "exercise-1"]
+    assert len(kept) == 1 and kept[0].cell_type == "code"
+    result = verdicts(nb, "01")[1]
+    assert result.passed, result
+
+
+def test_a_try_out_line_that_raises_does_not_cost_the_joined_answer():
+    """adv10 F2: a try-out copy after the answer calls it with inputs that raise; the joined copies still
+    define the function, the grader grades it and names the try-out's error."""
+    import nbformat
+
+    from attnlib.grading.nbgrader_step import keep_one_cell_per_grade_id, verdicts
+
+    stub = _released_answer()
+    raises = "top_words(['a'], np.array([1.0, 2.0]), 1)"  # IndexError
+    nb = nbformat.v4.new_notebook(cells=[_copy(stub, TOP_WORDS), _copy(stub, raises),
+                                         _copy(stub, "def top_words(:\n"),  # and one that does not parse
+                                         nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {
+                                             "grade_id": "exercise-1-check", "grade": True, "solution": False,
+                                             "locked": True, "points": 1}})])
+    keep_one_cell_per_grade_id(nb)
+    result = verdicts(nb, "01")[1]
+    assert result.passed and "also raised" in result.message, result
+    assert "had 3 cells for Exercise 1" in result.message
+
+
+def test_a_try_out_line_that_calls_a_helper_in_the_answer_cell_is_served():
+    """adv10 F2 (the split cell): `soft_lookup(5.0, keys, values, 1.0)` below the answer calls al.softmax while
+    the cell runs; the grader served helpers only during its own calls, so the cell "could not be run"."""
+    source = ("def soft_lookup(query, keys, values, sigma):\n"
+              "    return al.softmax(-((query - keys) ** 2) / (2 * sigma**2)) @ values\n\n"
+              "soft_lookup(5.0, keys, values, 1.0)\n")
+    result = _grade(("01", 3), source)
+    assert result.passed, result

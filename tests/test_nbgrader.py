@@ -177,7 +177,7 @@ SUBMISSIONS = {"solved": {}, "cheats-a": CHEATS_A, "cheats-b": CHEATS_B, "mistak
                "different": DIFFERENT, "limits": LIMITS}
 EXPECTED = {  # points per grading cell (1 each) for exercises 1 to 7; unsolved scores 0 everywhere
     "solved": [1] * 7, "cheats-a": [0] * 6 + [1], "cheats-b": [1, 0, 0, 0, 1, 0, 1], "mistakes": [0] * 7,
-    "different": [1] * 7, "unsolved": [0] * 7, "copies": [1] * 7, "html": [1] * 7,
+    "different": [1] * 7, "unsolved": [0] * 7, "copies": [1] * 7, "html": [1] * 7, "runall": [1] * 7,
     "limits": [0] + [1] * 6}
 HOSTILE_MARKDOWN = (
     "Without the scale the softmax saturates.\n\n"
@@ -212,6 +212,41 @@ def submit_copies(course: Path, solutions: dict[str, str]) -> None:
     nbformat.write(nb, path)
 
 
+def submit_run_all(course: Path, solutions: dict[str, str]) -> None:
+    """adv10 F2: a solved notebook whose answers sit in copies of their cells, as Run All leaves them in force:
+    Exercise 1's cell copied below its check and turned into a try-out line, Exercise 2's copied and turned
+    into a markdown note, Exercise 3's split (JupyterLab's Split cell) with a try-out line in the lower half,
+    Exercise 4's split at a helper's def.  The last changed copy alone lost each of these points."""
+    submit(course, "runall", solutions)
+    path = course / "submitted" / "runall" / ASSIGNMENT / LAB.name
+    nb = nbformat.read(path, as_version=4)
+
+    def copy(cell, source, cell_type="code"):
+        new = nbformat.from_dict(json.loads(json.dumps(cell)))
+        new.source, new.id = source, nbformat.v4.new_code_cell().id
+        return nbformat.v4.new_markdown_cell(source, metadata=new.metadata) if cell_type == "markdown" else new
+
+    answers = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    cells = []
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == "exercise-4":
+            cells.append(copy(cell, "def distances(query, keys):\n    return np.abs(keys - query)\n"))
+            cell.source = ("def nearest_key_lookup(query, keys, values):\n"
+                           "    return values[np.argmin(distances(query, keys))]\n")
+        cells.append(cell)
+        if grade_id == "exercise-1-check":
+            cells.append(copy(answers["exercise-1"], "top_words(['[CLS]', 'the', 'cat', 'sat', "
+                              "'[SEP]'], np.array([0.3, 0.1, 0.4, 0.15, 0.05]), 2)"))
+        if grade_id == "exercise-2":
+            cells.append(copy(cell, "My notes: subtract the max first.\n\n" + cell.source, "markdown"))
+        if grade_id == "exercise-3":
+            cells.append(copy(cell, "soft_lookup(5.0, keys, values, 1.0)"))
+    nb.cells = cells
+    nbformat.write(nb, path)
+
+
 def submit_html(course: Path, solutions: dict[str, str]) -> None:
     """adv9 F4: raw HTML (an <img onerror>, a <script>) and a javascript: link in the open question's answer,
     and in a prose cell the student edited."""
@@ -237,6 +272,7 @@ def course(tmp_path_factory):
         submit(course, name, {**solutions, **answers})
     submit(course, "unsolved", {})
     submit_copies(course, solutions)
+    submit_run_all(course, solutions)
     submit_html(course, solutions)
     started = time.perf_counter()
     report = classroom.grade_class(course, ASSIGNMENT, jobs=2, echo=lambda line: None, time_limit=3.0)

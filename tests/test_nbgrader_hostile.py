@@ -332,3 +332,39 @@ def test_a_planted_config_cannot_change_how_grades_are_given(hostile_course, pla
         assert _points(course, "stub") == [None] * 7, "nothing was graded"
     finally:
         (course / "nbgrader_config.json").unlink()
+
+
+def test_a_link_in_one_submission_is_that_students_problem_not_the_class(tmp_path, monkeypatch):
+    """adv10 F4: a submission collected with its links (cp -a, rsync -a, tar) held notes.txt -> the gradebook; every
+    run changed what the link points to, and the class stopped.  Now that student is NOT GRADED with the reason,
+    the others are graded, and a link left under submitted/ is watched by where it points, not by its target."""
+    import os
+
+    course = tmp_path / "course"
+    nbgrader_export.export([LAB], course)
+    for name in ("aaa_link", "fifo", "solved", "noabs"):
+        (course / "submitted" / name / ASSIGNMENT).mkdir(parents=True)
+        (course / "submitted" / name / ASSIGNMENT / LAB.name).write_text("{}")
+    (course / "gradebook.db").write_text("0")
+    (course / "submitted" / "aaa_link" / ASSIGNMENT / "notes.txt").symlink_to("../../../gradebook.db")
+    os.mkfifo(course / "submitted" / "fifo" / ASSIGNMENT / "pipe")
+    started = []
+
+    def run(course_, assignment, student, time_limit=0):
+        started.append(student)
+        (course / "gradebook.db").write_text(str(len(started)))  # grading writes what the link points to
+        return {"student": student, "seconds": 0.1, "returncode": 0, "log": ""}
+
+    monkeypatch.setattr(classroom, "grade_one", run)
+    monkeypatch.setattr(classroom, "consistent", lambda *a: True)
+    monkeypatch.setattr(classroom, "gradebook_scores", lambda *a: {LAB.stem: {"exercise-1-check": 1.0}})
+    told = []
+    report = classroom.grade_class(course, ASSIGNMENT, jobs=1, echo=told.append)
+    assert started == ["noabs", "solved"], started
+    assert report["failed"] == ["aaa_link", "fifo"], report["failed"]
+    assert "notes.txt (a symbolic link)" in report["students"]["aaa_link"]["log"], report["students"]["aaa_link"]
+    assert "pipe (a fifo)" in report["students"]["fifo"]["log"], report["students"]["fifo"]
+    assert any("aaa_link: NOT GRADED" in line for line in told), told
+    assert report["students"]["solved"]["points"] == 1.0
+    link = str(course / "submitted" / "aaa_link" / ASSIGNMENT / "notes.txt")
+    assert classroom.watched_files(course)[link].startswith("link:")

@@ -89,8 +89,9 @@ c.Autograde.autograde_preprocessors = [IgnorePattern, ClearMetadataPreprocessor,
                                        ExternalGrade, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 # nbgrader's default sanitize steps, with its DeduplicateIds replaced: a copy-pasted cell (same grade_id)
 # made DeduplicateIds blank the copies' metadata, which CheckCellMetadata then refuses (nbgrader#1083), so a
-# solved notebook went ungraded.  OneCellPerGradeId keeps, of an answer's copies, the last one the student
-# changed (of a grading cell's copies, the first) and makes the others ordinary cells.
+# solved notebook went ungraded.  OneCellPerGradeId grades an answer's copies as Run All leaves them (the code
+# copies the student changed, joined in notebook order), keeps a grading cell's first copy, and makes the
+# other copies ordinary cells.
 c.Autograde.sanitize_preprocessors = [ClearOutput, OneCellPerGradeId, OverwriteKernelspec, OverwriteCells,
                                       CheckCellMetadata]
 # The formgrader's Manual Grading page and the feedback render markdown as raw HTML: EscapeStudentMarkdown

@@ -328,12 +328,16 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
     True
     """
     rng = np.random.default_rng()
+    first_failure = None
     for n, d_model in ((5, 6), (int(rng.integers(6, 10)), 4)):
         X = rng.normal(size=(n, d_model))
         perm = rng.permutation(n)
         while np.array_equal(perm, np.arange(n)) or np.array_equal(perm, np.argsort(perm)):
             perm = rng.permutation(n)
-        for label, attend in _attends(rng, d_model):
+        attends = _attends(rng, d_model)
+        # each one negated too: a signed maximum (no abs) then misses the gap one way or the other (adv10 F1's kin)
+        attends += [(f"minus ({label})", lambda X, a=attend: -a(X)) for label, attend in attends]
+        for label, attend in attends:
             context = f"with attend = {label} and n = {n}"
             value, problem = attempt(name, fn, attend, X, perm, names=("attend", "X", "perm"),
                                      expected="fn(attend, X, perm)")
@@ -362,12 +366,18 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
                 (float(np.abs(diff).sum()), "that is the sum of the absolute differences; the exercise asks for "
                                             "the largest one (max)."),
             ]
-            for other, cause in variants:
-                if math.isclose(got, other, rel_tol=1e-6, abs_tol=1e-9):
-                    return failed(name, f"{context}, {cause}")
+            causes = list(dict.fromkeys(cause for other, cause in variants
+                                        if math.isclose(got, other, rel_tol=1e-6, abs_tol=1e-9)))
+            if len(causes) == 1:
+                return failed(name, f"{context}, {causes[0]}")
+            if causes:  # two mistakes give this same number here: a later case tells them apart
+                first_failure = first_failure or failed(name, f"{context}, {causes[0]}")
+                continue
             kind = "an equivariant function, so the gap is 0 up to rounding" if expected < 1e-9 else \
                 "not equivariant, so the gap is clearly above 0"
             return failed(name, f"{context}, your gap is {got:.3g}; this attend is {kind}.")
+    if first_failure is not None:
+        return first_failure
     return passed(name, "correct for equivariant and non-equivariant functions on fresh inputs.")
 
 
@@ -642,45 +652,64 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
         heads, _ = _attention(Q, K, V, mask)
         return _merge_heads(heads) @ p["W_o"]
 
-    def last_leaks_to_first(X):  # only the last token reaches the first one's output
-        out = causal(X)
-        out[0] += 1e-3 * X[-1]
-        return out
+    def last_leaks_to_first(sign):  # only the last token reaches the first one's output
+        def last_leaks_to_first(X):
+            out = causal(X)
+            out[0] += sign * 1e-3 * X[-1]
+            return out
+        return last_leaks_to_first
 
     def running_mean(X):  # causal, no attention at all
         return np.cumsum(X, axis=0) / np.arange(1, n + 1)[:, None]
 
-    def tiny_leak(X):  # a leak well above 1e-9 but easy to miss by eye
-        # Outputs kept away from 0 (shifted by 10): a relative tolerance such as np.allclose's rtol=1e-5
-        # is then at least 1e-4 everywhere, far above the leak, and misses it as a loose threshold does.
-        out = causal(X) + 10.0
-        out[:-1] += 1e-6 * X[1:]
-        return out
+    def tiny_leak(sign):  # a leak well above 1e-9 but easy to miss by eye
+        def tiny_leak(X):
+            # Outputs kept away from 0 (shifted by 10): a relative tolerance such as np.allclose's rtol=1e-5
+            # is then at least 1e-4 everywhere, far above the leak, and misses it as a loose threshold does.
+            out = causal(X) + 10.0
+            out[:-1] += sign * 1e-6 * X[1:]
+            return out
+        return tiny_leak
 
-    def middle_leaks_back(X):  # token n // 2 reaches the output before it; the last token leaks nowhere
-        out = causal(X)
-        out[n // 2 - 1] += 1e-3 * X[n // 2]
-        return out
+    def middle_leaks_back(sign):  # token n // 2 reaches the output before it; the last token leaks nowhere
+        def middle_leaks_back(X):
+            out = causal(X)
+            out[n // 2 - 1] += sign * 1e-3 * X[n // 2]
+            return out
+        return middle_leaks_back
 
     j = int(rng.integers(1, n))  # a leak from a random later token j into a random earlier output i
     i = int(rng.integers(0, j))
 
     def leak(source: int, target: int):
-        def leaky(X):
-            out = causal(X)
-            out[target] += 1e-3 * X[source]
-            return out
-        return leaky
+        def make(sign):
+            def leaky(X):
+                out = causal(X)
+                out[target] += sign * 1e-3 * X[source]
+                return out
+            return leaky
+        return make
 
-    return [("causal attention", causal, False), ("attention without a mask", bidirectional, True),
-            (f"a causal function where token {j} leaks into output {i} only", leak(j, i), True),
-            ("a causal function where token 1 leaks into output 0 only", leak(1, 0), True),
-            (f"a causal function where token {n - 1} leaks into output {n - 2} only", leak(n - 1, n - 2), True),
-            ("a causal function where a middle token leaks into the output before it", middle_leaks_back, True),
-            ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True),
-            ("a causal function where only the last token leaks into the first output", last_leaks_to_first, True),
-            ("a running mean", running_mean, False),
-            ("a function whose leak changes outputs by about 1e-6", tiny_leak, True)]
+    # A leak can raise an output or lower it: each additive leak gets a random sign, and one always lowers
+    # (adv10 F1: a detector comparing the signed difference, without abs, missed every leak here).
+    # A case is (label, function, leaks, the same leak raising the outputs when this one lowers them, else None).
+    additive = [(f"a causal function where token {j} leaks into output {i} only", leak(j, i), None),
+                ("a causal function where token 1 lowers output 0 only", leak(1, 0), -1.0),
+                (f"a causal function where token {n - 1} leaks into output {n - 2} only", leak(n - 1, n - 2), None),
+                ("a causal function where a middle token leaks into the output before it", middle_leaks_back, None),
+                ("a causal function where only the last token leaks into the first output", last_leaks_to_first,
+                 None),
+                ("a function whose leak changes outputs by about 1e-6", tiny_leak, None)]
+    leaky = []
+    for label, make, sign in additive:
+        sign = float(rng.choice([-1.0, 1.0])) if sign is None else sign
+        leaky.append((label, make(sign), True, make(1.0) if sign < 0 else None))
+    return [("causal attention", causal, False, None), ("attention without a mask", bidirectional, True, None),
+            *leaky[:5], ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True, None),
+            ("a running mean", running_mean, False, None), leaky[5]]
+
+
+LEAK_ABS = "Take the absolute value of the difference: a leak can lower an output"
 
 
 @graded()
@@ -709,7 +738,7 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> 
     X = rng.normal(size=(n, d_model))
     cases = list(_leaky_attends(rng, n, d_model))
     for i in rng.permutation(len(cases)):  # a fresh order each time: an answer cannot replay the verdicts
-        label, attend, leaks = cases[i]
+        label, attend, leaks, raising = cases[i]
         context = f"with {label}"
         value, problem = attempt(name, fn, attend, X, names=("attend", "X"), expected="fn(attend, X)")
         if problem is not None:
@@ -719,6 +748,12 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> 
         if bool(value) == leaks:
             continue
         if leaks:
+            if raising is not None:  # this leak lowers an output: does the detector see the same leak raising it?
+                again, problem = attempt(name, fn, raising, X, names=("attend", "X"), expected="fn(attend, X)")
+                if problem is None and isinstance(again, (bool, np.bool_)) and bool(again):
+                    return failed(name, f"{context}, your detector says no leak, but there is one: it finds this "
+                                        "leak when it raises the output and misses it when it lowers it. "
+                                        f"{LEAK_ABS}.")
             return failed(name, f"{context}, your detector says no leak, but there is one. Change every later "
                                 "token in turn and compare every earlier output, with the 1e-9 threshold.")
         return failed(name, f"{context}, your detector reports a leak where there is none: compare only the "

@@ -277,7 +277,7 @@ def likely_cause(got: np.ndarray, expected: np.ndarray, what: str) -> str | None
                     "var(ddof=1), the unbiased estimate, where the population variance, ddof=0, is expected).")
         return (f"{what} is the expected value times {n - 1}/{n}: a division by n where n - 1 is expected "
                 "(ddof=1).")
-    if got.ndim > 0 and ratio.size < 2:  # one number to go by: no pattern to name
+    if ratio.size < 2:  # one number (a scalar result too): no pattern to name, and got / r would be the answer
         return None
     if r == -1.0:
         return f"{what} has the opposite sign of the expected value everywhere."

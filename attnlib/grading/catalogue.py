@@ -1701,7 +1701,19 @@ def _grade_causal_weights(fn, rng, data):
                                [(with_bias_inputs(rng, 9, 9),), (np.array([[3.0]]),), (50 * rng.normal(size=(4, 4)),),
                                 (future_dominates(rng),)],
                                mistakes=mistakes("06", 1)),
-        lambda: _far_below(fn, rng))
+        lambda: _far_below(fn, rng),
+        lambda: _below_any_fill(fn, rng, hidden(1)))
+
+
+FINITE_FILL = ("These scores are all near -1e35: a finite number put on the future scores (-1e9, -1e30, ...) is "
+               "above them, so the future takes the weight. Use -np.inf")
+
+
+def _below_any_fill(fn, rng, name):
+    """adv10 F3: allowed scores far below every finite fill in use (-1e9, -1e30; still finite in float32), so that
+    only -inf keeps the weights above the diagonal exactly 0."""
+    result = _future_exactly_zero(fn, with_bias_inputs(rng, 6, 6) - 1e35, name)
+    return result if result.passed else failed(name, f"{FINITE_FILL}.")
 
 
 def _far_below(fn, rng):
@@ -1774,7 +1786,22 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
             n = S.shape[0]
             return al.softmax(np.where(al.causal_mask(n), S, -1e4), axis=-1)  # exp(-1e4) is 0.0 in float64
         '''), "These scores are all near -10000"),
+    (src('''
+        def causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, -1e9), axis=-1)  # adv10 F3: masked_fill(-1e9)
+        '''), FINITE_FILL),
 ], right=[src('''
+    def causal_weights(S):
+        S = np.asarray(S, dtype=float)
+        return al.softmax(S + np.where(al.causal_mask(len(S)), 0.0, -np.inf), axis=-1)
+    '''), src('''
+    def causal_weights(S):
+        S = np.array(S, dtype=float)  # masked_fill style
+        S[~al.causal_mask(len(S))] = -np.inf
+        return al.softmax(S, axis=-1)
+    '''), src('''
     def causal_weights(S):
         S = np.asarray(S, dtype=np.float32)  # float32 arithmetic (adv9 F5)
         n = S.shape[0]
@@ -2210,6 +2237,16 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             X_changed[half:] += 1.0  # the second half changed; only the first half's outputs compared
             return bool(np.abs(attend(X_changed)[:half] - attend(X)[:half]).max() > 1e-9)
         '''), "halves"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if (attend(X_changed)[:j] - base[:j]).max() > 1e-9:  # no abs (adv10 F1)
+                    return True
+            return False
+        '''), "Take the absolute value of the difference: a leak can lower an output"),
 ], right=[src('''
     def leaks_future(attend, X):
         base = np.asarray(attend(X))
@@ -2604,10 +2641,12 @@ AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: th
 
 
 def _grade_fixed_causal(fn, rng, data):
-    return check_function(exercise_name(7), fn, _causal_ref,
-                          [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),), (np.array([[2.0]]),),
-                           (future_dominates(rng),), (rng.normal(size=(4, 4)) + 1e3,)],
-                          mistakes=mistakes("06", 7))
+    return then(lambda: check_function(exercise_name(7), fn, _causal_ref,
+                                       [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),),
+                                        (np.array([[2.0]]),), (future_dominates(rng),),
+                                        (rng.normal(size=(4, 4)) + 1e3,)],
+                                       mistakes=mistakes("06", 7)),
+                lambda: _below_any_fill(fn, rng, hidden(7)))
 
 
 add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
@@ -2652,7 +2691,22 @@ add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_he
             W = al.softmax(S, axis=-1) * al.causal_mask(n)
             return W / W.sum(axis=0, keepdims=True)
         '''), None),
-]))
+    (src('''
+        def fixed_causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, -1e30), axis=-1)  # adv10 F3: a finite fill
+        '''), FINITE_FILL),
+], right=[src('''
+    def fixed_causal_weights(S):
+        S = np.asarray(S, dtype=float)
+        return al.softmax(S + np.where(al.causal_mask(len(S)), 0.0, -np.inf), axis=-1)
+    '''), src('''
+    def fixed_causal_weights(S):
+        S = np.array(S, dtype=np.float32)  # masked_fill style, float32
+        S[~al.causal_mask(len(S))] = -np.inf
+        return al.softmax(S, axis=-1)
+    ''')]))
 
 ZERO_FILL = ("hidden keys get score 0, not -inf: exp(0) = 1, so they still get weight. Fill the hidden scores with "
              "-inf.")

@@ -145,10 +145,41 @@ def unexpected_entries(course: Path) -> list[str]:
 
 
 def _hash(path: Path) -> str | None:
+    """A file's content hash; a symbolic link's is the hash of where it points (never of what it points to,
+    which grading itself may write: adv10 F4); None for anything else that is not a regular file."""
     try:
+        if path.is_symlink():
+            return "link:" + hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
+        if not path.is_file():  # a fifo or a device: reading it could block or never end
+            return None
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+def irregular_files(course: Path, student: str) -> list[str]:
+    """What under ``submitted/<student>/`` is not a plain folder or a regular file: symbolic links, fifos,
+    sockets, devices (paths relative to the course).  nbgrader's exchange and ``zip_collect`` copy files, so
+    such entries come from submissions collected by hand (``cp -a``, ``rsync -a``, tar); a link could point
+    at what grading writes (the gradebook) or read someone else's work, so that student is not graded."""
+    import stat
+
+    root = Path(course) / "submitted" / student
+    found = []
+    if root.is_symlink():
+        return [root.relative_to(course).as_posix()]
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "a fifo" if stat.S_ISFIFO(mode) else \
+                    "a socket" if stat.S_ISSOCK(mode) else "a device"
+                found.append(f"{path.relative_to(course).as_posix()} ({kind})")
+    return sorted(found)
 
 
 def watched_files(course: Path) -> dict[str, str]:
@@ -165,8 +196,9 @@ def watched_files(course: Path) -> dict[str, str]:
     if (course / ".jupyter").is_dir():
         paths += [p for p in (course / ".jupyter").rglob("*")
                   if p.is_file() and p.relative_to(course / ".jupyter").as_posix() not in JUPYTER_FILES]
-    if (course / "submitted").is_dir():
-        paths += [p for p in (course / "submitted").rglob("*") if p.is_file() or p.is_symlink()]
+    if (course / "submitted").is_dir():  # links are not followed (os.walk), and hashed by where they point
+        paths += [Path(folder) / name for folder, dirs, files in os.walk(course / "submitted") for name in
+                  [*files, *(d for d in dirs if (Path(folder) / d).is_symlink())]]
     sites = [*site.getsitepackages(), site.getusersitepackages()]
     for folder in map(Path, sites):
         if folder.is_dir():
@@ -284,6 +316,8 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
     students = list(students) if students else submitted_students(course, assignment)
     if not students:
         raise ValueError(f"no submissions of {assignment} in {course / 'submitted'}")
+    refused = {student: found for student in students if (found := irregular_files(course, student))}
+    students = [student for student in students if student not in refused]
     clean = refuse_if_planted(course)
     baseline = grader_state()  # checked before each nbgrader run, which inherits it (adv9 F1)
     lock = threading.Lock()
@@ -334,6 +368,12 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
     stop_if_planted()
     report = {}
     failed: list[str] = []
+    for student, found in refused.items():  # that student's problem, not the class's (adv10 F4)
+        failed.append(student)
+        reason = (f"the submission holds what is not a regular file: {', '.join(found)}. Replace each link by a copy "
+                  "of the file (or delete it) and grade this student again")
+        report[student] = {"seconds": 0.0, "points": 0, "scores": {}, "failed": True, "log": reason}
+        echo(f"{student}: NOT GRADED: {reason}.")
     for run in runs:
         student = run["student"]
         if run["returncode"] != 0 or not consistent(course, assignment, student):

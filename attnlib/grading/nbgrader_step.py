@@ -97,8 +97,10 @@ def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> 
     for cell in nb.cells:
         match = ANSWER_ID.match(str(_meta(cell).get("grade_id", "")))
         if match and cell.cell_type == "code" and _meta(cell).get("solution"):
-            answers[int(match.group(1))] = cell.source
-            n = cell.get("metadata", {}).get("attnlib", {}).get("copies")
+            note = cell.get("metadata", {}).get("attnlib", {})
+            source = note.get("source")  # several changed copies, joined by OneCellPerGradeId
+            answers[int(match.group(1))] = source if isinstance(source, str) else cell.source
+            n = note.get("copies")
             if isinstance(n, int) and n > 1:
                 copies[int(match.group(1))] = n
     numbers = []
@@ -115,7 +117,8 @@ def verdicts(nb, lab: str, workers: int = 1, time_limit: float = TIME_LIMIT) -> 
         if number in copies:  # OneCellPerGradeId left one of several copied cells graded: say which
             result = CheckResult(result.name, result.passed, (
                 f"{result.message} (Your notebook had {copies[number]} cells for Exercise {number}, copies of one "
-                "another; the grader graded the last one you changed. Delete the others.)"))
+                "another; the grader graded the code copies you changed, in notebook order, as Run All runs them. "
+                "Keep one answer cell and delete the others.)"))
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -211,21 +214,62 @@ def _unchanged(cell) -> bool:
         return False
 
 
+def _released_type(cells, grade_id: str) -> str:
+    """The cell type the course released for ``grade_id``: an unchanged copy's (the checksum covers the
+    type), else code for an exercise's answer cell (``exercise-N``, always code in the labs), else the first's."""
+    for cell in cells:
+        if _unchanged(cell):
+            return cell.cell_type
+    return "code" if ANSWER_ID.match(grade_id) else cells[0].cell_type
+
+
+def _parses(source: str) -> bool:
+    import ast
+
+    from attnlib.grading.sandbox import python_source
+
+    try:
+        ast.parse(python_source(source))
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def run_all_source(cells) -> str:
+    """What Run All leaves in force from several changed code copies of one answer cell: their sources in
+    notebook order, each as plain Python (IPython's ``%%time`` and the like work per cell), the copies that
+    cannot be parsed left out (Run All defines nothing from them).  The grader runs every top-level statement
+    and reports a try-out line that raises without grading the answer down for it."""
+    from attnlib.grading.sandbox import python_source
+
+    parsed = [c for c in cells if _parses(c.source)]
+    if not parsed:
+        return cells[-1].source
+    return "\n\n".join(python_source(c.source).rstrip("\n") for c in parsed) + "\n"
+
+
 def keep_one_cell_per_grade_id(nb) -> dict[str, int]:
     """Leave one cell with each ``grade_id``; the other copies become ordinary cells (their ``nbgrader``
     metadata removed).  Return ``{grade_id: number of copies}`` for the ids that had more than one.
 
-    Which copy is kept: for an answer cell (a solution cell: code, or an open question's markdown), the
-    *last copy the student changed* (a student who copies a cell to try something out edits the copy, and on
-    Run All the later definition is the one in force; a copy of the untouched stub never wins over a solved
-    cell); when no copy was changed, the first.  For a locked cell (a grading cell), the first: nbgrader
-    restores its source anyway.  nbgrader's own DeduplicateIds keeps the last copy of every kind and sets
-    the others' metadata to ``{}``, which its CheckCellMetadata then rejects (nbgrader#1083), so the whole
-    notebook went ungraded.
+    An answer cell (a solution cell) is graded as Run All would leave it (adv10 F2).  Only copies of the
+    released cell type count (a copy turned into a markdown note is a note, not an answer); of those, the
+    copies the student changed are joined in notebook order and graded together (stored in the kept cell's
+    ``metadata.attnlib.source``): a solved cell copied into a try-out line, split in two by JupyterLab's
+    *Split cell* (both halves keep the metadata), or split at a helper's ``def`` is graded with everything
+    its copies define, and a later changed definition overrides an earlier one, as on Run All.  A copy of the
+    untouched stub never counts when another copy was changed; when none was, the first copy is graded.  The
+    cell that keeps the metadata is the last changed copy of the released type (the first copy when none).
+    For a locked cell (a grading cell), the first: nbgrader restores its source anyway.  nbgrader's own
+    DeduplicateIds keeps the last copy of every kind and sets the others' metadata to ``{}``, which its
+    CheckCellMetadata then rejects (nbgrader#1083), so the whole notebook went ungraded.
     """
     groups: dict[str, list] = {}
     for cell in nb.cells:
         meta = _meta(cell)
+        if meta.get("solution"):  # only this step writes what the grader reads here, never the submission
+            for key in ("copies", "source"):
+                cell.get("metadata", {}).get("attnlib", {}).pop(key, None)
         if meta.get("grade_id") is not None and (meta.get("grade") or meta.get("solution") or meta.get("locked")):
             groups.setdefault(str(meta["grade_id"]), []).append(cell)
     copies = {}
@@ -234,9 +278,14 @@ def keep_one_cell_per_grade_id(nb) -> dict[str, int]:
             continue
         keep = cells[0]
         if any(_meta(c).get("solution") for c in cells):
-            changed = [c for c in cells if not _unchanged(c)]
-            keep = changed[-1] if changed else cells[0]
-            keep.metadata["attnlib"] = {**keep.metadata.get("attnlib", {}), "copies": len(cells)}  # for the feedback
+            kind = _released_type(cells, grade_id)
+            same = [c for c in cells if c.cell_type == kind] or cells
+            changed = [c for c in same if not _unchanged(c)]
+            keep = changed[-1] if changed else same[0]
+            note = {"copies": len(cells)}  # for the feedback
+            if kind == "code" and len(changed) > 1:
+                note["source"] = run_all_source(changed)
+            keep.metadata["attnlib"] = {**keep.metadata.get("attnlib", {}), **note}
         for cell in cells:
             if cell is not keep:
                 del cell.metadata["nbgrader"]
@@ -252,9 +301,9 @@ class OneCellPerGradeId(_Base):
 
     def preprocess(self, nb, resources):
         for grade_id, n in keep_one_cell_per_grade_id(nb).items():
-            self.log.warning("Cell with id '%s' exists %d times (copied cells): graded one of them (an answer: the "
-                             "last copy the student changed; a grading cell: the first); the others are ordinary "
-                             "cells now", grade_id, n)
+            self.log.warning("Cell with id '%s' exists %d times (copied cells): an answer is graded from the code "
+                             "copies the student changed, joined in notebook order as Run All runs them; a grading "
+                             "cell from the first copy; the other copies are ordinary cells now", grade_id, n)
         return nb, resources
 
 
