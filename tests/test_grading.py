@@ -256,7 +256,7 @@ def _poke(s, new):  # numpy writes the audit hook's own strings: "socket.__new__
     a.__array_interface__ = {"data": (id(s) + sys.getsizeof(s) - len(s) - 1, False), "shape": (len(s),),
                              "typestr": "|u1", "version": 3}
     np.array(a, copy=False)[:] = np.frombuffer(new.encode(), dtype=np.uint8)
-for s in list(_m._BLOCKED):
+for s in list(getattr(_m, "_BLOCKED", ())):  # adv11 F1: the hook now keeps private copies
     if s.startswith(("socket.", "os.fork")):
         _poke(s, "X" + s[1:])
 def _load(name, path):  # the import check reads only the first part of a dotted name
@@ -282,7 +282,32 @@ def test_past_the_audit_hook_there_is_still_no_socket_and_no_new_process(way):
     Landlock governs TCP only.  The system-call filter refuses sockets and new processes to native code
     too (an adversarial tester reached a UDP "oracle" and left a forked process behind before it)."""
     result = _grade(("03", 1), ESCAPE.replace("WAY", way))
-    assert not result.passed and "Operation not permitted" in result.message, result
+    # since adv11 F1 the hook's blocked names are private copies, so the hook itself may refuse first;
+    # the filter alone is tested below, in a process without the hook
+    assert not result.passed and ("Operation not permitted" in result.message
+                                  or "not allowed while grading" in result.message), result
+
+
+@pytest.mark.parametrize("way", ["socket.socket(socket.AF_INET, socket.SOCK_DGRAM)", "socket.socket(socket.AF_UNIX)",
+                                 "os.fork() or os._exit(0)"], ids=["udp", "unix", "fork"])
+def test_the_system_call_filter_alone_refuses_sockets_and_new_processes(way):
+    """The filter without the audit hook (as native code would meet it): EPERM."""
+    import platform
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the filter is Linux x86_64/aarch64 only")
+    script = "import os, sys, socket\n" + _filter_source() + f'''
+assert _filter_syscalls()
+try:
+    {way}
+    print("done")
+except OSError as err:
+    print(err.errno)
+'''
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["1"], (out.stdout, out.stderr)
 
 
 def test_installed_packages_are_not_readable_though_the_standard_library_is():
@@ -1083,3 +1108,123 @@ def test_a_try_out_line_that_calls_a_helper_in_the_answer_cell_is_served():
               "soft_lookup(5.0, keys, values, 1.0)\n")
     result = _grade(("01", 3), source)
     assert result.passed, result
+
+
+# --- adv11 F1: an answer rewrote a standard-library file through a shared writable mapping ---------
+
+def _probe_text(source):
+    """What a probe reports in the message of the exception it raises (the child sends no strings back)."""
+    from attnlib.grading.sandbox import LearnerRaised
+
+    with pytest.raises(LearnerRaised) as raised:
+        _probe(source)
+    return str(raised.value)
+
+
+_STDLIB_WRITE = '''
+import os, sys, builtins
+def probe():
+    import textwrap
+    path = textwrap.__file__
+    found = []
+    try:  # the audit hook with its flags and builtins taken from under it
+        os.O_WRONLY = os.O_RDWR = os.O_CREAT = os.O_APPEND = 0
+        builtins.any = lambda it: "root" in getattr(getattr(it, "gi_code", None), "co_varnames", ())  # paths: yes
+    except Exception as err:
+        found.append("patch:" + type(err).__name__)
+    for flags in (1, 2):  # O_WRONLY, O_RDWR as literals
+        try:
+            fd = os.open(path, flags)
+            found.append(f"opened {flags}")
+            try:
+                import mmap
+                m = mmap.mmap(fd, 0, flags=1, prot=3)  # MAP_SHARED, PROT_READ | PROT_WRITE
+                m[0:1] = m[0:1]  # the same byte back: harmless even when it works
+                m.close()
+                found.append("mapped")
+            except Exception as err:
+                found.append("map refused: " + str(err))
+            os.close(fd)
+        except Exception as err:
+            found.append(type(err).__name__ + ": " + str(err))
+    raise RuntimeError("|".join(found))  # the message carries the report back
+'''
+
+
+def test_no_standard_library_file_can_be_opened_for_writing_from_the_sandbox():
+    """Landlock gave every file root write access and the hook read os.O_* and builtins.any at call time:
+    with them patched, textwrap.py opened O_RDWR and a MAP_SHARED mapping rewrote it (adv11 F1)."""
+    import hashlib
+    import textwrap
+
+    before = hashlib.sha256(Path(textwrap.__file__).read_bytes()).hexdigest()
+    found = _probe_text(_STDLIB_WRITE).split("|")
+    assert not any(f.startswith("opened") or f == "mapped" for f in found), found
+    # the hook still holds with its module's flags and builtins patched
+    assert all("not allowed while grading: writing" in f for f in found if not f.startswith("patch")), found
+    assert hashlib.sha256(Path(textwrap.__file__).read_bytes()).hexdigest() == before
+    # the next student's grade is the grader's as usual
+    assert _grade(("03", 1), catalogue.EXERCISES["03", 1].reference).passed
+
+
+def test_the_blocked_events_are_not_strings_the_answer_can_reach():
+    """The hook's blocked set held the very str objects of __main__._BLOCKED (numpy can rewrite them)."""
+    source = '''
+import sys
+def probe():
+    m = sys.modules["__main__"]
+    raise RuntimeError(",".join(name for name in ("_BLOCKED", "_NO_IMPORT") if hasattr(m, name)))
+'''
+    found = _probe_text(source)
+    assert found == "", found
+
+
+def _filter_source():
+    from attnlib.grading import sandbox
+
+    start = sandbox.CHILD.index("def _filter_syscalls")
+    return sandbox.CHILD[start:sandbox.CHILD.index("_ISOLATED = _isolate")]
+
+
+def test_the_system_call_filter_refuses_shared_writable_file_mappings(tmp_path):
+    """RLIMIT_FSIZE does not cover mmap: a MAP_SHARED, PROT_WRITE mapping of a file writes it in place.
+    The filter refuses it (EPERM, where the kernel would say EBADF for fd -1); private and anonymous
+    shared mappings (numpy, the allocator) still work."""
+    import platform
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the filter is Linux x86_64/aarch64 only")
+    script = "import os, sys\n" + _filter_source() + '''
+import ctypes
+assert _filter_syscalls()
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+def errno_of(prot, flags, fd):
+    p = libc.mmap(None, 4096, prot, flags, fd, 0)
+    return 0 if p not in (None, ctypes.c_void_p(-1).value) else ctypes.get_errno()
+print(errno_of(3, 1, -1), errno_of(3, 3, -1), errno_of(3, 0x21, -1), errno_of(3, 0x22, -1), errno_of(1, 1, -1))
+'''
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    shared, validate, anonymous_shared, anonymous_private, read_only = map(int, out.stdout.split())
+    assert shared == 1 and validate == 1  # EPERM from the filter
+    assert anonymous_shared == 0 and anonymous_private == 0
+    assert read_only == 9  # EBADF: the kernel's own answer, the filter let it through
+
+
+def test_a_kernel_without_landlock_abi_3_is_a_grader_fault_never_a_grade(monkeypatch):
+    """On Landlock ABI 1-2 O_TRUNC is not governed (an answer emptied tempfile.py in a simulation); without
+    Landlock only the audit hook stood.  The child refuses to run the cell and the grader raises."""
+    from attnlib.grading import sandbox
+
+    child = sandbox.CHILD.replace("_ISOLATED = _isolate(_ALLOWED, _LIST_ONLY)",
+                                  "_ISOLATED = min(2, _isolate(_ALLOWED, _LIST_ONLY))")
+    assert child != sandbox.CHILD
+    monkeypatch.setattr(sandbox, "CHILD", child)
+    source = "import os\nos.open(__import__('tempfile').__file__, 1 | 512)\ndef my_softmax(x):\n    return x\n"
+    with pytest.raises(sandbox.GraderFault, match="Landlock"):
+        with Sandbox(source, "my_softmax"):
+            pass

@@ -6,14 +6,15 @@ folder with only numpy linked in, and an audit hook installed before the learner
 refuses to open files outside the standard library and numpy, to start processes, to open
 sockets, or to import ``ctypes``.  The hook lives in the learner's own process, and numpy can read
 and write that process's memory at a raw address (``__array_interface__``), so the hook alone does
-not hold: before any learner code runs, the child also confines itself with Landlock (Linux 5.13+;
-irreversible, native code included): it may read the standard library and numpy only, write
-nowhere, make no TCP connection, and signal no process outside itself; and with a seccomp filter
+not hold: before any learner code runs, the child also confines itself with Landlock (ABI 3 or
+later, Linux 6.2+; irreversible, native code included): it may read the standard library and numpy
+only (no file of theirs opened for writing), write nowhere but ``/dev/null``, make no TCP connection, and signal no process outside itself; and with a seccomp filter
 (x86-64 and ARM64) it may create no socket of any kind, start no process or program, trace
-nothing and make no namespace (threads stay possible); nor may it act on any other process of the
+nothing, make no namespace and map no file shared and writable (threads stay possible); nor may it act on any other process of the
 grading user (their limits, priority, scheduling, signals) or on files' owners and times, and it holds
-no capability.  A grader that cannot start a child, or whose own limits were lowered, raises
-:class:`GraderFault` (never a student's 0).  A prediction's child (``plain``) has no
+no capability.  A grader that cannot start a child, whose own limits were lowered, or whose kernel
+cannot confine the child so (no Landlock ABI 3, no seccomp filter) raises :class:`GraderFault` (never a
+student's 0; adv11 F1).  A prediction's child (``plain``) has no
 numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
@@ -185,7 +186,10 @@ def _isolate(roots, list_only=()):
             if listing:
                 access = read_dir
             else:
-                access = read_file | read_dir if os.path.isdir(path) else read_file | write_file
+                # a file root is read only: with write access an answer opened textwrap.py O_RDWR and
+                # rewrote it through a MAP_SHARED mapping (adv11 F1); only /dev/null may be written
+                access = read_file | read_dir if os.path.isdir(path) else \
+                    read_file | write_file if path == "/dev/null" else read_file
             rule = Beneath(access, fd)
             if syscall(add, ruleset, 1, ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
                 raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}")
@@ -255,6 +259,14 @@ def _filter_syscalls():
             block.append((jeq, left + 1, 0, pid))  # equal: jump over the rest and the EPERM, to allow
         block += [(ret, 0, 0, eperm), (ret, 0, 0, allow)]
         prog += [(jeq, 0, len(block), nr), *block]
+    # no shared writable mapping of a file (adv11 F1: RLIMIT_FSIZE does not cover one, and it writes the
+    # file in place): mmap with PROT_WRITE and MAP_SHARED (or MAP_SHARED_VALIDATE) without MAP_ANONYMOUS.
+    # Anonymous shared and private mappings stay.  mprotect needs no rule: the kernel refuses to add
+    # PROT_WRITE to a shared mapping of a file not opened for writing, and Landlock refuses that open.
+    mmap_nr = 9 if platform.machine() == "x86_64" else 222
+    prog += [(jeq, 0, 7, mmap_nr), (ld, 0, 0, 32), (jset, 0, 4, 2),  # prot (third argument): PROT_WRITE?
+             (ld, 0, 0, 40), (jset, 0, 2, 1), (jset, 1, 0, 0x20),  # flags (fourth): MAP_SHARED, MAP_ANONYMOUS?
+             (ret, 0, 0, eperm), (ret, 0, 0, allow)]
     prog += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys)]  # the C library then uses clone, checked below
     prog += [(jeq, 0, 3, clone), (ld, 0, 0, 16), (jset, 1, 0, 0x00010000), (ret, 0, 0, eperm)]
     prog += [(ret, 0, 0, allow)]
@@ -291,29 +303,43 @@ _BLOCKED = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.sp
 _NO_IMPORT = {"ctypes", "_ctypes", "subprocess", "_posixsubprocess", "socket", "_socket", "multiprocessing",
               "_multiprocessing", "pty", "attnlib"} | ({"numpy"} if _PLAIN else set())
 def _install_hook(allowed, blocked, no_import):
-    # The hook keeps its settings in this closure only: nothing in __main__ refers to it, the gc
-    # functions that could find it are refused, and an audit hook cannot be removed.
-    sep = os.sep
-    realpath = os.path.realpath
+    # The hook keeps its settings in this closure and its defaults only: nothing in __main__ refers to
+    # them (the names and roots are fresh copies, not str objects an answer can reach and rewrite through
+    # numpy), the gc functions that could find it are refused, and an audit hook cannot be removed.  It
+    # looks up no module global and no builtin when it runs (adv11 F1: patching os.O_WRONLY and
+    # builtins.any switched its write test off): everything it uses is bound here, before any answer runs.
+    # It is a second line only: Landlock and the system-call filter hold against native code too.
+    copy = "".join
+    allowed = tuple(copy(list(r)) for r in allowed)
+    prefixes = tuple(copy([r, os.sep]) for r in allowed)
+    blocked = frozenset(copy(list(b)) for b in blocked)
+    no_import = frozenset(copy(list(n)) for n in no_import)
 
-    def hook(event, args):
-        if event in blocked or event.startswith(("gc.get_", "ctypes.")):
-            raise PermissionError(f"not allowed while grading: {event}")
+    def hook(event, args, blocked=blocked, no_import=no_import, allowed=allowed, prefixes=prefixes,
+             realpath=os.path.realpath, write_flags=os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC,
+             denied=PermissionError, missing=ImportError, is_a=isinstance, text=str, raw=bytes, number=int,
+             size=len, firsts=("gc.get_", "ctypes."), modes="wax+"):
+        if event in blocked or event.startswith(firsts):
+            raise denied(f"not allowed while grading: {event}")
         if event == "import" and args[0].split(".")[0] in no_import:
-            raise ImportError(f"not available while grading: {args[0]}")
+            raise missing(f"not available while grading: {args[0]}")
         if event == "open":
             path = args[0]
-            if isinstance(path, int):
+            if is_a(path, number):
                 return
-            if isinstance(path, bytes):
+            if is_a(path, raw):
                 path = path.decode(errors="replace")
-            real = realpath(str(path))
-            if not any(real == root or real.startswith(root + sep) for root in allowed):
-                raise PermissionError(f"not allowed while grading: opening {path}")
-            mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
-            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
-            if any(m in mode for m in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND):
-                raise PermissionError(f"not allowed while grading: writing {path}")
+            real = realpath(text(path))
+            if not (real in allowed or real.startswith(prefixes)):
+                raise denied(f"not allowed while grading: opening {path}")
+            mode = args[1] if size(args) > 1 and is_a(args[1], text) else "r"
+            flags = args[2] if size(args) > 2 and is_a(args[2], number) else 0
+            writes = flags & write_flags
+            for m in modes:
+                if m in mode:
+                    writes = True
+            if writes:
+                raise denied(f"not allowed while grading: writing {path}")
 
     sys.addaudithook(hook)
 
@@ -536,7 +562,11 @@ def _main():
     request = json.loads(_in.readline())
     ns = _namespace(request)
     sys.setrecursionlimit(3000)
-    _install_hook(_ALLOWED, frozenset(_BLOCKED), frozenset(_NO_IMPORT))
+    if _ISOLATED < 3 or not _FILTERED:  # before any line of the answer runs (adv11 F1)
+        _send({"op": "unconfined", "abi": _ISOLATED, "filtered": bool(_FILTERED)})
+        return
+    _install_hook(_ALLOWED, _BLOCKED, _NO_IMPORT)
+    del globals()["_BLOCKED"], globals()["_NO_IMPORT"]  # the hook holds its own copies
     try:
         tree = ast.parse(request["source"], "<your answer cell>")
     except BaseException as err:
@@ -635,24 +665,10 @@ def python_source(source: str) -> str:
         return source
 
 
-def _warn_unisolated() -> None:
-    global _WARNED
-    if not _WARNED:
-        _WARNED = True
-        import warnings
-
-        warnings.warn("this kernel has no Landlock (Linux 5.13+): answers are confined by an audit hook only, which "
-                      "native code (numpy's __array_interface__ on a raw address) can get round; grade on a newer "
-                      "kernel", RuntimeWarning, stacklevel=3)
-
-
-_WARNED = False
-
-
 _FIELDS = {  # what each message from the child must hold (anything else is dropped unread)
     "cell raised": {"type": str, "message": str}, "raised": {"type": str, "message": str},
     "missing": {}, "ready": {"signature": (list, type(None))}, "helper": {"name": str},
-    "unsendable": {"message": str}, "returned": {},
+    "unsendable": {"message": str}, "returned": {}, "unconfined": {"abi": int},
 }
 
 
@@ -833,13 +849,18 @@ class Sandbox:
                 self.problem = f"your answer cell raised {message['type']}: {self._explained(message['message'][:300])}"
         elif message["op"] == "missing":
             self.problem = f"your answer cell does not define the function {self.name}."
+        elif message["op"] == "unconfined":
+            self.close()
+            raise GraderFault(
+                f"this machine cannot confine an answer (Landlock ABI {message['abi']}, system-call filter "
+                f"{'on' if message.get('filtered') else 'off'}; grading needs Landlock ABI 3 or later, Linux 6.2+, "
+                "and seccomp on x86_64 or aarch64).  Without them an answer can rewrite files the grader runs, "
+                "so no grade is given: grade on a newer kernel.")
         elif message["op"] == "ready":
             self.signature = message["signature"]
             self.isolated = message.get("isolated")
             if isinstance(message.get("cell_error"), str):
                 self.cell_error = message["cell_error"][:300]
-            if not self.isolated:
-                _warn_unisolated()
         else:
             self.problem = "your answer cell could not be run."
 
