@@ -344,3 +344,30 @@ def test_one_number_gets_no_constant_factor_message():
     assert likely_cause(np.array(2.5), np.array(1.25), "your value") is None
     assert likely_cause(np.array([2.5]), np.array([1.25]), "your value") is None
     assert "times 2 everywhere" in likely_cause(np.array([2.0, 4.0]), np.array([1.0, 2.0]), "your value")
+
+
+def test_the_leak_detector_check_refuses_loose_tolerances_on_every_draw():
+    """adv11 F5: the subtle leak was exactly 1e-6, so atol=1e-6 (and > 1e-6, > 1e-7) passed 25 of 25 runs.
+    Now the leak is 1e-8 to 3e-8: the statement's 1e-9 passes on every draw, the loose ones on none."""
+    import numpy as np
+
+    from attnlib.checks import check_leak_detector
+
+    def detector(threshold, allclose=False):
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if allclose:
+                    if not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=threshold):
+                        return True
+                elif np.abs(attend(X_changed)[:j] - base[:j]).max() > threshold:
+                    return True
+            return False
+        return leaks_future
+
+    for seed in range(40):
+        assert check_leak_detector(detector(1e-9), rng=np.random.default_rng(seed)).passed, seed
+        for loose in (detector(1e-6, allclose=True), detector(1e-6), detector(1e-7)):
+            assert not check_leak_detector(loose, rng=np.random.default_rng(seed)).passed, seed

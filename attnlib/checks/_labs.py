@@ -662,12 +662,17 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
     def running_mean(X):  # causal, no attention at all
         return np.cumsum(X, axis=0) / np.arange(1, n + 1)[:, None]
 
+    # The subtle leak's size, drawn between 1e-8 and 3e-8: ten times the statement's 1e-9 threshold at
+    # least, and clearly under the loose tolerances 1e-7 and 1e-6 (adv11 F5: a leak of exactly 1e-6 let
+    # atol=1e-6 pass, float rounding at 10 pushing some differences just above it).
+    tiny = float(10.0 ** rng.uniform(-8.0, -7.5))
+
     def tiny_leak(sign):  # a leak well above 1e-9 but easy to miss by eye
         def tiny_leak(X):
             # Outputs kept away from 0 (shifted by 10): a relative tolerance such as np.allclose's rtol=1e-5
             # is then at least 1e-4 everywhere, far above the leak, and misses it as a loose threshold does.
             out = causal(X) + 10.0
-            out[:-1] += sign * 1e-6 * X[1:]
+            out[:-1] += sign * tiny * X[1:]
             return out
         return tiny_leak
 
@@ -699,7 +704,7 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
                 ("a causal function where a middle token leaks into the output before it", middle_leaks_back, None),
                 ("a causal function where only the last token leaks into the first output", last_leaks_to_first,
                  None),
-                ("a function whose leak changes outputs by about 1e-6", tiny_leak, None)]
+                ("a function whose leak changes outputs by about 1e-8", tiny_leak, None)]
     leaky = []
     for label, make, sign in additive:
         sign = float(rng.choice([-1.0, 1.0])) if sign is None else sign
@@ -717,7 +722,7 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> 
     """Check a learner's ``fn(attend, X)`` -> bool: True when some output depends on a later token.
 
     Tried on causal functions and on leaky ones (no mask, the reshape bug, a leak from the
-    last token into the first output only, a leak of size 1e-6), with inputs drawn afresh.
+    last token into the first output only, a leak of size 1e-8 to 3e-8), with inputs drawn afresh.
 
     Examples
     --------

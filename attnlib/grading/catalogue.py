@@ -2222,6 +2222,36 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
     (src('''
         def leaks_future(attend, X):
             base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6):
+                    return True
+            return False
+        '''), "atol 1e-6 (adv11 F5)"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-6:
+                    return True
+            return False
+        '''), "threshold 1e-6 (adv11 F5)"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-7:
+                    return True
+            return False
+        '''), "threshold 1e-7 (adv11 F5)"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
             n = len(X)
             for j in (n // 2, n - 1):  # only two tokens are ever changed
                 X_changed = X.copy()
