@@ -452,7 +452,12 @@ prediction("01", 5, "predicted_wide_lookup",
     '''), src('''
     def predicted_wide_lookup():
         return 36.0  # adv7 F5: the value at the equally near key 6 (a hard lookup), 1.8 % off the measurement
-    ''')], data=_lab1_data, rtol=0.01,
+    '''), src('''
+    def predicted_wide_lookup():  # adv11 F4: the lookup itself, in plain Python (needs the keys)
+        sigma, q = 100.0, 5.0
+        w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
+        return sum(wi * v for wi, v in zip(w, values)) / sum(w)
+    ''')], data=lambda rng: {"values": _lab1_data(rng)["values"]}, rtol=0.01,
            explanation="With σ = 100 all scores are within 0.003 of 0, the weights are almost uniform, and the soft "
                        "lookup returns almost the plain average of the values.")
 
