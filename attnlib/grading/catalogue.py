@@ -1051,15 +1051,31 @@ add(Exercise("03", 5, "my_kernel_regression", _grade_kernel, helpers=al_helpers(
     '''), mistakes=KERNEL_MISTAKES))
 
 
+FINITE_DIFFERENCES = ("on a large input the analytic backward pass takes milliseconds; numerical differentiation "
+                      "(finite differences) does not finish: derive the gradient")
+
+
+def _large_backward_case(check):
+    """``check`` on the large input: a time-out there is named (adv11 F2: finite differences passed)."""
+    result = check()
+    if not result.passed and "did not finish within" in result.message:
+        return failed(result.name, f"{result.message} ({FINITE_DIFFERENCES}).")
+    return result
+
+
 def _grade_softmax_backward(fn, rng, data):
     S = rng.normal(size=(2, 3, 6))
     S[0, 1, 4:] = -np.inf
     S[1, 2, :] = -np.inf
     A = al.softmax(S)
+    big = al.softmax(3 * rng.normal(size=(32, 64, 64)))  # 131,072 weights: finite differences take minutes
     return then(lambda: check_softmax_backward(fn, name=exercise_name(6)),
                 lambda: check_function(hidden(6), fn, al.softmax_backward,
                                        [(A, with_bias_inputs(rng, *A.shape)), (A[0, 0], rng.normal(size=6))],
-                                       mistakes=mistakes("03", 6)))
+                                       mistakes=mistakes("03", 6)),
+                lambda: _large_backward_case(lambda: check_function(
+                    f"{hidden(6)}, a large input", fn, al.softmax_backward, [(big, with_bias_inputs(rng, *big.shape))],
+                    mistakes=mistakes("03", 6))))
 
 
 add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=src('''
@@ -1082,6 +1098,26 @@ add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=
         def my_softmax_backward(A, dA):
             return A * ((dA * A).sum(axis=-1, keepdims=True) - dA)
         '''), "sign"),
+    (src('''
+        def my_softmax_backward(A, dA):  # adv11 F2: finite differences instead of the derivation
+            A = np.asarray(A, dtype=float)
+            dA = np.asarray(dA, dtype=float)
+            S = np.log(np.where(A > 0, A, 1.0))
+            def f(S):
+                e = np.exp(S - np.where(A > 0, S, -np.inf).max(axis=-1, keepdims=True, initial=-np.inf).clip(-1e300)) * (A > 0)
+                tot = e.sum(axis=-1, keepdims=True)
+                return float(np.sum(np.divide(e, tot, out=np.zeros_like(e), where=tot > 0) * dA))
+            g = np.zeros_like(A)
+            h = 1e-5
+            for idx in np.ndindex(A.shape):
+                if A[idx] == 0:
+                    continue
+                p, m = S.copy(), S.copy()
+                p[idx] += h
+                m[idx] -= h
+                g[idx] = (f(p) - f(m)) / (2 * h)
+            return g
+        '''), FINITE_DIFFERENCES),
 ]))
 
 
@@ -1094,6 +1130,12 @@ def _grade_attention_backward(fn, rng, data):
     for k, grad in enumerate(("dQ", "dK", "dV")):
         checks.append(lambda k=k, grad=grad: check_function(
             f"{hidden(7)}, {grad}", lambda *a: fn(*a)[k], lambda *a: al.attention_backward(*a)[k], inputs))
+    # 384 tokens of width 64 (73,728 entries of Q, K, V): finite differences take minutes (adv11 F2)
+    big = (rng.normal(size=(384, 64)), rng.normal(size=(384, 64)), with_bias_inputs(rng, 384, 64),
+           rng.normal(size=(384, 64)))
+    checks.append(lambda: _large_backward_case(lambda: check_function(
+        f"{hidden(7)}, a large input", lambda *a: np.concatenate([np.asarray(g, dtype=float) for g in fn(*a)]),
+        lambda *a: np.concatenate(al.attention_backward(*a)), [big])))
     return then(*checks)
 
 
@@ -1137,6 +1179,25 @@ add(Exercise("03", 7, "my_attention_backward", _grade_attention_backward,
             dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
             return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
         '''), "mask"),
+    (src('''
+        def my_attention_backward(Q, K, V, dO, mask=None):  # adv11 F2: finite differences through the helper
+            def f(Q, K, V):
+                out, _ = al.scaled_dot_product_attention(Q, K, V, mask)
+                return float(np.sum(out * dO))
+            args = [np.array(Q, dtype=float), np.array(K, dtype=float), np.array(V, dtype=float)]
+            grads = []
+            h = 1e-5
+            for k in range(3):
+                g = np.zeros_like(args[k])
+                for idx in np.ndindex(args[k].shape):
+                    plus = [a.copy() for a in args]
+                    minus = [a.copy() for a in args]
+                    plus[k][idx] += h
+                    minus[k][idx] -= h
+                    g[idx] = (f(*plus) - f(*minus)) / (2 * h)
+                grads.append(g)
+            return tuple(grads)
+        '''), FINITE_DIFFERENCES),
 ]))
 
 # =========================================== Lab 4 ===========================================
