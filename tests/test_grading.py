@@ -1228,3 +1228,75 @@ def test_a_kernel_without_landlock_abi_3_is_a_grader_fault_never_a_grade(monkeyp
     with pytest.raises(sandbox.GraderFault, match="Landlock"):
         with Sandbox(source, "my_softmax"):
             pass
+
+
+# --- adv11 F3: a later exercise that calls the learner's own earlier function ----------------------
+
+CALLS_AN_EARLIER_EXERCISE = [
+    (("01", 3), '''
+def soft_lookup(query, keys, values, sigma):
+    return my_softmax(-((query - keys) ** 2) / (2 * sigma**2)) @ values
+'''),
+    (("01", 6), '''
+def dot_product_lookup(q, K, V):
+    weights = my_softmax(K @ q)
+    return weights @ V
+'''),
+    (("01", 7), '''
+def fixed_lookup(q, K, V):
+    return my_softmax(K @ q) @ V
+'''),
+    (("03", 7), '''
+def my_attention_backward(Q, K, V, dO, mask=None):
+    scale = 1 / np.sqrt(Q.shape[-1])
+    _, A = al.scaled_dot_product_attention(Q, K, V, mask)
+    dS = my_softmax_backward(A, dO @ V.swapaxes(-1, -2))
+    return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), A.swapaxes(-1, -2) @ dO
+'''),
+    (("03", 8), '''
+def fixed_attention(Q, K, V):
+    return my_softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1) @ V
+'''),
+    (("04", 4), '''
+def mha(X_q, X_kv, params, n_heads):
+    Q = split(X_q @ params["W_q"], n_heads)
+    K = split(X_kv @ params["W_k"], n_heads)
+    V = split(X_kv @ params["W_v"], n_heads)
+    heads, weights = al.scaled_dot_product_attention(Q, K, V)
+    return al.merge_heads(heads) @ params["W_o"], weights
+'''),
+    (("04", 9), '''
+def fixed_causal_self_attention(X, params):
+    Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+    allowed = my_causal_mask(len(X))
+    output, weights = al.scaled_dot_product_attention(Q, K, V, mask=allowed)
+    return output
+'''),
+    (("02", 3), '''
+def recall_at_distance(h_train, h_test, train, test, k):
+    Y = np.zeros((N_TRAIN, VOCAB))
+    Y[np.arange(N_TRAIN), train[:, -k]] = 1
+    W = recall.ridge_fit(recall.with_bias(h_train), Y)
+    predicted = (recall.with_bias(h_test) @ W).argmax(axis=1)
+    assert len(predicted) == N_TEST
+    return np.mean(predicted == test[:, -k])
+'''),
+]
+
+
+@pytest.mark.parametrize(("key", "source"), CALLS_AN_EARLIER_EXERCISE, ids=[_id(k) for k, _ in CALLS_AN_EARLIER_EXERCISE])
+def test_an_answer_may_call_the_labs_earlier_exercise_functions(key, source):
+    """Each answer cell is graded alone: my_softmax, split, my_causal_mask... were a NameError (adv11 F3).
+    They are served as attnlib's own (only where attnlib's version is already a helper of the exercise,
+    so no exercise's answer is given away), and Lab 2's N_TRAIN/N_TEST are in the data."""
+    for seed in range(2):
+        result = _grade(key, source, seed=seed)
+        assert result.passed, result
+
+
+def test_an_earlier_function_that_would_be_this_exercises_answer_is_not_served_but_explained():
+    """05/6 is fixing attention_row_by_row (Ex 1): serving it would give the answer away; the NameError
+    says why instead (adv11 F3)."""
+    source = "def fixed_row_attention(Q, K, V):\n    return attention_row_by_row(Q, K, V)\n"
+    result = _grade(("05", 6), source)
+    assert not result.passed and "runs this answer cell alone" in result.message and "al.softmax" in result.message

@@ -59,7 +59,25 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
         result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {str(err)[:300]}).")
     if not isinstance(result, CheckResult):
         return failed(name, "the grader could not judge your answer.")
-    return result
+    return _earlier_function_named(ex, result)
+
+
+def _earlier_function_named(ex, result: CheckResult) -> CheckResult:
+    """A NameError for another exercise's function of the same lab, explained (adv11 F3): the grader runs
+    the cell alone, and serves an earlier function only where that gives no exercise its own answer."""
+    import re
+
+    match = None if result.passed else re.search(r"NameError: name '(\w+)' is not defined", result.message)
+    if match is None:
+        return result
+    other = [e for e in catalogue.EXERCISES.values() if e.lab == ex.lab and e.function == match.group(1)]
+    if not other or other[0].number == ex.number:
+        return result
+    given = sorted(f"al.{n}" for n in ex.helpers.get("al", {})) if isinstance(ex.helpers.get("al"), dict) else []
+    use = f" or use {', '.join(given)}" if given else ""
+    return CheckResult(result.name, False, (
+        f"{result.message} (The grader runs this answer cell alone: {match.group(1)} is your answer to "
+        f"exercise {other[0].number}, in another cell. Define what you need in this cell{use}.)"))
 
 
 def answer_cells(nb) -> dict[int, str]:
