@@ -368,3 +368,18 @@ def test_a_link_in_one_submission_is_that_students_problem_not_the_class(tmp_pat
     assert report["students"]["solved"]["points"] == 1.0
     link = str(course / "submitted" / "aaa_link" / ASSIGNMENT / "notes.txt")
     assert classroom.watched_files(course)[link].startswith("link:")
+
+
+def test_the_standard_librarys_top_level_files_are_watched(tmp_path):
+    """adv11 F1: an answer rewrote a top-level standard-library file (Landlock had given them write access);
+    classroom now hashes them before and after each submission, as it does the course folder."""
+    import textwrap
+
+    from attnlib.grading import classroom
+
+    before = classroom.watched_files(tmp_path)
+    path = str(Path(textwrap.__file__).resolve())
+    assert path in before
+    assert classroom.planted(tmp_path, before) == []
+    altered = {**before, path: "0" * 64}
+    assert classroom.planted(tmp_path, altered) == [f"{path} (changed)"]

@@ -35,6 +35,7 @@ import os
 import site
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -188,8 +189,9 @@ def watched_files(course: Path) -> dict[str, str]:
     The course's ``nbgrader_config.py``, every file of the course's ``.jupyter`` folder (the
     configuration folder classroom gives nbgrader) but jupyter_core's ``migrated`` mark, the
     ``*.pth``, ``sitecustomize`` and ``usercustomize`` files of the site-packages folders (run at
-    every start of Python), and every file under ``submitted/`` (a process of the instructor's account
-    could rewrite another student's submission).
+    every start of Python), every file under ``submitted/`` (a process of the instructor's account
+    could rewrite another student's submission), and the files at the top of the standard library's
+    folders (adv11 F1: an answer rewrote one, which every later grading process would have run).
     """
     course = Path(course)
     paths = [course / "nbgrader_config.py"]
@@ -204,8 +206,12 @@ def watched_files(course: Path) -> dict[str, str]:
         if folder.is_dir():
             paths += [p for p in folder.iterdir() if p.suffix == ".pth" or
                       p.name.startswith(("sitecustomize", "usercustomize"))]
+    for key in ("stdlib", "platstdlib"):
+        folder = Path(sysconfig.get_paths()[key]).resolve()
+        if folder.is_dir():
+            paths += [p for p in folder.iterdir() if p.is_file()]
     out = {}
-    for path in paths:
+    for path in dict.fromkeys(paths):
         digest = _hash(path)
         if digest is not None:
             out[str(path)] = digest
@@ -355,8 +361,8 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
     def stop_if_planted() -> None:
         if problems:
             raise PlantedFiles(
-                f"stopped grading {assignment}: files that Python could import into nbgrader's grading process, "
-                f"configuration files, or submissions appeared or changed: {problems[0]}.  Only what nbgrader "
+                f"stopped grading {assignment}: files that Python could import into nbgrader's grading process (the "
+                f"standard library's included), configuration files, or submissions appeared or changed: {problems[0]}.  Only what nbgrader "
                 f"writes belongs in the course folder, and no run changes submitted/.  Delete them (keep a copy to "
                 f"look at), restore the submissions from the exchange, check the grades given since they "
                 f"appeared.")
