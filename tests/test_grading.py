@@ -1300,3 +1300,32 @@ def test_an_earlier_function_that_would_be_this_exercises_answer_is_not_served_b
     source = "def fixed_row_attention(Q, K, V):\n    return attention_row_by_row(Q, K, V)\n"
     result = _grade(("05", 6), source)
     assert not result.passed and "runs this answer cell alone" in result.message and "al.softmax" in result.message
+
+
+def test_landlock_alone_gives_file_roots_read_access_only():
+    """Without the audit hook (as native code meets it): a standard-library file root reads, but does not
+    open for writing (adv11 F1: every file root had write_file); /dev/null still opens for writing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from attnlib.grading import sandbox
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Landlock is Linux only")
+    start = sandbox.CHILD.index("def _isolate")
+    script = "import os, sys\n" + sandbox.CHILD[start:sandbox.CHILD.index("def _filter_syscalls")] + f'''
+path = {str(Path(textwrap.__file__).resolve())!r}
+assert _isolate((path, "/dev/null")) >= 3
+os.close(os.open(path, os.O_RDONLY))
+os.close(os.open("/dev/null", os.O_RDWR))
+for flags in (os.O_WRONLY, os.O_RDWR):
+    try:
+        os.close(os.open(path, flags))
+        print("opened", flags)
+    except PermissionError:
+        print("refused")
+'''
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["refused", "refused"], out.stdout
