@@ -1284,7 +1284,8 @@ def recall_at_distance(h_train, h_test, train, test, k):
 ]
 
 
-@pytest.mark.parametrize(("key", "source"), CALLS_AN_EARLIER_EXERCISE, ids=[_id(k) for k, _ in CALLS_AN_EARLIER_EXERCISE])
+@pytest.mark.parametrize(("key", "source"), CALLS_AN_EARLIER_EXERCISE,
+                         ids=[_id(k) for k, _ in CALLS_AN_EARLIER_EXERCISE])
 def test_an_answer_may_call_the_labs_earlier_exercise_functions(key, source):
     """Each answer cell is graded alone: my_softmax, split, my_causal_mask... were a NameError (adv11 F3).
     They are served as attnlib's own (only where attnlib's version is already a helper of the exercise,

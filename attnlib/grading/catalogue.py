@@ -1104,7 +1104,8 @@ add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=
             dA = np.asarray(dA, dtype=float)
             S = np.log(np.where(A > 0, A, 1.0))
             def f(S):
-                e = np.exp(S - np.where(A > 0, S, -np.inf).max(axis=-1, keepdims=True, initial=-np.inf).clip(-1e300)) * (A > 0)
+                top = np.where(A > 0, S, -np.inf).max(axis=-1, keepdims=True, initial=-np.inf).clip(-1e300)
+                e = np.exp(S - top) * (A > 0)
                 tot = e.sum(axis=-1, keepdims=True)
                 return float(np.sum(np.divide(e, tot, out=np.zeros_like(e), where=tot > 0) * dA))
             g = np.zeros_like(A)

@@ -362,7 +362,8 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
         if problems:
             raise PlantedFiles(
                 f"stopped grading {assignment}: files that Python could import into nbgrader's grading process (the "
-                f"standard library's included), configuration files, or submissions appeared or changed: {problems[0]}.  Only what nbgrader "
+                f"standard library's included), configuration files, or submissions appeared or changed: "
+                f"{problems[0]}.  Only what nbgrader "
                 f"writes belongs in the course folder, and no run changes submitted/.  Delete them (keep a copy to "
                 f"look at), restore the submissions from the exchange, check the grades given since they "
                 f"appeared.")

@@ -7,14 +7,15 @@ refuses to open files outside the standard library and numpy, to start processes
 sockets, or to import ``ctypes``.  The hook lives in the learner's own process, and numpy can read
 and write that process's memory at a raw address (``__array_interface__``), so the hook alone does
 not hold: before any learner code runs, the child also confines itself with Landlock (ABI 3 or
-later, Linux 6.2+; irreversible, native code included): it may read the standard library and numpy
-only (no file of theirs opened for writing), write nowhere but ``/dev/null``, make no TCP connection, and signal no process outside itself; and with a seccomp filter
-(x86-64 and ARM64) it may create no socket of any kind, start no process or program, trace
-nothing, make no namespace and map no file shared and writable (threads stay possible); nor may it act on any other process of the
-grading user (their limits, priority, scheduling, signals) or on files' owners and times, and it holds
-no capability.  A grader that cannot start a child, whose own limits were lowered, or whose kernel
-cannot confine the child so (no Landlock ABI 3, no seccomp filter) raises :class:`GraderFault` (never a
-student's 0; adv11 F1).  A prediction's child (``plain``) has no
+later, Linux 6.2+; irreversible, native code included): it may read the standard library and
+numpy only (no file of theirs opened for writing), write nowhere but ``/dev/null``, make no TCP
+connection, and signal no process outside itself; and with a seccomp filter (x86-64 and ARM64) it
+may create no socket of any kind, start no process or program, trace nothing, make no namespace
+and map no file shared and writable (threads stay possible); nor may it act on any other process
+of the grading user (their limits, priority, scheduling, signals) or on files' owners and times,
+and it holds no capability.  A grader that cannot start a child, whose own limits were lowered,
+or whose kernel cannot confine the child so (no Landlock ABI 3, no seccomp filter) raises
+:class:`GraderFault` (never a student's 0; adv11 F1).  A prediction's child (``plain``) has no
 numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
