@@ -1333,3 +1333,14 @@ for flags in (os.O_WRONLY, os.O_RDWR):
     out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["refused", "refused"], out.stdout
+
+
+def test_the_grading_process_keeps_blas_to_one_thread_before_it_forks():
+    """adv12 F2: a fork (Popen's preexec_fn) while another grading thread is inside a multi-threaded OpenBLAS
+    product left that product waiting forever for workers the fork had stopped; plain nbgrader autograde hung."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=2, user_api="blas")  # as in an nbgrader process without OPENBLAS_NUM_THREADS=1
+    grade_source("01", 2, catalogue.EXERCISES["01", 2].reference, rng=np.random.default_rng(0))
+    blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and max(blas) == 1, threadpool_info()

@@ -777,6 +777,19 @@ def _limit_child() -> None:  # runs in the child before it starts Python
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
 
+def _one_blas_thread() -> None:
+    """Keep this (grading) process's BLAS to one thread before it forks a child (adv12 F2).
+
+    ``Popen(preexec_fn=...)`` forks; OpenBLAS stops its worker threads around a fork, so when another grading
+    thread was inside a multi-threaded matrix product at that moment, the product waited forever for workers
+    that were gone: plain ``nbgrader autograde`` (two grading threads) hung on half the runs of Lab 3.
+    With one BLAS thread there are no workers to lose.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # each time: something may have raised it since (a few ms)
+
+
 class Sandbox:
     """One learner function, defined by an answer cell's source, running in a fresh child process.
 
@@ -820,6 +833,7 @@ class Sandbox:
         env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
         check_grader_state(_BASELINE)  # an earlier answer may have lowered this process's limits
+        _one_blas_thread()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
