@@ -1,7 +1,7 @@
 """The book's reading aids, a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``).
 
 * **Experiment index.** Every experiment box on a page is an admonition of class ``experiment``
-  (``:class: note experiment``) whose items start **Compares:**, **Controls for:**, **Cannot show:**
+  (``:class: note experiment dropdown``: closed until a reader opens it) whose items start **Compares:**, **Controls for:**, **Cannot show:**
   and **Tied by**. The ``{experiment-index}`` directive on "How we know" collects the boxes of one
   chapter and its sub-pages into a table, so the page and the index cannot drift apart: the box on
   the page is the one source.
