@@ -21,6 +21,7 @@ import functools
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -858,6 +859,7 @@ def test_an_answer_that_lowers_the_graders_limits_does_not_cost_the_next_student
 
     script = tmp_path / "two_students.py"
     script.write_text('''
+import nbformat
 import numpy as np
 from attnlib.grading import catalogue
 from attnlib.grading.grader import grade_source
@@ -906,6 +908,7 @@ def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
     script = tmp_path / "lowered.py"
     script.write_text('''
 import os, resource
+import nbformat
 import numpy as np
 from attnlib.grading import catalogue, sandbox
 from attnlib.grading.grader import grade_source
@@ -1344,3 +1347,36 @@ def test_the_grading_process_keeps_blas_to_one_thread_before_it_forks():
     grade_source("01", 2, catalogue.EXERCISES["01", 2].reference, rng=np.random.default_rng(0))
     blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and max(blas) == 1, threadpool_info()
+
+
+DIRECTIONAL_DIFFERENCE = '''
+def my_softmax_backward(A, dA):
+    A = np.asarray(A, dtype=float)
+    dA = np.asarray(dA, dtype=float)
+    live = A > 0
+    S = np.log(np.where(live, A, 1.0))
+    def sm(S):
+        S = np.where(live, S, -np.inf)
+        m = S.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(S - m) * live
+        t = e.sum(axis=-1, keepdims=True)
+        return np.divide(e, t, out=np.zeros_like(e), where=t > 0)
+    h = 1e-5
+    return (sm(S + h * dA) - sm(S - h * dA)) / (2 * h)
+'''
+
+
+def test_lab3_exercise6_is_graded_on_values_so_a_directional_difference_scores():
+    """adv12 F1, decided (a): the softmax Jacobian is symmetric, so one central difference along dA gives the
+    vector-Jacobian product for every row at once; the grader sees values only, so any method that gives the
+    gradient accurately scores, and the catalogue does not call numerical differentiation a mistake there."""
+    result = _grade(("03", 6), DIRECTIONAL_DIFFERENCE, seed=3)
+    assert result.passed, result
+    ex = catalogue.EXERCISES["03", 6]
+    assert any("sm(S + h * dA)" in source for source in ex.right), "the directional difference is a right answer"
+    for _, message in ex.mistakes:
+        assert "derive the gradient" not in (message or ""), message
+    statement = nbformat.read(Path(__file__).parents[1] / "notebooks/03-how-attention-works.ipynb", 4)
+    cell = next(c.source for c in statement.cells if c.source.startswith("### Exercise 6"))
+    assert "any method" in cell, cell
