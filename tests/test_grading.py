@@ -1380,3 +1380,26 @@ def test_lab3_exercise6_is_graded_on_values_so_a_directional_difference_scores()
     statement = nbformat.read(Path(__file__).parents[1] / "notebooks/03-how-attention-works.ipynb", 4)
     cell = next(c.source for c in statement.cells if c.source.startswith("### Exercise 6"))
     assert "any method" in cell, cell
+
+
+TYPED_KEYS_LOOKUP = '''
+def predicted_wide_lookup():
+    sigma, q = 100.0, 5.0
+    keys = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
+    return sum(wi * v for wi, v in zip(w, values)) / sum(w)
+'''
+
+
+def test_lab1_exercise5_does_not_claim_to_catch_a_lookup_worked_out_by_hand():
+    """adv12 F3: with the keys typed in (the statement prints them), the lookup in plain Python is a number
+    worked out by hand; the grader cannot tell it from a prediction and accepts it, and nothing says otherwise."""
+    assert _grade(("01", 5), TYPED_KEYS_LOOKUP).passed
+    ex = catalogue.EXERCISES["01", 5]
+    assert any("keys = [0.0, 2.0" in source for source in ex.right)
+    assert not any("the lookup itself" in source for source, _ in ex.mistakes)
+    for source, _ in ex.mistakes:  # what stays in the catalogue is still refused
+        assert not _grade(("01", 5), source).passed, source
+    nb = nbformat.read(Path(__file__).parents[1] / "notebooks/01-what-is-attention.ipynb", 4)
+    cell = next(c.source for c in nb.cells if c.source.startswith("### Exercise 5"))
+    assert "no lookup" not in cell and "accepts both" in cell, cell

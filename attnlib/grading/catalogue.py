@@ -412,7 +412,7 @@ add(Exercise("01", 4, "nearest_key_lookup", _grade_nearest, data=_lab1_data, ref
 
 
 def prediction(lab: str, number: int, function: str, measure, reference: str, wrong: list, *, rtol=0.05,
-               atol=0.0, explanation="", data=None):
+               atol=0.0, explanation="", data=None, right=()):
     """A predict-then-measure exercise: the prediction runs without the measurement, compared here."""
 
     def grade(fn, rng, data):
@@ -432,7 +432,7 @@ def prediction(lab: str, number: int, function: str, measure, reference: str, wr
             return 1.0
         ''')  # numpy is out of reach: a measurement cannot be run in place of the prediction
     return add(Exercise(lab, number, function, grade, data=data, reference=reference, plain=True,
-                        mistakes=[(w, None) for w in [*wrong, *cheats, measuring]]))
+                        mistakes=[(w, None) for w in [*wrong, *cheats, measuring]], right=list(right)))
 
 
 prediction("01", 5, "predicted_wide_lookup",
@@ -453,8 +453,14 @@ prediction("01", 5, "predicted_wide_lookup",
     def predicted_wide_lookup():
         return 36.0  # adv7 F5: the value at the equally near key 6 (a hard lookup), 1.8 % off the measurement
     '''), src('''
-    def predicted_wide_lookup():  # adv11 F4: the lookup itself, in plain Python (needs the keys)
+    def predicted_wide_lookup():  # reads `keys`, which the grader does not give (NameError)
         sigma, q = 100.0, 5.0
+        w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
+        return sum(wi * v for wi, v in zip(w, values)) / sum(w)
+    ''')], right=[src('''
+    def predicted_wide_lookup():  # adv12 F3: worked out by hand from the printed keys: accepted, as a prediction is
+        sigma, q = 100.0, 5.0
+        keys = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
         w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
         return sum(wi * v for wi, v in zip(w, values)) / sum(w)
     ''')], data=lambda rng: {"values": _lab1_data(rng)["values"]}, rtol=0.01,
