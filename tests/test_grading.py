@@ -1403,3 +1403,49 @@ def test_lab1_exercise5_does_not_claim_to_catch_a_lookup_worked_out_by_hand():
     nb = nbformat.read(Path(__file__).parents[1] / "notebooks/01-what-is-attention.ipynb", 4)
     cell = next(c.source for c in nb.cells if c.source.startswith("### Exercise 5"))
     assert "no lookup" not in cell and "accepts both" in cell, cell
+
+
+_PATH_HELPERS_PATCHED = '''
+import os, posixpath, sys
+def probe():
+    target = {target!r}  # outside every root the hook allows
+    allowed = os.__file__  # a file of the standard library: allowed, read only
+    found = []
+    class Sly(str):  # a str whose str() says something else than the name the kernel opens
+        def __str__(self):
+            return allowed
+    class Twofaced:
+        def __fspath__(self):
+            return target
+        def __str__(self):
+            return allowed
+    for way in ("posixpath", "os.path", "str subclass", "path-like"):
+        saved = dict(vars(posixpath)), dict(vars(os))
+        try:
+            if way == "posixpath":  # realpath's own module globals, which it looks up at every call
+                posixpath._joinrealpath = lambda path, rest, strict, seen: (allowed, True)
+                posixpath.abspath = lambda path: allowed
+            elif way == "os.path":
+                posixpath.realpath = os.path.realpath = lambda path, **kw: allowed
+                os.lstat = lambda path: (_ for _ in ()).throw(OSError())
+                os.getcwd = lambda: "/"
+            name = Sly(target) if way == "str subclass" else Twofaced() if way == "path-like" else target
+            with open(name, "rb") as f:
+                f.read(1)
+            found.append(way + ": opened")
+        except Exception as err:
+            found.append(way + ": " + str(err))
+        finally:
+            vars(posixpath).update(saved[0]); vars(os).update(saved[1])
+    raise RuntimeError("|".join(found))
+'''
+
+
+def test_the_audit_hook_resolves_paths_with_nothing_the_answer_can_replace():
+    """os.path.realpath reads posixpath's and os's module globals at every call: an answer that replaced them
+    made the hook see an allowed path for one it refuses (Landlock still refused it: defence in depth)."""
+    target = str(Path(al.__file__).resolve())
+    found = _probe_text(_PATH_HELPERS_PATCHED.replace("{target!r}", repr(target))).split("|")
+    assert len(found) == 4, found
+    for f in found:
+        assert "not allowed while grading: opening" in f, f
