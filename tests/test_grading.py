@@ -1449,3 +1449,20 @@ def test_the_audit_hook_resolves_paths_with_nothing_the_answer_can_replace():
     assert len(found) == 4, found
     for f in found:
         assert "not allowed while grading: opening" in f, f
+
+
+def test_a_lab3_ex6_answer_wrong_only_on_the_large_input_costs_the_grader_no_minutes():
+    """The grader names a wrong answer by running the catalogue's mistakes on the same input in its own process
+    (no time limit there): the per-entry finite difference, run on the 32 x 64 x 64 input, took about 5 minutes.
+    It is a tagged too-slow case now, not a named mistake, and the time-out's message says why."""
+    source = '''
+def my_softmax_backward(A, dA):
+    out = A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+    return out if A.size < 10000 else out * 1.01
+'''
+    start = time.perf_counter()
+    result = _grade(("03", 6), source)
+    assert not result.passed and "a large input" in str(result), result
+    assert time.perf_counter() - start < 30
+    number = next(i for i, (s, _) in enumerate(catalogue.EXERCISES["03", 6].mistakes) if "np.ndindex" in s)
+    assert catalogue.TOO_SLOW_SOFTMAX_BACKWARD in _grade_mutant(("03", 6), number).message

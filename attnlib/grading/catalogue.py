@@ -1135,7 +1135,7 @@ add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=
                 m[idx] -= h
                 g[idx] = (f(p) - f(m)) / (2 * h)
             return g
-        '''), TOO_SLOW_SOFTMAX_BACKWARD),
+        '''), "too slow"),  # a tag, not a named mistake: naming it would run it on the large input in the grader
 ], right=[src('''
     def my_softmax_backward(A, dA):  # adv12 F1: one central difference along dA (the Jacobian is symmetric)
         A = np.asarray(A, dtype=float)
