@@ -21,6 +21,7 @@ import functools
 import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -858,6 +859,7 @@ def test_an_answer_that_lowers_the_graders_limits_does_not_cost_the_next_student
 
     script = tmp_path / "two_students.py"
     script.write_text('''
+import nbformat
 import numpy as np
 from attnlib.grading import catalogue
 from attnlib.grading.grader import grade_source
@@ -906,6 +908,7 @@ def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
     script = tmp_path / "lowered.py"
     script.write_text('''
 import os, resource
+import nbformat
 import numpy as np
 from attnlib.grading import catalogue, sandbox
 from attnlib.grading.grader import grade_source
@@ -1344,3 +1347,122 @@ def test_the_grading_process_keeps_blas_to_one_thread_before_it_forks():
     grade_source("01", 2, catalogue.EXERCISES["01", 2].reference, rng=np.random.default_rng(0))
     blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert blas and max(blas) == 1, threadpool_info()
+
+
+DIRECTIONAL_DIFFERENCE = '''
+def my_softmax_backward(A, dA):
+    A = np.asarray(A, dtype=float)
+    dA = np.asarray(dA, dtype=float)
+    live = A > 0
+    S = np.log(np.where(live, A, 1.0))
+    def sm(S):
+        S = np.where(live, S, -np.inf)
+        m = S.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(S - m) * live
+        t = e.sum(axis=-1, keepdims=True)
+        return np.divide(e, t, out=np.zeros_like(e), where=t > 0)
+    h = 1e-5
+    return (sm(S + h * dA) - sm(S - h * dA)) / (2 * h)
+'''
+
+
+def test_lab3_exercise6_is_graded_on_values_so_a_directional_difference_scores():
+    """adv12 F1, decided (a): the softmax Jacobian is symmetric, so one central difference along dA gives the
+    vector-Jacobian product for every row at once; the grader sees values only, so any method that gives the
+    gradient accurately scores, and the catalogue does not call numerical differentiation a mistake there."""
+    result = _grade(("03", 6), DIRECTIONAL_DIFFERENCE, seed=3)
+    assert result.passed, result
+    ex = catalogue.EXERCISES["03", 6]
+    assert any("sm(S + h * dA)" in source for source in ex.right), "the directional difference is a right answer"
+    for _, message in ex.mistakes:
+        assert "derive the gradient" not in (message or ""), message
+    statement = nbformat.read(Path(__file__).parents[1] / "notebooks/03-how-attention-works.ipynb", 4)
+    cell = next(c.source for c in statement.cells if c.source.startswith("### Exercise 6"))
+    assert "any method" in cell, cell
+
+
+TYPED_KEYS_LOOKUP = '''
+def predicted_wide_lookup():
+    sigma, q = 100.0, 5.0
+    keys = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
+    return sum(wi * v for wi, v in zip(w, values)) / sum(w)
+'''
+
+
+def test_lab1_exercise5_does_not_claim_to_catch_a_lookup_worked_out_by_hand():
+    """adv12 F3: with the keys typed in (the statement prints them), the lookup in plain Python is a number
+    worked out by hand; the grader cannot tell it from a prediction and accepts it, and nothing says otherwise."""
+    assert _grade(("01", 5), TYPED_KEYS_LOOKUP).passed
+    ex = catalogue.EXERCISES["01", 5]
+    assert any("keys = [0.0, 2.0" in source for source in ex.right)
+    assert not any("the lookup itself" in source for source, _ in ex.mistakes)
+    for source, _ in ex.mistakes:  # what stays in the catalogue is still refused
+        assert not _grade(("01", 5), source).passed, source
+    nb = nbformat.read(Path(__file__).parents[1] / "notebooks/01-what-is-attention.ipynb", 4)
+    cell = next(c.source for c in nb.cells if c.source.startswith("### Exercise 5"))
+    assert "no lookup" not in cell and "accepts both" in cell, cell
+
+
+_PATH_HELPERS_PATCHED = '''
+import os, posixpath, sys
+def probe():
+    target = {target!r}  # outside every root the hook allows
+    allowed = os.__file__  # a file of the standard library: allowed, read only
+    found = []
+    class Sly(str):  # a str whose str() says something else than the name the kernel opens
+        def __str__(self):
+            return allowed
+    class Twofaced:
+        def __fspath__(self):
+            return target
+        def __str__(self):
+            return allowed
+    for way in ("posixpath", "os.path", "str subclass", "path-like"):
+        saved = dict(vars(posixpath)), dict(vars(os))
+        try:
+            if way == "posixpath":  # realpath's own module globals, which it looks up at every call
+                posixpath._joinrealpath = lambda path, rest, strict, seen: (allowed, True)
+                posixpath.abspath = lambda path: allowed
+            elif way == "os.path":
+                posixpath.realpath = os.path.realpath = lambda path, **kw: allowed
+                os.lstat = lambda path: (_ for _ in ()).throw(OSError())
+                os.getcwd = lambda: "/"
+            name = Sly(target) if way == "str subclass" else Twofaced() if way == "path-like" else target
+            with open(name, "rb") as f:
+                f.read(1)
+            found.append(way + ": opened")
+        except Exception as err:
+            found.append(way + ": " + str(err))
+        finally:
+            vars(posixpath).update(saved[0]); vars(os).update(saved[1])
+    raise RuntimeError("|".join(found))
+'''
+
+
+def test_the_audit_hook_resolves_paths_with_nothing_the_answer_can_replace():
+    """os.path.realpath reads posixpath's and os's module globals at every call: an answer that replaced them
+    made the hook see an allowed path for one it refuses (Landlock still refused it: defence in depth)."""
+    target = str(Path(al.__file__).resolve())
+    found = _probe_text(_PATH_HELPERS_PATCHED.replace("{target!r}", repr(target))).split("|")
+    assert len(found) == 4, found
+    for f in found:
+        assert "not allowed while grading: opening" in f, f
+
+
+def test_a_lab3_ex6_answer_wrong_only_on_the_large_input_costs_the_grader_no_minutes():
+    """The grader names a wrong answer by running the catalogue's mistakes on the same input in its own process
+    (no time limit there): the per-entry finite difference, run on the 32 x 64 x 64 input, took about 5 minutes.
+    It is a tagged too-slow case now, not a named mistake, and the time-out's message says why."""
+    source = '''
+def my_softmax_backward(A, dA):
+    out = A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+    return out if A.size < 10000 else out * 1.01
+'''
+    start = time.perf_counter()
+    result = _grade(("03", 6), source)
+    assert not result.passed and "a large input" in str(result), result
+    assert time.perf_counter() - start < 30
+    number = next(i for i, (s, _) in enumerate(catalogue.EXERCISES["03", 6].mistakes) if "np.ndindex" in s)
+    assert catalogue.TOO_SLOW_SOFTMAX_BACKWARD in _grade_mutant(("03", 6), number).message
