@@ -86,6 +86,18 @@ def test_chapter_pages_show_a_reading_time_of_about_twenty_minutes(built_book):
     assert not too_long, f"chapter pages longer than {MAX_MINUTES} minutes to read: {too_long}"
 
 
+def test_deeper_pages_show_a_reading_time_and_reference_pages_do_not(built_book):
+    """Readers asked how long a deeper page takes before starting one (r36a, r37a)."""
+    from book_pages import REFERENCE_PAGES
+
+    for html in sorted((built_book.html / "book").glob("*.html")):
+        docname = f"book/{html.stem}"
+        if html.stem.startswith("0"):
+            continue
+        shown = bool(_page(html).reading)
+        assert shown == (docname not in REFERENCE_PAGES), f"{docname}: reading time shown = {shown}"
+
+
 def test_reading_minutes_counts_prose_code_and_figures():
     from book_pages import reading_minutes
 

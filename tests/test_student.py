@@ -95,8 +95,19 @@ def test_student_version_has_no_solutions(lab):
         for line in solution_lines:
             assert line not in cell.source.splitlines(), f"{lab.name}: solution line left in: {line!r}"
         assert "hide-input" not in cell.metadata.get("tags", [])
+        assert "mystnb" not in cell.metadata, "a stub is no solution: no 'Show the solution' prompt"
     assert all(not c.get("outputs") for c in stu.cells if c.cell_type == "code")
     assert "widgets" not in stu.metadata
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_the_site_labels_each_hidden_solution_as_a_solution(lab):
+    """On the site a solution is folded under a prompt; myst-nb's default, "Show code cell source", reads like the
+    starting code, so a learner opened the answer by accident (reader r36b)."""
+    nb = nbformat.read(lab, as_version=4)
+    for ex in student.exercises(nb):
+        prompt = nb.cells[ex.solution].metadata.get("mystnb", {}).get("code_prompt_show", "")
+        assert "solution" in prompt.lower(), f"{lab.name}, cell {ex.solution}: prompt {prompt!r}"
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)

@@ -1,12 +1,13 @@
 """The book's reading aids, a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``).
 
 * **Experiment index.** Every experiment box on a page is an admonition of class ``experiment``
-  (``:class: note experiment dropdown``: closed until a reader opens it) whose items start **Compares:**, **Controls for:**, **Cannot show:**
-  and **Tied by**. The ``{experiment-index}`` directive on "How we know" collects the boxes of one
+  (``:class: note experiment dropdown``: closed until a reader opens it) whose items start
+  **Compares:**, **Controls for:**, **Cannot show:** and **Tied by**. The ``{experiment-index}`` directive on "How we know" collects the boxes of one
   chapter and its sub-pages into a table, so the page and the index cannot drift apart: the box on
   the page is the one source.
-* **Reading time.** Each chapter's core page (``book/0N-*.md``) shows how long it takes to read,
-  counted from its words, the code it shows and its figures (:func:`reading_minutes`).
+* **Reading time.** Each chapter's core page (``book/0N-*.md``) and each deeper page shows how long
+  it takes to read, counted from its words, the code it shows and its figures (:func:`reading_minutes`);
+  the reference pages (intro, glossary, notation, …) do not.
 * **Forward references.** ``{ahead}`term``` links to a glossary term that a later page defines,
   and says so, so that a reader (and ``tests/test_glossary.py``) can tell it from a term used
   before it was explained.
@@ -24,7 +25,8 @@ from sphinx.errors import NoUri
 from sphinx.util.docutils import SphinxDirective, SphinxRole, new_document
 
 FIELDS = ("Compares", "Controls for", "Cannot show", "Tied by")
-CHAPTER_PAGE = re.compile(r"^book/0\d-")
+REFERENCE_PAGES = {"book/intro", "book/how-we-know", "book/glossary", "book/notation", "book/instructor-guide",
+                   "book/bibliography"}
 
 # Reading speed for a first reading of technical prose, and the time a code line or a figure takes.
 WORDS_PER_MINUTE = 200
@@ -220,8 +222,13 @@ def page_counts(doctree) -> tuple[int, int, int]:
     return words, code, figures
 
 
+def shows_reading_time(docname: str) -> bool:
+    """A chapter's core page or a deeper page: every page of the book's prose but the reference pages."""
+    return docname.startswith("book/") and docname not in REFERENCE_PAGES
+
+
 def add_reading_time(app, doctree):
-    if not CHAPTER_PAGE.match(app.env.docname):
+    if not shows_reading_time(app.env.docname):
         return
     section = doctree.next_node(nodes.section)
     if section is None:

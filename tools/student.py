@@ -261,6 +261,7 @@ def student_versions(nbs: dict[str, nbformat.NotebookNode]) -> dict[str, nbforma
         for ex in exercises(nbs[name]):
             cell = nb.cells[ex.solution + 1]  # nbgrader's header adds one cell on top
             cell.source = stub_with_hint(cell.source, ex.hint)
+            cell.metadata.pop("mystnb", None)  # the site's "Show the solution" prompt: no solution here
         for cell in nb.cells:
             cell.pop("id", None)
             if cell.cell_type == "markdown":  # the student versions sit one folder deeper
