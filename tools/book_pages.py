@@ -3,8 +3,8 @@
 * **Experiment index.** Every experiment box on a page is an admonition of class ``experiment``
   (``:class: note experiment dropdown``: closed until a reader opens it) whose items start
   **Compares:**, **Controls for:**, **Cannot show:** and **Tied by**. The ``{experiment-index}``
-  directive on "How we know" collects the boxes of one chapter and its sub-pages into a table, so the page and the index cannot drift apart: the box on
-  the page is the one source.
+  directive on "How we know" collects the boxes of one chapter and its sub-pages into a table, so
+  the page and the index cannot drift apart: the box on the page is the one source.
 * **Reading time.** Each chapter's core page (``book/0N-*.md``) and each deeper page shows how long
   it takes to read, counted from its words, the code it shows and its figures (:func:`reading_minutes`);
   the reference pages (intro, glossary, notation, …) do not.
