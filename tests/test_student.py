@@ -101,6 +101,17 @@ def test_student_version_has_no_solutions(lab):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_the_open_questions_model_answer_is_folded(lab):
+    """The site shows the solution notebook: a model answer in plain view sat right under its question (r38b)."""
+    nb = nbformat.read(lab, as_version=4)
+    answers = [c.source for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("open-question")]
+    assert answers, f"{lab.name}: no model answer"
+    for source in answers:
+        assert source.startswith("<details>") and source.rstrip().endswith("</details>"), source[:80]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_the_site_labels_each_hidden_solution_as_a_solution(lab):
     """On the site a solution is folded under a prompt; myst-nb's default, "Show code cell source", reads like the
     starting code, so a learner opened the answer by accident (reader r36b)."""
