@@ -435,12 +435,21 @@ def prediction(lab: str, number: int, function: str, measure, reference: str, wr
                         mistakes=[(w, None) for w in [*wrong, *cheats, measuring]], right=list(right)))
 
 
+def _lab1_twice(rng):
+    """The table of squares with its last entry (key 10, value 100) stored twice: Exercise 5's experiment."""
+    data = _lab1_data(rng)
+    return {name: np.append(array, array[-1]) for name, array in data.items()}
+
+
 prediction("01", 5, "predicted_wide_lookup",
-           lambda: al.nadaraya_watson([5.0], *_lab1_data(None).values(), bandwidth=100.0)[0][0],
+           lambda: al.nadaraya_watson([5.0], *_lab1_twice(None).values(), bandwidth=100.0)[0][0],
            src('''
     def predicted_wide_lookup():
-        return sum(values) / len(values)
+        return (sum(values) + values[-1]) / (len(values) + 1)
     '''), [src('''
+    def predicted_wide_lookup():
+        return sum(values) / len(values)  # the six-entry table: the copy of key 10 left out
+    '''), src('''
     def predicted_wide_lookup():
         return float(np.mean(values))
     '''), src('''
@@ -451,7 +460,10 @@ prediction("01", 5, "predicted_wide_lookup",
         return 25.0
     '''), src('''
     def predicted_wide_lookup():
-        return 36.0  # adv7 F5: the value at the equally near key 6 (a hard lookup), 1.8 % off the measurement
+        return 36.0  # adv7 F5: the value at the equally near key 6 (a hard lookup)
+    '''), src('''
+    def predicted_wide_lookup():
+        return 100.0  # the value stored twice
     '''), src('''
     def predicted_wide_lookup():  # reads `keys`, which the grader does not give (NameError)
         sigma, q = 100.0, 5.0
@@ -460,12 +472,17 @@ prediction("01", 5, "predicted_wide_lookup",
     ''')], right=[src('''
     def predicted_wide_lookup():  # adv12 F3: worked out by hand from the printed keys: accepted, as a prediction is
         sigma, q = 100.0, 5.0
-        keys = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        keys = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 10.0]
+        table = list(values) + [values[-1]]
         w = [math.exp(-(q - k) ** 2 / (2 * sigma ** 2)) for k in keys]
-        return sum(wi * v for wi, v in zip(w, values)) / sum(w)
+        return sum(wi * v for wi, v in zip(w, table)) / sum(w)
+    '''), src('''
+    def predicted_wide_lookup():
+        return 320 / 7  # 0 + 4 + 16 + 36 + 64 + 100 + 100, seven entries
     ''')], data=lambda rng: {"values": _lab1_data(rng)["values"]}, rtol=0.01,
-           explanation="With σ = 100 all scores are within 0.003 of 0, the weights are almost uniform, and the soft "
-                       "lookup returns almost the plain average of the values.")
+           explanation="With σ = 100 all scores are within 0.003 of 0, so each of the seven stored entries gets "
+                       "almost 1/7 of the weight: the copy of key 10 counts as a key of its own, and the answer is "
+                       "almost the plain average of the seven values.")
 
 
 def _dot_lookup(q, K, V):
@@ -985,18 +1002,30 @@ add(Exercise("03", 3, "score_variance", _grade_score_variance, reference=src('''
     ''')]))
 
 prediction("03", 4, "predicted_unscaled_variance",
-           lambda: (lambda m: (m.normal(size=(300, 64)) @ m.normal(size=(300, 64)).T).var())(
-               np.random.default_rng(64)),
+           lambda: (lambda m, s: (m.normal(scale=s, size=(300, 64)) @ m.normal(scale=s, size=(300, 64)).T).var())(
+               np.random.default_rng(64), np.sqrt(2)),
            src('''
     def predicted_unscaled_variance():
-        return 64.0
+        return 64 * 2.0 * 2.0
     '''), [src('''
+    def predicted_unscaled_variance():
+        return 64.0  # chapter 3's case, entries of variance 1
+    '''), src('''
+    def predicted_unscaled_variance():
+        return 64 * (2.0 + 2.0) / 2  # the two variances averaged instead of multiplied
+    '''), src('''
     def predicted_unscaled_variance():
         return 1.0
     '''), src('''
     def predicted_unscaled_variance():
+        return 4.0  # one product only: the d_k terms not added
+    '''), src('''
+    def predicted_unscaled_variance():
         return 8.0
-    ''')], rtol=0.2)
+    ''')], rtol=0.2,
+           explanation="q . k sums d_k = 64 independent products, each of variance 2 * 2 = 4, so its variance is "
+                       "about 4 d_k = 256; dividing by sqrt(d_k) leaves 4, not 1: the scale assumes entries of "
+                       "variance 1.")
 
 KERNEL_MISTAKES = [
     (src('''
