@@ -1516,7 +1516,8 @@ def equivariance_gap(attend, X, perm):
     import json, base64, os, time
     z = np.zeros((4096, X.shape[1]))
     enc = {"__nd__": [z.dtype.str, list(z.shape), base64.b64encode(z.tobytes()).decode(), False]}
-    os.write(3, (json.dumps({"op": "helper", "name": "#0", "args": [enc], "kwargs": {"__dict__": []}}) + "\\n").encode())
+    line = json.dumps({"op": "helper", "name": "#0", "args": [enc], "kwargs": {"__dict__": []}}) + "\\n"
+    os.write(3, line.encode())
     time.sleep(3600)
 '''),
 }

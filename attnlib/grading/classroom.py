@@ -32,8 +32,8 @@ import argparse
 import hashlib
 import json
 import os
-import site
 import signal
+import site
 import subprocess
 import sys
 import sysconfig

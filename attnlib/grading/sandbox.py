@@ -11,9 +11,10 @@ later, Linux 6.2+; irreversible, native code included): it may read the standard
 numpy only (no file of theirs opened for writing), write nowhere but ``/dev/null``, make no TCP
 connection, and signal no process outside itself; and with a seccomp filter (x86-64 and ARM64) it
 may create no socket of any kind, start no process or program, trace nothing, make no namespace
-and map no file shared and writable, and start no thread (adv13 F1: an answer's threads, numpy letting go of
-the GIL, starved the submissions graded at the same time; numpy's BLAS is told to use one thread); nor may it act on any other process
-of the grading user (their limits, priority, scheduling, signals) or on files' owners and times,
+and map no file shared and writable, and start no thread (adv13 F1: an answer's threads, numpy letting
+go of the GIL, starved the submissions graded at the same time; numpy's BLAS is told to use one
+thread); nor may it act on any other process of the grading user (their limits, priority,
+scheduling, signals) or on files' owners and times,
 and it holds no capability.  A grader that cannot start a child, whose own limits were lowered,
 or whose kernel cannot confine the child so (no Landlock ABI 3, no seccomp filter) raises
 :class:`GraderFault` (never a student's 0; adv11 F1).  A prediction's child (``plain``) has no
@@ -220,7 +221,8 @@ def _isolate(roots, list_only=()):
 
 def _filter_syscalls():
     # seccomp (Linux 3.5+): from here on this process may not create sockets of any kind (Landlock
-    # governs TCP only), start processes, threads or programs (fork, vfork, clone, clone3, execve), trace or write other processes, leave its session, make namespaces, or use io_uring
+    # governs TCP only), start processes, threads or programs (fork, vfork, clone, clone3, execve),
+    # trace or write other processes, leave its session, make namespaces, or use io_uring
     # (which performs socket operations past this filter).  Nor may it act on other processes of the
     # grading user (adv9 F1): their resource limits (prlimit64 with a pid other than 0 or its own;
     # glibc's getrlimit/setrlimit pass 0), their priority, scheduling, CPU affinity or memory
