@@ -1440,3 +1440,248 @@ def my_softmax_backward(A, dA):
     assert time.perf_counter() - start < 30
     number = next(i for i, (s, _) in enumerate(catalogue.EXERCISES["03", 6].mistakes) if "np.ndindex" in s)
     assert catalogue.TOO_SLOW_SOFTMAX_BACKWARD in _grade_mutant(("03", 6), number).message
+
+
+# --- adv13: one submission must not hold up or slow down the others -----------------------------------------
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _kill_group(pid: int) -> None:
+    import os
+    import signal
+
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def child_pids(monkeypatch):
+    """The pid of every answer's process that grade_source starts (each killed at teardown, should one be left)."""
+    from attnlib.grading import grader as grader_module
+
+    pids = []
+
+    class Recording(Sandbox):
+        def _write(self, *args, **kwargs):  # the first write comes right after the process starts
+            if self.process is not None and self.process.pid not in pids:
+                pids.append(self.process.pid)
+            return super()._write(*args, **kwargs)
+
+    monkeypatch.setattr(grader_module, "Sandbox", Recording)
+    yield pids
+    for pid in pids:
+        _kill_group(pid)
+
+
+def _graded_within(key, source, seconds, time_limit=1.5):
+    """grade_source in a thread: its verdict, or None when it has not returned after ``seconds``."""
+    import threading
+
+    results = []
+    worker = threading.Thread(target=lambda: results.append(_grade(key, source, time_limit=time_limit)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return results[0] if results else None
+
+
+_UNREAD_REPLIES = {  # adv13 F2: the answer asks for a reply larger than a pipe holds and never reads it
+    "helper request by hand": (("07", 1), '''
+def attention(Q, K, V, mask=None):
+    import __main__ as m, time
+    m._send({"op": "helper", "name": "attnlib.softmax", "args": m._enc([np.zeros((1000, 1000))]),
+             "kwargs": m._enc({})})
+    time.sleep(3600)
+'''),
+    "helper request on the descriptor": (("07", 1), '''
+def attention(Q, K, V, mask=None):
+    import json, base64, os, time
+    z = np.zeros((1000, 1000))
+    enc = {"__nd__": [z.dtype.str, list(z.shape), base64.b64encode(z.tobytes()).decode(), False]}
+    os.write(3, (json.dumps({"op": "helper", "name": "attnlib.softmax", "args": [enc],
+                             "kwargs": {"__dict__": []}}) + "\\n").encode())
+    time.sleep(3600)
+'''),
+    "the function argument on a large input": (("04", 7), '''
+def equivariance_gap(attend, X, perm):
+    import json, base64, os, time
+    z = np.zeros((4096, X.shape[1]))
+    enc = {"__nd__": [z.dtype.str, list(z.shape), base64.b64encode(z.tobytes()).decode(), False]}
+    line = json.dumps({"op": "helper", "name": "#0", "args": [enc], "kwargs": {"__dict__": []}}) + "\\n"
+    os.write(3, line.encode())
+    time.sleep(3600)
+'''),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_UNREAD_REPLIES))
+def test_an_answer_that_never_reads_its_reply_is_stopped_at_the_time_limit(case, child_pids):
+    """adv13 F2: the grader wrote a helper's reply with a blocking write and no deadline; a child that never read
+    it held the grading run (classroom 30 min, plain nbgrader for ever), and outlived it."""
+    key, source = _UNREAD_REPLIES[case]
+    start = time.perf_counter()
+    result = _graded_within(key, source, 25)
+    assert result is not None, "the grader is still blocked writing to the answer's process"
+    assert time.perf_counter() - start < 15
+    assert not result.passed and "did not finish within 1.5 s" in result.message, result
+    assert child_pids and not any(_alive(pid) for pid in child_pids), child_pids
+
+
+def test_an_answers_process_dies_with_its_grader():
+    """adv13 F2: the answer's process has its own session, so a grader killed (classroom's timeout, a Ctrl-C'd
+    nbgrader) left it running, reparented to PID 1; it now gets SIGKILL when its grader dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = '''
+import sys
+from attnlib.grading.sandbox import Sandbox
+box = Sandbox("import time\\ndef probe():\\n    time.sleep(600)\\n", "probe", time_limit=600)
+box.start()
+print(box.process.pid, flush=True)
+box.function()()
+'''
+    grader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    child = None
+    try:
+        child = int(grader.stdout.readline())
+        assert _alive(child)
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the answer's process outlived its grader"
+    finally:
+        _kill_group(grader.pid)
+        if child is not None:
+            _kill_group(child)
+        grader.wait()
+
+
+def test_classroom_kills_a_run_past_its_time_and_every_process_it_started(tmp_path):
+    """adv13 F2: on its timeout classroom killed nbgrader alone; what nbgrader had started lived on."""
+    import sys
+
+    from attnlib.grading import classroom
+
+    script = '''
+import subprocess, sys
+from attnlib.grading.sandbox import Sandbox
+box = Sandbox("import time\\ndef probe():\\n    time.sleep(600)\\n", "probe", time_limit=600)
+box.start()
+helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print(box.process.pid, helper.pid, flush=True)
+box.function()()
+'''
+    start = time.perf_counter()
+    with pytest.raises(subprocess_timeout()) as stopped:
+        classroom.run_stoppable([sys.executable, "-c", script], cwd=tmp_path, env=None, timeout=8)
+    assert time.perf_counter() - start < 30
+    pids = [int(p) for p in (stopped.value.stdout or "").split()]
+    try:
+        assert len(pids) == 2, stopped.value.stdout
+        deadline = time.monotonic() + 10
+        while any(map(_alive, pids)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_alive, pids)), [p for p in pids if _alive(p)]
+    finally:
+        for pid in pids:
+            _kill_group(pid)
+
+
+def subprocess_timeout():
+    import subprocess
+
+    return subprocess.TimeoutExpired
+
+
+def test_the_system_call_filter_alone_refuses_threads():
+    """adv13 F1: threads in the answer's process (numpy lets go of the GIL) starved other submissions graded at
+    the same time; the filter now refuses them too, native code included."""
+    import platform
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the filter is Linux x86_64/aarch64 only")
+    script = "import os, sys, _thread\n" + _filter_source() + '''
+assert _filter_syscalls()
+try:
+    _thread.start_new_thread(print, ("a thread ran",))
+    import time; time.sleep(0.5)
+    print("started")
+except RuntimeError as err:
+    print("refused")
+'''
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["refused"], (out.stdout, out.stderr)
+
+
+THREADS = "the grader runs answers on one thread: starting a thread is not allowed"
+
+
+@pytest.mark.parametrize("where", ["cell", "function", "caught"])
+def test_an_answer_that_starts_a_thread_scores_zero_on_that_exercise_with_a_clear_message(where, child_pids):
+    """adv13 F1: starting a thread fails in the answer's process (the filter refuses it); the verdict says why."""
+    start = "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()"
+    body = {"cell": f"{start}\n", "function": "", "caught": ""}[where]
+    inside = {"cell": "", "function": f"    {start}\n",
+              "caught": f"    try:\n        {start}\n    except Exception:\n        pass\n"}[where]
+    source = f'''
+import threading, time
+{body}
+def weights_bytes(batch, n_heads, n, itemsize=8):
+{inside}    return batch * n_heads * n * n * itemsize
+'''
+    result = _grade(("07", 3), source, time_limit=5.0)
+    assert not result.passed and THREADS in result.message, result
+    assert not any(_alive(pid) for pid in child_pids)
+    # that exercise only: the next one is graded as usual
+    assert _grade(("07", 1), catalogue.EXERCISES["07", 1].reference).passed
+
+
+def test_numpy_in_the_answers_process_runs_on_one_blas_thread():
+    """With threads refused, a BLAS that started worker threads would fail: it is told to use one."""
+    source = '''
+def probe():
+    A = np.arange(250000.0).reshape(500, 500) / 250000
+    return float((A @ A).sum()), float(np.linalg.solve(A + 500 * np.eye(500), np.ones(500)).sum())
+'''
+    found, _ = _probe(source)
+    A = np.arange(250000.0).reshape(500, 500) / 250000
+    assert np.isclose(found[0], (A @ A).sum())
+
+
+def test_an_answers_process_killed_by_the_system_is_not_reported_as_too_slow(child_pids):
+    """adv13 (cosmetic): a process that died at once was reported "did not finish within 20 s".  A SIGKILL that
+    the grader did not send comes from the system (the kernel's out-of-memory killer, e.g. under a container's
+    memory limit; simulated here by the answer sending it to itself): it is reported as too much memory."""
+    source = '''
+import signal
+def weights_bytes(batch, n_heads, n, itemsize=8):
+    signal.raise_signal(signal.SIGKILL)
+'''
+    start = time.perf_counter()
+    result = _grade(("07", 3), source, time_limit=10.0)
+    assert not result.passed and "memory" in result.message and "did not finish" not in result.message, result
+    assert time.perf_counter() - start < 8
+    crash = '''
+import os
+def weights_bytes(batch, n_heads, n, itemsize=8):
+    os._exit(3)
+'''
+    result = _grade(("07", 3), crash, time_limit=10.0)
+    assert not result.passed and "exited or crashed" in result.message, result

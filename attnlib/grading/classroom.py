@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import site
 import subprocess
 import sys
@@ -99,7 +100,29 @@ def nbgrader(course: Path, *args: str, timeout: float = 1800) -> subprocess.Comp
         env["PYTHONPATH"] = os.pathsep.join(kept)
     cmd = [sys.executable, "-P", "-m", "nbgrader", *args, f"--CourseDirectory.root={course}",
            f"--CourseDirectory.db_url={db_url(course)}"]
-    return subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_stoppable(cmd, cwd=course, env=env, timeout=timeout)
+
+
+def run_stoppable(cmd: list[str], *, cwd, env, timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)``, but the command runs in a process
+    group of its own, and at ``timeout`` the whole group is killed, not the command alone (adv13 F2: what nbgrader
+    had started lived on).  An answer's process has a session of its own; it dies with its grader (its
+    parent-death signal).  Raises :class:`subprocess.TimeoutExpired` with the output so far."""
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            try:  # the pipes close once every process holding them is gone
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                out, err = "", ""
+            raise subprocess.TimeoutExpired(cmd, timeout, output=out, stderr=err) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 
 from attnlib.checks import CheckResult, failed
 from attnlib.grading import catalogue
-from attnlib.grading.sandbox import TIME_LIMIT, GraderFault, Sandbox
+from attnlib.grading.sandbox import THREADS, TIME_LIMIT, GraderFault, Sandbox
 
 ANSWER_ID = re.compile(r"^exercise-(\d+)$")
 LAB_NAME = re.compile(r"(0[1-7])-[\w-]+")
@@ -47,7 +47,13 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
                      time_limit=time_limit, plain=ex.plain) as sandbox:
             if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
                 return failed(name, sandbox.problem)
+            threads = failed(name, f"{THREADS} (your answer cell tried to start one). Write {ex.function} without "
+                             "threads: it runs alone on one core while the class is graded.")
+            if sandbox.threads:  # refused by the child's filter; said plainly, and this exercise scores 0 (adv13 F1)
+                return threads  # (at once, when the cell's own lines tried: no call of the function is needed)
             result = ex.grade(sandbox.function(), rng, data)
+            if sandbox.threads:
+                return threads
             if sandbox.cell_error and isinstance(result, CheckResult):
                 result = CheckResult(result.name, result.passed, (
                     f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "

@@ -11,8 +11,10 @@ later, Linux 6.2+; irreversible, native code included): it may read the standard
 numpy only (no file of theirs opened for writing), write nowhere but ``/dev/null``, make no TCP
 connection, and signal no process outside itself; and with a seccomp filter (x86-64 and ARM64) it
 may create no socket of any kind, start no process or program, trace nothing, make no namespace
-and map no file shared and writable (threads stay possible); nor may it act on any other process
-of the grading user (their limits, priority, scheduling, signals) or on files' owners and times,
+and map no file shared and writable, and start no thread (adv13 F1: an answer's threads, numpy letting
+go of the GIL, starved the submissions graded at the same time; numpy's BLAS is told to use one
+thread); nor may it act on any other process of the grading user (their limits, priority,
+scheduling, signals) or on files' owners and times,
 and it holds no capability.  A grader that cannot start a child, whose own limits were lowered,
 or whose kernel cannot confine the child so (no Landlock ABI 3, no seccomp filter) raises
 :class:`GraderFault` (never a student's 0; adv11 F1).  A prediction's child (``plain``) has no
@@ -22,13 +24,18 @@ arguments to the grader, which computes it with attnlib and sends the value back
 helpers the exercise allows are served, so attnlib's reference for the exercise itself is not in
 reach).  The grader calls the learner's function through :class:`Sandbox`: inputs in, values back,
 encoded as JSON with arrays as raw bytes (never pickled: nothing the learner sends is executed).
-The time limit is enforced from here: a child that does not answer in time is killed.
+The time limit is enforced from here, on every write to the child and every read from it (adv13 F2: a
+child that never read a helper's reply held a blocking write for ever): a child that does not answer in
+time is killed.  The child also dies with its grader (``PR_SET_PDEATHSIG``), so no answer outlives the
+grading run.
 """
 
 from __future__ import annotations
 
 import atexit
 import base64
+import ctypes
+import functools
 import inspect
 import json
 import math
@@ -48,6 +55,15 @@ import numpy as np
 
 from attnlib.checks._labs import PLAIN_RULE
 
+try:  # looked up here, in the grader: the child calls it between fork and exec (no dlopen there)
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+    _PRCTL.restype = ctypes.c_int
+except (OSError, AttributeError):  # not Linux: no parent-death signal
+    _PRCTL = None
+
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "GOTO_NUM_THREADS")
+THREADS = "the grader runs answers on one thread: starting a thread is not allowed"
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
 MESSAGE_LIMIT = 48 * 1024**2  # bytes of one message from the child (a longer one stops it, unread)
@@ -205,8 +221,8 @@ def _isolate(roots, list_only=()):
 
 def _filter_syscalls():
     # seccomp (Linux 3.5+): from here on this process may not create sockets of any kind (Landlock
-    # governs TCP only), start processes or programs (fork, vfork, clone without CLONE_THREAD,
-    # execve), trace or write other processes, leave its session, make namespaces, or use io_uring
+    # governs TCP only), start processes, threads or programs (fork, vfork, clone, clone3, execve),
+    # trace or write other processes, leave its session, make namespaces, or use io_uring
     # (which performs socket operations past this filter).  Nor may it act on other processes of the
     # grading user (adv9 F1): their resource limits (prlimit64 with a pid other than 0 or its own;
     # glibc's getrlimit/setrlimit pass 0), their priority, scheduling, CPU affinity or memory
@@ -215,7 +231,10 @@ def _filter_syscalls():
     # rt_sigqueueinfo, rt_tgsigqueueinfo only to itself; tkill never); nor change files' owner or
     # times (the chown and utime families, which Landlock does not govern) or the clock.  It also
     # drops every capability first (a grader running as root would otherwise lend them to the
-    # answer).  Threads stay possible.  Native code is bound by it too, and it cannot be undone.
+    # answer).  No thread either (adv13 F1: 200 threads of np.exp, which lets go of the GIL, starved a
+    # submission graded at the same time past its time limit): clone is refused whatever its flags, clone3
+    # answers ENOSYS so that the C library falls back to clone.  Native code is bound by it too, and it
+    # cannot be undone.
     # Returns True when the filter is in place.
     import ctypes, platform
     arches = {"x86_64": (0xC000003E, 56, 435, [41, 53, 57, 58, 59, 322, 101, 112, 109, 272, 308, 425, 426, 427,
@@ -268,8 +287,8 @@ def _filter_syscalls():
     prog += [(jeq, 0, 7, mmap_nr), (ld, 0, 0, 32), (jset, 0, 4, 2),  # prot (third argument): PROT_WRITE?
              (ld, 0, 0, 40), (jset, 0, 2, 1), (jset, 1, 0, 0x20),  # flags (fourth): MAP_SHARED, MAP_ANONYMOUS?
              (ret, 0, 0, eperm), (ret, 0, 0, allow)]
-    prog += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys)]  # the C library then uses clone, checked below
-    prog += [(jeq, 0, 3, clone), (ld, 0, 0, 16), (jset, 1, 0, 0x00010000), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys)]  # the C library then uses clone, refused below
+    prog += [(jeq, 0, 1, clone), (ret, 0, 0, eperm)]  # a process or a thread (CLONE_THREAD) alike
     prog += [(ret, 0, 0, allow)]
 
     class Instruction(ctypes.Structure):
@@ -286,6 +305,22 @@ def _filter_syscalls():
 
 _ISOLATED = _isolate(_ALLOWED, _LIST_ONLY)  # an error here ends the child before any learner code runs
 _FILTERED = _filter_syscalls()
+_THREADS = "the grader runs answers on one thread: starting a thread is not allowed"
+def _no_threads():
+    # The filter refuses the thread itself (pthread_create fails: Python's "can't start new thread"); these
+    # stand-ins say why, and remember that the answer tried (reported with its messages: that exercise scores 0)
+    import _thread, threading
+    tried = []
+    def refuse(*args, **kwargs):
+        tried.append(1)
+        raise RuntimeError(_THREADS)
+    for module in (_thread, threading):
+        for name in ("start_new_thread", "start_new", "_start_new_thread", "start_joinable_thread",
+                     "_start_joinable_thread"):
+            if hasattr(module, name):
+                setattr(module, name, refuse)
+    return lambda: bool(tried)
+_tried_threads = _no_threads()
 for _name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
     del sys.modules[_name]
 _out = os.fdopen(os.dup(1), "w")
@@ -631,7 +666,8 @@ def _main():
     if not callable(fn):
         _send(first | {"op": "cell raised"} if first else {"op": "missing"})
         return
-    ready = {"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED if _FILTERED else 0}
+    ready = {"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED if _FILTERED else 0,
+             "threads": _tried_threads()}
     if first is not None:
         ready["cell_error"] = f"{first['type']}: {first['message'][:200]} (line {first['line']})"
     _send(ready)
@@ -650,6 +686,7 @@ def _main():
                 message = {"op": "unsendable", "message": str(err), "kind": type(value).__name__}
         except BaseException as err:
             message = _describe_error(err)
+        message["threads"] = _tried_threads()
         _send(message)
 
 _main()
@@ -810,10 +847,16 @@ def check_grader_state(baseline: dict) -> None:
 _BASELINE = grader_state()  # when the grader (nbgrader, classroom, a test) imported this module
 
 
-def _limit_child() -> None:  # runs in the child before it starts Python
+def _limit_child(grader: int) -> None:  # runs in the child before it starts Python
     import resource
 
     os.setsid()
+    # SIGKILL when the grader dies (adv13 F2: a child in a session of its own outlived a killed nbgrader).  The
+    # signal comes when the thread that started the child ends; a Sandbox is used and closed in one thread.
+    if _PRCTL is not None:
+        _PRCTL(1, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+        if os.getppid() != grader:  # the grader died before the line above: nobody would send the signal
+            os._exit(1)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
@@ -857,6 +900,8 @@ class Sandbox:
         self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
         self.oversized = False  # the child sent a message larger than the grader reads
         self.cell_error: str | None = None  # a top-level statement of the cell failed after the function was defined
+        self.timed_out = False  # the grader killed the child at a deadline (not the system, not the child itself)
+        self.threads = False  # the answer tried to start a thread (refused; the exercise scores 0)
 
     def __enter__(self):
         self.start()
@@ -871,15 +916,16 @@ class Sandbox:
         if unknown:
             raise ValueError(f"helpers without a served function: {sorted(unknown)}")
         roots = _allowed_roots(numpy=not self.plain)
-        env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+        # one BLAS thread, set before numpy loads (the child may start no thread: adv13 F1)
+        env = {"PATH": "/usr/bin:/bin", **dict.fromkeys(ONE_THREAD, "1"), "LANG": "C.UTF-8"}
         check_grader_state(_BASELINE)  # an earlier answer may have lowered this process's limits
         _one_blas_thread()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                cwd=tempfile.gettempdir(), env=env, preexec_fn=_limit_child)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                cwd=tempfile.gettempdir(), env=env, preexec_fn=functools.partial(_limit_child, os.getpid()))
+            os.set_blocking(self.process.stdin.fileno(), False)  # every write has a deadline (see _write)
         except (OSError, subprocess.SubprocessError) as err:
             raise GraderFault(
                 f"the grader could not start the process that runs an answer ({type(err).__name__}: {err}).  This is "
@@ -889,14 +935,16 @@ class Sandbox:
                 for k, v in self.data.items()}
         request = {"source": python_source(self.source), "function": self.name, "helpers": self.helpers,
                    "data": {k: encode(v) for k, v in data.items()}}
-        self._write(request)
         deadline = time.monotonic() + self.time_limit + 10.0  # the first read includes numpy's import
-        message = self._read(self.time_limit + 10.0)
+        self._write(request, deadline)
+        message = self._read(deadline)
         while message is not None and message["op"] == "helper":  # a try-out line in the cell calls a helper
-            self._serve(message)
-            message = self._read(max(deadline - time.monotonic(), 0.0))
+            self._serve(message, deadline)
+            message = self._read(deadline)
+        if message is not None:
+            self.threads = self.threads or message.get("threads") is True
         if message is None:
-            self.problem = f"your answer cell did not finish within {self.time_limit:g} s."
+            self.problem = self._why_stopped(f"your answer cell did not finish within {self.time_limit:g} s.")
         elif message["op"] == "cell raised":
             if message.get("not_implemented"):
                 self.problem = f"not implemented yet ({message['message'][:300]})." if message["message"] \
@@ -922,6 +970,9 @@ class Sandbox:
 
     def _explained(self, text: str) -> str:
         """The learner's error message, with the rule for predictions when one reached for numpy."""
+        if "can't start new thread" in text:  # refused by the filter past the child's stand-ins
+            self.threads = True
+            return f"{text} ({THREADS})"
         if self.plain and re.search(r"\b(np|numpy)\b", text):
             return f"{text} ({PLAIN_RULE})"
         return text
@@ -940,22 +991,104 @@ class Sandbox:
                 except (OSError, ValueError):
                     pass
 
-    def _write(self, message) -> None:
-        try:
-            self.process.stdin.write(json.dumps(message) + "\n")
-            self.process.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
+    def _stop_at_deadline(self) -> None:
+        self.timed_out = True
+        self.close()
 
-    def _read(self, timeout: float):
-        """The child's next message, or None when it is silent for ``timeout`` seconds or gone.
+    def _why_stopped(self, too_slow: str) -> str:
+        """Why the child sent nothing more: too slow (``too_slow``, the grader killed it at a deadline), a
+        message too large, killed by the system (out of memory), or it exited or crashed by itself."""
+        if self.oversized:
+            return ("your code sent the grader a message larger than it reads "
+                    f"(over {MESSAGE_LIMIT // 1024**2} MB or {ITEM_LIMIT} items); it was stopped.")
+        if self.timed_out:
+            return too_slow
+        try:  # its end of the pipe closed a moment before it exited: its exit status comes right after
+            code = self.process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self.close()  # it closed its output and lives on: it is stopped like a slow one
+            return too_slow
+        if code == -signal.SIGKILL:  # not sent by the grader (timed_out is False): the system's memory killer
+            return (f"your code was stopped by the system, most likely for using more memory than an answer gets "
+                    f"({MEMORY_LIMIT // 1024**3} GB).")
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return (f"your code stopped the grading process (it exited or crashed: {name}; running out of the "
+                    f"{MEMORY_LIMIT // 1024**3} GB of memory an answer gets is one cause).")
+        return "your code stopped the grading process (it exited or crashed)."
+
+    def _write(self, message, deadline: float) -> bool:
+        """Send one message to the child by ``deadline`` (a monotonic time); False when it could not be sent.
+
+        The child's input is non-blocking and every write waits for room with ``poll`` until the deadline, and
+        what the child writes meanwhile is read into the buffer, so that neither pipe can fill up and hold both
+        sides (adv13 F2: a child that asked for a helper's reply of megabytes and never read it held a blocking
+        write for ever, the time limit never came).  A child that does not take its input in time is killed.
+        """
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin.closed or stdout.closed:
+            return False
+        data = memoryview((json.dumps(message) + "\n").encode())
+        out, inp = stdin.fileno(), stdout.fileno()
+        poller = select.poll()
+        poller.register(out, select.POLLOUT)
+        poller.register(inp, select.POLLIN)
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._stop_at_deadline()
+                return False
+            for fd, events in poller.poll(max(1, math.ceil(left * 1000))):
+                if fd == inp:
+                    if not self._take(inp):  # the child closed its output (or sent too much): no reader left
+                        poller.unregister(inp)
+                        if stdout.closed:
+                            return False
+                elif events & (select.POLLERR | select.POLLHUP):  # the child closed its input
+                    return False
+                elif events & select.POLLOUT:
+                    try:
+                        sent = os.write(out, data[:1 << 16])
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # BrokenPipeError: the child is gone
+                        return False
+                    data = data[sent:]
+        return True
+
+    def _take(self, fd: int) -> bool:
+        """Read what the child has written into the buffer; False at its end of output or past the size limit."""
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return True
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return False
+        self._buffer += chunk
+        if len(self._buffer) > MESSAGE_LIMIT:
+            self.oversized = True
+            self.close()
+            self._buffer = b""
+            return False
+        return True
+
+    def _read(self, deadline: float):
+        """The child's next message, or None when it is silent until ``deadline`` (a monotonic time) or gone.
 
         Reads raw bytes as they come (never a blocking ``readline``: a child that writes half a line
         and waits would otherwise hold the grader past the time limit) into a buffer of at most
         :data:`MESSAGE_LIMIT` bytes (a child that writes without end is stopped).
         """
-        deadline = time.monotonic() + timeout
+        if self.process.stdout.closed:
+            return None
         fd = self.process.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         while True:
             if b"\n" in self._buffer:
                 line, _, self._buffer = self._buffer.partition(b"\n")
@@ -973,22 +1106,11 @@ class Sandbox:
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
-                self.close()
+                self._stop_at_deadline()
                 return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            if not poller.poll(max(1, math.ceil(left * 1000))):
                 continue
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                return None
-            self._buffer += chunk
-            if len(self._buffer) > MESSAGE_LIMIT:
-                self.oversized = True
-                self.close()
-                self._buffer = b""
+            if not self._take(fd):
                 return None
 
     def call(self, *args, **kwargs):
@@ -1002,24 +1124,19 @@ class Sandbox:
         self.calls += 1
         self.callables = callables = []  # this call's own list (see encode)
         message = {"op": "call", "args": encode(list(args), callables), "kwargs": encode(kwargs, callables)}
-        self._write(message)
-        deadline = time.monotonic() + self.time_limit
+        deadline = time.monotonic() + self.time_limit  # for the call's every write and read, helpers' included
+        self._write(message, deadline)
         while True:
-            message = self._read(max(deadline - time.monotonic(), 0.0))
+            message = self._read(deadline)
             if message is None:
-                if self.oversized:
-                    self.problem = ("your code sent the grader a message larger than it reads "
-                                    f"(over {MESSAGE_LIMIT // 1024**2} MB or {ITEM_LIMIT} items); it was stopped.")
-                elif self.process.poll() is None or self.process.returncode == -signal.SIGKILL:
-                    self.problem = (f"your function did not finish within {self.time_limit:g} s "
-                                    "(an endless loop?); it was stopped.")
-                else:
-                    self.problem = "your code stopped the grading process (it exited or crashed)."
+                self.problem = self._why_stopped(f"your function did not finish within {self.time_limit:g} s "
+                                                 "(an endless loop?); it was stopped.")
                 self.close()
                 raise Stopped(self.problem)
             op = message["op"]
+            self.threads = self.threads or message.get("threads") is True
             if op == "helper":
-                self._serve(message)
+                self._serve(message, deadline)
                 continue
             if op == "raised":
                 raise _raised({**message, "message": self._explained(message["message"])})
@@ -1034,25 +1151,26 @@ class Sandbox:
                 return value
             raise Stopped("your code sent something the grader does not understand.")
 
-    def _serve(self, message) -> None:
+    def _serve(self, message, deadline: float) -> None:
         name = str(message.get("name"))
         fn = self.serve.get(name)
         if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(self.callables):
             fn = self.callables[int(name[1:])]
         self.helper_calls.append(str(name))
         if fn is None:
-            self._write({"error": f"{name} is not available in this exercise."})
+            self._write({"error": f"{name} is not available in this exercise."}, deadline)
             return
         try:
             args, kwargs = decode(message["args"]), decode(message["kwargs"])
             too_big = _too_big([*args, *kwargs.values()])
             if too_big:
-                self._write({"error": f"ValueError: {too_big}"})
+                self._write({"error": f"ValueError: {too_big}"}, deadline)
                 return
             value = fn(*args, **kwargs)
-            self._write({"value": encode(value)})
+            reply = {"value": encode(value)}
         except Exception as err:  # the helper's complaint goes back to the learner's code
-            self._write({"error": f"{type(err).__name__}: {err}"[:1000]})
+            reply = {"error": f"{type(err).__name__}: {err}"[:1000]}
+        self._write(reply, deadline)
 
     def function(self):
         """A stand-in for the learner's function: calling it calls the function in the child."""
