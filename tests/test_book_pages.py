@@ -98,6 +98,18 @@ def test_deeper_pages_show_a_reading_time_and_reference_pages_do_not(built_book)
         assert shown == (docname not in REFERENCE_PAGES), f"{docname}: reading time shown = {shown}"
 
 
+RAW_MARKUP = ("```{", "{glue:", "{term}`", "{ref}`", ":class: dropdown")
+
+
+def test_no_page_shows_raw_myst_markup(built_book):
+    """A directive whose fence line MyST cannot read (a backtick in a ``` fence's title) is printed as text,
+    silently, with no build warning: a reader saw four such boxes on the real-transformer page (r42b)."""
+    pages = sorted([*(built_book.html / "book").glob("*.html"), *(built_book.html / "notebooks").glob("*.html")])
+    assert pages
+    shown = {html.name: [m for m in RAW_MARKUP if m in html.read_text(encoding="utf-8")] for html in pages}
+    assert not {name: found for name, found in shown.items() if found}
+
+
 def test_reading_minutes_counts_prose_code_and_figures():
     from book_pages import reading_minutes
 
