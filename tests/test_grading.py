@@ -999,7 +999,55 @@ def test_student_markdown_is_escaped_and_links_to_scripts_blocked():
     safe = escape_markdown(text)
     assert "<img" not in safe and "<!--" not in safe and "<svg" not in safe and "<script" not in safe
     assert "x < y" in safe and "](https://example.org)" in safe and "](notes.md)" in safe
-    assert "](#blocked:javascript:" in safe and "](#blocked:&#106;avascript:" in safe and "]: #blocked:data:" in safe
+    assert "](#blocked:javascript\u200b:" in safe and "](#blocked:&#106;avascript:" in safe
+    assert "[e]\\: data\u200b:" in safe  # no definition any more, and no scheme
+
+
+ADV14_LINKS = {  # adv14 F4: reference definitions the line-start regex missed, and other forms
+    "blockquote": "> [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "list": "- [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "numbered": "1. [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "next line": "[d]:\n  javascript:alert(document.cookie)\n\n[click][d]\n",
+    "data": "> [d]: data:text/html,x\n\n[click][d] and ![img][d]\n",
+    "label over lines": "[d\ne]: javascript:alert(1)\n\n[click][d e]\n",
+    "upper case": "- [D]: JaVaScRiPt:alert(1)\n\n[click][D]\n",
+    "inline parens": "[x](java(x)script:alert(1)) [y](javascript:alert(1)) [z](\n  javascript:alert(1))\n",
+    "inline angle": "[x](< javascript:alert(1)>) [y](<java\tscript:alert(1)>)\n",
+    "entity": "- [d]: &#106;avascript:alert(1)\n\n[x](j&#97;vascript:alert(1)) [click][d]\n",
+    "vbscript": "[x](vbscript:msgbox(1)) ![y](data:image/svg+xml,abc)\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(ADV14_LINKS))
+def test_no_script_link_survives_escape_markdown_in_any_form(form):
+    """adv14 F4: rendered by nbconvert's markdown filter (the formgrader's and the feedback's), no href or src
+    holds a script or data scheme, whatever container or line the definition sits in."""
+    import re
+
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    html = markdown2html_mistune(escape_markdown(ADV14_LINKS[form]))
+    for attr in re.findall(r'(?:href|src)="([^"]*)"', html):
+        low = re.sub(r"[\s\x00-\x1f]", "", attr).lower()
+        assert not low.startswith(("javascript:", "vbscript:", "data:", "&#")), (form, attr)
+    assert "javascript:" not in html.lower().replace("\u200b", "-") or form == "entity", html
+
+
+def test_ordinary_links_and_pasted_images_survive_escape_markdown():
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    renderer = IPythonRenderer(escape=False, attachments={"image.png": {"image/png": "iVBORw0KGgo="}})
+    markdown2html_mistune = MarkdownWithMath(renderer=renderer).render
+    text = ("[a](https://example.org/x_(y)) [b](notes.md#part) ![img](attachment:image.png) "
+            "[m](mailto:me@example.org)\n\nratio: 3, `d[i]: x` and x[0]: y\n")
+    html = markdown2html_mistune(escape_markdown(text))
+    assert 'href="https://example.org/x_(y)"' in html and 'href="notes.md#part"' in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html and 'href="mailto:me@example.org"' in html
+    assert "x[0]: y" in html
 
 
 def test_copied_cells_keep_the_answer_the_student_changed_last():
