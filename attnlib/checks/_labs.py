@@ -384,13 +384,14 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 # --- chapter 6: greedy generation -----------------------------------------------------------
 
 
-def _far_back_prompt(rng, vocab_size: int) -> np.ndarray:
-    """``[a, b, c] + filler + [a, b]``: 30 to 60 filler tokens in which ``a`` is never followed by ``b``, so the
-    next token (``c``) and the ones after it come from the start of the prompt, which a context window shorter
-    than the prompt never sees."""
+def _far_back_prompt(rng, vocab_size: int, filler_tokens: tuple[int, int] = (1100, 1301)) -> np.ndarray:
+    """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens (adv14 F2: longer than any block size a
+    learner would type, 64 to 1024) in which ``a`` is never followed by ``b``, so the next token (``c``) and
+    the ones after it come from the start of the prompt, which a context window shorter than the prompt never
+    sees."""
     a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
     filler = []
-    for _ in range(int(rng.integers(30, 61))):
+    for _ in range(int(rng.integers(*filler_tokens))):
         token = int(rng.integers(0, vocab_size))
         while filler and filler[-1] == a and token == b:
             token = int(rng.integers(0, vocab_size))
@@ -428,12 +429,13 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, shor
     # ``short_prompts`` more: few tokens, repeated, and more new tokens than the prompt has, so that an answer
     # that looks at only the last len(prompt) tokens (or any window) loses context it needs
     prompts += [rng.integers(0, 3, size=int(rng.integers(3, 6))) for _ in range(short_prompts)]
-    # ``long_prompts`` more: 35 to 65 tokens whose continuation depends on the first three (a context window
-    # of the last 4, 8, 10 or 16 tokens, as nanoGPT's generate crops to its block size, cannot see them)
+    # ``long_prompts`` more: 1,105 to 1,305 tokens whose continuation depends on the first three (a context
+    # window of the last 16 to 1024 tokens, as nanoGPT's generate crops to its block size, cannot see them)
     first_long = len(prompts) + 1
     prompts += [_far_back_prompt(rng, vocab_size) for _ in range(long_prompts)]
     for number, prompt in enumerate(prompts, start=1):
-        n_new = int(rng.integers(4, 8)) if number <= 2 else int(rng.integers(10, 15))
+        # 4 to 7 new tokens on a long prompt: each step sends the grader a (n, n) weights array of 1,100+ rows
+        n_new = int(rng.integers(4, 8)) if number <= 2 or number >= first_long else int(rng.integers(10, 15))
         context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
         value, problem = attempt(name, fn, prompt, vocab_size, n_new, convert=to_array,
                                  names=("ids", "vocab_size", "n_new"), expected="fn(ids, vocab_size, n_new)")
