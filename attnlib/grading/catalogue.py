@@ -1694,7 +1694,8 @@ def _grade_removal(fn, rng, data):
         lambda: check_function(hidden(2), fn, _exact_change,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
-                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
+                                # two high keys: one alone would take all the weight (removing it: 1 - w = 0)
+                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V, rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -2490,10 +2491,10 @@ def large_case(*args) -> ScoresNear:
     return ScoresNear(LARGE_SCORES, *args)
 
 
-def with_large_scores(*arrays, last: float = 40.0):
+def with_large_scores(*arrays, last: float = 40.0, high: int = 1):
     """Copies of ``arrays`` (queries first, then keys) with their last feature set so that the scores are
     large AND spread out: the queries' last feature is ``last`` (a 2-D query array's second row 0), the first
-    key's ``last`` and every other key's ``-last``.  A score is about +-1600 (``last**2``), so an exp without
+    ``high`` keys' ``last`` and every other key's ``-last``.  A score is about +-1600 (``last**2``), so an exp without
     the maximum subtracted overflows (inf / inf = nan); one high score among low ones (spread 3200) puts the
     row's mean far below its maximum, so one shifted by the mean overflows too (adv14 F5), and a query row near 0 beside rows near 1600 makes one maximum over the whole
     score matrix underflow that row (0 / 0 = nan); a softmax is unchanged."""
@@ -2505,7 +2506,7 @@ def with_large_scores(*arrays, last: float = 40.0):
             if a.ndim == 2 and a.shape[0] >= 2:
                 a[1, -1] = 0.0
         else:
-            a[..., -1] = np.where(np.arange(a.shape[-2]) == 0, last, -last) if a.ndim >= 2 else last
+            a[..., -1] = np.where(np.arange(a.shape[-2]) < high, last, -last) if a.ndim >= 2 else last
         out.append(a)
     return tuple(out)
 
