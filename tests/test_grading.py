@@ -1284,6 +1284,30 @@ def test_a_kernel_without_landlock_abi_3_is_a_grader_fault_never_a_grade(monkeyp
             pass
 
 
+
+FORGED_REPORTS = {  # adv14 F1: an answer writes the old "unconfined" report, or the new one, itself
+    "cell, old op": 'import sys\nsys.modules["__main__"]._send({"op": "unconfined", "abi": 0, "filtered": False})\n',
+    "cell, new op": 'import sys\nsys.modules["__main__"]._send({"op": "confinement", "abi": 0, "filtered": False})\n',
+}
+
+
+@pytest.mark.parametrize("where", sorted(FORGED_REPORTS))
+def test_an_answer_cannot_forge_the_confinement_report(where):
+    """adv14 F1: the report is the child's first message, sent before any line of the answer runs; one the
+    answer writes later is its own malformed message (0 for that exercise), never a GraderFault."""
+    source = ("import numpy as np\ndef my_softmax(x):\n    e = np.exp(np.asarray(x, dtype=float) - np.max(x))\n"
+              "    return e / e.sum()\n" + FORGED_REPORTS[where])
+    result = grade_source("01", 2, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert not result.passed and "grader's channel" in result.message, result.message
+
+
+def test_an_answer_forging_the_report_inside_its_function_scores_zero_there():
+    source = ("import sys\ndef my_softmax(x):\n"
+              "    sys.modules['__main__']._send({'op': 'confinement', 'abi': 0, 'filtered': False})\n"
+              "    return [1.0]\n")
+    result = grade_source("01", 2, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert not result.passed, result.message
+
 # --- adv11 F3: a later exercise that calls the learner's own earlier function ----------------------
 
 CALLS_AN_EARLIER_EXERCISE = [
