@@ -1308,6 +1308,21 @@ def test_an_answer_forging_the_report_inside_its_function_scores_zero_there():
     result = grade_source("01", 2, source, rng=np.random.default_rng(0), time_limit=5.0)
     assert not result.passed, result.message
 
+
+@pytest.mark.parametrize("value", ["Fraction(0 + 4 + 16 + 36 + 64 + 100 + 100, 7)", "Decimal(320) / Decimal(7)"])
+def test_a_prediction_returned_as_a_fraction_or_a_decimal_is_a_number(value):
+    """adv14 F3: a prediction is plain Python, numbers and arithmetic; an exact Fraction or a Decimal counts."""
+    from attnlib.checks import check_prediction
+
+    source = (f"from fractions import Fraction\nfrom decimal import Decimal\n"
+              f"def predicted_wide_lookup():\n    return {value}\n")
+    result = grade_source("01", 5, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert result.passed, result.message
+    from decimal import Decimal
+    from fractions import Fraction
+    assert check_prediction("p", Fraction(1, 3), 1 / 3).passed and check_prediction("p", Decimal("0.5"), 0.5).passed
+    assert not check_prediction("p", True, 1.0).passed
+
 # --- adv11 F3: a later exercise that calls the learner's own earlier function ----------------------
 
 CALLS_AN_EARLIER_EXERCISE = [

@@ -13,6 +13,7 @@ what theory says, reproducible from the generator it is given) rather than one v
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -41,6 +42,12 @@ from attnlib.toy_lm import generate as _generate
 
 def _number(name: str, value, context: str):
     """The learner's answer as one float, or a CheckResult saying why it is not one."""
+    real = isinstance(value, numbers.Real) or (isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex))
+    if real and not isinstance(value, (bool, np.bool_)):  # a Fraction, a Decimal: one number (adv14 F3)
+        try:
+            value = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
     arr = np.asarray(value)
     if arr.dtype.kind == "b" and arr.size == 1:
         return None, failed(name, f"{context}, your function should return a number (a count or a value), not "

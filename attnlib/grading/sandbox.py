@@ -150,7 +150,7 @@ CHILD = r'''
 import sys
 _PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
 sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
-import __future__, ast, base64, builtins, io, json, math, os, types, traceback
+import __future__, ast, base64, builtins, io, json, math, numbers, os, types, traceback
 if _PLAIN:
     np = None
 else:
@@ -448,6 +448,11 @@ def _enc(value):
         return {"__rng__": _enc(value.bit_generator.state)}
     if callable(value):
         return None
+    if isinstance(value, numbers.Number) and (isinstance(value, numbers.Real) or not isinstance(value, numbers.Complex)):  # a Fraction or a Decimal: a number, sent as float (adv14 F3)
+        try:
+            return _enc(float(value))
+        except (TypeError, ValueError, OverflowError):
+            pass
     if np is not None and (hasattr(value, "__array__") or isinstance(value, (list, tuple))):
         return _enc(np.asarray(value))
     raise TypeError(f"a {type(value).__name__}, not numbers or an array")
