@@ -925,11 +925,15 @@ except sandbox.GraderFault as err:
 
 # --- adv9 F3: a generation loop with a context window ------------------------------------------
 
-@pytest.mark.parametrize("window", [4, 8, 10, 16])
+@pytest.mark.parametrize("window", [4, 8, 10, 16, 64, 128, 256, 1024])
 def test_greedy_generation_with_a_context_window_never_scores(window):
     """adv9 F3: cropping the context to the last 10 tokens (nanoGPT's block size) scored 50 of 50 runs, the last 8
     82 %: the prompts were short.  The hidden prompts now include long ones whose continuation depends on a token
-    far back; every window fails on every one of 40 fresh draws, and the reference passes them all."""
+    far back; every window fails on every one of 10 fresh draws, and the reference passes them all.  adv14 F2:
+    windows of 64 to 1024 scored on the 35-65-token prompts; now 1,105 to 1,305 tokens whose next token (c) is
+    nowhere but at the start, so a window cannot predict it at all (no chance agreement left to sample).
+    Draws: 10 (40 before; each now runs next_token_head on 1,200 tokens)."""
+    draws = 10
     def windowed(ids, vocab_size, n_new):
         ids = list(np.asarray(ids))
         for _ in range(n_new):
@@ -939,10 +943,11 @@ def test_greedy_generation_with_a_context_window_never_scores(window):
 
     greedy = _compiled(catalogue.EXERCISES["06", 2].reference, "greedy_generate")
     grade = catalogue.EXERCISES["06", 2].grade
-    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(40)]
-    assert not any(passes), f"window {window} passed {sum(passes)} of 40"
-    assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(40))
-    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 4, "catalogued"
+    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(draws)]
+    assert not any(passes), f"window {window} passed {sum(passes)} of {draws}"
+    if window == 4:
+        assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(draws))
+    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 8, "catalogued"
 
 
 # --- adv9 F5: float32 arithmetic on the large-score hidden cases --------------------------------

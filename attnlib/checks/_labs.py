@@ -393,19 +393,13 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 
 def _far_back_prompt(rng, vocab_size: int, filler_tokens: tuple[int, int] = (1100, 1301)) -> np.ndarray:
     """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens (adv14 F2: longer than any block size a
-    learner would type, 64 to 1024) in which ``a`` is never followed by ``b``, so the next token (``c``) and
-    the ones after it come from the start of the prompt, which a context window shorter than the prompt never
-    sees."""
+    learner would type, 64 to 1024) with neither ``b`` nor ``c`` in them, so the next token (``c``) comes from
+    the start of the prompt alone: a context window shorter than the prompt never sees ``c`` and cannot
+    predict it (the head copies tokens it attends to), whatever the window's size."""
     a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
-    filler = []
-    for _ in range(int(rng.integers(*filler_tokens))):
-        token = int(rng.integers(0, vocab_size))
-        while filler and filler[-1] == a and token == b:
-            token = int(rng.integers(0, vocab_size))
-        filler.append(token)
-    if filler[0] == b:  # "a b" | b ... would not break the pair either way; keep the filler's first token apart
-        filler[0] = c
-    return np.array([a, b, c, *filler, a, b])
+    others = np.array([t for t in range(vocab_size) if t not in (b, c)])
+    filler = others[rng.integers(0, len(others), size=int(rng.integers(*filler_tokens)))]
+    return np.array([a, b, c, *filler.tolist(), a, b])
 
 
 @graded(forbid=("generate",))
