@@ -925,11 +925,15 @@ except sandbox.GraderFault as err:
 
 # --- adv9 F3: a generation loop with a context window ------------------------------------------
 
-@pytest.mark.parametrize("window", [4, 8, 10, 16])
+@pytest.mark.parametrize("window", [4, 8, 10, 16, 64, 128, 256, 1024])
 def test_greedy_generation_with_a_context_window_never_scores(window):
     """adv9 F3: cropping the context to the last 10 tokens (nanoGPT's block size) scored 50 of 50 runs, the last 8
     82 %: the prompts were short.  The hidden prompts now include long ones whose continuation depends on a token
-    far back; every window fails on every one of 40 fresh draws, and the reference passes them all."""
+    far back; every window fails on every one of 10 fresh draws, and the reference passes them all.  adv14 F2:
+    windows of 64 to 1024 scored on the 35-65-token prompts; now 1,105 to 1,305 tokens whose next token (c) is
+    nowhere but at the start, so a window cannot predict it at all (no chance agreement left to sample).
+    Draws: 10 (40 before; each now runs next_token_head on 1,200 tokens)."""
+    draws = 10
     def windowed(ids, vocab_size, n_new):
         ids = list(np.asarray(ids))
         for _ in range(n_new):
@@ -939,10 +943,11 @@ def test_greedy_generation_with_a_context_window_never_scores(window):
 
     greedy = _compiled(catalogue.EXERCISES["06", 2].reference, "greedy_generate")
     grade = catalogue.EXERCISES["06", 2].grade
-    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(40)]
-    assert not any(passes), f"window {window} passed {sum(passes)} of 40"
-    assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(40))
-    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 4, "catalogued"
+    passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(draws)]
+    assert not any(passes), f"window {window} passed {sum(passes)} of {draws}"
+    if window == 4:
+        assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(draws))
+    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 8, "catalogued"
 
 
 # --- adv9 F5: float32 arithmetic on the large-score hidden cases --------------------------------
@@ -999,7 +1004,55 @@ def test_student_markdown_is_escaped_and_links_to_scripts_blocked():
     safe = escape_markdown(text)
     assert "<img" not in safe and "<!--" not in safe and "<svg" not in safe and "<script" not in safe
     assert "x < y" in safe and "](https://example.org)" in safe and "](notes.md)" in safe
-    assert "](#blocked:javascript:" in safe and "](#blocked:&#106;avascript:" in safe and "]: #blocked:data:" in safe
+    assert "](#blocked:javascript\u200b:" in safe and "](#blocked:&#106;avascript:" in safe
+    assert "[e]\\: data\u200b:" in safe  # no definition any more, and no scheme
+
+
+ADV14_LINKS = {  # adv14 F4: reference definitions the line-start regex missed, and other forms
+    "blockquote": "> [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "list": "- [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "numbered": "1. [d]: javascript:alert(1)\n\nsee [my derivation][d]\n",
+    "next line": "[d]:\n  javascript:alert(document.cookie)\n\n[click][d]\n",
+    "data": "> [d]: data:text/html,x\n\n[click][d] and ![img][d]\n",
+    "label over lines": "[d\ne]: javascript:alert(1)\n\n[click][d e]\n",
+    "upper case": "- [D]: JaVaScRiPt:alert(1)\n\n[click][D]\n",
+    "inline parens": "[x](java(x)script:alert(1)) [y](javascript:alert(1)) [z](\n  javascript:alert(1))\n",
+    "inline angle": "[x](< javascript:alert(1)>) [y](<java\tscript:alert(1)>)\n",
+    "entity": "- [d]: &#106;avascript:alert(1)\n\n[x](j&#97;vascript:alert(1)) [click][d]\n",
+    "vbscript": "[x](vbscript:msgbox(1)) ![y](data:image/svg+xml,abc)\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(ADV14_LINKS))
+def test_no_script_link_survives_escape_markdown_in_any_form(form):
+    """adv14 F4: rendered by nbconvert's markdown filter (the formgrader's and the feedback's), no href or src
+    holds a script or data scheme, whatever container or line the definition sits in."""
+    import re
+
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    html = markdown2html_mistune(escape_markdown(ADV14_LINKS[form]))
+    for attr in re.findall(r'(?:href|src)="([^"]*)"', html):
+        low = re.sub(r"[\s\x00-\x1f]", "", attr).lower()
+        assert not low.startswith(("javascript:", "vbscript:", "data:", "&#")), (form, attr)
+    assert "javascript:" not in html.lower().replace("\u200b", "-") or form == "entity", html
+
+
+def test_ordinary_links_and_pasted_images_survive_escape_markdown():
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    from attnlib.grading.nbgrader_step import escape_markdown
+
+    renderer = IPythonRenderer(escape=False, attachments={"image.png": {"image/png": "iVBORw0KGgo="}})
+    markdown2html_mistune = MarkdownWithMath(renderer=renderer).render
+    text = ("[a](https://example.org/x_(y)) [b](notes.md#part) ![img](attachment:image.png) "
+            "[m](mailto:me@example.org)\n\nratio: 3, `d[i]: x` and x[0]: y\n")
+    html = markdown2html_mistune(escape_markdown(text))
+    assert 'href="https://example.org/x_(y)"' in html and 'href="notes.md#part"' in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html and 'href="mailto:me@example.org"' in html
+    assert "x[0]: y" in html
 
 
 def test_copied_cells_keep_the_answer_the_student_changed_last():
@@ -1235,6 +1288,45 @@ def test_a_kernel_without_landlock_abi_3_is_a_grader_fault_never_a_grade(monkeyp
         with Sandbox(source, "my_softmax"):
             pass
 
+
+
+FORGED_REPORTS = {  # adv14 F1: an answer writes the old "unconfined" report, or the new one, itself
+    "cell, old op": 'import sys\nsys.modules["__main__"]._send({"op": "unconfined", "abi": 0, "filtered": False})\n',
+    "cell, new op": 'import sys\nsys.modules["__main__"]._send({"op": "confinement", "abi": 0, "filtered": False})\n',
+}
+
+
+@pytest.mark.parametrize("where", sorted(FORGED_REPORTS))
+def test_an_answer_cannot_forge_the_confinement_report(where):
+    """adv14 F1: the report is the child's first message, sent before any line of the answer runs; one the
+    answer writes later is its own malformed message (0 for that exercise), never a GraderFault."""
+    source = ("import numpy as np\ndef my_softmax(x):\n    e = np.exp(np.asarray(x, dtype=float) - np.max(x))\n"
+              "    return e / e.sum()\n" + FORGED_REPORTS[where])
+    result = grade_source("01", 2, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert not result.passed and "grader's channel" in result.message, result.message
+
+
+def test_an_answer_forging_the_report_inside_its_function_scores_zero_there():
+    source = ("import sys\ndef my_softmax(x):\n"
+              "    sys.modules['__main__']._send({'op': 'confinement', 'abi': 0, 'filtered': False})\n"
+              "    return [1.0]\n")
+    result = grade_source("01", 2, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert not result.passed, result.message
+
+
+@pytest.mark.parametrize("value", ["Fraction(0 + 4 + 16 + 36 + 64 + 100 + 100, 7)", "Decimal(320) / Decimal(7)"])
+def test_a_prediction_returned_as_a_fraction_or_a_decimal_is_a_number(value):
+    """adv14 F3: a prediction is plain Python, numbers and arithmetic; an exact Fraction or a Decimal counts."""
+    from attnlib.checks import check_prediction
+
+    source = (f"from fractions import Fraction\nfrom decimal import Decimal\n"
+              f"def predicted_wide_lookup():\n    return {value}\n")
+    result = grade_source("01", 5, source, rng=np.random.default_rng(0), time_limit=5.0)
+    assert result.passed, result.message
+    from decimal import Decimal
+    from fractions import Fraction
+    assert check_prediction("p", Fraction(1, 3), 1 / 3).passed and check_prediction("p", Decimal("0.5"), 0.5).passed
+    assert not check_prediction("p", True, 1.0).passed
 
 # --- adv11 F3: a later exercise that calls the learner's own earlier function ----------------------
 

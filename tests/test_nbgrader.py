@@ -183,7 +183,10 @@ HOSTILE_MARKDOWN = (
     "Without the scale the softmax saturates.\n\n"
     "<img src=\"x\" style=\"display:none\" onerror=\"document.title='XSS ran in '+location.origin\">\n\n"
     "<script>alert('in the formgrader')</script>\n\n"
-    "[see my working](javascript:alert(document.cookie)) and x < y, `a<b`\n")
+    "[see my working](javascript:alert(document.cookie)) and x < y, `a<b`\n\n"
+    "> [q]: javascript:alert('quote')\n\n- [l]: javascript:alert('list')\n\n1. [n]: javascript:alert('numbered')\n\n"
+    "[d]:\n  javascript:alert('next line')\n\n[e]: data:text/html,x\n\n"
+    "See [one][q], [two][l], [three][n], [four][d] and [five][e].\n")  # adv14 F4: definitions anywhere
 
 
 def submit_copies(course: Path, solutions: dict[str, str]) -> None:
@@ -339,7 +342,7 @@ def test_raw_html_in_a_students_markdown_never_reaches_the_manual_grading_page(c
     path = course["course"] / "autograded" / "html" / ASSIGNMENT / LAB.name
     html, _ = HTMLExporter(config=config).from_filename(str(path), resources=resources)
     assert "XSS ran in" in html and "in the formgrader" in html, "the answer is still shown, as text"
-    for live in ("<img src=\"x\"", "<img src=x", "<script>alert", "href=\"javascript:"):
+    for live in ("<img src=\"x\"", "<img src=x", "<script>alert", "href=\"javascript:", "href=\"data:"):
         assert live not in html, live
     assert "&lt;img src=\"x\"" in html and "&lt;script&gt;alert" in html, "shown as text"
     assert "<details>" in html or "<summary>" in html, "the lab's own HTML (unchanged cells) stays HTML"

@@ -13,6 +13,7 @@ what theory says, reproducible from the generator it is given) rather than one v
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -41,6 +42,12 @@ from attnlib.toy_lm import generate as _generate
 
 def _number(name: str, value, context: str):
     """The learner's answer as one float, or a CheckResult saying why it is not one."""
+    real = isinstance(value, numbers.Real) or (isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex))
+    if real and not isinstance(value, (bool, np.bool_)):  # a Fraction, a Decimal: one number (adv14 F3)
+        try:
+            value = float(value)
+        except (TypeError, ValueError, OverflowError):
+            pass
     arr = np.asarray(value)
     if arr.dtype.kind == "b" and arr.size == 1:
         return None, failed(name, f"{context}, your function should return a number (a count or a value), not "
@@ -384,20 +391,15 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 # --- chapter 6: greedy generation -----------------------------------------------------------
 
 
-def _far_back_prompt(rng, vocab_size: int) -> np.ndarray:
-    """``[a, b, c] + filler + [a, b]``: 30 to 60 filler tokens in which ``a`` is never followed by ``b``, so the
-    next token (``c``) and the ones after it come from the start of the prompt, which a context window shorter
-    than the prompt never sees."""
+def _far_back_prompt(rng, vocab_size: int, filler_tokens: tuple[int, int] = (1100, 1301)) -> np.ndarray:
+    """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens (adv14 F2: longer than any block size a
+    learner would type, 64 to 1024) with neither ``b`` nor ``c`` in them, so the next token (``c``) comes from
+    the start of the prompt alone: a context window shorter than the prompt never sees ``c`` and cannot
+    predict it (the head copies tokens it attends to), whatever the window's size."""
     a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
-    filler = []
-    for _ in range(int(rng.integers(30, 61))):
-        token = int(rng.integers(0, vocab_size))
-        while filler and filler[-1] == a and token == b:
-            token = int(rng.integers(0, vocab_size))
-        filler.append(token)
-    if filler[0] == b:  # "a b" | b ... would not break the pair either way; keep the filler's first token apart
-        filler[0] = c
-    return np.array([a, b, c, *filler, a, b])
+    others = np.array([t for t in range(vocab_size) if t not in (b, c)])
+    filler = others[rng.integers(0, len(others), size=int(rng.integers(*filler_tokens)))]
+    return np.array([a, b, c, *filler.tolist(), a, b])
 
 
 @graded(forbid=("generate",))
@@ -428,12 +430,13 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, shor
     # ``short_prompts`` more: few tokens, repeated, and more new tokens than the prompt has, so that an answer
     # that looks at only the last len(prompt) tokens (or any window) loses context it needs
     prompts += [rng.integers(0, 3, size=int(rng.integers(3, 6))) for _ in range(short_prompts)]
-    # ``long_prompts`` more: 35 to 65 tokens whose continuation depends on the first three (a context window
-    # of the last 4, 8, 10 or 16 tokens, as nanoGPT's generate crops to its block size, cannot see them)
+    # ``long_prompts`` more: 1,105 to 1,305 tokens whose continuation depends on the first three (a context
+    # window of the last 16 to 1024 tokens, as nanoGPT's generate crops to its block size, cannot see them)
     first_long = len(prompts) + 1
     prompts += [_far_back_prompt(rng, vocab_size) for _ in range(long_prompts)]
     for number, prompt in enumerate(prompts, start=1):
-        n_new = int(rng.integers(4, 8)) if number <= 2 else int(rng.integers(10, 15))
+        # 4 to 7 new tokens on a long prompt: each step sends the grader a (n, n) weights array of 1,100+ rows
+        n_new = int(rng.integers(4, 8)) if number <= 2 or number >= first_long else int(rng.integers(10, 15))
         context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
         value, problem = attempt(name, fn, prompt, vocab_size, n_new, convert=to_array,
                                  names=("ids", "vocab_size", "n_new"), expected="fn(ids, vocab_size, n_new)")

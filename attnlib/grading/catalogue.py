@@ -344,6 +344,13 @@ UNSTABLE_SOFT_LOOKUP = (src('''
         return (w / w.sum()) @ values
     '''), None)
 
+MEAN_SHIFT_SOFT_LOOKUP = (src('''
+    def soft_lookup(query, keys, values, sigma):
+        scores = -((query - keys) ** 2) / (2 * sigma**2)
+        e = np.exp(scores - scores.mean())  # adv14 F5: the mean, not the largest
+        return (e / e.sum()) @ values
+    '''), None)
+
 
 def _grade_soft_lookup(fn, rng, data):
     keys, values = data["keys"], data["values"]
@@ -355,7 +362,10 @@ def _grade_soft_lookup(fn, rng, data):
         lambda: check_function(hidden(3), fn, _nw,
                                [(0.3, k, v, 0.7), (-2.0, k, v, 2.0), (float(rng.uniform(-1, 1)), k, v, 0.4),
                                 # far from every key: exp of every score underflows unless the largest is subtracted
-                                (float(rng.uniform(50, 70)), keys, values, 1.0)],
+                                (float(rng.uniform(50, 70)), keys, values, 1.0),
+                                # near three keys and far from six: a spread of ~2000, so a mean shift overflows
+                                (float(rng.uniform(-1, 1)), np.concatenate([k[:3], rng.uniform(60, 70, 6)]),
+                                 rng.normal(size=9) + 2.0, 1.0)],
                                mistakes=mistakes("01", 3)))
 
 
@@ -369,7 +379,7 @@ add(Exercise("01", 3, "soft_lookup", _grade_soft_lookup, helpers=al_helpers("sof
     def soft_lookup(query, keys, values, sigma):
         scores = -((query - keys) ** 2) / (2 * sigma**2)
         return al.softmax(scores) @ values
-    '''), mistakes=[*SOFT_LOOKUP_MISTAKES, UNSTABLE_SOFT_LOOKUP], right=[src('''
+    '''), mistakes=[*SOFT_LOOKUP_MISTAKES, UNSTABLE_SOFT_LOOKUP, MEAN_SHIFT_SOFT_LOOKUP], right=[src('''
     def soft_lookup(query, keys, values, sigma):
         w = np.exp(-((query - keys) ** 2) / (2 * sigma**2) + ((query - keys) ** 2).min() / (2 * sigma**2))
         return float((w * values).sum() / w.sum())
@@ -508,6 +518,12 @@ add(Exercise("01", 6, "dot_product_lookup", _grade_dot_lookup, helpers=al_helper
         weights = al.softmax(K @ q)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def dot_product_lookup(q, K, V):
+            s = K @ q
+            e = np.exp(s - s.mean())
+            return (e / e.sum()) @ V
+        '''), None),  # adv14 F5: the mean, not the largest
     (src('''
         def dot_product_lookup(q, K, V):
             e = np.exp(K @ q)
@@ -1063,6 +1079,14 @@ def _nw_many(xq, xk, y, sigma):
     return al.nadaraya_watson(xq, xk, y, bandwidth=sigma)[0]
 
 
+MEAN_SHIFT_KERNEL = (src('''
+    def my_kernel_regression(x_query, x_keys, y_values, sigma):
+        scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
+        e = np.exp(scores - scores.mean(axis=1, keepdims=True))  # adv14 F5: the mean, not the largest
+        return (e / e.sum(axis=1, keepdims=True)) @ y_values
+    '''), None)
+
+
 def _grade_kernel(fn, rng, data):
     x_train = np.sort(rng.uniform(0, 5, size=40))
     y_train = np.sin(x_train) + 0.5
@@ -1075,7 +1099,10 @@ def _grade_kernel(fn, rng, data):
         lambda: check_function(hidden(5), fn, _nw_many,
                                [(np.array([0.1, -3.0, 5.0]), xk, np.sin(xk) + 1, 0.5),
                                 (np.array([0.0]), xk, xk**2, 0.3),
-                                (np.array([float(rng.uniform(35, 45)), -0.5]), xk, np.sin(xk) + 1, 0.5)],
+                                (np.array([float(rng.uniform(35, 45)), -0.5]), xk, np.sin(xk) + 1, 0.5),
+                                # keys near 0 and near 40: a spread of ~3000 in each row, a mean shift overflows
+                                (np.array([0.0, 42.0]), np.concatenate([xk, rng.uniform(40, 45, 10)]),
+                                 rng.normal(size=25), 0.5)],
                                mistakes=mistakes("03", 5)))
 
 
@@ -1083,7 +1110,7 @@ add(Exercise("03", 5, "my_kernel_regression", _grade_kernel, helpers=al_helpers(
     def my_kernel_regression(x_query, x_keys, y_values, sigma):
         scores = -((x_query[:, None] - x_keys[None, :]) ** 2) / (2 * sigma**2)
         return al.softmax(scores) @ y_values
-    '''), mistakes=KERNEL_MISTAKES))
+    '''), mistakes=[*KERNEL_MISTAKES, MEAN_SHIFT_KERNEL]))
 
 
 TOO_SLOW_SOFTMAX_BACKWARD = (
@@ -1667,7 +1694,8 @@ def _grade_removal(fn, rng, data):
         lambda: check_function(hidden(2), fn, _exact_change,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
-                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K), V, rng.normal(size=2))],
+                                # two high keys: one alone would take all the weight (removing it: 1 - w = 0)
+                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V, rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -1683,6 +1711,17 @@ add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("sca
             effects.append(abs(y - y_j))
         return np.array(effects)
     '''), mistakes=[
+    (src('''
+        def removal_effects(q, K, V, u):
+            s = K @ q[0] / np.sqrt(K.shape[1])
+            e = np.exp(s - s.mean())
+            y = (e / e.sum()) @ V @ u
+            effects = []
+            for j in range(len(K)):
+                keep = np.arange(len(K)) != j
+                effects.append(abs(y - (e[keep] / e[keep].sum()) @ V[keep] @ u))
+            return np.array(effects)
+        '''), None),  # adv14 F5: the mean, not the largest
     (src('''
         def removal_effects(q, K, V, u):
             e = np.exp(K @ q[0] / np.sqrt(K.shape[1]))
@@ -1939,7 +1978,7 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
 
 def _grade_generate(fn, rng, data):
     return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
-                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=3))
+                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=2))
 
 
 def _windowed(last: int) -> str:
@@ -1998,7 +2037,7 @@ add(Exercise("06", 2, "greedy_generate", _grade_generate,
                 ids = np.append(ids, int(np.argmax(probs[-1])))
             return ids
         '''), "window"),
-    *[(_windowed(last), "context window") for last in (4, 8, 10, 16)],
+    *[(_windowed(last), "context window") for last in (4, 8, 10, 16, 64, 128, 256, 1024)],  # adv14 F2
 ], right=[src('''
     def greedy_generate(ids, vocab_size, n_new):
         ids = [int(i) for i in ids]
@@ -2452,13 +2491,22 @@ def large_case(*args) -> ScoresNear:
     return ScoresNear(LARGE_SCORES, *args)
 
 
-def with_large_scores(*arrays, last: float = 40.0):
-    """Copies of ``arrays`` with their last feature set to ``last``: every dot product gains ``last**2``
-    (1600), so an exp without the maximum subtracted overflows (inf / inf = nan); a softmax is unchanged."""
+def with_large_scores(*arrays, last: float = 40.0, high: int = 1):
+    """Copies of ``arrays`` (queries first, then keys) with their last feature set so that the scores are
+    large AND spread out: the queries' last feature is ``last`` (a 2-D query array's second row 0), the first
+    ``high`` keys' ``last`` and every other key's ``-last``.  A score is about +-1600 (``last**2``), so an exp without
+    the maximum subtracted overflows (inf / inf = nan); one high score among low ones (spread 3200) puts the
+    row's mean far below its maximum, so one shifted by the mean overflows too (adv14 F5), and a query row near 0 beside rows near 1600 makes one maximum over the whole
+    score matrix underflow that row (0 / 0 = nan); a softmax is unchanged."""
     out = []
-    for a in arrays:
+    for i, a in enumerate(arrays):
         a = np.array(a, dtype=float)
-        a[..., -1] = last
+        if i == 0:
+            a[..., -1] = last
+            if a.ndim == 2 and a.shape[0] >= 2:
+                a[1, -1] = 0.0
+        else:
+            a[..., -1] = np.where(np.arange(a.shape[-2]) < high, last, -last) if a.ndim >= 2 else last
         out.append(a)
     return tuple(out)
 
@@ -2495,6 +2543,12 @@ add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("s
         weights = al.softmax(scores)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            e = np.exp(scores - scores.mean())
+            return (e / e.sum()) @ V
+        '''), None),  # adv14 F5: the mean, not the largest
     (src('''
         def fixed_lookup(q, K, V):
             e = np.exp(K @ q)
@@ -2618,6 +2672,18 @@ add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_help
         weights = al.softmax(Q @ K.T / np.sqrt(d_k), axis=-1)
         return weights @ V
     '''), mistakes=[
+    (src('''
+        def fixed_attention(Q, K, V):
+            S = Q @ K.T / np.sqrt(K.shape[-1])
+            e = np.exp(S - S.max())  # one maximum over the whole matrix
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''), None),  # adv14 F5: the mean, not the largest
+    (src('''
+        def fixed_attention(Q, K, V):
+            S = Q @ K.T / np.sqrt(K.shape[-1])
+            e = np.exp(S - S.mean(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''), None),  # adv14 F5: the mean, not the largest
     (src('''
         def fixed_attention(Q, K, V):
             e = np.exp(Q @ K.T / np.sqrt(K.shape[-1]))
@@ -2771,6 +2837,15 @@ add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpe
             rows.append(w @ V)
         return np.stack(rows)
     '''), mistakes=[
+    (src('''
+        def fixed_row_attention(Q, K, V):
+            rows = []
+            for q in Q:
+                s = K @ q / np.sqrt(K.shape[1])
+                e = np.exp(s - s.mean())
+                rows.append((e / e.sum()) @ V)
+            return np.stack(rows)
+        '''), None),  # adv14 F5: the mean, not the largest
     (src('''
         def fixed_row_attention(Q, K, V):
             e = np.exp(Q @ K.T / np.sqrt(K.shape[-1]))

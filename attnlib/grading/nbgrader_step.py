@@ -310,24 +310,35 @@ class OneCellPerGradeId(_Base):
 # --- raw HTML in a student's markdown (adv9 F4) ----------------------------------------------
 
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")  # where HTML would start a tag, a comment or a declaration
-_LINK = re.compile(r"(\]\(\s*<?\s*|^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*<?[ \t]*)([^\s)>]*)", re.M)
-_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+# an inline link or image destination: after "](", blanks (a line break too), then either <...> (may hold
+# blanks) or the run up to the next blank, parentheses and all ("](java(x)script:" is one destination)
+_LINK = re.compile(r"(\]\(\s*)(<[^>\n]*>?|[^\s<]*)")
+_DEFINITION = re.compile(r"\]:")  # "[label]:" starts a reference definition, in any container, any line
+_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|data|livescript)(\s*):")
+_SAFE_SCHEMES = ("http://", "https://", "mailto:", "attachment:")
 
 
 def escape_markdown(text: str) -> str:
-    """``text`` with no raw HTML left and no link to anything but http(s)/mailto or a relative address.
+    """``text`` with no raw HTML left and no link to anything but http(s)/mailto/attachment or a relative address.
 
-    Every ``<`` that would open a tag, comment or declaration becomes ``&lt;`` (shown as ``<``; inside code
-    it shows as ``&lt;``), and a link or reference whose address has a scheme or an entity
-    (``javascript:``, ``data:``, ``&#106;avascript:``) gets ``#blocked:`` in front of it.
+    Render-independent (adv14 F4): every ``<`` that would open a tag, comment or declaration becomes
+    ``&lt;``; every ``]:`` becomes ``]\\:``, so no reference definition exists anywhere (inside a blockquote
+    or a list, destination on the next line: none), the text still shows ``]:``; an inline link or image
+    whose destination holds a colon or an entity and is not http(s)/mailto/attachment gets ``#blocked:`` in
+    front; and the words ``javascript``/``vbscript``/``data``/``livescript`` followed by a colon get a
+    zero-width space before the colon wherever they stand, which no browser reads as a scheme.
     """
     def link(match):
         dest = match.group(2)
-        if (":" in dest or "&" in dest) and not dest.lower().startswith(_SAFE_SCHEMES):
-            return match.group(1) + "#blocked:" + dest
+        bare = dest.lstrip("<").lstrip()
+        if (":" in dest or "&" in dest or "\\" in dest) and not bare.lower().startswith(_SAFE_SCHEMES):
+            return match.group(1) + "#blocked:" + dest.lstrip("<")
         return match.group(0)
 
-    return _LINK.sub(link, _TAG.sub("&lt;", text))
+    text = _TAG.sub("&lt;", text)
+    text = _DEFINITION.sub(r"]\\:", text)
+    text = _LINK.sub(link, text)
+    return _SCHEME.sub("\\1\\2\u200b:", text)
 
 
 def _trusted_markdown(resources) -> set[str]:

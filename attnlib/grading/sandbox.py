@@ -150,7 +150,7 @@ CHILD = r'''
 import sys
 _PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
 sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
-import __future__, ast, base64, builtins, io, json, math, os, types, traceback
+import __future__, ast, base64, builtins, io, json, math, numbers, os, types, traceback
 if _PLAIN:
     np = None
 else:
@@ -448,6 +448,11 @@ def _enc(value):
         return {"__rng__": _enc(value.bit_generator.state)}
     if callable(value):
         return None
+    if isinstance(value, numbers.Number) and (isinstance(value, numbers.Real) or not isinstance(value, numbers.Complex)):  # a Fraction or a Decimal: a number, sent as float (adv14 F3)
+        try:
+            return _enc(float(value))
+        except (TypeError, ValueError, OverflowError):
+            pass
     if np is not None and (hasattr(value, "__array__") or isinstance(value, (list, tuple))):
         return _enc(np.asarray(value))
     raise TypeError(f"a {type(value).__name__}, not numbers or an array")
@@ -636,12 +641,14 @@ def _signature(fn):
     return [[p.name, int(p.kind), p.default is not p.empty] for p in params]
 
 def _main():
+    # the confinement report is the first message, before the request is read and any line of the answer
+    # runs (adv11 F1); the grader takes it from the first message only, so an answer cannot forge it (adv14 F1)
+    _send({"op": "confinement", "abi": _ISOLATED, "filtered": bool(_FILTERED)})
+    if _ISOLATED < 3 or not _FILTERED:
+        return
     request = json.loads(_in.readline())
     ns = _namespace(request)
     sys.setrecursionlimit(3000)
-    if _ISOLATED < 3 or not _FILTERED:  # before any line of the answer runs (adv11 F1)
-        _send({"op": "unconfined", "abi": _ISOLATED, "filtered": bool(_FILTERED)})
-        return
     _install_hook(_ALLOWED, _BLOCKED, _NO_IMPORT)
     del globals()["_BLOCKED"], globals()["_NO_IMPORT"]  # the hook holds its own copies
     try:
@@ -747,7 +754,8 @@ def python_source(source: str) -> str:
 _FIELDS = {  # what each message from the child must hold (anything else is dropped unread)
     "cell raised": {"type": str, "message": str}, "raised": {"type": str, "message": str},
     "missing": {}, "ready": {"signature": (list, type(None))}, "helper": {"name": str},
-    "unsendable": {"message": str}, "returned": {}, "unconfined": {"abi": int},
+    "unsendable": {"message": str}, "returned": {}, "confinement": {"abi": int},
+    "unconfined": {"abi": int},  # the report's old name: from an answer, its own malformed message (adv14 F1)
 }
 
 
@@ -938,13 +946,27 @@ class Sandbox:
         deadline = time.monotonic() + self.time_limit + 10.0  # the first read includes numpy's import
         self._write(request, deadline)
         message = self._read(deadline)
+        # the child's first message, sent before any line of the answer runs: how it is confined (adv14 F1)
+        if message is not None and message["op"] == "confinement":
+            if message["abi"] < 3 or message.get("filtered") is not True:
+                self.close()
+                raise GraderFault(
+                    f"this machine cannot confine an answer (Landlock ABI {message['abi']}, system-call filter "
+                    f"{'on' if message.get('filtered') else 'off'}; grading needs Landlock ABI 3 or later, Linux "
+                    "6.2+, and seccomp on x86_64 or aarch64).  Without them an answer can rewrite files the grader "
+                    "runs, so no grade is given: grade on a newer kernel.")
+            message = self._read(deadline)
+        elif message is not None:  # not possible from the child's own code: its first message is the report
+            self.problem = "your code wrote to the grader's channel before the grader's first message."
+            message = None
         while message is not None and message["op"] == "helper":  # a try-out line in the cell calls a helper
             self._serve(message, deadline)
             message = self._read(deadline)
         if message is not None:
             self.threads = self.threads or message.get("threads") is True
         if message is None:
-            self.problem = self._why_stopped(f"your answer cell did not finish within {self.time_limit:g} s.")
+            self.problem = self.problem or self._why_stopped(
+                f"your answer cell did not finish within {self.time_limit:g} s.")
         elif message["op"] == "cell raised":
             if message.get("not_implemented"):
                 self.problem = f"not implemented yet ({message['message'][:300]})." if message["message"] \
@@ -953,20 +975,13 @@ class Sandbox:
                 self.problem = f"your answer cell raised {message['type']}: {self._explained(message['message'][:300])}"
         elif message["op"] == "missing":
             self.problem = f"your answer cell does not define the function {self.name}."
-        elif message["op"] == "unconfined":
-            self.close()
-            raise GraderFault(
-                f"this machine cannot confine an answer (Landlock ABI {message['abi']}, system-call filter "
-                f"{'on' if message.get('filtered') else 'off'}; grading needs Landlock ABI 3 or later, Linux 6.2+, "
-                "and seccomp on x86_64 or aarch64).  Without them an answer can rewrite files the grader runs, "
-                "so no grade is given: grade on a newer kernel.")
         elif message["op"] == "ready":
             self.signature = message["signature"]
             self.isolated = message.get("isolated")
             if isinstance(message.get("cell_error"), str):
                 self.cell_error = message["cell_error"][:300]
-        else:
-            self.problem = "your answer cell could not be run."
+        else:  # e.g. a forged "confinement" report or "returned" written by the cell itself (adv14 F1)
+            self.problem = "your answer cell wrote to the grader's channel (a message the grader did not ask for)."
 
     def _explained(self, text: str) -> str:
         """The learner's error message, with the rule for predictions when one reached for numpy."""
