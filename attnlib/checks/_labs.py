@@ -42,7 +42,8 @@ from attnlib.toy_lm import generate as _generate
 
 def _number(name: str, value, context: str):
     """The learner's answer as one float, or a CheckResult saying why it is not one."""
-    real = isinstance(value, numbers.Real) or (isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex))
+    real = isinstance(value, numbers.Real) or (  # a Decimal is a Number but not a Real
+        isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex))
     if real and not isinstance(value, (bool, np.bool_)):  # a Fraction, a Decimal: one number (adv14 F3)
         try:
             value = float(value)

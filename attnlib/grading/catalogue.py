@@ -1695,7 +1695,8 @@ def _grade_removal(fn, rng, data):
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
                                 # two high keys: one alone would take all the weight (removing it: 1 - w = 0)
-                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V, rng.normal(size=2))],
+                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V,
+                                           rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -2496,8 +2497,9 @@ def with_large_scores(*arrays, last: float = 40.0, high: int = 1):
     large AND spread out: the queries' last feature is ``last`` (a 2-D query array's second row 0), the first
     ``high`` keys' ``last`` and every other key's ``-last``.  A score is about +-1600 (``last**2``), so an exp without
     the maximum subtracted overflows (inf / inf = nan); one high score among low ones (spread 3200) puts the
-    row's mean far below its maximum, so one shifted by the mean overflows too (adv14 F5), and a query row near 0 beside rows near 1600 makes one maximum over the whole
-    score matrix underflow that row (0 / 0 = nan); a softmax is unchanged."""
+    row's mean far below its maximum, so one shifted by the mean overflows too (adv14 F5), and a query row
+    near 0 beside rows near 1600 makes one maximum over the whole score matrix underflow that row
+    (0 / 0 = nan); a softmax is unchanged."""
     out = []
     for i, a in enumerate(arrays):
         a = np.array(a, dtype=float)

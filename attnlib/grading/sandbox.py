@@ -448,7 +448,9 @@ def _enc(value):
         return {"__rng__": _enc(value.bit_generator.state)}
     if callable(value):
         return None
-    if isinstance(value, numbers.Number) and (isinstance(value, numbers.Real) or not isinstance(value, numbers.Complex)):  # a Fraction or a Decimal: a number, sent as float (adv14 F3)
+    # a Fraction or a Decimal: a number, sent as float (adv14 F3)
+    if isinstance(value, numbers.Number) and (isinstance(value, numbers.Real)
+                                              or not isinstance(value, numbers.Complex)):
         try:
             return _enc(float(value))
         except (TypeError, ValueError, OverflowError):
