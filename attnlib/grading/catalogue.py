@@ -108,6 +108,20 @@ def src(text: str) -> str:
     return textwrap.dedent(text).strip() + "\n"
 
 
+def _removal_by_hand(exp_lines: str) -> str:
+    """Lab 5 Ex 2 written out by hand, with its own ``e`` (unnormalised weights) from ``exp_lines``."""
+    return src("""
+        def removal_effects(q, K, V, u):
+            {exp}
+            y = (e / e.sum()) @ V @ u
+            effects = []
+            for j in range(len(K)):
+                keep = np.arange(len(K)) != j
+                effects.append(abs(y - (e[keep] / e[keep].sum()) @ V[keep] @ u))
+            return np.array(effects)
+        """).replace("{exp}", exp_lines)
+
+
 def add(ex: Exercise) -> Exercise:
     EXERCISES[ex.key] = ex
     return ex
@@ -1712,27 +1726,9 @@ add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("sca
             effects.append(abs(y - y_j))
         return np.array(effects)
     '''), mistakes=[
-    (src('''
-        def removal_effects(q, K, V, u):
-            s = K @ q[0] / np.sqrt(K.shape[1])
-            e = np.exp(s - s.mean())
-            y = (e / e.sum()) @ V @ u
-            effects = []
-            for j in range(len(K)):
-                keep = np.arange(len(K)) != j
-                effects.append(abs(y - (e[keep] / e[keep].sum()) @ V[keep] @ u))
-            return np.array(effects)
-        '''), None),  # adv14 F5: the mean, not the largest
-    (src('''
-        def removal_effects(q, K, V, u):
-            e = np.exp(K @ q[0] / np.sqrt(K.shape[1]))
-            y = (e / e.sum()) @ V @ u
-            effects = []
-            for j in range(len(K)):
-                keep = np.arange(len(K)) != j
-                effects.append(abs(y - (e[keep] / e[keep].sum()) @ V[keep] @ u))
-            return np.array(effects)
-        '''), "overflow"),
+    (_removal_by_hand("s = K @ q[0] / np.sqrt(K.shape[1])\n    e = np.exp(s - s.mean())"),
+     None),  # adv14 F5: the mean, not the largest
+    (_removal_by_hand("e = np.exp(K @ q[0] / np.sqrt(K.shape[1]))"), "overflow"),
     (src('''
         def removal_effects(q, K, V, u):
             out, w = al.scaled_dot_product_attention(q, K, V)
