@@ -108,6 +108,21 @@ def src(text: str) -> str:
     return textwrap.dedent(text).strip() + "\n"
 
 
+def _nudge_detector(leaked: str) -> str:
+    """Lab 7 Ex 4 written as the usual loop (nudge token j, compare the outputs before it), with its own test
+    ``leaked`` of whether an earlier output moved."""
+    return src("""
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if {leaked}:
+                    return True
+            return False
+        """).replace("{leaked}", leaked)
+
+
 def _removal_by_hand(exp_lines: str) -> str:
     """Lab 5 Ex 2 written out by hand, with its own ``e`` (unnormalised weights) from ``exp_lines``."""
     return src("""
@@ -2346,16 +2361,7 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             name = getattr(attend, "__name__", "")
             return not name.startswith("causal")
         '''), "name"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if np.abs(attend(X_changed)[: j + 1] - base[: j + 1]).max() > 1e-9:
-                    return True
-            return False
-        '''), "includes j"),
+    (_nudge_detector("np.abs(attend(X_changed)[: j + 1] - base[: j + 1]).max() > 1e-9"), "includes j"),
     (src('''
         def leaks_future(attend, X):
             base = attend(X)
@@ -2363,56 +2369,11 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             X_changed[-1] += 1.0
             return bool(np.abs(attend(X_changed)[:-1] - base[:-1]).max() > 1e-9)
         '''), "only the last"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3:
-                    return True
-            return False
-        '''), "threshold"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if not np.allclose(attend(X_changed)[:j], base[:j]):
-                    return True
-            return False
-        '''), "np.allclose"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6):
-                    return True
-            return False
-        '''), "atol 1e-6 (adv11 F5)"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-6:
-                    return True
-            return False
-        '''), "threshold 1e-6 (adv11 F5)"),
-    (src('''
-        def leaks_future(attend, X):
-            base = attend(X)
-            for j in range(1, len(X)):
-                X_changed = X.copy()
-                X_changed[j] += 1.0
-                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-7:
-                    return True
-            return False
-        '''), "threshold 1e-7 (adv11 F5)"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
+    (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j])"), "np.allclose"),
+    (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6)"), "atol 1e-6 (adv11 F5)"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-6"), "threshold 1e-6 (adv11 F5)"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-7"), "threshold 1e-7 (adv11 F5)"),
     (src('''
         def leaks_future(attend, X):
             base = attend(X)
