@@ -47,13 +47,14 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
                      time_limit=time_limit, plain=ex.plain) as sandbox:
             if sandbox.problem is not None and not sandbox.problem.startswith("not implemented"):
                 return failed(name, sandbox.problem)
-            threads = failed(name, f"{THREADS} (your answer cell tried to start one). Write {ex.function} without "
-                             "threads: it runs alone on one core while the class is graded.")
-            if sandbox.threads:  # refused by the child's filter; said plainly, and this exercise scores 0 (adv13 F1)
-                return threads  # (at once, when the cell's own lines tried: no call of the function is needed)
+            def threads():  # refused by the child's filter; said plainly, and this exercise scores 0 (adv13 F1)
+                return failed(name, f"{THREADS} (your answer cell tried to start one). Write {ex.function} "
+                              "without threads: it runs alone on one core while the class is graded.")
+            if sandbox.threads:  # at once, when the cell's own lines tried: no call of the function is needed
+                return threads()
             result = ex.grade(sandbox.function(), rng, data)
             if sandbox.threads:
-                return threads
+                return threads()
             if sandbox.cell_error and isinstance(result, CheckResult):
                 result = CheckResult(result.name, result.passed, (
                     f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "
@@ -71,8 +72,6 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
 def _earlier_function_named(ex, result: CheckResult) -> CheckResult:
     """A NameError for another exercise's function of the same lab, explained (adv11 F3): the grader runs
     the cell alone, and serves an earlier function only where that gives no exercise its own answer."""
-    import re
-
     match = None if result.passed else re.search(r"NameError: name '(\w+)' is not defined", result.message)
     if match is None:
         return result

@@ -305,7 +305,7 @@ def _filter_syscalls():
 
 _ISOLATED = _isolate(_ALLOWED, _LIST_ONLY)  # an error here ends the child before any learner code runs
 _FILTERED = _filter_syscalls()
-_THREADS = "the grader runs answers on one thread: starting a thread is not allowed"
+_THREADS = THREADS_MESSAGE  # the grader's THREADS, put in below
 def _no_threads():
     # The filter refuses the thread itself (pthread_create fails: Python's "can't start new thread"); these
     # stand-ins say why, and remember that the answer tried (reported with its messages: that exercise scores 0)
@@ -700,6 +700,7 @@ def _main():
 
 _main()
 '''
+CHILD = CHILD.replace("THREADS_MESSAGE  # the grader's THREADS, put in below", repr(THREADS))  # one message
 
 
 def _numpy_folder() -> Path:
