@@ -396,9 +396,10 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 
 def _far_back_prompt(rng, vocab_size: int, filler_tokens: tuple[int, int] = (1100, 1301)) -> np.ndarray:
     """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens by default (adv14 F2: longer than the block
-    sizes 64 to 1024; the grader also asks for 2,100 to 2,300, past 2,048, adv15 F2) with neither ``b`` nor ``c`` in them, so the next token (``c``) comes from
-    the start of the prompt alone: a context window shorter than the prompt never sees ``c`` and cannot
-    predict it (the head copies tokens it attends to), whatever the window's size."""
+    sizes 64 to 1024; the grader also asks for 2,100 to 2,300, past 2,048, adv15 F2) with neither ``b`` nor ``c``
+    in them, so the next token (``c``) comes from the start of the prompt alone: a context window shorter than
+    the prompt never sees ``c`` and cannot predict it (the head copies tokens it attends to), whatever the
+    window's size."""
     a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
     others = np.array([t for t in range(vocab_size) if t not in (b, c)])
     filler = others[rng.integers(0, len(others), size=int(rng.integers(*filler_tokens)))]

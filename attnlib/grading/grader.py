@@ -105,8 +105,8 @@ def _memory_explained(result: CheckResult) -> CheckResult:
     if result.passed or "MemoryError" not in result.message:
         return result
     return CheckResult(result.name, False, (
-        f"{result.message} (The grader runs your answer with {MEMORY_LIMIT // 1024**3} GB of memory. If you built an array only to "
-        "read its size, compute the size from the shape instead.)"))
+        f"{result.message} (The grader runs your answer with {MEMORY_LIMIT // 1024**3} GB of memory. If you built "
+        "an array only to read its size, compute the size from the shape instead.)"))
 
 
 def answer_cells(nb) -> dict[int, str]:
