@@ -950,9 +950,10 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
     ``i`` translates English position ``alignment[i]``); the answer is the increasing row numbers
     ``i`` with ``alignment[i] != i`` (the rows of the cross-attention heatmap whose
     aligned cell is off the diagonal).  Sentences are drawn afresh at every check, plus
-    one with no colour (no row crosses).  Named mistakes: a True/False per row instead of
-    row numbers, rows counted from 1, the rows that stay on the diagonal, only the nouns'
-    rows or only the colours' rows, rows out of order.
+    one with no colour (no row crosses) and an alignment whose first two words swap (row 0
+    crosses, which never happens in the toy language).  Named mistakes: a True/False per row
+    instead of row numbers, rows counted from 1, row 0 skipped, the rows that stay on the
+    diagonal, only the nouns' rows or only the colours' rows, rows out of order.
 
     Examples
     --------
