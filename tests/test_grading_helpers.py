@@ -33,7 +33,7 @@ def _grader_rss() -> int:
 def test_a_helper_that_needs_more_memory_than_an_answer_gets_stops_the_exercise(monkeypatch):
     # the tester's cell: a try-out line at the top of the cell builds 2048 x 2048 weights (32 MB a copy, several
     # copies) in the helper; with 64 MB for the helper's work it cannot, and the grader's own memory stays put
-    monkeypatch.setattr(sandbox, "HELPER_MEMORY_LIMIT", 64 * 1024**2, raising=False)
+    monkeypatch.setattr(sandbox, "HELPER_MEMORY_LIMIT", 64 * 1024**2)
     source = ("import numpy as np\nimport attnlib as al\n"
               "_Q = np.zeros((1, 2048, 1))\n"
               "_out, _w = al.scaled_dot_product_attention(_Q, _Q, _Q)\n"
