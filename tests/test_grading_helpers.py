@@ -64,7 +64,9 @@ def test_a_slow_helper_is_stopped_at_the_deadline_not_when_it_returns():
     # a function the grader passes to the learner's (as attend in 04/7 and 07/4) that takes 3 s, with a time
     # limit of 0.5 s: the grader gives up at the deadline, not after the helper's 3 s
     def slow_attend(X):
-        time.sleep(3.0)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end:  # computing (a helper that sleeps is taken for a stuck one: below)
+            pass
         return X
 
     source = "def leaks_future(attend, X):\n    return bool(attend(X).sum() > 0)\n"
@@ -74,3 +76,22 @@ def test_a_slow_helper_is_stopped_at_the_deadline_not_when_it_returns():
                                           r"within 0\.5 s"):
             box.function()(slow_attend, np.ones((2, 2)))
         assert time.monotonic() - start < 1.5
+
+
+def test_a_worker_that_waits_without_computing_is_made_again(tmp_path):
+    # A helper computes, it never waits: a worker that sleeps with no processor time used for a second was
+    # forked while another grading thread held a lock of the C libraries, and is replaced (the answer is not
+    # charged with it).  Here the first worker waits for ever and leaves a mark; the next one sees it and answers.
+    mark = tmp_path / "first"
+
+    def attend(X):
+        if not mark.exists():
+            mark.touch()
+            time.sleep(60)
+        return X
+
+    source = "def leaks_future(attend, X):\n    return bool(attend(X).sum() > 0)\n"
+    with Sandbox(source, "leaks_future", time_limit=5.0) as box:
+        start = time.monotonic()
+        assert box.function()(attend, np.ones((2, 2))) is True
+        assert mark.exists() and 0.9 < time.monotonic() - start < 3.0

@@ -943,19 +943,38 @@ class _HelperWorker:
                     return False
         return True
 
-    def read(self, deadline: float) -> bytes | None:
-        """The worker's next bytes (at most 1 MB; ``b""`` when it is gone), or None at the deadline."""
+    def read(self, deadline: float, *, watch: bool = False) -> bytes | str | None:
+        """The worker's next bytes (at most 1 MB; ``b""`` when it is gone), or None at the deadline.
+
+        ``watch`` (while it computes a reply): ``"stuck"`` when it sleeps and has used no processor time for a
+        second.  A helper computes, it never waits; a worker that does was forked while another grading thread
+        held a lock of the C libraries (numpy's BLAS) and waits for ever: it is made again."""
         poller = select.poll()
         poller.register(self.replies, select.POLLIN)
+        seen = self.progress() if watch else None
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            if poller.poll(max(1, math.ceil(left * 1000))):
+            if poller.poll(max(1, math.ceil(min(left, 1.0 if watch else left) * 1000))):
                 try:
                     return os.read(self.replies, 1 << 20)
                 except OSError:
                     return b""
+            if watch:
+                now = self.progress()
+                if now is not None and seen is not None and now[0] == "S" and now[1] == seen[1]:
+                    return "stuck"
+                seen = now
+
+    def progress(self) -> tuple[str, int] | None:
+        """The worker's state (``R`` running, ``S`` sleeping, ...) and the processor time it used, in ticks."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def close(self) -> None:
         if self.dead:
@@ -1344,15 +1363,30 @@ class Sandbox:
         if self.worker is not None and self.callables and self.worker.callables is not self.callables:
             self.worker.close()  # made for another call: it does not have this call's functions
             self.worker = None
-        if self.worker is None:
-            _one_blas_thread()
-            self.worker = _HelperWorker(self.serve, self.callables)
-        worker = self.worker
-        outcome = "time"
-        if worker.request(name, message, deadline):
+        outcome, chunk = "time", None
+        for _attempt in range(3):
+            if self.worker is None:
+                _one_blas_thread()
+                try:
+                    self.worker = _HelperWorker(self.serve, self.callables)
+                except OSError as err:
+                    raise GraderFault(
+                        f"the grader could not start the process that computes a helper ({type(err).__name__}: "
+                        f"{err}).  This is a fault of the grading machine, not the answer: no grade is given; grade "
+                        "this submission again from a fresh shell.") from err
+            worker = self.worker
+            if not worker.request(name, message, deadline):
+                break
+            chunk = worker.read(deadline, watch=True)
+            if chunk != "stuck":
+                break
+            worker.close()  # forked while another thread held a lock: made again (see _HelperWorker.read)
+            self.worker = None
+        else:
+            chunk = None
+        if isinstance(chunk, bytes):
             outcome, first = "gone", True
             while True:
-                chunk = worker.read(deadline)
                 if chunk is None:
                     outcome = "time"
                     break
@@ -1368,6 +1402,7 @@ class Sandbox:
                     return True
                 if chunk.endswith(b"\n"):
                     return True
+                chunk = worker.read(deadline)
         label = self._helper_label(name)
         if outcome == "time":
             self.timed_out = True
