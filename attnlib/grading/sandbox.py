@@ -875,6 +875,11 @@ def _limit_child(grader: int) -> None:  # runs in the child before it starts Pyt
             os._exit(1)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    try:  # the first process the system's memory killer takes, before the grader (adv15 F5)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
 
 
 def _one_blas_thread() -> None:
@@ -1457,13 +1462,16 @@ class Sandbox:
 
 HELPER_LIMIT = 2 * 10**6  # numbers in a helper's argument (and in a range sent back)
 SIZE_LIMIT = 4096  # the largest integer argument and the longest axis of an array argument of a helper
-# A helper runs in the grader's own process, and its cost can grow with the square or the cube of a
-# size (al.causal_mask(30000) took 35 s and 2.6 GB there; a ridge fit of width 12000, minutes), so every
-# size a helper is given stays below what the labs' largest inputs need, with room to spare.
+# A helper's cost can grow with the square or the cube of a size (al.causal_mask(30000) took 35 s and 2.6 GB;
+# a ridge fit of width 12000, minutes), so every size a helper is given stays below what the labs' largest
+# inputs need, with room to spare: refused at once, with a message that names the argument.  This is the
+# quick answer for one large argument, not the bound: what a helper derives from small arguments (a batch
+# times n_q times n_k weights, a vocabulary from the largest token value) is bounded by its worker's memory
+# limit and deadline (_HelperWorker; adv15 F5).
 
 
 def _too_big(values) -> str | None:
-    """Why a helper call is refused (it would make the grader's own process compute too much), or None."""
+    """Why a helper call is refused at once (an argument far larger than the labs need), or None."""
     for value in values:
         if isinstance(value, bool):
             continue
