@@ -1404,6 +1404,8 @@ class Sandbox:
                         break
                     chunk = chunk[1:]
                 if not self._send(chunk, deadline):  # the answer's process is gone or did not read: it says why
+                    worker.close()  # the rest of this reply must not be read as the next one's
+                    self.worker = None
                     return True
                 if chunk.endswith(b"\n"):
                     return True
