@@ -361,11 +361,11 @@ def online_softmax(scores, blocks, running):
             ax.text(x + (j + 0.5) * cell, top - cell / 2, f"{v:.2f}", ha="center", va="center", fontsize=NOTE_PT)
         x += part.size * cell
         m, l = running[b]
-        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.2f}", ha="center", va="top", fontsize=NAME_PT)
+        ax.text((left + x) / 2, top - cell - 0.25, f"m = {m:.2f}\nℓ = {l:.3f}", ha="center", va="top", fontsize=NAME_PT)
         if b + 1 < len(blocks):
             _arrow(ax, (x + 0.08, top - cell / 2), (x + 0.72, top - cell / 2), "")
             f = np.exp(m - running[b + 1][0])  # e^(m - m'): what the sum so far is multiplied by
-            ax.text(x + 0.4, top - cell - 0.25, f"rescale ℓ\nby e^(m−m′):\n{l:.2f} × {f:.2f}\n= {l * f:.2f}",
+            ax.text(x + 0.4, top - cell - 0.25, f"rescale ℓ\nby e^(m−m′):\n{l:.3f} × {f:.4f}\n= {l * f:.3f}",
                     ha="center", va="top", fontsize=NOTE_PT)
             x += 0.8
     ax.text(0.3, 0.2, "scores of one query; only one block is in memory at a time", fontsize=NOTE_PT)

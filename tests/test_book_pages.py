@@ -127,3 +127,17 @@ def test_a_glued_figure_counts_once():
     loose = nodes.image(uri="b.png")
     doctree = nodes.section("", nodes.paragraph("", "One two three."), figure, loose)
     assert page_counts(doctree) == (5, 0, 2)
+
+
+def test_code_the_site_shows_closed_is_not_counted():
+    """A cell tagged hide-input or hide-cell is closed until a reader opens it: its code is no more on the
+    main path than a closed box's."""
+    from book_pages import page_counts
+    from docutils import nodes
+
+    def cell(tag):
+        return nodes.container("", nodes.literal_block("", "a = 1\nb = 2"), classes=["cell", *tag])
+
+    shown, closed = cell([]), cell(["tag_hide-input"])
+    doctree = nodes.section("", nodes.paragraph("", "One two."), shown, closed, cell(["tag_hide-cell"]))
+    assert page_counts(doctree) == (2, 2, 0)

@@ -179,6 +179,9 @@ def drive_every_view(browser, base_url, pages, names, label, drive):
         roots = page.locator(selector)
         for i in range(roots.count()):
             root = roots.nth(i)
+            # a view inside a closed box (a hide-cell cell, a dropdown) is opened as a reader would open it
+            root.evaluate("e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) "
+                          "d.open = true; }")
             root.scroll_into_view_if_needed()
             drive(page, root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
             root.screenshot(path=shot(path, f"-{label}{i}"))

@@ -1778,3 +1778,173 @@ def weights_bytes(batch, n_heads, n, itemsize=8):
 '''
     result = _grade(("07", 3), crash, time_limit=10.0)
     assert not result.passed and "exited or crashed" in result.message, result
+
+
+# --- adv15: honest mistakes that scored, right answers that failed, self-check and grade disagreeing ------------
+
+def _in_process(key, source):
+    """The function an answer cell defines, run here with numpy, math, attnlib and the exercise's data: the grading
+    logic alone, without the sandbox (milliseconds), for mistakes whose verdict does not depend on the process."""
+    namespace = {"np": np, "math": __import__("math"), "al": al}
+    exec(compile(source, "<answer cell>", "exec"), namespace)  # noqa: S102 (the tester's answer)
+    return namespace[catalogue.EXERCISES[key].function]
+
+
+def test_lab3_exercise4_tells_multiplied_variances_from_added_ones():
+    """adv15 F1: with entries of variance 2, 2 * 2 = 2 + 2, so "variances add" (the box's second fact applied to
+    the product) scored. With variance 3: 576 against 384; the tester's answer fails, and the same slip with the
+    new variance gets its own message, in the grader and in the self-check (the catalogue's named mistake)."""
+    tester = ("def predicted_unscaled_variance():\n"
+              "    # each product q_i k_i has variance 2 + 2 (variances add), summed over 64 terms\n"
+              "    return 64 * (2 + 2)\n")
+    assert not _grade(("03", 4), tester).passed
+    added = catalogue.EXERCISES["03", 4].mistakes[0]
+    assert "64 * (3 + 3)" in added[0] and added[1] == catalogue.VARIANCES_ADDED
+    from attnlib.checks import check_prediction
+
+    grade = catalogue.EXERCISES["03", 4].grade  # the grader's own measurement and comparison
+    result = grade(_in_process(("03", 4), added[0]), np.random.default_rng(0), {})
+    assert not result.passed and catalogue.VARIANCES_ADDED in result.message
+    assert check_prediction("Exercise 4", 64 * (3 + 3), 577.0, rtol=0.2,
+                            mistakes=mistakes("03", 4)).message.endswith(catalogue.VARIANCES_ADDED)
+
+
+def test_a_greedy_generation_with_a_2048_token_window_fails_the_hidden_prompts():
+    """adv15 F2: the far-back prompts were 1,105-1,305 tokens, so GPT-3's 2,048-token window never cropped. The
+    hidden stage's last far-back prompt now has 2,100-2,300 tokens (one new token: ~1 s per step in the grader).
+    Windows past every prompt (4,096) cannot be told from no window: the instructor guide says so."""
+    from attnlib.checks import check_greedy_generate
+
+    source = '''
+def greedy_generate(ids, vocab_size, n_new):
+    block_size = 2048  # the context window, as nanoGPT's generate crops the sequence (GPT-3's 2048)
+    ids = list(np.asarray(ids))
+    for _ in range(n_new):
+        probs, _ = al.toy_lm.next_token_head(np.array(ids[-block_size:]), vocab_size)
+        ids.append(int(probs[-1].argmax()))
+    return ids
+'''
+    # the hidden stage's long prompts (the grader asks for 2), without its six short ones: the same prompt kinds
+    result = check_greedy_generate(_in_process(("06", 2), source), rng=np.random.default_rng(0), long_prompts=2)
+    assert not result.passed and "tokens, 1 new)" in result.message and "context window" in result.message, result
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_leak_detector_with_the_labs_six_tokens_typed_in_never_scores(seed):
+    """adv15 F13: both stages drew n from {5, 6, 7}, so range(1, 6) scored when both drew 6 (1 run in 9). The hidden
+    stage now never reuses the first stage's size."""
+    source = '''
+def leaks_future(attend, X):
+    base = attend(X)
+    for j in range(1, 6):  # the lab's 6 tokens
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+            return True
+    return False
+'''
+    ex = catalogue.EXERCISES["07", 4]
+    assert not ex.grade(_in_process(("07", 4), source), np.random.default_rng(seed), None).passed
+
+
+def test_a_leak_detector_that_asks_for_identical_outputs_is_told_about_rounding():
+    """adv15 F4: every causal function gave bit-identical earlier outputs, so np.array_equal (no 1e-9 threshold)
+    scored; a causal function that moves earlier outputs by 1e-12 now tells the two apart."""
+    from attnlib.checks import check_leak_detector
+
+    exact = _in_process(("07", 4), '''
+def leaks_future(attend, X):
+    base = attend(X)
+    for j in range(1, len(X)):
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if not np.array_equal(attend(X_changed)[:j], base[:j]):
+            return True
+    return False
+''')
+    result = check_leak_detector(exact, rng=np.random.default_rng(1))
+    assert not result.passed and "below 1e-9 are rounding" in result.message, result
+    assert check_leak_detector(_in_process(("07", 4), catalogue.EXERCISES["07", 4].reference)).passed
+
+
+def _cell(source, filename, **kernel):
+    """``source`` defined as IPython defines a notebook cell: its text in linecache under the cell's file name,
+    its globals the kernel's (the lab's variables)."""
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": "__main__", **kernel}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def test_a_prediction_reading_a_lab_variable_fails_the_self_check_as_it_fails_the_grade():
+    """adv15 F9: the self-check ran a prediction with the kernel's globals (P = 16, n = 6, tokens), the grader with
+    none of them: ✓ in the notebook, 0 in the grade. The self-check now runs it with what the grader gives (math,
+    the names its own cell defines, the statement's variables), and says why."""
+    from attnlib.checks import check_prediction
+
+    reads_p = _cell("def predicted_patch_count():\n    # 224 / P patches along each side, P = 16 as in the cell "
+                    "above\n    return (224 // P) ** 2\n", "/tmp/ipykernel_0/adv15-f9a.py", P=16)
+    result = check_prediction("Exercise 4", reads_p["predicted_patch_count"], 196, atol=0.5, rtol=0.0)
+    assert not result.passed and "name 'P' is not defined" in result.message
+    assert "not the lab's other variables" in result.message
+    graded = _grade(("06", 4), "def predicted_patch_count():\n    return (224 // P) ** 2\n")
+    assert not graded.passed and "not the lab's other variables" in graded.message, graded
+    # the same number defined in the answer cell itself is the grader's too: both accept it
+    own = _cell("P = 16\n\n\ndef predicted_patch_count():\n    return (224 // P) ** 2\n",
+                "/tmp/ipykernel_0/adv15-f9b.py", P=99)
+    assert check_prediction("Exercise 4", own["predicted_patch_count"], 196, atol=0.5, rtol=0.0).passed
+    reads_n = _cell("def predicted_changed_outputs():\n    return sum(1 for i in range(n) if n - 1 <= i)\n",
+                    "/tmp/ipykernel_0/adv15-f9c.py", n=6)
+    assert not check_prediction("Exercise 5", reads_n["predicted_changed_outputs"], 1, atol=0.5, rtol=0.0).passed
+
+
+def test_a_prediction_calling_an_array_method_on_values_fails_the_self_check_as_it_fails_the_grade():
+    """adv15 F6: `values.sum()` passed the self-check (an array in the kernel) and raised in the grader (a list
+    there: the prediction's process has no numpy). The self-check now gives the prediction `values` as the grader
+    does, a list, and both say why; sum(values) passes both."""
+    from attnlib.checks import check_prediction
+
+    values = np.arange(0.0, 11, 2) ** 2
+    tester = ("def predicted_wide_lookup():\n    # sigma = 100: all seven weights are about equal, so the plain "
+              "average of the seven stored values\n    return (values.sum() + values[-1]) / (len(values) + 1)\n")
+    kernel = _cell(tester, "/tmp/ipykernel_0/adv15-f6.py", values=values)
+    here = check_prediction("Exercise 5", kernel["predicted_wide_lookup"], 45.71, rtol=0.01, given={"values": values})
+    there = _grade(("01", 5), tester)
+    for result in (here, there):
+        assert not result.passed and "as plain Python lists" in result.message and "sum(" in result.message, result
+    right = _cell(catalogue.EXERCISES["01", 5].reference, "/tmp/ipykernel_0/adv15-f6b.py", values=values)
+    assert check_prediction("Exercise 5", right["predicted_wide_lookup"], 45.71, rtol=0.01,
+                            given={"values": values}).passed
+
+
+RIGHT_ANSWERS_ADV15 = {
+    "F7": (("07", 3), '''
+def weights_bytes(batch, n_heads, n, itemsize=8):
+    weights = np.empty((batch, n_heads, n, n))  # float64, 8 bytes per number
+    return weights.nbytes // 8 * itemsize
+'''),
+    "F8": (("02", 6), '''
+def oracle_recall_with_scale(scale):
+    H_tr, H_te = encoded[d]
+    query = recall.oracle_query(d, scale=scale)
+    A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
+    return recall.position_recall(A_tr, A_te, train, test).mean()
+'''),
+}
+
+
+@pytest.mark.parametrize("finding", sorted(RIGHT_ANSWERS_ADV15))
+def test_right_answers_that_failed_the_grader_score(finding):
+    """adv15 F7 (a lazy float64 array of the hidden sizes needed 4 GiB; now 512 MiB: 16 heads of 2,048 tokens) and
+    F8 (the statement's `d` was not given). F10 (rnn.rnn_step in 02/7) is a right answer of the catalogue."""
+    key, source = RIGHT_ANSWERS_ADV15[finding]
+    result = _grade(key, source)
+    assert result.passed, result
+
+
+def test_a_name_the_grader_does_not_give_is_explained_inside_the_function_too():
+    """adv15 F8: a NameError of a lab variable inside the function came without the "runs the cell alone" hint."""
+    result = _grade(("02", 6), catalogue.EXERCISES["02", 6].reference.replace("HIDDEN_SIZES[-1]", "SIZES[-1]"))
+    assert not result.passed and "runs this answer cell alone" in result.message and "HIDDEN_SIZES" in result.message

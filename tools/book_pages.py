@@ -182,11 +182,16 @@ def reading_minutes(words: int, code_lines: int, figures: int) -> int:
                             + figures * MINUTES_PER_FIGURE))
 
 
+# Code cells the site shows closed ("Show code cell source"): not on the main path, like a closed box.
+HIDDEN_CELLS = {"tag_hide-input", "tag_hide-cell"}
+
+
 def _skip(node) -> bool:
     classes = set(node.get("classes", [])) if isinstance(node, nodes.Element) else set()
     return isinstance(node, (nodes.literal_block, nodes.math_block, nodes.raw, nodes.comment,
                              nodes.citation, nodes.footnote)) or bool(classes & {"cell_output", "dropdown",
-                                                                                  "toggle", "solution"})
+                                                                                  "toggle", "solution",
+                                                                                  *HIDDEN_CELLS})
 
 
 def _in_figure(node) -> bool:

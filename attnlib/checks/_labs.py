@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from attnlib.checks._result import (
     graded,
     in_context,
     passed,
+    with_hint,
 )
 from attnlib.masks import causal_mask as _causal_mask
 from attnlib.multihead import init_multi_head as _init_multi_head
@@ -393,10 +395,11 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
 
 
 def _far_back_prompt(rng, vocab_size: int, filler_tokens: tuple[int, int] = (1100, 1301)) -> np.ndarray:
-    """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens (adv14 F2: longer than any block size a
-    learner would type, 64 to 1024) with neither ``b`` nor ``c`` in them, so the next token (``c``) comes from
-    the start of the prompt alone: a context window shorter than the prompt never sees ``c`` and cannot
-    predict it (the head copies tokens it attends to), whatever the window's size."""
+    """``[a, b, c] + filler + [a, b]``: 1,100 to 1,300 filler tokens by default (adv14 F2: longer than the block
+    sizes 64 to 1024; the grader also asks for 2,100 to 2,300, past 2,048, adv15 F2) with neither ``b`` nor ``c``
+    in them, so the next token (``c``) comes from the start of the prompt alone: a context window shorter than
+    the prompt never sees ``c`` and cannot predict it (the head copies tokens it attends to), whatever the
+    window's size."""
     a, b, c = (int(t) for t in rng.permutation(vocab_size)[:3])
     others = np.array([t for t in range(vocab_size) if t not in (b, c)])
     filler = others[rng.integers(0, len(others), size=int(rng.integers(*filler_tokens)))]
@@ -433,11 +436,15 @@ def check_greedy_generate(fn, *, name: str = "Greedy generation", rng=None, shor
     prompts += [rng.integers(0, 3, size=int(rng.integers(3, 6))) for _ in range(short_prompts)]
     # ``long_prompts`` more: 1,105 to 1,305 tokens whose continuation depends on the first three (a context
     # window of the last 16 to 1024 tokens, as nanoGPT's generate crops to its block size, cannot see them)
+    # (adv15 F2: the last of them 2,100 to 2,300 tokens, past GPT-3's and LLaMA's 2,048-token window, with one new
+    # token, the one that only the prompt's start predicts: a step on it costs about 1 s)
     first_long = len(prompts) + 1
-    prompts += [_far_back_prompt(rng, vocab_size) for _ in range(long_prompts)]
+    prompts += [_far_back_prompt(rng, vocab_size, (2100, 2301) if i == long_prompts - 1 and i else (1100, 1301))
+                for i in range(long_prompts)]
     for number, prompt in enumerate(prompts, start=1):
         # 4 to 7 new tokens on a long prompt: each step sends the grader a (n, n) weights array of 1,100+ rows
         n_new = int(rng.integers(4, 8)) if number <= 2 or number >= first_long else int(rng.integers(10, 15))
+        n_new = 1 if len(prompt) > 2048 else n_new
         context = f"for prompt {number} of {len(prompts)} ({len(prompt)} tokens, {n_new} new)"
         value, problem = attempt(name, fn, prompt, vocab_size, n_new, convert=to_array,
                                  names=("ids", "vocab_size", "n_new"), expected="fn(ids, vocab_size, n_new)")
@@ -671,6 +678,11 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
     def running_mean(X):  # causal, no attention at all
         return np.cumsum(X, axis=0) / np.arange(1, n + 1)[:, None]
 
+    def rounding_only(X):  # adv15 F4: later tokens move earlier outputs by 1e-12, far under the 1e-9 threshold,
+        out = causal(X)    # as float rounding does; a detector that asks for bit-identical outputs calls it a leak
+        out[:-1] += 1e-12 * X[1:]
+        return out
+
     # The subtle leak's size, drawn between 1e-8 and 3e-8: ten times the statement's 1e-9 threshold at
     # least, and clearly under the loose tolerances 1e-7 and 1e-6 (adv11 F5: a leak of exactly 1e-6 let
     # atol=1e-6 pass, float rounding at 10 pushing some differences just above it).
@@ -720,18 +732,21 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
         leaky.append((label, make(sign), True, make(1.0) if sign < 0 else None))
     return [("causal attention", causal, False, None), ("attention without a mask", bidirectional, True, None),
             *leaky[:5], ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True, None),
-            ("a running mean", running_mean, False, None), leaky[5]]
+            ("a running mean", running_mean, False, None),
+            ("a causal function whose earlier outputs move by rounding only (about 1e-12)", rounding_only, False, None),
+            leaky[5]]
 
 
 LEAK_ABS = "Take the absolute value of the difference: a leak can lower an output"
 
 
 @graded()
-def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> CheckResult:
+def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: int | None = None) -> CheckResult:
     """Check a learner's ``fn(attend, X)`` -> bool: True when some output depends on a later token.
 
-    Tried on causal functions and on leaky ones (no mask, the reshape bug, a leak from the
-    last token into the first output only, a leak of size 1e-8 to 3e-8), with inputs drawn afresh.
+    Tried on causal functions (one of them moving earlier outputs by rounding only, 1e-12) and on
+    leaky ones (no mask, the reshape bug, a leak from the last token into the first output only, a
+    leak of size 1e-8 to 3e-8), with inputs drawn afresh: ``n`` tokens (drawn from 5..7 when None).
 
     Examples
     --------
@@ -748,7 +763,7 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> 
     False
     """
     rng = np.random.default_rng() if rng is None else rng
-    n, d_model = int(rng.integers(5, 8)), 8
+    n, d_model = (int(rng.integers(5, 8)) if n is None else int(n)), 8
     X = rng.normal(size=(n, d_model))
     cases = list(_leaky_attends(rng, n, d_model))
     for i in rng.permutation(len(cases)):  # a fresh order each time: an answer cannot replay the verdicts
@@ -770,6 +785,10 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None) -> 
                                         f"{LEAK_ABS}.")
             return failed(name, f"{context}, your detector says no leak, but there is one. Change every later "
                                 "token in turn and compare every earlier output, with the 1e-9 threshold.")
+        if label.startswith("a causal function whose earlier outputs move by rounding"):
+            return failed(name, f"{context}, your detector reports a leak where there is none: differences below "
+                                "1e-9 are rounding, not a leak. Compare the largest absolute difference with 1e-9 "
+                                "instead of asking for identical outputs.")
         return failed(name, f"{context}, your detector reports a leak where there is none: compare only the "
                             "outputs of tokens before the one you changed (changing token j may move output j).")
     return passed(name, "right on causal and leaky functions, the subtle leaks included.")
@@ -792,16 +811,89 @@ def _names_used(code) -> set[str]:
     return names
 
 
+def _cell_names(code) -> set[str] | None:
+    """The names bound at the top level of the cell (or file) that defined ``code``, None when its source is
+    not found: the names the grader, which runs the answer cell alone, also has."""
+    import ast
+    import linecache
+
+    lines = linecache.getlines(code.co_filename)
+    if not lines:
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return names
+
+
+def _plain(value):
+    """A lab variable as the grader gives it to a prediction: arrays become lists of numbers."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).tolist()
+    return value
+
+
+def _as_graded(fn, given: dict):
+    """The learner's prediction ``fn`` with the globals the grader gives it (adv15 F6, F9): builtins, math, the
+    names its own cell defines and ``given`` (the statement's variables, arrays as plain lists), never the rest
+    of the lab's kernel, so that the self-check and the grade say the same."""
+    import builtins
+    import types
+
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    own = _cell_names(fn.__code__)
+    kernel = fn.__globals__
+    if own is None:  # no source to read: keep the functions, classes and modules it may call, never data
+        own = {k for k in _names_used(fn.__code__) if k in kernel and (isinstance(kernel[k], (type, types.ModuleType))
+                                                                        or callable(kernel[k]))}
+    namespace = {"__builtins__": builtins, "__name__": kernel.get("__name__", "__main__"), "math": math}
+    namespace.update({k: kernel[k] for k in own if k in kernel and k not in _MEASURING})
+    namespace.update({k: _plain(v) for k, v in given.items()})
+    return types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def _explain_plain(problem: CheckResult, given) -> CheckResult:
+    """A prediction that reached for a lab variable or an array method, told why (adv15 F6, F9)."""
+    names = sorted(given)
+    offered = f"math and {', '.join(names)}" if names else "math"
+    if re.search(r"NameError: name '\w+' is not defined", problem.message):
+        return with_hint(problem, f"A prediction is graded alone, in plain Python, with {offered} only: not the "
+                                  "lab's other variables. Write the numbers the statement gives into your function.")
+    if re.search(r"'(list|float|int)' object has no attribute", problem.message):
+        return with_hint(problem, f"A prediction gets {', '.join(names) or 'its data'} as plain Python lists "
+                                  "(numpy is not there when it is graded): use sum(...), len(...), max(...) and "
+                                  "indexing instead of array methods.")
+    return problem
+
+
 @graded()
 def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
-                     explanation: str = "") -> CheckResult:
+                     explanation: str = "", mistakes=(), given: dict | None = None) -> CheckResult:
     """Compare a learner's prediction (a number, or a function returning one) with a measurement.
 
     Passes when ``|prediction - measured| <= atol + rtol * |measured|``.  A function is a
     prediction in plain Python: one that uses numpy or attnlib fails (the grader runs it without
     them), whatever it returns.  The message
     states both numbers, how far apart they are (a ratio when both are positive) and,
-    when they disagree, ``explanation``: why the measurement comes out as it does.
+    when they disagree, ``explanation``: why the measurement comes out as it does, or the message of
+    a known mistake in ``mistakes`` (pairs of a value, or a function returning one, and a message)
+    when the prediction is that mistake's value.
+
+    A function runs as the grader runs it: with ``math``, the names its own cell defines and
+    ``given`` (the lab's variables the statement offers, arrays as plain lists), and nothing else
+    from the notebook, so that a prediction reading another lab variable fails here as in the grade.
 
     Examples
     --------
@@ -815,9 +907,10 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
         used = sorted(_names_used(code) & _MEASURING) if code is not None else []
         if used:
             return failed(name, f"your prediction uses {', '.join(used)}: {PLAIN_RULE}.")
-        prediction, problem = attempt(name, prediction)
+        given = {} if given is None else dict(given)
+        prediction, problem = attempt(name, _as_graded(prediction, given))
         if problem is not None:
-            return problem
+            return _explain_plain(problem, given)
     if prediction is None or prediction is Ellipsis:
         return failed(name, f"{NOT_IMPLEMENTED}: write your prediction first.")
     got, problem = _number(name, prediction, "as a prediction")
@@ -836,6 +929,11 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
         gap = f"{ratio:.3g} times {'larger' if got > value else 'smaller'} than"
     else:
         gap = f"{abs(got - value):.3g} {'above' if got > value else 'below'}"
+    for wrong, message in mistakes:
+        wrong = float(wrong() if callable(wrong) else wrong)
+        if abs(got - wrong) <= 0.01 * abs(wrong) + 1e-12:
+            explanation = message
+            break
     return failed(name, f"your prediction {got:.3g} is {gap} the measured {value:.3g} ({within}). "
                         f"{explanation}".rstrip())
 
@@ -852,9 +950,10 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
     ``i`` translates English position ``alignment[i]``); the answer is the increasing row numbers
     ``i`` with ``alignment[i] != i`` (the rows of the cross-attention heatmap whose
     aligned cell is off the diagonal).  Sentences are drawn afresh at every check, plus
-    one with no colour (no row crosses).  Named mistakes: a True/False per row instead of
-    row numbers, rows counted from 1, the rows that stay on the diagonal, only the nouns'
-    rows or only the colours' rows, rows out of order.
+    one with no colour (no row crosses) and an alignment whose first two words swap (row 0
+    crosses, which never happens in the toy language).  Named mistakes: a True/False per row
+    instead of row numbers, rows counted from 1, row 0 skipped, the rows that stay on the
+    diagonal, only the nouns' rows or only the colours' rows, rows out of order.
 
     Examples
     --------
@@ -868,14 +967,20 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
     rng = np.random.default_rng()
     pairs = [_tr.random_sentence(rng, n_adjectives=int(rng.integers(1, 4))) for _ in range(3)]
     pairs.append(_tr.translate_words("the cat sees a dog".split()))
-    for pair in pairs:
-        context = f"for \"{' '.join(pair.source)}\" -> \"{' '.join(pair.target)}\""
-        value, problem = attempt(name, fn, list(pair.alignment), convert=to_array, names=("alignment",),
+    cases = [(f"for \"{' '.join(pair.source)}\" -> \"{' '.join(pair.target)}\"", list(pair.alignment))
+             for pair in pairs]
+    # adv15 F11: in the toy language every sentence starts with an article, so row 0 never crosses; an alignment
+    # of another language, whose first two words swap places, shows a loop that skips row 0
+    swapped = [1, 0, *range(2, int(rng.integers(4, 7)))]
+    swapped[-2:] = swapped[-2:][::-1]
+    cases.append((f"for the alignment {swapped} (another language: its first two words swap places)", swapped))
+    for context, given in cases:
+        value, problem = attempt(name, fn, list(given), convert=to_array, names=("alignment",),
                                  expected="fn(alignment)")
         if problem is not None:
             return in_context(problem, context)
-        n = len(pair.target)
-        alignment = np.array(pair.alignment)
+        n = len(given)
+        alignment = np.array(given)
         rows = np.arange(n)
         expected = rows[alignment != rows]
         if value.dtype == bool:
@@ -896,6 +1001,9 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
         if np.array_equal(got, rows[alignment == rows]):
             return failed(name, f"{context}, those are the rows that stay on the diagonal; the exercise asks for "
                                 "the ones whose English word sits at another position.")
+        if expected.size and expected[0] == 0 and np.array_equal(got, expected[1:]):
+            return failed(name, f"{context}, you have every crossing row but row 0: your loop starts at 1. Rows "
+                                "count from 0, and the first row can cross too.")
         nouns, colours = rows[alignment == rows + 1], rows[alignment == rows - 1]
         if expected.size and np.array_equal(got, nouns):
             return failed(name, f"{context}, you found only the French nouns, which read one position to the right; "
@@ -905,4 +1013,5 @@ def check_crossing_rows(fn, *, name: str = "Crossing rows") -> CheckResult:
                                 "written before each colour reads one position to the right: its row crosses too.")
         return failed(name, f"{context}, your rows {got.tolist()} are not the rows whose English word sits at "
                             f"another position ({expected.size} rows here).")
-    return passed(name, f"correct on {len(pairs)} sentences, one of them without a colour.")
+    return passed(name, f"correct on {len(pairs)} sentences, one of them without a colour, and on an alignment "
+                        "whose first row crosses.")

@@ -420,10 +420,15 @@ def _grade_nearest(fn, rng, data):
     k = np.array([-4.0, -1.5, 0.0, 2.0, 7.0]) + rng.uniform(-0.2, 0.2)
     v = rng.normal(size=5) * 3 + 1
     ref = lambda q, k, v: v[np.argmin(np.abs(k - q))]  # noqa: E731
+    # adv15 F12: keys in no order (the statement never says they are sorted), each with its value, and a query
+    # whose nearest key is neither end (a binary search that assumes sorted keys lands elsewhere)
+    order = np.array([3, 0, 4, 1, 2])
+    shuffled = (k[order], v[order])
     return then(
         lambda: check_function(exercise_name(4), fn, ref, [(q, keys, values) for q in (0.2, 3.9, 6.6, 9.4, 12.0)],
                                mistakes=mistakes("01", 4)),
-        lambda: check_function(hidden(4), fn, ref, [(q, k, v) for q in (-9.0, -1.0, 0.9, 4.2, 100.0)],
+        lambda: check_function(hidden(4), fn, ref, [*[(q, k, v) for q in (-9.0, -1.0, 0.9, 4.2, 100.0)],
+                                                    *[(q, *shuffled) for q in (-1.0, 4.2)]],
                                mistakes=mistakes("01", 4)))
 
 
@@ -447,6 +452,12 @@ add(Exercise("01", 4, "nearest_key_lookup", _grade_nearest, data=_lab1_data, ref
         def nearest_key_lookup(query, keys, values):
             return np.argmin(np.abs(keys - query))
         '''), "position"),
+    (src('''
+        def nearest_key_lookup(query, keys, values):
+            i = int(np.clip(np.searchsorted(keys, query), 1, len(keys) - 1))  # keys[i-1] <= query < keys[i]
+            j = i - 1 if query - keys[i - 1] <= keys[i] - query else i
+            return values[j]
+        '''), "sorted keys (adv15 F12)"),
 ]))
 
 
@@ -455,7 +466,8 @@ def prediction(lab: str, number: int, function: str, measure, reference: str, wr
     """A predict-then-measure exercise: the prediction runs without the measurement, compared here."""
 
     def grade(fn, rng, data):
-        return check_prediction(exercise_name(number), fn, measure(), rtol=rtol, atol=atol, explanation=explanation)
+        return check_prediction(exercise_name(number), fn, measure(), rtol=rtol, atol=atol, explanation=explanation,
+                                mistakes=mistakes(lab, number), given=data)
 
     cheats = [src(f'''
         def {function}():
@@ -688,7 +700,8 @@ def _recall_data(rng):
         enc = _rnn.init_rnn(vocab, d, rng)
         encoded[d] = (_recall.encode_tokens(train, enc), _recall.encode_tokens(test, enc))
     return {"VOCAB": vocab, "HIDDEN_SIZES": sizes, "LENGTH": length, "train": train, "test": test,
-            "N_TRAIN": len(train), "N_TEST": len(test), "encoded": encoded}  # N_*: the lab's names (adv11 F3)
+            "N_TRAIN": len(train), "N_TEST": len(test), "encoded": encoded,  # N_*: the lab's names (adv11 F3)
+            "d": sizes[-1]}  # adv15 F8: the statement of Exercise 6 names d = HIDDEN_SIZES[-1]
 
 
 def _grade_recall_at_distance(fn, rng, data):
@@ -1046,31 +1059,41 @@ add(Exercise("03", 3, "score_variance", _grade_score_variance, reference=src('''
         return float((Q @ K.T / np.sqrt(d_k)).var())
     ''')]))
 
+# Entries of variance 3 (adv15 F1: with variance 2 the product rule 2 * 2 and the wrong "variances add" 2 + 2
+# both gave 4, so confusing the two facts of chapter 3's box scored): 64 * 3 * 3 = 576 against 64 * (3 + 3) = 384.
+VARIANCES_ADDED = ("you added the two variances (3 + 3): for a product q_i k_i of independent zero-mean entries the "
+                   "variances multiply, 3 * 3 = 9 (the first fact of chapter 3's box); they add only over the sum "
+                   "of the 64 products.")
 prediction("03", 4, "predicted_unscaled_variance",
            lambda: (lambda m, s: (m.normal(scale=s, size=(300, 64)) @ m.normal(scale=s, size=(300, 64)).T).var())(
-               np.random.default_rng(64), np.sqrt(2)),
+               np.random.default_rng(64), np.sqrt(3)),
            src('''
     def predicted_unscaled_variance():
-        return 64 * 2.0 * 2.0
+        return 64 * 3.0 * 3.0
     '''), [src('''
     def predicted_unscaled_variance():
         return 64.0  # chapter 3's case, entries of variance 1
     '''), src('''
     def predicted_unscaled_variance():
-        return 64 * (2.0 + 2.0) / 2  # the two variances averaged instead of multiplied
+        return 64 * (3.0 + 3.0) / 2  # the two variances averaged instead of multiplied
     '''), src('''
     def predicted_unscaled_variance():
         return 1.0
     '''), src('''
     def predicted_unscaled_variance():
-        return 4.0  # one product only: the d_k terms not added
+        return 9.0  # one product only: the d_k terms not added
     '''), src('''
     def predicted_unscaled_variance():
         return 8.0
     ''')], rtol=0.2,
-           explanation="q . k sums d_k = 64 independent products, each of variance 2 * 2 = 4, so its variance is "
-                       "about 4 d_k = 256; dividing by sqrt(d_k) leaves 4, not 1: the scale assumes entries of "
+           explanation="q . k sums d_k = 64 independent products, each of variance 3 * 3 = 9, so its variance is "
+                       "about 9 d_k = 576; dividing by sqrt(d_k) leaves 9, not 1: the scale assumes entries of "
                        "variance 1.")
+EXERCISES["03", 4].mistakes.insert(0, (src('''
+    def predicted_unscaled_variance():
+        # each product q_i k_i has variance 3 + 3 (variances add), summed over 64 terms
+        return 64 * (3 + 3)
+    '''), VARIANCES_ADDED))  # adv15 F1, the tester's answer with the new variance
 
 KERNEL_MISTAKES = [
     (src('''
@@ -1656,6 +1679,10 @@ add(Exercise("04", 8, "crossing_rows", _grade_crossing_rows, reference=src('''
         def crossing_rows(alignment):
             return [i for i, j in enumerate(alignment) if i != j][::-1]
         '''), "increasing order"),
+    (src('''
+        def crossing_rows(alignment):
+            return [i for i in range(1, len(alignment)) if alignment[i] != i]
+        '''), "every crossing row but row 0"),  # adv15 F11
 ], right=[src('''
     def crossing_rows(alignment):
         return [i for i, j in enumerate(alignment) if i != j]
@@ -1707,25 +1734,39 @@ add(Exercise("05", 1, "attention_row_by_row", _grade_row_by_row, helpers=al_help
 ]))
 
 
-def _exact_change(q, K, V, u):
-    out, w = al.scaled_dot_product_attention(q, K, V)
-    y = (out @ u).item()
-    return np.abs(w[0] / (1 - w[0]) * (V @ u - y))
+def _removal_by_masks(q, K, V, u):
+    """The exercise's own route (adv15 F3): each key removed by a boolean mask, attention run again."""
+    n = K.shape[0]
+    y = (al.scaled_dot_product_attention(q, K, V)[0] @ u).item()
+    return np.array([abs(y - (al.scaled_dot_product_attention(q, K, V, (np.arange(n) != j)[None, :])[0] @ u).item())
+                     for j in range(n)])
+
+
+def _one_key_takes_all(rng, n: int = 5, gap: float = 50.0):
+    """q and K where key 0's score is ``gap`` above every other: its weight is exactly 1 in float64 (1 - w = 0, so
+    chapter 5's closed form w / (1 - w) divides by 0), the others' about e**-gap, far from float32's underflow."""
+    q, K = rng.normal(size=(1, 3)), 0.3 * rng.normal(size=(n, 3))
+    others = (K[1:] @ q[0]).max() / np.sqrt(3)
+    K[0] = q[0] * (others + gap) * np.sqrt(3) / (q[0] @ q[0])
+    return q, K
 
 
 def _grade_removal(fn, rng, data):
     K10, V10 = rng.normal(size=(10, 4)), rng.normal(size=(10, 3))
     q, u = rng.normal(size=(1, 4)), rng.normal(size=3)
     K, V = rng.normal(size=(6, 3)), with_bias_inputs(rng, 6, 2)
+    q_all, K_all = _one_key_takes_all(rng)
     return then(
-        lambda: check_function(exercise_name(2), fn, _exact_change, [(q, K10, V10, u), (q, K10[:4], V10[:4], u)],
+        lambda: check_function(exercise_name(2), fn, _removal_by_masks, [(q, K10, V10, u), (q, K10[:4], V10[:4], u)],
                                mistakes=mistakes("05", 2)),
-        lambda: check_function(hidden(2), fn, _exact_change,
+        lambda: check_function(hidden(2), fn, _removal_by_masks,
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
                                 # two high keys: one alone would take all the weight (removing it: 1 - w = 0)
                                 large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V,
-                                           rng.normal(size=2))],
+                                           rng.normal(size=2)),
+                                # ... and one that does (adv15 F3: the closed form pasted from the lab is nan there)
+                                (q_all, K_all, V[:5], rng.normal(size=2))],
                                mistakes=mistakes("05", 2)))
 
 
@@ -1765,6 +1806,13 @@ add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("sca
             out, w = al.scaled_dot_product_attention(q, K, V)
             return w[0]
         '''), "weights"),
+    (src('''
+        def removal_effects(q, K, V, u):
+            # chapter 5's exact formula, as in the cell above and in the check below
+            out, w = al.scaled_dot_product_attention(q, K, V)
+            y = (out @ u).item()
+            return np.abs(w[0] / (1 - w[0]) * (V @ u - y))
+        '''), "closed form (adv15 F3)"),
 ]))
 
 
@@ -2315,7 +2363,9 @@ add(Exercise("07", 2, "mha_shapes", _grade_mha_shapes, reference=src('''
 def _grade_bytes4(fn, rng, data):
     return then(lambda: check_weights_bytes(fn, name=exercise_name(3)),
                 lambda: check_function(hidden(3), fn, lambda b, h, n, itemsize=8: b * h * n * n * itemsize,
-                                       [(7, 3, 100), (1, 32, 4096, 2), (2, 1, 1, 4)]))
+                                       # adv15 F7: 16 heads of 2048 tokens in float16; also under the grader's
+                                       # 2 GB when an answer builds the array in float64 (512 MiB) to read .nbytes
+                                       [(7, 3, 100), (1, 16, 2048, 2), (2, 1, 1, 4)]))
 
 
 add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
@@ -2342,8 +2392,12 @@ add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
 
 
 def _grade_leaks(fn, rng, data):
-    return then(lambda: check_leak_detector(fn, name=exercise_name(4), rng=rng),
-                lambda: check_leak_detector(fn, name=hidden(4), rng=rng))
+    # adv15 F13: the hidden stage never reuses the first stage's number of tokens, so a loop bound typed in (the
+    # lab's 6) is wrong on one of the two, whatever the draws
+    n = int(rng.integers(5, 8))
+    other = int(rng.choice([m for m in (5, 6, 7, 8) if m != n]))
+    return then(lambda: check_leak_detector(fn, name=exercise_name(4), rng=rng, n=n),
+                lambda: check_leak_detector(fn, name=hidden(4), rng=rng, n=other))
 
 
 add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
@@ -2402,6 +2456,26 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
                     return True
             return False
         '''), "Take the absolute value of the difference: a leak can lower an output"),
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, len(X)):
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if not np.array_equal(attend(X_changed)[:j], base[:j]):
+                    return True
+            return False
+        '''), "differences below 1e-9 are rounding, not a leak"),  # adv15 F4: exact comparison
+    (src('''
+        def leaks_future(attend, X):
+            base = attend(X)
+            for j in range(1, 6):  # the lab's 6 tokens
+                X_changed = X.copy()
+                X_changed[j] += 1.0
+                if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9:
+                    return True
+            return False
+        '''), "6 tokens (adv15 F13)"),
 ], right=[src('''
     def leaks_future(attend, X):
         base = np.asarray(attend(X))
@@ -2547,7 +2621,10 @@ def _grade_fixed_encode(fn, rng, data):
     return check_function(exercise_name(7), fn, _encode_ref, cases, mistakes=mistakes("02", 7))
 
 
-add(Exercise("02", 7, "fixed_encode", _grade_fixed_encode, reference=src("""
+# adv15 F10: the library's step is served (the statement forbids only rnn_encode, this exercise's reference): fixing
+# the bug with rnn.rnn_step, as the check cell allows, scores as it passes there
+add(Exercise("02", 7, "fixed_encode", _grade_fixed_encode, helpers={"rnn": {"rnn_step": "attnlib.rnn.rnn_step"}},
+             reference=src("""
     def fixed_encode(X, W_xh, W_hh, b_h):
         h = np.zeros(W_hh.shape[0])
         states = []
@@ -2611,7 +2688,16 @@ add(Exercise("02", 7, "fixed_encode", _grade_fixed_encode, reference=src("""
             h = np.tanh(inputs[t] + h @ W_hh)
             states[t] = h
         return states.tolist()
-    """)]))
+    """), src("""
+    def fixed_encode(X, W_xh, W_hh, b_h):
+        params = {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h}
+        h = np.zeros(W_hh.shape[0])
+        states = []
+        for x in X:
+            h = rnn.rnn_step(x, h, params)  # update first ...
+            states.append(h)  # ... then store
+        return np.stack(states)
+    """)]))  # adv15 F10: the tester's answer, with the library's step
 
 AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's weights over the keys (the last "
           "axis) must sum to 1.")
@@ -3081,6 +3167,7 @@ EXERCISES["04", 4].mistakes.append((src('''
 # none; grader.py explains their NameError).
 EARLIER_FUNCTIONS = {
     "01": {"my_softmax": "attnlib.softmax"},
+    "02": {"my_rnn_step": "attnlib.rnn.rnn_step"},  # 02/7, which serves rnn.rnn_step (adv15 F10)
     "03": {"my_softmax": "attnlib.softmax", "my_softmax_backward": "attnlib.softmax_backward"},
     "04": {"split": "attnlib.split_heads", "my_causal_mask": "attnlib.causal_mask"},
 }
@@ -3090,7 +3177,7 @@ def _serve_earlier_functions() -> None:
     for ex in EXERCISES.values():
         if ex.plain:
             continue
-        given = set(ex.helpers.get("al", {}).values()) if isinstance(ex.helpers.get("al"), dict) else set()
+        given = {path for space in ex.helpers.values() if isinstance(space, dict) for path in space.values()}
         for name, path in EARLIER_FUNCTIONS.get(ex.lab, {}).items():
             defined_in = [e.number for e in EXERCISES.values() if e.lab == ex.lab and e.function == name]
             if defined_in and ex.number > min(defined_in) and path in given and name not in ex.helpers:

@@ -17,7 +17,7 @@ import numpy as np
 
 from attnlib.checks import CheckResult, failed
 from attnlib.grading import catalogue
-from attnlib.grading.sandbox import THREADS, TIME_LIMIT, GraderFault, Sandbox
+from attnlib.grading.sandbox import MEMORY_LIMIT, THREADS, TIME_LIMIT, GraderFault, Sandbox
 
 ANSWER_ID = re.compile(r"^exercise-(\d+)$")
 LAB_NAME = re.compile(r"(0[1-7])-[\w-]+")
@@ -66,7 +66,7 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
         result = failed(name, f"the grader could not handle your answer ({type(err).__name__}: {str(err)[:300]}).")
     if not isinstance(result, CheckResult):
         return failed(name, "the grader could not judge your answer.")
-    return _earlier_function_named(ex, result)
+    return _memory_explained(_earlier_function_named(ex, result))
 
 
 def _earlier_function_named(ex, result: CheckResult) -> CheckResult:
@@ -76,6 +76,11 @@ def _earlier_function_named(ex, result: CheckResult) -> CheckResult:
     if match is None:
         return result
     other = [e for e in catalogue.EXERCISES.values() if e.lab == ex.lab and e.function == match.group(1)]
+    if not other and not ex.plain and "the grader runs" not in result.message:  # a lab variable (adv15 F8)
+        offered = ["numpy (np)", "math", *sorted(ex.helpers), *_data_names(ex)]
+        return CheckResult(result.name, False, (
+            f"{result.message} (The grader runs this answer cell alone, with {', '.join(offered)} only: "
+            f"{match.group(1)} is not among them. Define it in this cell or compute it from the arguments.)"))
     if not other or other[0].number == ex.number:
         return result
     given = sorted(f"al.{n}" for n in ex.helpers.get("al", {})) if isinstance(ex.helpers.get("al"), dict) else []
@@ -83,6 +88,25 @@ def _earlier_function_named(ex, result: CheckResult) -> CheckResult:
     return CheckResult(result.name, False, (
         f"{result.message} (The grader runs this answer cell alone: {match.group(1)} is your answer to "
         f"exercise {other[0].number}, in another cell. Define what you need in this cell{use}.)"))
+
+
+_DATA_NAMES: dict = {}
+
+
+def _data_names(ex) -> list[str]:
+    """The names of the lab variables an exercise's answer is given (the data is made once, for its keys)."""
+    if ex.key not in _DATA_NAMES:
+        _DATA_NAMES[ex.key] = sorted(ex.make_data(np.random.default_rng(0)))
+    return _DATA_NAMES[ex.key]
+
+
+def _memory_explained(result: CheckResult) -> CheckResult:
+    """A MemoryError in the answer's process, told what it means (adv15 F7)."""
+    if result.passed or "MemoryError" not in result.message:
+        return result
+    return CheckResult(result.name, False, (
+        f"{result.message} (The grader runs your answer with {MEMORY_LIMIT // 1024**3} GB of memory. If you built "
+        "an array only to read its size, compute the size from the shape instead.)"))
 
 
 def answer_cells(nb) -> dict[int, str]:
