@@ -22,7 +22,11 @@ numpy at all.  The child executes the answer cell's source in a namespace of
 ``np``, ``math`` and the exercise's *given* helpers; a helper is a stand-in that sends its
 arguments to the grader, which computes it with attnlib and sends the value back (only the
 helpers the exercise allows are served, so attnlib's reference for the exercise itself is not in
-reach).  The grader calls the learner's function through :class:`Sandbox`: inputs in, values back,
+reach).  The helper does not run in the grader's own process (adv15 F5: ``al.scaled_dot_product_attention`` on
+a batch of 4096-token inputs built gigabytes there, and plain ``nbgrader autograde`` grades a whole class in one
+process): the grader forks a worker that computes it under the answer's memory limit and is killed at the
+answer's deadline, so a helper call that goes past either stops the exercise, and the grader's own memory and
+time stay bounded.  The grader calls the learner's function through :class:`Sandbox`: inputs in, values back,
 encoded as JSON with arrays as raw bytes (never pickled: nothing the learner sends is executed).
 The time limit is enforced from here, on every write to the child and every read from it (adv13 F2: a
 child that never read a helper's reply held a blocking write for ever): a child that does not answer in
@@ -66,6 +70,7 @@ ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLI
 THREADS = "the grader runs answers on one thread: starting a thread is not allowed"
 TIME_LIMIT = 20.0  # seconds for one call of the learner's function (helpers' time included)
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for the child
+HELPER_MEMORY_LIMIT = MEMORY_LIMIT  # bytes of address space a served helper may add, in its worker (adv15 F5)
 MESSAGE_LIMIT = 48 * 1024**2  # bytes of one message from the child (a longer one stops it, unread)
 ITEM_LIMIT = 2 * 10**6 + 10_000  # commas in one message: its JSON numbers and items (more: refused unread)
 DEFAULT = "<default>"  # stands for a parameter's default value in a proxy's signature
@@ -870,6 +875,11 @@ def _limit_child(grader: int) -> None:  # runs in the child before it starts Pyt
             os._exit(1)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    try:  # the first process the system's memory killer takes, before the grader (adv15 F5)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
 
 
 def _one_blas_thread() -> None:
@@ -883,6 +893,168 @@ def _one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")  # each time: something may have raised it since (a few ms)
+
+
+class _HelperWorker:
+    """A fork of the grader that computes the helpers an answer calls, under the answer's limits (adv15 F5).
+
+    A helper's cost grows with what it derives from its arguments (the batch x n_q x n_k weights of attention,
+    the vocabulary of ``recall.position_recall`` from the largest token value), which no bound on the arguments
+    covers.  So the helper runs here: a copy of the grader made by ``fork`` (it has the grader's attnlib and the
+    functions the grader passed to the answer, and nothing of it reaches the answer), whose address space may
+    grow by :data:`HELPER_MEMORY_LIMIT` at most, that the grader kills at the answer's deadline, and that dies
+    with the thread that made it (``PR_SET_PDEATHSIG``) and first when memory runs short (``oom_score_adj``).
+    It reads one request per line (the helper's name and the answer's encoded arguments) and writes one reply
+    per line: ``b"R"`` and the reply for the answer (its value, or the helper's error), or ``b"M"`` when the
+    helper ran out of its memory.
+    """
+
+    def __init__(self, serve: dict, callables: list):
+        self.callables = callables  # the list of the call it serves (a later call with functions needs a new one)
+        requests_r, requests_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the grader's code
+            code = 1
+            try:
+                _helper_worker(requests_r, replies_w, serve, callables)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(requests_r)
+        os.close(replies_w)
+        self.pid, self.requests, self.replies = pid, requests_w, replies_r
+        os.set_blocking(requests_w, False)
+        self.dead = False
+
+    def request(self, name: str, message: dict, deadline: float) -> bool:
+        """Send one helper call (the answer's arguments as they came, still encoded); False past the deadline."""
+        data = memoryview((json.dumps({"name": name, "args": message.get("args", []),
+                                       "kwargs": message.get("kwargs", {})}) + "\n").encode())
+        poller = select.poll()
+        poller.register(self.requests, select.POLLOUT)
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for _fd, events in poller.poll(max(1, math.ceil(left * 1000))):
+                if events & (select.POLLERR | select.POLLHUP):
+                    return False  # the worker is gone: its reply will be missing
+                try:
+                    data = data[os.write(self.requests, data[:1 << 16]):]
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return False
+        return True
+
+    def read(self, deadline: float, *, watch: bool = False) -> bytes | str | None:
+        """The worker's next bytes (at most 1 MB; ``b""`` when it is gone), or None at the deadline.
+
+        ``watch`` (while it computes a reply): ``"stuck"`` when it sleeps and has used no processor time for a
+        second.  A helper computes, it never waits; a worker that does was forked while another grading thread
+        held a lock of the C libraries (numpy's BLAS) and waits for ever: it is made again."""
+        poller = select.poll()
+        poller.register(self.replies, select.POLLIN)
+        seen = self.progress() if watch else None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if poller.poll(max(1, math.ceil(min(left, 1.0 if watch else left) * 1000))):
+                try:
+                    return os.read(self.replies, 1 << 20)
+                except OSError:
+                    return b""
+            if watch:
+                now = self.progress()
+                if now is not None and seen is not None and now[0] == "S" and now[1] == seen[1]:
+                    return "stuck"
+                seen = now
+
+    def progress(self) -> tuple[str, int] | None:
+        """The worker's state (``R`` running, ``S`` sleeping, ...) and the processor time it used, in ticks."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def close(self) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        for fd in (self.requests, self.replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _helper_worker(requests: int, replies: int, serve: dict, callables: list) -> None:
+    """The worker's life (in the forked copy of the grader): limits first, then one reply per request."""
+    import resource
+
+    # only its two pipes (and 0-2) stay open: a copy of another grading thread's pipe would keep that pipe's
+    # reader from seeing the end when its own worker dies
+    keep = sorted({0, 1, 2, requests, replies})
+    for low, high in zip(keep, [*keep[1:], 1 << 20], strict=True):
+        if high > low + 1:
+            os.closerange(low + 1, high)
+    if _PRCTL is not None:  # SIGKILL when the grading thread that made it ends
+        _PRCTL(1, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    try:  # the first process the system's memory killer takes, before the grader
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    with open("/proc/self/statm") as f:  # the grader's address space, shared with the worker; its growth is bounded
+        size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = size + HELPER_MEMORY_LIMIT
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    source = os.fdopen(requests, "rb")
+    while True:
+        line = source.readline()
+        if not line:
+            return
+        try:
+            message = json.loads(line)
+            name = message["name"]
+            if name.startswith("#"):
+                fn = callables[int(name[1:])]
+            else:
+                fn = serve[name]
+            try:
+                args, kwargs = decode(message["args"]), decode(message["kwargs"])
+                too_big = _too_big([*args, *kwargs.values()])
+                if too_big:
+                    reply = {"error": f"ValueError: {too_big}"}
+                else:
+                    reply = {"value": encode(fn(*args, **kwargs))}
+            except MemoryError:
+                raise
+            except Exception as err:  # noqa: BLE001 (the helper's complaint goes back to the learner's code)
+                reply = {"error": f"{type(err).__name__}: {err}"[:1000]}
+            data = b"R" + (json.dumps(reply) + "\n").encode()
+            del reply
+        except MemoryError:
+            data = b"M\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(replies, view[:1 << 20]):]
+        del data, view
 
 
 class Sandbox:
@@ -907,6 +1079,8 @@ class Sandbox:
         self.calls = 0
         self.helper_calls: list[str] = []
         self.callables: list = []
+        self.callable_names: dict[int, str] = {}  # index in callables -> the parameter it was passed as
+        self.worker: _HelperWorker | None = None  # computes the helpers, under the answer's limits (adv15 F5)
         self._buffer = b""  # bytes read from the child, not yet a whole line
         self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
         self.oversized = False  # the child sent a message larger than the grader reads
@@ -963,7 +1137,9 @@ class Sandbox:
             self.problem = "your code wrote to the grader's channel before the grader's first message."
             message = None
         while message is not None and message["op"] == "helper":  # a try-out line in the cell calls a helper
-            self._serve(message, deadline)
+            if not self._serve(message, deadline):  # past the answer's limits: the exercise is over
+                message = None
+                break
             message = self._read(deadline)
         if message is not None:
             self.threads = self.threads or message.get("threads") is True
@@ -996,6 +1172,9 @@ class Sandbox:
         return text
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
         if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -1038,7 +1217,7 @@ class Sandbox:
                     f"{MEMORY_LIMIT // 1024**3} GB of memory an answer gets is one cause).")
         return "your code stopped the grading process (it exited or crashed)."
 
-    def _write(self, message, deadline: float) -> bool:
+    def _write(self, message, deadline: float, raw: bytes | None = None) -> bool:
         """Send one message to the child by ``deadline`` (a monotonic time); False when it could not be sent.
 
         The child's input is non-blocking and every write waits for room with ``poll`` until the deadline, and
@@ -1049,7 +1228,7 @@ class Sandbox:
         stdin, stdout = self.process.stdin, self.process.stdout
         if stdin.closed or stdout.closed:
             return False
-        data = memoryview((json.dumps(message) + "\n").encode())
+        data = memoryview((json.dumps(message) + "\n").encode() if raw is None else raw)
         out, inp = stdin.fileno(), stdout.fileno()
         poller = select.poll()
         poller.register(out, select.POLLOUT)
@@ -1142,6 +1321,9 @@ class Sandbox:
         self.calls += 1
         self.callables = callables = []  # this call's own list (see encode)
         message = {"op": "call", "args": encode(list(args), callables), "kwargs": encode(kwargs, callables)}
+        names = [p[0] for p in self.signature or []]
+        given = [*zip(names, args, strict=False), *kwargs.items()]
+        self.callable_names = {i: name for name, value in given for i, fn in enumerate(callables) if fn is value}
         deadline = time.monotonic() + self.time_limit  # for the call's every write and read, helpers' included
         self._write(message, deadline)
         while True:
@@ -1154,7 +1336,8 @@ class Sandbox:
             op = message["op"]
             self.threads = self.threads or message.get("threads") is True
             if op == "helper":
-                self._serve(message, deadline)
+                if not self._serve(message, deadline):  # past the answer's limits: the exercise is over
+                    raise Stopped(self.problem)
                 continue
             if op == "raised":
                 raise _raised({**message, "message": self._explained(message["message"])})
@@ -1169,7 +1352,11 @@ class Sandbox:
                 return value
             raise Stopped("your code sent something the grader does not understand.")
 
-    def _serve(self, message, deadline: float) -> None:
+    def _serve(self, message, deadline: float) -> bool:
+        """Compute a helper the answer called, in the worker, and send its reply to the answer by ``deadline``.
+
+        False when the helper went past the answer's memory limit or deadline: the child is then stopped and
+        :attr:`problem` says which library call did it (the exercise scores 0)."""
         name = str(message.get("name"))
         fn = self.serve.get(name)
         if name.startswith("#") and name[1:].isdigit() and int(name[1:]) < len(self.callables):
@@ -1177,18 +1364,83 @@ class Sandbox:
         self.helper_calls.append(str(name))
         if fn is None:
             self._write({"error": f"{name} is not available in this exercise."}, deadline)
-            return
-        try:
-            args, kwargs = decode(message["args"]), decode(message["kwargs"])
-            too_big = _too_big([*args, *kwargs.values()])
-            if too_big:
-                self._write({"error": f"ValueError: {too_big}"}, deadline)
-                return
-            value = fn(*args, **kwargs)
-            reply = {"value": encode(value)}
-        except Exception as err:  # the helper's complaint goes back to the learner's code
-            reply = {"error": f"{type(err).__name__}: {err}"[:1000]}
-        self._write(reply, deadline)
+            return True
+        if self.worker is not None and self.callables and self.worker.callables is not self.callables:
+            self.worker.close()  # made for another call: it does not have this call's functions
+            self.worker = None
+        outcome, chunk = "time", None
+        for _attempt in range(3):
+            if self.worker is None:
+                _one_blas_thread()
+                try:
+                    self.worker = _HelperWorker(self.serve, self.callables)
+                except OSError as err:
+                    raise GraderFault(
+                        f"the grader could not start the process that computes a helper ({type(err).__name__}: "
+                        f"{err}).  This is a fault of the grading machine, not the answer: no grade is given; grade "
+                        "this submission again from a fresh shell.") from err
+            worker = self.worker
+            if not worker.request(name, message, deadline):
+                break
+            chunk = worker.read(deadline, watch=True)
+            if chunk != "stuck":
+                break
+            worker.close()  # forked while another thread held a lock: made again (see _HelperWorker.read)
+            self.worker = None
+        else:
+            chunk = None
+        if isinstance(chunk, bytes):
+            outcome, first = "gone", True
+            while True:
+                if chunk is None:
+                    outcome = "time"
+                    break
+                if not chunk:
+                    break
+                if first:
+                    first = False
+                    if chunk[:1] != b"R":
+                        outcome = "memory"
+                        break
+                    chunk = chunk[1:]
+                if not self._send(chunk, deadline):  # the answer's process is gone or did not read: it says why
+                    worker.close()  # the rest of this reply must not be read as the next one's
+                    self.worker = None
+                    return True
+                if chunk.endswith(b"\n"):
+                    return True
+                chunk = worker.read(deadline)
+        label = self._helper_label(name)
+        if outcome == "time":
+            self.timed_out = True
+            self.problem = (f"a library call from your answer ({label}) did not finish within {self.time_limit:g} s "
+                            "(the time limit covers the library calls your code makes); it was stopped.")
+        else:
+            limit = f"{HELPER_MEMORY_LIMIT / 1024**3:.4g} GB"
+            self.problem = (f"a library call from your answer ({label}) used more than the {limit} of memory an "
+                            "answer gets; it was stopped." if outcome == "memory" else
+                            f"a library call from your answer ({label}) was stopped by the system, most likely for "
+                            f"using more than the {limit} of memory an answer gets.")
+        self.close()
+        return False
+
+    def _helper_label(self, name: str) -> str:
+        """How the learner calls the helper ``name``: ``al.softmax``, ``recall.one_hot``, ``the function attend``."""
+        if name.startswith("#"):
+            param = self.callable_names.get(int(name[1:]))
+            return f"the function {param} your function was given" if param else "a function your function was given"
+        for alias, paths in self.helpers.items():
+            if paths == name:
+                return alias
+            if isinstance(paths, dict):
+                for attr, path in paths.items():
+                    if path == name:
+                        return f"{alias}.{attr}"
+        return name
+
+    def _send(self, data: bytes, deadline: float) -> bool:
+        """Like :meth:`_write`, for bytes already encoded (a helper's reply, relayed as it comes)."""
+        return self._write(None, deadline, data)
 
     def function(self):
         """A stand-in for the learner's function: calling it calls the function in the child."""
@@ -1212,13 +1464,16 @@ class Sandbox:
 
 HELPER_LIMIT = 2 * 10**6  # numbers in a helper's argument (and in a range sent back)
 SIZE_LIMIT = 4096  # the largest integer argument and the longest axis of an array argument of a helper
-# A helper runs in the grader's own process, and its cost can grow with the square or the cube of a
-# size (al.causal_mask(30000) took 35 s and 2.6 GB there; a ridge fit of width 12000, minutes), so every
-# size a helper is given stays below what the labs' largest inputs need, with room to spare.
+# A helper's cost can grow with the square or the cube of a size (al.causal_mask(30000) took 35 s and 2.6 GB;
+# a ridge fit of width 12000, minutes), so every size a helper is given stays below what the labs' largest
+# inputs need, with room to spare: refused at once, with a message that names the argument.  This is the
+# quick answer for one large argument, not the bound: what a helper derives from small arguments (a batch
+# times n_q times n_k weights, a vocabulary from the largest token value) is bounded by its worker's memory
+# limit and deadline (_HelperWorker; adv15 F5).
 
 
 def _too_big(values) -> str | None:
-    """Why a helper call is refused (it would make the grader's own process compute too much), or None."""
+    """Why a helper call is refused at once (an argument far larger than the labs need), or None."""
     for value in values:
         if isinstance(value, bool):
             continue
