@@ -458,7 +458,7 @@ def position_weights(p, n, d_pe, scale):
     (("06", 1), "al.softmax(np.ones((1, 12000)))"),
 ], ids=["square", "long-axis"])
 def test_a_helper_is_refused_sizes_whose_cost_grows_past_the_time_limit(key, call):
-    """A helper runs in the grader's process: a size well past the labs' inputs is refused before it runs."""
+    """A helper's worker process is bounded, and a size well past the labs' inputs is refused before it runs."""
     function = catalogue.EXERCISES[key].function
     source = f'''
 def {function}(S):
