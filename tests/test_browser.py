@@ -74,6 +74,9 @@ def open_page(browser, base_url, path, problems):
     return page
 
 
+# Opens every closed box (a hide-cell cell, a dropdown) a view sits in, as a reader would click it open.
+OPEN_BOXES_AROUND_VIEWS = """() => { for (const v of document.querySelectorAll('[data-attnlib-widget]'))
+  for (let d = v.closest('details'); d; d = d.parentElement.closest('details')) d.open = true; }"""
 COUNT_OUR_VIEWS = """() => {
     const s = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
     if (!s) return 0;

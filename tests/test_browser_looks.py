@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_browser import AXE, AXE_RUN, COUNT_OUR_VIEWS, a_few_at_a_time, shot, widget_map
+from test_browser import AXE, AXE_RUN, COUNT_OUR_VIEWS, OPEN_BOXES_AROUND_VIEWS, a_few_at_a_time, shot, widget_map
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +47,7 @@ async def _look_at(contexts, base_url: str, path: str, look: str) -> dict:
         theme = await page.evaluate("document.documentElement.dataset.theme")
         if theme != mode:
             found["problems"].append(f"the page is in {theme} mode, not {mode}")
+        await page.evaluate(OPEN_BOXES_AROUND_VIEWS)
         roots = page.locator("[data-attnlib-widget]")
         await roots.first.scroll_into_view_if_needed()
         await page.screenshot(path=shot(path, f"-{look}"))  # the first widget within the themed page

@@ -14,7 +14,17 @@ import json
 
 import numpy as np
 import pytest
-from test_browser import ARTIFACTS, SHOWN, TOL, embedded_state, open_page, shot, wait_for_widgets, widget_map
+from test_browser import (
+    ARTIFACTS,
+    OPEN_BOXES_AROUND_VIEWS,
+    SHOWN,
+    TOL,
+    embedded_state,
+    open_page,
+    shot,
+    wait_for_widgets,
+    widget_map,
+)
 
 import attnlib
 
@@ -176,12 +186,10 @@ def drive_every_view(browser, base_url, pages, names, label, drive):
         problems = []
         page = open_page(browser, base_url, path, problems)
         wait_for_widgets(page)
+        page.evaluate(OPEN_BOXES_AROUND_VIEWS)
         roots = page.locator(selector)
         for i in range(roots.count()):
             root = roots.nth(i)
-            # a view inside a closed box (a hide-cell cell, a dropdown) is opened as a reader would open it
-            root.evaluate("e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) "
-                          "d.open = true; }")
             root.scroll_into_view_if_needed()
             drive(page, root, embedded_state(page, root.get_attribute("data-uid")), f"{path} #{i}")
             root.screenshot(path=shot(path, f"-{label}{i}"))
