@@ -1948,3 +1948,26 @@ def test_a_name_the_grader_does_not_give_is_explained_inside_the_function_too():
     """adv15 F8: a NameError of a lab variable inside the function came without the "runs the cell alone" hint."""
     result = _grade(("02", 6), catalogue.EXERCISES["02", 6].reference.replace("HIDDEN_SIZES[-1]", "SIZES[-1]"))
     assert not result.passed and "runs this answer cell alone" in result.message and "HIDDEN_SIZES" in result.message
+
+
+# --- adv16: honest mistakes that scored, and a right answer that failed ----------------------------
+
+MEAN_LEAK_DETECTOR = '''
+def leaks_future(attend, X):
+    base = attend(X)
+    for j in range(1, len(X)):
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9:  # the average change
+            return True
+    return False
+'''
+
+
+def test_a_leak_detector_comparing_the_mean_change_scores_zero_and_is_told_why():
+    """adv16 F3: the grader's subtle leak moved every entry of a row, so the mean over the earlier outputs
+    stayed above 1e-9; a leak into one number of one output (1e-8 to 3e-8) does not."""
+    ex = catalogue.EXERCISES["07", 4]  # in-process (the catalogue's mutant goes through the sandbox)
+    rng = np.random.default_rng(3)
+    result = ex.grade(_compiled(MEAN_LEAK_DETECTOR, ex.function), rng, ex.make_data(rng))
+    assert not result.passed and "not the average change" in result.message, result.message

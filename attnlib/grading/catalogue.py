@@ -2423,6 +2423,8 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             X_changed[-1] += 1.0
             return bool(np.abs(attend(X_changed)[:-1] - base[:-1]).max() > 1e-9)
         '''), "only the last"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9"),  # adv16 F3: the average change
+     "Compare the largest absolute change with 1e-9, not the average change"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j])"), "np.allclose"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6)"), "atol 1e-6 (adv11 F5)"),
