@@ -1354,7 +1354,7 @@ def my_attention_backward(Q, K, V, dO, mask=None):
 '''),
     (("03", 8), '''
 def fixed_attention(Q, K, V):
-    return my_softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1) @ V
+    return my_softmax(Q @ K.T / np.sqrt(K.shape[-1])) @ V  # Exercise 1's my_softmax(x) has no axis (adv16 F4)
 '''),
     (("04", 4), '''
 def mha(X_q, X_kv, params, n_heads):
@@ -1971,3 +1971,73 @@ def test_a_leak_detector_comparing_the_mean_change_scores_zero_and_is_told_why()
     rng = np.random.default_rng(3)
     result = ex.grade(_compiled(MEAN_LEAK_DETECTOR, ex.function), rng, ex.make_data(rng))
     assert not result.passed and "not the average change" in result.message, result.message
+
+
+def test_every_served_earlier_function_takes_the_arguments_of_the_exercise_that_defines_it():
+    """adv16 F4: an alias served with attnlib's signature (rnn_step(x, h, params) for my_rnn_step(x, h, W_xh, W_hh,
+    b_h); causal_mask(n_q, n_k) for my_causal_mask(n)) failed a right answer.  Each served alias has the defining
+    exercise's parameters, names, kinds and defaults included, and computes what that exercise's reference does."""
+    import inspect
+
+    served = {(ex.lab, name, path) for ex in catalogue.EXERCISES.values() for name, path in ex.helpers.items()
+              if isinstance(path, str) and path.startswith(catalogue.ALIASES)}
+    expected = {(lab, name, adapter) for lab, names in catalogue.EARLIER_FUNCTIONS.items()
+                for name, (adapter, _) in names.items()}
+    assert {s[1:] for s in served} >= {("my_rnn_step", f"{catalogue.ALIASES}.lab02_my_rnn_step"),
+                                       ("my_causal_mask", f"{catalogue.ALIASES}.lab04_my_causal_mask")}
+    assert served <= expected | {("03", "my_softmax", f"{catalogue.ALIASES}.lab03_my_softmax")}
+    rng = np.random.default_rng(0)
+    for lab, name, path in sorted(served):
+        defining = min((e for e in catalogue.EXERCISES.values() if e.lab == lab and e.function == name),
+                       key=lambda e: e.number)
+        reference = _compiled(defining.reference, name)
+        alias = catalogue.resolve(path)
+        got = [(p.name, p.kind, p.default) for p in inspect.signature(alias).parameters.values()]
+        want = [(p.name, p.kind, p.default) for p in inspect.signature(reference).parameters.values()]
+        assert got == want, f"{path} serves {name}{inspect.signature(alias)}, lab {lab} defines {name}{inspect.signature(reference)}"
+        assert alias.__name__ == name
+        args = {"my_softmax": lambda: (rng.normal(size=(3, 4)),), "my_causal_mask": lambda: (5,),
+                "my_softmax_backward": lambda: (al.softmax(rng.normal(size=(3, 4))), rng.normal(size=(3, 4))),
+                "split": lambda: (rng.normal(size=(2, 5, 6)), 3),
+                "my_rnn_step": lambda: (rng.normal(size=3), rng.normal(size=4), rng.normal(size=(3, 4)),
+                                        rng.normal(size=(4, 4)), rng.normal(size=4))}[name]()
+        if lab == "01":
+            args = (args[0][0],)  # Lab 1's my_softmax takes a 1-D array
+        kwargs = dict(zip([p[0] for p in want], args, strict=True))
+        np.testing.assert_allclose(alias(**kwargs), reference(*args), atol=1e-12)
+
+
+def test_a_helper_error_names_the_alias_the_answer_called():
+    """adv16 F4: "_HelperError: TypeError: rnn_step() takes 3 positional arguments but 5 were given" named neither
+    my_rnn_step nor the cause."""
+    source = ("def fixed_encode(X, W_xh, W_hh, b_h):\n    h = np.zeros(W_hh.shape[0])\n"
+              "    return np.stack([my_rnn_step(x, h, {'W_xh': W_xh}) for x in X])\n")
+    result = _grade(("02", 7), source)
+    assert not result.passed and "TypeError: my_rnn_step()" in result.message and "raised in my_rnn_step" in \
+        result.message, result.message
+
+
+ALIAS_CALLS = [  # adv16 F4: right answers that call an earlier function as the notebook lets them
+    (("04", 9), '''
+def fixed_causal_self_attention(X, params):
+    n = X.shape[0]
+    Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+    output, weights = al.scaled_dot_product_attention(Q, K, V, mask=my_causal_mask(n=n))  # adv16 F4: by keyword
+    return output
+'''),
+    (("02", 7), '''
+def fixed_encode(X, W_xh, W_hh, b_h):
+    h = np.zeros(W_hh.shape[0])
+    states = []
+    for x in X:
+        h = my_rnn_step(x, h, W_xh, W_hh, b_h)  # my answer to Exercise 1
+        states.append(h)
+    return np.stack(states)
+'''),  # adv16 F4: the tester's answer; my_rnn_step was served as rnn_step(x, h, params)
+]
+
+
+@pytest.mark.parametrize(("key", "source"), ALIAS_CALLS, ids=[_id(k) for k, _ in ALIAS_CALLS])
+def test_an_earlier_function_is_served_with_its_exercises_signature(key, source):
+    result = _grade(key, source, seed=5)
+    assert result.passed, result

@@ -965,7 +965,8 @@ def _grade_attention_2d(fn, rng, data):
                                mistakes=mistakes("03", 2)))
 
 
-add(Exercise("03", 2, "my_attention", _grade_attention_2d, helpers={"my_softmax": "attnlib.softmax"},
+add(Exercise("03", 2, "my_attention", _grade_attention_2d,
+             helpers={"my_softmax": "attnlib.grading.aliases.lab03_my_softmax"},  # Exercise 1's my_softmax(x)
              reference=src('''
     def my_attention(Q, K, V):
         d_k = Q.shape[-1]
@@ -3167,11 +3168,17 @@ EXERCISES["04", 4].mistakes.append((src('''
 # attnlib function as a helper (under al.): an alias, so no exercise gets an answer it did not have (the
 # fix-the-bug exercises whose answer is an earlier function, 05/6, 06/7, 07/6, 03/8's my_attention, get
 # none; grader.py explains their NameError).
+# adv16 F4: each name is served as an adapter of attnlib.grading.aliases with the signature and parameter names of
+# the exercise that defines it (attnlib's rnn_step(x, h, params) as my_rnn_step(x, h, W_xh, W_hh, b_h) failed a
+# right answer); name -> (the adapter, the attnlib function it computes with, which the exercise must already give).
+ALIASES = "attnlib.grading.aliases"
 EARLIER_FUNCTIONS = {
-    "01": {"my_softmax": "attnlib.softmax"},
-    "02": {"my_rnn_step": "attnlib.rnn.rnn_step"},  # 02/7, which serves rnn.rnn_step (adv15 F10)
-    "03": {"my_softmax": "attnlib.softmax", "my_softmax_backward": "attnlib.softmax_backward"},
-    "04": {"split": "attnlib.split_heads", "my_causal_mask": "attnlib.causal_mask"},
+    "01": {"my_softmax": (f"{ALIASES}.lab01_my_softmax", "attnlib.softmax")},
+    "02": {"my_rnn_step": (f"{ALIASES}.lab02_my_rnn_step", "attnlib.rnn.rnn_step")},  # 02/7 (adv15 F10)
+    "03": {"my_softmax": (f"{ALIASES}.lab03_my_softmax", "attnlib.softmax"),
+           "my_softmax_backward": (f"{ALIASES}.lab03_my_softmax_backward", "attnlib.softmax_backward")},
+    "04": {"split": (f"{ALIASES}.lab04_split", "attnlib.split_heads"),
+           "my_causal_mask": (f"{ALIASES}.lab04_my_causal_mask", "attnlib.causal_mask")},
 }
 
 
@@ -3180,10 +3187,10 @@ def _serve_earlier_functions() -> None:
         if ex.plain:
             continue
         given = {path for space in ex.helpers.values() if isinstance(space, dict) for path in space.values()}
-        for name, path in EARLIER_FUNCTIONS.get(ex.lab, {}).items():
+        for name, (adapter, path) in EARLIER_FUNCTIONS.get(ex.lab, {}).items():
             defined_in = [e.number for e in EXERCISES.values() if e.lab == ex.lab and e.function == name]
             if defined_in and ex.number > min(defined_in) and path in given and name not in ex.helpers:
-                ex.helpers = {**ex.helpers, name: path}
+                ex.helpers = {**ex.helpers, name: adapter}
 
 
 _serve_earlier_functions()
