@@ -2041,3 +2041,111 @@ def fixed_encode(X, W_xh, W_hh, b_h):
 def test_an_earlier_function_is_served_with_its_exercises_signature(key, source):
     result = _grade(key, source, seed=5)
     assert result.passed, result
+
+
+CLIPPED_SOFTMAX = {  # adv16 F1: the tester's answer cells, each scored a point before
+    ("01", 6): '''
+def dot_product_lookup(q, K, V):
+    scores = np.minimum(K @ q, 700.0)  # exp(710) overflows
+    weights = np.exp(scores) / np.exp(scores).sum()
+    return weights @ V
+''',
+    ("01", 7): '''
+def fixed_lookup(q, K, V):
+    scores = np.clip(K @ q, -30, 30)
+    weights = np.exp(scores) / np.exp(scores).sum()
+    return weights @ V
+''',
+    ("03", 8): '''
+def fixed_attention(Q, K, V):                      # Lab 3, exercise-8
+    S = np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -500, 500)  # keep exp from overflowing
+    W = np.exp(S)
+    W = W / W.sum(axis=-1, keepdims=True)
+    return W @ V
+''',
+    ("05", 6): '''
+def fixed_row_attention(Q, K, V):                  # Lab 5, exercise-6
+    rows = []
+    for q in Q:
+        s = np.clip(K @ q / np.sqrt(K.shape[1]), -500, 500)
+        w = np.exp(s) / np.exp(s).sum()
+        rows.append(w @ V)
+    return np.stack(rows)
+''',
+    ("07", 6): '''
+def fixed_masked_attention(Q, K, V, mask):         # Lab 7, exercise-6
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+    scores = np.clip(scores, -500, 500)  # exp overflows above ~709
+    e = np.where(mask, np.exp(scores), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return weights @ V
+''',
+    ("07", 1): '''
+def attention(Q, K, V, mask=None):                 # Lab 7, exercise-1
+    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+    S = np.clip(S, -500, 500)  # exp overflows above ~709
+    e = np.exp(S)
+    if mask is not None:
+        e = np.where(mask, e, 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    W = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return W @ V, W
+''',
+    ("03", 2): '''
+def my_attention(Q, K, V):
+    S = np.clip(Q @ K.T / np.sqrt(Q.shape[-1]), -500, 500)
+    W = np.exp(S)
+    W = W / W.sum(axis=-1, keepdims=True)
+    return W @ V
+''',
+}
+FIRST_SCORE_SHIFT = {  # adv16 F1, second symptom: the shift by the first score, not the largest
+    ("01", 7): '''
+def fixed_lookup(q, K, V):
+    scores = K @ q
+    e = np.exp(scores - scores[0])
+    return (e / e.sum()) @ V
+''',
+    ("03", 8): '''
+def fixed_attention(Q, K, V):
+    S = Q @ K.T / np.sqrt(K.shape[-1])
+    e = np.exp(S - S[:, :1])
+    return (e / e.sum(axis=-1, keepdims=True)) @ V
+''',
+    ("03", 2): '''
+def my_attention(Q, K, V):
+    S = Q @ K.T / np.sqrt(Q.shape[-1])
+    e = np.exp(S - S[:, :1])
+    return (e / e.sum(axis=-1, keepdims=True)) @ V
+''',
+}
+FIRST_SCORE_SHIFT[("01", 6)] = FIRST_SCORE_SHIFT[("01", 7)].replace("fixed_lookup", "dot_product_lookup")
+
+
+@pytest.mark.parametrize(("kind", "key"), [*(("clip", k) for k in CLIPPED_SOFTMAX),
+                                           *(("first", k) for k in FIRST_SCORE_SHIFT)],
+                         ids=lambda v: v if isinstance(v, str) else _id(v))
+def test_a_clipped_or_first_shifted_softmax_scores_zero_and_is_named(kind, key):
+    """adv16 F1: the large-score case had one high key, first: a clip at 30, 500 or 700 and a shift by the first
+    score gave the right weights [1, 0, ...].  Two high keys 4 apart at random places (and a row like check_softmax's
+    [1000, 1001, 1002] in check_attention) now show them; each is named.  In-process, five draws each."""
+    ex = catalogue.EXERCISES[key]
+    source = (CLIPPED_SOFTMAX if kind == "clip" else FIRST_SCORE_SHIFT)[key]
+    fn = _compiled(source, ex.function)
+    if key == ("03", 2):  # the exercise serves Exercise 1's my_softmax; not used by these answers
+        fn.__globals__["my_softmax"] = al.softmax
+    words = ("clips the scores" if kind == "clip" else "first score")
+    for seed in range(5):
+        rng = np.random.default_rng(40 + seed)
+        result = ex.grade(fn, rng, ex.make_data(rng))
+        assert not result.passed and words in result.message, result.message
+
+
+def test_a_shift_by_the_global_maximum_is_told_it_underflows():
+    """adv16 side note: Lab 3 Ex 2 with one maximum over the whole matrix was told "exp overflows"."""
+    ex = catalogue.EXERCISES["03", 2]
+    fn = _compiled("def my_attention(Q, K, V):\n    S = Q @ K.T / np.sqrt(Q.shape[-1])\n"
+                   "    e = np.exp(S - S.max())\n    return (e / e.sum(axis=-1, keepdims=True)) @ V\n", ex.function)
+    result = ex.grade(fn, np.random.default_rng(0), {})
+    assert not result.passed and "underflows" in result.message and "overflows" not in result.message, result.message
