@@ -2149,3 +2149,49 @@ def test_a_shift_by_the_global_maximum_is_told_it_underflows():
                    "    e = np.exp(S - S.max())\n    return (e / e.sum(axis=-1, keepdims=True)) @ V\n", ex.function)
     result = ex.grade(fn, np.random.default_rng(0), {})
     assert not result.passed and "underflows" in result.message and "overflows" not in result.message, result.message
+
+
+def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_time(tmp_path):
+    """adv16 F2: timestamp.txt is written on the student's side; a late student wrote an early one and escaped the
+    late penalty.  classroom rewrites a claim the file system contradicts: earlier than the exchange's inbound
+    folder (with --exchange), or, without the exchange, earlier than the assignment's release."""
+    import time as _time
+    from datetime import datetime, timezone
+
+    from attnlib.grading.classroom import check_timestamps
+
+    lab = "01-what-is-attention"
+    (tmp_path / "course" / "release" / lab).mkdir(parents=True)
+    exchange = tmp_path / "exchange"
+    now = _time.time()
+
+    def stamp(seconds):
+        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+
+    def submit(student, claimed, inbound=True):
+        folder = tmp_path / "course" / "submitted" / student / lab
+        folder.mkdir(parents=True)
+        (folder / f"{lab}.ipynb").write_text("{}")
+        (folder / "timestamp.txt").write_text(claimed)
+        if inbound:
+            box = exchange / "course101" / "inbound" / f"{student}+{lab}+{claimed[:10]} 00:00:00.000000 UTC+x"
+            box.mkdir(parents=True)
+            (box / "timestamp.txt").write_text(claimed)
+
+    submit("late2", "2020-01-01 00:00:00.000000 UTC", inbound=False)  # before the release: impossible
+    submit("plausible", stamp(now - 10), inbound=False)  # cannot be told without the exchange
+    submit("late1", stamp(now - 3600))  # an hour before the exchange says it was written
+    submit("honest", stamp(now))
+    course = tmp_path / "course"
+    students = ["late2", "plausible", "late1", "honest"]
+    before = {s: (course / "submitted" / s / lab / "timestamp.txt").read_text() for s in students}
+
+    notes = check_timestamps(course, lab, students, exchange=exchange)
+    after = {s: (course / "submitted" / s / lab / "timestamp.txt").read_text() for s in students}
+    assert sorted(notes) == ["late1", "late2"], notes
+    assert "released only at" in notes["late2"] and "inbound folder was written" in notes["late1"], notes
+    for student in ("late1", "late2"):
+        rewritten = datetime.strptime(after[student], "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=timezone.utc)
+        assert abs(rewritten.timestamp() - now) < 60, (student, after[student])
+    assert after["plausible"] == before["plausible"] and after["honest"] == before["honest"]
+    assert check_timestamps(course, lab, students, exchange=exchange) == {}  # a second run finds nothing to change
