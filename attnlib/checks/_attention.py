@@ -209,6 +209,9 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     the function can take a fourth argument.  A required mask is accepted: where no mask is
     meant, it gets one that allows everything.  attnlib's attention functions refuse to run
     inside ``fn`` (the softmax is allowed).
+    Large scores come in two steps: a row with two scores 4 apart above 709 (a softmax without each
+    row's maximum overflows or underflows, one that clips the scores weighs the two alike; each is
+    named), then Q and K multiplied by 30.
     ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
     With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
     ask for no batch dimension).

@@ -765,7 +765,8 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: 
 
     Tried on causal functions (one of them moving earlier outputs by rounding only, 1e-12) and on
     leaky ones (no mask, the reshape bug, a leak from the last token into the first output only, a
-    leak of size 1e-8 to 3e-8), with inputs drawn afresh: ``n`` tokens (drawn from 5..7 when None).
+    leak of size 1e-8 to 3e-8, and one of that size into a single number of the first output, which a
+    detector averaging the change misses), with inputs drawn afresh: ``n`` tokens (drawn from 5..7 when None).
 
     Examples
     --------
