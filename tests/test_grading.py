@@ -1354,7 +1354,7 @@ def my_attention_backward(Q, K, V, dO, mask=None):
 '''),
     (("03", 8), '''
 def fixed_attention(Q, K, V):
-    return my_softmax(Q @ K.T / np.sqrt(K.shape[-1]), axis=-1) @ V
+    return my_softmax(Q @ K.T / np.sqrt(K.shape[-1])) @ V  # Exercise 1's my_softmax(x) has no axis (adv16 F4)
 '''),
     (("04", 4), '''
 def mha(X_q, X_kv, params, n_heads):
@@ -1948,3 +1948,250 @@ def test_a_name_the_grader_does_not_give_is_explained_inside_the_function_too():
     """adv15 F8: a NameError of a lab variable inside the function came without the "runs the cell alone" hint."""
     result = _grade(("02", 6), catalogue.EXERCISES["02", 6].reference.replace("HIDDEN_SIZES[-1]", "SIZES[-1]"))
     assert not result.passed and "runs this answer cell alone" in result.message and "HIDDEN_SIZES" in result.message
+
+
+# --- adv16: honest mistakes that scored, and a right answer that failed ----------------------------
+
+MEAN_LEAK_DETECTOR = '''
+def leaks_future(attend, X):
+    base = attend(X)
+    for j in range(1, len(X)):
+        X_changed = X.copy()
+        X_changed[j] += 1.0
+        if np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9:  # the average change
+            return True
+    return False
+'''
+
+
+def test_a_leak_detector_comparing_the_mean_change_scores_zero_and_is_told_why():
+    """adv16 F3: the grader's subtle leak moved every entry of a row, so the mean over the earlier outputs
+    stayed above 1e-9; a leak into one number of one output (1e-8 to 3e-8) does not."""
+    ex = catalogue.EXERCISES["07", 4]  # in-process (the catalogue's mutant goes through the sandbox)
+    rng = np.random.default_rng(3)
+    result = ex.grade(_compiled(MEAN_LEAK_DETECTOR, ex.function), rng, ex.make_data(rng))
+    assert not result.passed and "not the average change" in result.message, result.message
+
+
+def test_every_served_earlier_function_takes_the_arguments_of_the_exercise_that_defines_it():
+    """adv16 F4: an alias served with attnlib's signature (rnn_step(x, h, params) for my_rnn_step(x, h, W_xh, W_hh,
+    b_h); causal_mask(n_q, n_k) for my_causal_mask(n)) failed a right answer.  Each served alias has the defining
+    exercise's parameters, names, kinds and defaults included, and computes what that exercise's reference does."""
+    import inspect
+
+    served = {(ex.lab, name, path) for ex in catalogue.EXERCISES.values() for name, path in ex.helpers.items()
+              if isinstance(path, str) and path.startswith(catalogue.ALIASES)}
+    expected = {(lab, name, adapter) for lab, names in catalogue.EARLIER_FUNCTIONS.items()
+                for name, (adapter, _) in names.items()}
+    assert {s[1:] for s in served} >= {("my_rnn_step", f"{catalogue.ALIASES}.lab02_my_rnn_step"),
+                                       ("my_causal_mask", f"{catalogue.ALIASES}.lab04_my_causal_mask")}
+    assert served <= expected | {("03", "my_softmax", f"{catalogue.ALIASES}.lab03_my_softmax")}
+    rng = np.random.default_rng(0)
+    for lab, name, path in sorted(served):
+        defining = min((e for e in catalogue.EXERCISES.values() if e.lab == lab and e.function == name),
+                       key=lambda e: e.number)
+        reference = _compiled(defining.reference, name)
+        alias = catalogue.resolve(path)
+        got = [(p.name, p.kind, p.default) for p in inspect.signature(alias).parameters.values()]
+        want = [(p.name, p.kind, p.default) for p in inspect.signature(reference).parameters.values()]
+        assert got == want, f"{path} serves {name}{inspect.signature(alias)}, lab {lab} defines {name}{inspect.signature(reference)}"
+        assert alias.__name__ == name
+        args = {"my_softmax": lambda: (rng.normal(size=(3, 4)),), "my_causal_mask": lambda: (5,),
+                "my_softmax_backward": lambda: (al.softmax(rng.normal(size=(3, 4))), rng.normal(size=(3, 4))),
+                "split": lambda: (rng.normal(size=(2, 5, 6)), 3),
+                "my_rnn_step": lambda: (rng.normal(size=3), rng.normal(size=4), rng.normal(size=(3, 4)),
+                                        rng.normal(size=(4, 4)), rng.normal(size=4))}[name]()
+        if lab == "01":
+            args = (args[0][0],)  # Lab 1's my_softmax takes a 1-D array
+        kwargs = dict(zip([p[0] for p in want], args, strict=True))
+        np.testing.assert_allclose(alias(**kwargs), reference(*args), atol=1e-12)
+
+
+def test_a_helper_error_names_the_alias_the_answer_called():
+    """adv16 F4: "_HelperError: TypeError: rnn_step() takes 3 positional arguments but 5 were given" named neither
+    my_rnn_step nor the cause."""
+    source = ("def fixed_encode(X, W_xh, W_hh, b_h):\n    h = np.zeros(W_hh.shape[0])\n"
+              "    return np.stack([my_rnn_step(x, h, {'W_xh': W_xh}) for x in X])\n")
+    result = _grade(("02", 7), source)
+    assert not result.passed and "TypeError: my_rnn_step()" in result.message and "raised in my_rnn_step" in \
+        result.message, result.message
+
+
+ALIAS_CALLS = [  # adv16 F4: right answers that call an earlier function as the notebook lets them
+    (("04", 9), '''
+def fixed_causal_self_attention(X, params):
+    n = X.shape[0]
+    Q, K, V = X @ params["W_q"], X @ params["W_k"], X @ params["W_v"]
+    output, weights = al.scaled_dot_product_attention(Q, K, V, mask=my_causal_mask(n=n))  # adv16 F4: by keyword
+    return output
+'''),
+    (("02", 7), '''
+def fixed_encode(X, W_xh, W_hh, b_h):
+    h = np.zeros(W_hh.shape[0])
+    states = []
+    for x in X:
+        h = my_rnn_step(x, h, W_xh, W_hh, b_h)  # my answer to Exercise 1
+        states.append(h)
+    return np.stack(states)
+'''),  # adv16 F4: the tester's answer; my_rnn_step was served as rnn_step(x, h, params)
+]
+
+
+@pytest.mark.parametrize(("key", "source"), ALIAS_CALLS, ids=[_id(k) for k, _ in ALIAS_CALLS])
+def test_an_earlier_function_is_served_with_its_exercises_signature(key, source):
+    result = _grade(key, source, seed=5)
+    assert result.passed, result
+
+
+CLIPPED_SOFTMAX = {  # adv16 F1: the tester's answer cells, each scored a point before
+    ("01", 6): '''
+def dot_product_lookup(q, K, V):
+    scores = np.minimum(K @ q, 700.0)  # exp(710) overflows
+    weights = np.exp(scores) / np.exp(scores).sum()
+    return weights @ V
+''',
+    ("01", 7): '''
+def fixed_lookup(q, K, V):
+    scores = np.clip(K @ q, -30, 30)
+    weights = np.exp(scores) / np.exp(scores).sum()
+    return weights @ V
+''',
+    ("03", 8): '''
+def fixed_attention(Q, K, V):                      # Lab 3, exercise-8
+    S = np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -500, 500)  # keep exp from overflowing
+    W = np.exp(S)
+    W = W / W.sum(axis=-1, keepdims=True)
+    return W @ V
+''',
+    ("05", 6): '''
+def fixed_row_attention(Q, K, V):                  # Lab 5, exercise-6
+    rows = []
+    for q in Q:
+        s = np.clip(K @ q / np.sqrt(K.shape[1]), -500, 500)
+        w = np.exp(s) / np.exp(s).sum()
+        rows.append(w @ V)
+    return np.stack(rows)
+''',
+    ("07", 6): '''
+def fixed_masked_attention(Q, K, V, mask):         # Lab 7, exercise-6
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+    scores = np.clip(scores, -500, 500)  # exp overflows above ~709
+    e = np.where(mask, np.exp(scores), 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return weights @ V
+''',
+    ("07", 1): '''
+def attention(Q, K, V, mask=None):                 # Lab 7, exercise-1
+    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+    S = np.clip(S, -500, 500)  # exp overflows above ~709
+    e = np.exp(S)
+    if mask is not None:
+        e = np.where(mask, e, 0.0)
+    total = e.sum(axis=-1, keepdims=True)
+    W = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return W @ V, W
+''',
+    ("03", 2): '''
+def my_attention(Q, K, V):
+    S = np.clip(Q @ K.T / np.sqrt(Q.shape[-1]), -500, 500)
+    W = np.exp(S)
+    W = W / W.sum(axis=-1, keepdims=True)
+    return W @ V
+''',
+}
+FIRST_SCORE_SHIFT = {  # adv16 F1, second symptom: the shift by the first score, not the largest
+    ("01", 7): '''
+def fixed_lookup(q, K, V):
+    scores = K @ q
+    e = np.exp(scores - scores[0])
+    return (e / e.sum()) @ V
+''',
+    ("03", 8): '''
+def fixed_attention(Q, K, V):
+    S = Q @ K.T / np.sqrt(K.shape[-1])
+    e = np.exp(S - S[:, :1])
+    return (e / e.sum(axis=-1, keepdims=True)) @ V
+''',
+    ("03", 2): '''
+def my_attention(Q, K, V):
+    S = Q @ K.T / np.sqrt(Q.shape[-1])
+    e = np.exp(S - S[:, :1])
+    return (e / e.sum(axis=-1, keepdims=True)) @ V
+''',
+}
+FIRST_SCORE_SHIFT[("01", 6)] = FIRST_SCORE_SHIFT[("01", 7)].replace("fixed_lookup", "dot_product_lookup")
+
+
+@pytest.mark.parametrize(("kind", "key"), [*(("clip", k) for k in CLIPPED_SOFTMAX),
+                                           *(("first", k) for k in FIRST_SCORE_SHIFT)],
+                         ids=lambda v: v if isinstance(v, str) else _id(v))
+def test_a_clipped_or_first_shifted_softmax_scores_zero_and_is_named(kind, key):
+    """adv16 F1: the large-score case had one high key, first: a clip at 30, 500 or 700 and a shift by the first
+    score gave the right weights [1, 0, ...].  Two high keys 4 apart at random places (and a row like check_softmax's
+    [1000, 1001, 1002] in check_attention) now show them; each is named.  In-process, five draws each."""
+    ex = catalogue.EXERCISES[key]
+    source = (CLIPPED_SOFTMAX if kind == "clip" else FIRST_SCORE_SHIFT)[key]
+    fn = _compiled(source, ex.function)
+    if key == ("03", 2):  # the exercise serves Exercise 1's my_softmax; not used by these answers
+        fn.__globals__["my_softmax"] = al.softmax
+    words = ("clips the scores" if kind == "clip" else "first score")
+    for seed in range(5):
+        rng = np.random.default_rng(40 + seed)
+        result = ex.grade(fn, rng, ex.make_data(rng))
+        assert not result.passed and words in result.message, result.message
+
+
+def test_a_shift_by_the_global_maximum_is_told_it_underflows():
+    """adv16 side note: Lab 3 Ex 2 with one maximum over the whole matrix was told "exp overflows"."""
+    ex = catalogue.EXERCISES["03", 2]
+    fn = _compiled("def my_attention(Q, K, V):\n    S = Q @ K.T / np.sqrt(Q.shape[-1])\n"
+                   "    e = np.exp(S - S.max())\n    return (e / e.sum(axis=-1, keepdims=True)) @ V\n", ex.function)
+    result = ex.grade(fn, np.random.default_rng(0), {})
+    assert not result.passed and "underflows" in result.message and "overflows" not in result.message, result.message
+
+
+def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_time(tmp_path):
+    """adv16 F2: timestamp.txt is written on the student's side; a late student wrote an early one and escaped the
+    late penalty.  classroom rewrites a claim the file system contradicts: earlier than the exchange's inbound
+    folder (with --exchange), or, without the exchange, earlier than the assignment's release."""
+    import time as _time
+    from datetime import datetime, timezone
+
+    from attnlib.grading.classroom import check_timestamps
+
+    lab = "01-what-is-attention"
+    (tmp_path / "course" / "release" / lab).mkdir(parents=True)
+    exchange = tmp_path / "exchange"
+    now = _time.time()
+
+    def stamp(seconds):
+        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+
+    def submit(student, claimed, inbound=True):
+        folder = tmp_path / "course" / "submitted" / student / lab
+        folder.mkdir(parents=True)
+        (folder / f"{lab}.ipynb").write_text("{}")
+        (folder / "timestamp.txt").write_text(claimed)
+        if inbound:
+            box = exchange / "course101" / "inbound" / f"{student}+{lab}+{claimed[:10]} 00:00:00.000000 UTC+x"
+            box.mkdir(parents=True)
+            (box / "timestamp.txt").write_text(claimed)
+
+    submit("late2", "2020-01-01 00:00:00.000000 UTC", inbound=False)  # before the release: impossible
+    submit("plausible", stamp(now - 10), inbound=False)  # cannot be told without the exchange
+    submit("late1", stamp(now - 3600))  # an hour before the exchange says it was written
+    submit("honest", stamp(now))
+    course = tmp_path / "course"
+    students = ["late2", "plausible", "late1", "honest"]
+    before = {s: (course / "submitted" / s / lab / "timestamp.txt").read_text() for s in students}
+
+    notes = check_timestamps(course, lab, students, exchange=exchange)
+    after = {s: (course / "submitted" / s / lab / "timestamp.txt").read_text() for s in students}
+    assert sorted(notes) == ["late1", "late2"], notes
+    assert "released only at" in notes["late2"] and "inbound folder was written" in notes["late1"], notes
+    for student in ("late1", "late2"):
+        rewritten = datetime.strptime(after[student], "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=timezone.utc)
+        assert abs(rewritten.timestamp() - now) < 60, (student, after[student])
+    assert after["plausible"] == before["plausible"] and after["honest"] == before["honest"]
+    assert check_timestamps(course, lab, students, exchange=exchange) == {}  # a second run finds nothing to change

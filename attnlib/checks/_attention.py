@@ -101,6 +101,55 @@ def _shape_problem(name, context, out, weights, n_q, n_k, d_k, d_v, lead=()):
     return None
 
 
+OVERFLOWS = ("your output contains NaN or infinity: exp overflows. Subtract each row's maximum score before exp (the "
+             "softmax does not change).")
+UNDERFLOWS = ("your output contains NaN: every exp of a row underflows to 0 (0 / 0 is nan), because you subtracted one "
+              "maximum over the whole score matrix, far above that row's scores. Subtract each row's own maximum "
+              "(max(axis=-1, keepdims=True)).")
+FIRST_SHIFTED = ("your output contains NaN: you subtract each row's first score before exp, not its largest, and a "
+                 "later score more than about 709 above the first overflows. Subtract each row's maximum score.")
+CLIPS = ("your softmax clips the scores (np.clip or np.minimum): every score above the clip gets the same weight, so "
+         "two large scores 4 apart weigh the same. Subtract each row's maximum score before exp instead (the "
+         "weights do not change).")
+
+
+def _exp_variants(S, V):
+    """What attention gives when its softmax handles large scores in a known wrong way (adv16 F1)."""
+    def normalised(e):
+        with np.errstate(all="ignore"):
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+    with np.errstate(all="ignore"):
+        return [(normalised(np.exp(S)), OVERFLOWS),
+                (normalised(np.exp(S - S.max())), UNDERFLOWS),
+                (normalised(np.exp(S - S[..., :1])), FIRST_SHIFTED),
+                (normalised(np.exp(np.clip(S, -30.0, 30.0))), CLIPS)]
+
+
+def _large_score_diagnosis(out, Q, K, V) -> str | None:
+    """The known wrong softmax whose attention gives ``out`` on these inputs, in words; else None."""
+    S = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+    got = np.asarray(out, dtype=float)
+    for variant, message in _exp_variants(S, V):
+        if variant.shape == got.shape and np.allclose(got, variant, rtol=1e-6, atol=1e-9, equal_nan=True):
+            return message
+    return None
+
+
+def _spread_large_scores():
+    """Q, K, V whose scaled scores are (row 0) a low first key and two keys at 800 and 796, (row 1) the first key
+    alone high at 800, (row 2) small: a softmax without its maximum overflows in rows 0 and 1, one shifted by the first
+    score in row 0, one shifted by the matrix's maximum underflows in row 2, and a clip weighs 800 and 796 the same
+    (adv16 F1; check_softmax's [1000, 1001, 1002] for attention)."""
+    S = np.array([[-800.0, 800.0, 796.0, -800.0, -790.0],
+                  [800.0, -800.0, -790.0, -800.0, -795.0],
+                  [0.5, -0.3, 0.1, 0.9, -1.2]])
+    d_k = S.shape[1]
+    K = 40.0 * np.eye(d_k)
+    Q = S * math.sqrt(d_k) / 40.0
+    V = np.array([[1.0, -2.0], [3.0, 0.5], [-1.0, 2.0], [0.0, 1.0], [2.0, -1.0]])
+    return Q, K, V
+
+
 def _matches(out, weights, variant) -> bool:
     v_out, v_weights = variant
     return close(out, v_out) and (weights is None or close(weights, v_weights))
@@ -160,6 +209,9 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
     the function can take a fourth argument.  A required mask is accepted: where no mask is
     meant, it gets one that allows everything.  attnlib's attention functions refuse to run
     inside ``fn`` (the softmax is allowed).
+    Large scores come in two steps: a row with two scores 4 apart above 709 (a softmax without each
+    row's maximum overflows or underflows, one that clips the scores weighs the two alike; each is
+    named), then Q and K multiplied by 30.
     ``d_model`` names a model width the diagnosis may recognise as a wrong scale.
     With ``batch=False`` only single sequences ``(n, d)`` are tried (for exercises that
     ask for no batch dimension).
@@ -212,17 +264,23 @@ def check_attention(fn, *, name: str = "Attention", d_model: int | None = None,
         Qb, Kb, Vb = Qb[1], Kb[1], Vb[1]
     tried = "one sequence, a batch" if batch else "one sequence"
 
-    # 3. large scores: a softmax that does not subtract the maximum overflows
-    Qbig, Kbig = 30.0 * Q, 30.0 * K
-    context = "with large scores (Q and K multiplied by 30)"
-    out, weights, problem = learner(context, Qbig, Kbig, V)
-    if problem is not None:
-        return problem
-    if not np.isfinite(out).all():
-        return failed(name, f"{context}, your output contains NaN or infinity: exp overflows. "
-                            "Subtract each row's maximum score before exp (the softmax does not change).")
-    if not _matches(out, weights, attend(Qbig, Kbig, V)):
-        return failed(name, f"{context}, the output is wrong ({difference(out, attend(Qbig, Kbig, V)[0])}).")
+    # 3. large scores: a softmax that does not subtract each row's maximum overflows (or underflows); first two
+    # large scores 4 apart, then Q and K multiplied by 30
+    Qs, Ks, Vs = _spread_large_scores()
+    for context, (Qbig, Kbig, Vbig) in [("with large scores (800 and 796 in one row)", (Qs, Ks, Vs)),
+                                        ("with large scores (Q and K multiplied by 30)", (30.0 * Q, 30.0 * K, V))]:
+        out, weights, problem = learner(context, Qbig, Kbig, Vbig)
+        if problem is not None:
+            return problem
+        expected = attend(Qbig, Kbig, Vbig)
+        if not _matches(out, weights, expected):
+            named = _large_score_diagnosis(out, Qbig, Kbig, Vbig)
+            if named is not None:
+                return failed(name, f"{context}, {named}")
+            if not np.isfinite(out).all():
+                return failed(name, f"{context}, your output contains NaN or infinity: exp overflows or underflows. "
+                                    "Subtract each row's maximum score before exp (the softmax does not change).")
+            return failed(name, f"{context}, the output is wrong ({difference(out, expected[0])}).")
 
     if masks is False or (masks is None and not learner.takes_mask):
         return passed(name, f"correct on {tried} and large scores.")

@@ -704,6 +704,18 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
             return out
         return middle_leaks_back
 
+    c = int(rng.integers(0, d_model))
+
+    def one_entry_leak(spread):  # adv16 F3: the last token moves ONE number of the first output by `tiny`: the mean
+        def one_entry_leak(X):   # change over the j * d_model earlier entries (up to 56) falls below 1e-9
+            out = causal(X)
+            if spread:  # the contrast: the same leak in every entry of that output (a mean finds it)
+                out[0] += tiny * X[-1]
+            else:
+                out[0, c] += tiny * X[-1, c]
+            return out
+        return one_entry_leak
+
     j = int(rng.integers(1, n))  # a leak from a random later token j into a random earlier output i
     i = int(rng.integers(0, j))
 
@@ -729,15 +741,22 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
     leaky = []
     for label, make, sign in additive:
         sign = float(rng.choice([-1.0, 1.0])) if sign is None else sign
-        leaky.append((label, make(sign), True, make(1.0) if sign < 0 else None))
+        leaky.append((label, make(sign), True, (make(1.0), LEAK_ABS_MISSED) if sign < 0 else None))
     return [("causal attention", causal, False, None), ("attention without a mask", bidirectional, True, None),
             *leaky[:5], ("causal attention with the reshape-instead-of-transpose bug", wrong_split, True, None),
             ("a running mean", running_mean, False, None),
             ("a causal function whose earlier outputs move by rounding only (about 1e-12)", rounding_only, False, None),
-            leaky[5]]
+            leaky[5],
+            (f"a causal function where the last token moves one number of the first output by about {tiny:.0e}",
+             one_entry_leak(False), True, (one_entry_leak(True), LEAK_MEAN))]
+
+
+LEAK_MEAN = ("Compare the largest absolute change with 1e-9, not the average change: a leak may move one "
+             "number of one output, and a mean over all the earlier outputs divides it by their count")
 
 
 LEAK_ABS = "Take the absolute value of the difference: a leak can lower an output"
+LEAK_ABS_MISSED = f"it finds this leak when it raises the output and misses it when it lowers it. {LEAK_ABS}"
 
 
 @graded()
@@ -746,7 +765,8 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: 
 
     Tried on causal functions (one of them moving earlier outputs by rounding only, 1e-12) and on
     leaky ones (no mask, the reshape bug, a leak from the last token into the first output only, a
-    leak of size 1e-8 to 3e-8), with inputs drawn afresh: ``n`` tokens (drawn from 5..7 when None).
+    leak of size 1e-8 to 3e-8, and one of that size into a single number of the first output, which a
+    detector averaging the change misses), with inputs drawn afresh: ``n`` tokens (drawn from 5..7 when None).
 
     Examples
     --------
@@ -777,12 +797,11 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: 
         if bool(value) == leaks:
             continue
         if leaks:
-            if raising is not None:  # this leak lowers an output: does the detector see the same leak raising it?
-                again, problem = attempt(name, fn, raising, X, names=("attend", "X"), expected="fn(attend, X)")
+            if raising is not None:  # does the detector see a plainer form of the same leak? (which one, and what
+                contrast, why = raising  # missing this one then means: LEAK_ABS_MISSED or LEAK_MEAN)
+                again, problem = attempt(name, fn, contrast, X, names=("attend", "X"), expected="fn(attend, X)")
                 if problem is None and isinstance(again, (bool, np.bool_)) and bool(again):
-                    return failed(name, f"{context}, your detector says no leak, but there is one: it finds this "
-                                        "leak when it raises the output and misses it when it lowers it. "
-                                        f"{LEAK_ABS}.")
+                    return failed(name, f"{context}, your detector says no leak, but there is one: {why}.")
             return failed(name, f"{context}, your detector says no leak, but there is one. Change every later "
                                 "token in turn and compare every earlier output, with the 1e-9 threshold.")
         if label.startswith("a causal function whose earlier outputs move by rounding"):

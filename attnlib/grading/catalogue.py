@@ -549,7 +549,8 @@ def _grade_dot_lookup(fn, rng, data):
         lambda: check_function(hidden(6), fn, _dot_lookup,
                                [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
                                 (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-                                large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))),
+                                moderate_case(rng, rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))),
+                                large_case(*with_large_scores(rng, rng.normal(size=3), rng.normal(size=(6, 3))),
                                  rng.normal(size=(6, 2)))],
                                mistakes=mistakes("01", 6)))
 
@@ -965,7 +966,8 @@ def _grade_attention_2d(fn, rng, data):
                                mistakes=mistakes("03", 2)))
 
 
-add(Exercise("03", 2, "my_attention", _grade_attention_2d, helpers={"my_softmax": "attnlib.softmax"},
+add(Exercise("03", 2, "my_attention", _grade_attention_2d,
+             helpers={"my_softmax": "attnlib.grading.aliases.lab03_my_softmax"},  # Exercise 1's my_softmax(x)
              reference=src('''
     def my_attention(Q, K, V):
         d_k = Q.shape[-1]
@@ -1763,7 +1765,7 @@ def _grade_removal(fn, rng, data):
                                [(rng.normal(size=(1, 3)), K, V, rng.normal(size=2)),
                                 (rng.normal(size=(1, 3)), K[:3], V[:3], np.ones(2)),
                                 # two high keys: one alone would take all the weight (removing it: 1 - w = 0)
-                                large_case(*with_large_scores(rng.normal(size=(1, 3)), K, high=2), V,
+                                large_case(*with_large_scores(rng, rng.normal(size=(1, 3)), K, high=2), V,
                                            rng.normal(size=2)),
                                 # ... and one that does (adv15 F3: the closed form pasted from the lab is nan there)
                                 (q_all, K_all, V[:5], rng.normal(size=2))],
@@ -2423,6 +2425,8 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             X_changed[-1] += 1.0
             return bool(np.abs(attend(X_changed)[:-1] - base[:-1]).max() > 1e-9)
         '''), "only the last"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9"),  # adv16 F3: the average change
+     "Compare the largest absolute change with 1e-9, not the average change"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j])"), "np.allclose"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6)"), "atol 1e-6 (adv11 F5)"),
@@ -2523,14 +2527,16 @@ def large_case(*args) -> ScoresNear:
     return ScoresNear(LARGE_SCORES, *args)
 
 
-def with_large_scores(*arrays, last: float = 40.0, high: int = 1):
+def with_large_scores(rng, *arrays, last: float = 40.0, high: int = 2, gap: float = 4.0):
     """Copies of ``arrays`` (queries first, then keys) with their last feature set so that the scores are
-    large AND spread out: the queries' last feature is ``last`` (a 2-D query array's second row 0), the first
-    ``high`` keys' ``last`` and every other key's ``-last``.  A score is about +-1600 (``last**2``), so an exp without
-    the maximum subtracted overflows (inf / inf = nan); one high score among low ones (spread 3200) puts the
-    row's mean far below its maximum, so one shifted by the mean overflows too (adv14 F5), and a query row
-    near 0 beside rows near 1600 makes one maximum over the whole score matrix underflow that row
-    (0 / 0 = nan); a softmax is unchanged."""
+    large AND spread out: the queries' last feature is ``last`` (a 2-D query array's second row 0); ``high`` keys
+    at random positions, never the first, score about ``last**2`` (+-1600), the rest about ``-last**2``.  So an exp
+    without the maximum subtracted overflows (inf / inf = nan); the row's mean lies far below its maximum, so one
+    shifted by the mean overflows too (adv14 F5); a query row near 0 beside rows near 1600 makes one maximum over
+    the whole score matrix underflow that row (0 / 0 = nan); and a shift by the first score (a low one) overflows.
+    The high keys share their other features and their last ones differ by ``gap / last``, so that their scores
+    differ by ``gap`` (1600, 1596, ...; adv16 F1): a softmax that clips the scores (at 30, 500 or 700) gives them
+    equal weights where the right ones are about 0.98 and 0.02."""
     out = []
     for i, a in enumerate(arrays):
         a = np.array(a, dtype=float)
@@ -2539,9 +2545,27 @@ def with_large_scores(*arrays, last: float = 40.0, high: int = 1):
             if a.ndim == 2 and a.shape[0] >= 2:
                 a[1, -1] = 0.0
         else:
-            a[..., -1] = np.where(np.arange(a.shape[-2]) < high, last, -last) if a.ndim >= 2 else last
+            n = a.shape[-2]
+            top = rng.choice(np.arange(1, n), size=min(high, n - 1), replace=False)
+            a[..., -1] = -last
+            for rank, j in enumerate(top):
+                a[..., j, :-1] = a[..., top[0], :-1]
+                a[..., j, -1] = last - rank * gap / last
         out.append(a)
     return tuple(out)
+
+
+def moderate_last(d_k: float | None = None) -> float:
+    """The ``last`` of :func:`with_large_scores` that gives scores of about +-450 (after the 1/sqrt(d_k) scale): an
+    exp without the maximum subtracted is fine there, a shift by the first (a low) score overflows (e**900), and a
+    clip at 30 flattens the high keys (adv16 F1)."""
+    return math.sqrt(450.0 * (math.sqrt(d_k) if d_k else 1.0))
+
+
+def moderate_case(rng, q, K, *rest, d_k: float | None = None) -> ScoresNear:
+    """A case whose scores are about +-450 (:func:`moderate_last`), made as :func:`with_large_scores` makes its own."""
+    last = moderate_last(d_k)
+    return ScoresNear(last**2, *with_large_scores(rng, q, K, last=last), *rest)
 
 
 def future_dominates(rng, n: int = 6):
@@ -2566,7 +2590,9 @@ OVERFLOW = ("your exp overflows on large scores (exp(1600) is inf, and inf / inf
 
 def _grade_fixed_lookup(fn, rng, data):
     cases = [(with_bias_inputs(rng, 3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))) for _ in range(3)]
-    cases.append(large_case(*with_large_scores(rng.normal(size=3), rng.normal(size=(6, 3))), rng.normal(size=(6, 2))))
+    cases.append(moderate_case(rng, rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))))
+    cases.append(large_case(*with_large_scores(rng, rng.normal(size=3), rng.normal(size=(6, 3))),
+                            rng.normal(size=(6, 2))))
     return check_function(exercise_name(7), fn, _dot_lookup, cases, mistakes=mistakes("01", 7))
 
 
@@ -2706,7 +2732,8 @@ AXIS_0 = ("your weights are normalised over the queries (axis 0); each query's w
 def _grade_fixed_attention(fn, rng, data):
     cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
              (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))),
-             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
+             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
 
 
@@ -2870,7 +2897,8 @@ SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the s
 def _grade_fixed_rows(fn, rng, data):
     cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
              (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
-             large_case(*with_large_scores(rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
+             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
     return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
 
 
@@ -3009,8 +3037,11 @@ def _grade_fixed_masked(fn, rng, data):
     # large allowed scores (an exp without the maximum subtracted overflows)
     mask = rng.random((3, 5)) < 0.6
     mask[:, 0] = True
-    Q, K = with_large_scores(rng.normal(size=(3, 3)), rng.normal(size=(5, 3)))
+    Q, K = with_large_scores(rng, rng.normal(size=(3, 3)), rng.normal(size=(5, 3)))
+    mask[:, K[:, -1] > 0] = True  # the high keys allowed, so that a clipped softmax shows (adv16 F1)
     cases.append(large_case(Q, K, rng.normal(size=(5, 2)), mask))
+    Q, K = with_large_scores(rng, rng.normal(size=(3, 3)), rng.normal(size=(5, 3)), last=moderate_last(3))
+    cases.insert(-1, ScoresNear(moderate_last(3) ** 2, Q, K, rng.normal(size=(5, 2)), np.ones((3, 5), dtype=bool)))
     # a query that may attend to no key: its output is 0, as in exercise 1 (a finite fill such as -1e9 averages V)
     mask = rng.random((3, 4)) < 0.6
     mask[:, 0], mask[1] = True, False
@@ -3159,17 +3190,106 @@ EXERCISES["04", 4].mistakes.append((src('''
     '''), "your output is right but your weights differ from the expected ones"))  # adv7: named "the output"
 
 
+# adv16 F1: a softmax that clips the scores (the "fix" a learner told "exp overflows" often finds) or shifts them by the
+# first score passed the large-score cases, whose one high key came first.  Now two high keys score 1600 and 1596 at
+# random positions (with_large_scores) and a case with scores near +-450 comes before (moderate_case), where only the
+# first-score shift overflows: each gets its own diagnosis.
+CLIPPED = ("your softmax clips the scores (np.clip or np.minimum) to keep exp from overflowing: every score above the "
+           "clip then gets the same weight, so two large scores 4 apart weigh the same. Subtract the largest score "
+           "from every score before exp instead (the weights do not change), or use al.softmax.")
+FIRST_SHIFT = ("you subtract the first score before exp, not the largest: a later score more than about 709 above "
+               "the first still overflows (inf / inf is nan). Subtract the largest score of each row (max, "
+               "keepdims=True), or use al.softmax.")
+_SHIFTED = {
+    ("01", 6): ('''
+        def dot_product_lookup(q, K, V):
+            scores = np.minimum(K @ q, 700.0)  # exp(710) overflows
+            weights = np.exp(scores) / np.exp(scores).sum()
+            return weights @ V
+        ''', '''
+        def dot_product_lookup(q, K, V):
+            scores = K @ q
+            e = np.exp(scores - scores[0])
+            return (e / e.sum()) @ V
+        '''),
+    ("01", 7): ('''
+        def fixed_lookup(q, K, V):
+            scores = np.clip(K @ q, -30, 30)
+            weights = np.exp(scores) / np.exp(scores).sum()
+            return weights @ V
+        ''', '''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            e = np.exp(scores - scores[0])
+            return (e / e.sum()) @ V
+        '''),
+    ("03", 8): ('''
+        def fixed_attention(Q, K, V):
+            S = np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -30, 30)  # keep exp from overflowing
+            W = np.exp(S)
+            W = W / W.sum(axis=-1, keepdims=True)
+            return W @ V
+        ''', '''
+        def fixed_attention(Q, K, V):
+            S = Q @ K.T / np.sqrt(K.shape[-1])
+            e = np.exp(S - S[:, :1])
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
+        '''),
+    ("05", 6): ('''
+        def fixed_row_attention(Q, K, V):
+            rows = []
+            for q in Q:
+                s = np.clip(K @ q / np.sqrt(K.shape[1]), -30, 30)
+                w = np.exp(s) / np.exp(s).sum()
+                rows.append(w @ V)
+            return np.stack(rows)
+        ''', '''
+        def fixed_row_attention(Q, K, V):
+            rows = []
+            for q in Q:
+                s = K @ q / np.sqrt(K.shape[1])
+                w = np.exp(s - s[0]) / np.exp(s - s[0]).sum()
+                rows.append(w @ V)
+            return np.stack(rows)
+        '''),
+    ("07", 6): ('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            scores = np.clip(scores, -30, 30)  # exp overflows above ~709
+            e = np.where(mask, np.exp(scores), 0.0)
+            total = e.sum(axis=-1, keepdims=True)
+            weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+            return weights @ V
+        ''', '''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            e = np.where(mask, np.exp(scores - scores[..., :1]), 0.0)
+            total = e.sum(axis=-1, keepdims=True)
+            weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+            return weights @ V
+        '''),
+}
+for _key, (_clipped, _first) in _SHIFTED.items():
+    EXERCISES[_key].mistakes += [(src(_clipped), CLIPPED), (src(_first), FIRST_SHIFT)]
+_MISTAKE_FUNCTIONS.clear()
+
 # A later exercise may call the learner's own function of an earlier one, as the notebook lets it (adv11 F3:
 # split, my_causal_mask, my_softmax were a NameError, each answer cell being graded alone).  The earlier
 # function is served under its notebook name as attnlib's own, and only to exercises that already have that
 # attnlib function as a helper (under al.): an alias, so no exercise gets an answer it did not have (the
 # fix-the-bug exercises whose answer is an earlier function, 05/6, 06/7, 07/6, 03/8's my_attention, get
 # none; grader.py explains their NameError).
+# adv16 F4: each name is served as an adapter of attnlib.grading.aliases with the signature and parameter names of
+# the exercise that defines it (attnlib's rnn_step(x, h, params) as my_rnn_step(x, h, W_xh, W_hh, b_h) failed a
+# right answer); name -> (the adapter, the attnlib function it computes with, which the exercise must already give).
+ALIASES = "attnlib.grading.aliases"
 EARLIER_FUNCTIONS = {
-    "01": {"my_softmax": "attnlib.softmax"},
-    "02": {"my_rnn_step": "attnlib.rnn.rnn_step"},  # 02/7, which serves rnn.rnn_step (adv15 F10)
-    "03": {"my_softmax": "attnlib.softmax", "my_softmax_backward": "attnlib.softmax_backward"},
-    "04": {"split": "attnlib.split_heads", "my_causal_mask": "attnlib.causal_mask"},
+    "01": {"my_softmax": (f"{ALIASES}.lab01_my_softmax", "attnlib.softmax")},
+    "02": {"my_rnn_step": (f"{ALIASES}.lab02_my_rnn_step", "attnlib.rnn.rnn_step")},  # 02/7 (adv15 F10)
+    "03": {"my_softmax": (f"{ALIASES}.lab03_my_softmax", "attnlib.softmax"),
+           "my_softmax_backward": (f"{ALIASES}.lab03_my_softmax_backward", "attnlib.softmax_backward")},
+    "04": {"split": (f"{ALIASES}.lab04_split", "attnlib.split_heads"),
+           "my_causal_mask": (f"{ALIASES}.lab04_my_causal_mask", "attnlib.causal_mask")},
 }
 
 
@@ -3178,10 +3298,10 @@ def _serve_earlier_functions() -> None:
         if ex.plain:
             continue
         given = {path for space in ex.helpers.values() if isinstance(space, dict) for path in space.values()}
-        for name, path in EARLIER_FUNCTIONS.get(ex.lab, {}).items():
+        for name, (adapter, path) in EARLIER_FUNCTIONS.get(ex.lab, {}).items():
             defined_in = [e.number for e in EXERCISES.values() if e.lab == ex.lab and e.function == name]
             if defined_in and ex.number > min(defined_in) and path in given and name not in ex.helpers:
-                ex.helpers = {**ex.helpers, name: path}
+                ex.helpers = {**ex.helpers, name: adapter}
 
 
 _serve_earlier_functions()

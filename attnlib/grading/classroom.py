@@ -265,6 +265,83 @@ def refuse_if_planted(course: Path) -> dict[str, str]:
     return clean
 
 
+# --- when a submission came in: never from the student's own timestamp.txt (adv16 F2) ---------------------
+
+TIMESTAMP_SLACK = 60.0  # seconds timestamp.txt may lie before the received time (nbgrader submit writes it first)
+
+
+def _ctime(path: Path) -> float:
+    """The latest change time (ctime) of ``path`` and everything under it but timestamp.txt: set by the kernel when
+    a file is written or copied, and no one can set it back (``touch`` sets mtime, never ctime)."""
+    times = [path.lstat().st_ctime]
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        times += [(Path(folder) / n).lstat().st_ctime for n in [*dirs, *files] if n != "timestamp.txt"]
+    return max(times)
+
+
+def inbound_time(assignment: str, student: str, exchange: Path) -> float | None:
+    """When the student wrote their submissions of ``assignment`` to nbgrader's exchange (``exchange`` is its root,
+    the folder holding ``<course_id>/inbound``): the latest change time of those inbound folders, None if none."""
+    inbound = [p for p in Path(exchange).glob(f"*/inbound/{student}+{assignment}+*") if p.is_dir()]
+    return max(_ctime(p) for p in inbound) if inbound else None
+
+
+def _utc(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_timestamps(course: Path, assignment: str, students, exchange: Path | None = None) -> dict[str, str]:
+    """Student -> what was done, for every submission whose ``timestamp.txt`` (written on the student's side, by
+    ``nbgrader submit`` or by hand) claims a time the file system contradicts; the file is rewritten with the later,
+    true time, which nbgrader's late penalty then uses.
+
+    With ``exchange``: a claim earlier than the change time of the student's inbound folders (written by ``nbgrader
+    submit`` at the moment of submitting) is replaced by that time.  Without it only impossible claims can be told:
+    a time before the assignment's release (the change time of ``release/<assignment>``, or a missing or
+    unreadable timestamp.txt) is replaced by the change time of the collected copy in ``submitted/`` (when
+    ``nbgrader collect`` wrote it, a time the submission surely came by)."""
+    from datetime import datetime, timezone
+
+    from dateutil.parser import parse  # what nbgrader.utils.parse_utc reads timestamp.txt with (nbgrader takes 2 s)
+
+    def parse_utc(text):
+        when = parse(text)
+        return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+    notes = {}
+    released = [_ctime(p) for p in (Path(course) / "release" / assignment,) if p.is_dir()]
+    for student in students:
+        folder = Path(course) / "submitted" / student / assignment
+        if not folder.is_dir():
+            continue
+        path = folder / "timestamp.txt"
+        try:
+            claimed = parse_utc(path.read_text().strip()).replace(tzinfo=timezone.utc).timestamp() \
+                if path.is_file() and not path.is_symlink() else None
+        except (OSError, ValueError, TypeError, OverflowError):
+            claimed = None
+        submitted = inbound_time(assignment, student, exchange) if exchange is not None else None
+        if submitted is not None:
+            if claimed is not None and claimed >= submitted - TIMESTAMP_SLACK:
+                continue
+            true, why = submitted, f"the exchange's inbound folder was written at {_utc(submitted)}"
+        else:
+            if claimed is not None and not (released and claimed < released[0] - TIMESTAMP_SLACK):
+                continue
+            true = _ctime(folder)
+            why = ("the assignment was released only at " + _utc(released[0]) if released and claimed is not None
+                   else "it is missing or unreadable") + f"; the collected copy was written at {_utc(true)}"
+        if path.is_symlink():
+            path.unlink()
+        path.write_text(datetime.fromtimestamp(true, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+        said = "no readable time" if claimed is None else _utc(claimed)
+        notes[student] = (f"timestamp.txt said {said}, but {why}: graded as submitted at {_utc(true)} "
+                          "(timestamp.txt comes from the student's side)")
+    return notes
+
+
 def submitted_students(course: Path, assignment: str) -> list[str]:
     root = course / "submitted"
     return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir()) if root.is_dir() else []
@@ -330,7 +407,7 @@ def consistent(course: Path, assignment: str, student: str) -> bool:
 
 
 def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
-                echo=print, time_limit: float = TIME_LIMIT) -> dict:
+                echo=print, time_limit: float = TIME_LIMIT, exchange: Path | None = None) -> dict:
     """Grade every submission of ``assignment``; return per-student seconds and points, and the totals.
 
     A submission that cannot be graded even alone is flagged (``"failed": True``, 0 points) and listed in
@@ -347,6 +424,9 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
         raise ValueError(f"no submissions of {assignment} in {course / 'submitted'}")
     refused = {student: found for student in students if (found := irregular_files(course, student))}
     students = [student for student in students if student not in refused]
+    late_claims = check_timestamps(course, assignment, students, exchange)  # before the files are watched
+    for student, note in late_claims.items():
+        echo(f"{student}: {note}")
     clean = refuse_if_planted(course)
     baseline = grader_state()  # checked before each nbgrader run, which inherits it (adv9 F1)
     lock = threading.Lock()
@@ -422,6 +502,8 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
         scores = gradebook_scores(course, assignment, student)
         points = sum(sum(cells.values()) for cells in scores.values())
         report[student] = {"seconds": run["seconds"], "points": points, "scores": scores}
+        if student in late_claims:
+            report[student]["timestamp"] = late_claims[student]
         echo(f"{student}: {points:g} points, {run['seconds']:.1f} s")
     # at the end, once more: a grade that changed after its run was read back (a process a run left behind,
     # writing the gradebook later) is named, with the run it belongs to
@@ -432,7 +514,7 @@ def grade_class(course: Path, assignment: str, jobs: int = 2, students=None,
     total = time.perf_counter() - start
     cpu = _children_cpu() - cpu_start
     return {"students": report, "total_seconds": total, "cpu_seconds": cpu, "jobs": jobs,
-            "failed": failed, "changed": changed}
+            "failed": failed, "changed": changed, "timestamps": late_claims}
 
 
 def _children_cpu() -> float:
@@ -452,11 +534,13 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=float, default=TIME_LIMIT,
                         help="seconds for one call of a learner's function (default: %(default)s)")
     parser.add_argument("--json", help="write the report to this file")
+    parser.add_argument("--exchange", help="nbgrader's exchange root (Exchange.root): the submission times are read "
+                        "from the change times of its inbound folders (default: the collected copies' change times)")
     args = parser.parse_args(argv)
     students = args.students.split(",") if args.students else None
     try:
         report = grade_class(Path(args.course), args.assignment, args.jobs, students,
-                             time_limit=args.time_limit)
+                             time_limit=args.time_limit, exchange=Path(args.exchange) if args.exchange else None)
     except PlantedFiles as err:
         print(f"classroom: {err}", file=sys.stderr)
         return 2
@@ -466,6 +550,9 @@ def main(argv=None) -> int:
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
+    if report["timestamps"]:
+        print(f"classroom: {len(report['timestamps'])} submissions claimed an earlier time in timestamp.txt than they "
+              f"were received; graded at the received time: {', '.join(report['timestamps'])} (lines above)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     if report["changed"]:
