@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
+from datetime import UTC
 from pathlib import Path
 
 import nbformat
@@ -1994,7 +1995,8 @@ def test_every_served_earlier_function_takes_the_arguments_of_the_exercise_that_
         alias = catalogue.resolve(path)
         got = [(p.name, p.kind, p.default) for p in inspect.signature(alias).parameters.values()]
         want = [(p.name, p.kind, p.default) for p in inspect.signature(reference).parameters.values()]
-        assert got == want, f"{path} serves {name}{inspect.signature(alias)}, lab {lab} defines {name}{inspect.signature(reference)}"
+        assert got == want, (f"{path} serves {name}{inspect.signature(alias)}, "
+                             f"lab {lab} defines {name}{inspect.signature(reference)}")
         assert alias.__name__ == name
         args = {"my_softmax": lambda: (rng.normal(size=(3, 4)),), "my_causal_mask": lambda: (5,),
                 "my_softmax_backward": lambda: (al.softmax(rng.normal(size=(3, 4))), rng.normal(size=(3, 4))),
@@ -2156,7 +2158,7 @@ def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_tim
     late penalty.  classroom rewrites a claim the file system contradicts: earlier than the exchange's inbound
     folder (with --exchange), or, without the exchange, earlier than the assignment's release."""
     import time as _time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from attnlib.grading.classroom import check_timestamps
 
@@ -2166,7 +2168,7 @@ def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_tim
     now = _time.time()
 
     def stamp(seconds):
-        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
 
     def submit(student, claimed, inbound=True):
         folder = tmp_path / "course" / "submitted" / student / lab
@@ -2191,7 +2193,7 @@ def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_tim
     assert sorted(notes) == ["late1", "late2"], notes
     assert "released only at" in notes["late2"] and "inbound folder was written" in notes["late1"], notes
     for student in ("late1", "late2"):
-        rewritten = datetime.strptime(after[student], "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=timezone.utc)
+        rewritten = datetime.strptime(after[student], "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=UTC)
         assert abs(rewritten.timestamp() - now) < 60, (student, after[student])
     assert after["plausible"] == before["plausible"] and after["honest"] == before["honest"]
     assert check_timestamps(course, lab, students, exchange=exchange) == {}  # a second run finds nothing to change

@@ -549,7 +549,8 @@ def _grade_dot_lookup(fn, rng, data):
         lambda: check_function(hidden(6), fn, _dot_lookup,
                                [(with_bias_inputs(rng, 5), rng.normal(size=(9, 5)), with_bias_inputs(rng, 9, 4)),
                                 (rng.normal(size=4), rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-                                moderate_case(rng, rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=(6, 2))),
+                                moderate_case(rng, rng.normal(size=3), rng.normal(size=(6, 3)),
+                                              rng.normal(size=(6, 2))),
                                 large_case(*with_large_scores(rng, rng.normal(size=3), rng.normal(size=(6, 3))),
                                  rng.normal(size=(6, 2)))],
                                mistakes=mistakes("01", 6)))
@@ -2733,7 +2734,8 @@ def _grade_fixed_attention(fn, rng, data):
     cases = [(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), with_bias_inputs(rng, 5, 2)),
              (rng.normal(size=(6, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))),
              moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
-             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))),
+                        rng.normal(size=(5, 2)))]
     return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
 
 
@@ -2898,7 +2900,8 @@ def _grade_fixed_rows(fn, rng, data):
     cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
              (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
              moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
-             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))), rng.normal(size=(5, 2)))]
+             large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))),
+                        rng.normal(size=(5, 2)))]
     return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
 
 

@@ -40,6 +40,7 @@ import sysconfig
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
 
 from attnlib.grading.sandbox import TIME_LIMIT, GraderFault, check_grader_state, grader_state
@@ -287,9 +288,9 @@ def inbound_time(assignment: str, student: str, exchange: Path) -> float | None:
 
 
 def _utc(seconds: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def check_timestamps(course: Path, assignment: str, students, exchange: Path | None = None) -> dict[str, str]:
@@ -302,13 +303,13 @@ def check_timestamps(course: Path, assignment: str, students, exchange: Path | N
     a time before the assignment's release (the change time of ``release/<assignment>``, or a missing or
     unreadable timestamp.txt) is replaced by the change time of the collected copy in ``submitted/`` (when
     ``nbgrader collect`` wrote it, a time the submission surely came by)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from dateutil.parser import parse  # what nbgrader.utils.parse_utc reads timestamp.txt with (nbgrader takes 2 s)
 
     def parse_utc(text):
         when = parse(text)
-        return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
     notes = {}
     released = [_ctime(p) for p in (Path(course) / "release" / assignment,) if p.is_dir()]
@@ -318,7 +319,7 @@ def check_timestamps(course: Path, assignment: str, students, exchange: Path | N
             continue
         path = folder / "timestamp.txt"
         try:
-            claimed = parse_utc(path.read_text().strip()).replace(tzinfo=timezone.utc).timestamp() \
+            claimed = parse_utc(path.read_text().strip()).replace(tzinfo=UTC).timestamp() \
                 if path.is_file() and not path.is_symlink() else None
         except (OSError, ValueError, TypeError, OverflowError):
             claimed = None
@@ -335,7 +336,7 @@ def check_timestamps(course: Path, assignment: str, students, exchange: Path | N
                    else "it is missing or unreadable") + f"; the collected copy was written at {_utc(true)}"
         if path.is_symlink():
             path.unlink()
-        path.write_text(datetime.fromtimestamp(true, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+        path.write_text(datetime.fromtimestamp(true, UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
         said = "no readable time" if claimed is None else _utc(claimed)
         notes[student] = (f"timestamp.txt said {said}, but {why}: graded as submitted at {_utc(true)} "
                           "(timestamp.txt comes from the student's side)")
