@@ -1853,16 +1853,8 @@ def test_a_leak_detector_that_asks_for_identical_outputs_is_told_about_rounding(
     scored; a causal function that moves earlier outputs by 1e-12 now tells the two apart."""
     from attnlib.checks import check_leak_detector
 
-    exact = _in_process(("07", 4), '''
-def leaks_future(attend, X):
-    base = attend(X)
-    for j in range(1, len(X)):
-        X_changed = X.copy()
-        X_changed[j] += 1.0
-        if not np.array_equal(attend(X_changed)[:j], base[:j]):
-            return True
-    return False
-''')
+    source = next(s for s, message in catalogue.EXERCISES["07", 4].mistakes if "np.array_equal" in s)
+    exact = _in_process(("07", 4), source)
     result = check_leak_detector(exact, rng=np.random.default_rng(1))
     assert not result.passed and "below 1e-9 are rounding" in result.message, result
     assert check_leak_detector(_in_process(("07", 4), catalogue.EXERCISES["07", 4].reference)).passed
