@@ -1834,17 +1834,8 @@ def greedy_generate(ids, vocab_size, n_new):
 def test_a_leak_detector_with_the_labs_six_tokens_typed_in_never_scores(seed):
     """adv15 F13: both stages drew n from {5, 6, 7}, so range(1, 6) scored when both drew 6 (1 run in 9). The hidden
     stage now never reuses the first stage's size."""
-    source = '''
-def leaks_future(attend, X):
-    base = attend(X)
-    for j in range(1, 6):  # the lab's 6 tokens
-        X_changed = X.copy()
-        X_changed[j] += 1.0
-        if np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9:
-            return True
-    return False
-'''
     ex = catalogue.EXERCISES["07", 4]
+    source = next(s for s, message in ex.mistakes if "range(1, 6)" in s)  # the report's answer, catalogued
     assert not ex.grade(_in_process(("07", 4), source), np.random.default_rng(seed), None).passed
 
 
