@@ -229,11 +229,16 @@ def test_widgets_in_jupyterlab_follow_mouse_and_keyboard_and_reopen(jupyterlab, 
         w1 = attr(root.locator("[data-weights]"), "data-weights")
         kernel_equals(page, "print(explorer.weights.tolist())", w1, "weights after the arrow keys")
         # the mouse: drag the query in the plane
-        box = root.locator("svg").first.bounding_box()
+        plane = root.locator("svg").first
+        plane.scroll_into_view_if_needed()  # the drag's points must lie inside the viewport
+        box = plane.bounding_box()
         page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.7 * box["height"])
         page.mouse.down()
         page.mouse.move(box["x"] + 0.25 * box["width"], box["y"] + 0.75 * box["height"], steps=3)
         page.mouse.up()
+        # the view redraws on the next frame; under load that can come after mouse.up returns
+        page.wait_for_function("([r, q]) => JSON.stringify(JSON.parse(r.getAttribute('data-query'))) !== q",
+                               arg=[root.element_handle(), json.dumps(q1, separators=(",", ":"))], timeout=5_000)
         q2 = attr(root, "data-query")
         assert q2[0] < 0 and q2[1] < 0, f"dragging to the lower left put the query at {q2}"
         kernel_equals(page, "print(explorer.query.tolist())", q2, "query after the drag")
