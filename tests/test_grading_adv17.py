@@ -138,3 +138,24 @@ def test_served_earlier_functions_take_the_parameters_of_the_attnlib_function_th
     back = catalogue.resolve(f"{catalogue.ALIASES}.lab03_my_softmax_backward")
     A = al.softmax(x, axis=0)
     np.testing.assert_allclose(back(A, x, axis=0), al.softmax_backward(A, x, axis=0))
+
+
+RELATIVE_DETECTORS = {  # F3: the tester's two leak detectors with a threshold relative to the outputs
+    "largest output": "np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9 * np.abs(base).max()",
+    "each output": "(np.abs(attend(X_changed)[:j] - base[:j]) / np.abs(base[:j])).max() > 1e-9",
+}
+
+
+@pytest.mark.parametrize("test", RELATIVE_DETECTORS.values(), ids=RELATIVE_DETECTORS.keys())
+def test_a_leak_detector_with_a_relative_threshold_fails_on_every_draw(test):
+    """F3: both passed about 90 % of the draws; now they fail on each of 20 draws (and the lab's own detector passes
+    all 20), with a message asking for the absolute 1e-9."""
+    from attnlib.checks import check_leak_detector
+
+    relative = _compiled(catalogue._nudge_detector(test), "leaks_future")
+    reference = _compiled(catalogue.EXERCISES["07", 4].reference, "leaks_future")
+    for seed in range(20):
+        result = check_leak_detector(relative, rng=np.random.default_rng(seed))
+        assert not result.passed, (seed, result)
+        assert "1e-9 itself" in result.message or "1e-9 times" in result.message, (seed, result.message)
+        assert check_leak_detector(reference, rng=np.random.default_rng(seed)).passed, seed

@@ -697,6 +697,18 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
             return out
         return tiny_leak
 
+    def large_tiny_leak(shift):  # adv17 F3: the same leak on outputs near 1000, or (the contrast) near 1:
+        def large_tiny_leak(X):  # a threshold relative to the outputs (1e-9 x 1000 = 1e-6) misses it there only
+            out = causal(X) + shift
+            out[:-1] += tiny * X[1:]
+            return out
+        return large_tiny_leak
+
+    def rounding_near_zero(X):  # adv17 F3: causal, outputs near 0 (1e-6) moved by rounding only (1e-12): a
+        out = 1e-6 * causal(X)  # threshold relative to the outputs (or each output) calls that a leak
+        out[:-1] += 1e-12 * X[1:]
+        return out
+
     def middle_leaks_back(sign):  # token n // 2 reaches the output before it; the last token leaks nowhere
         def middle_leaks_back(X):
             out = causal(X)
@@ -748,7 +760,16 @@ def _leaky_attends(rng: np.random.Generator, n: int, d_model: int, n_heads: int 
             ("a causal function whose earlier outputs move by rounding only (about 1e-12)", rounding_only, False, None),
             leaky[5],
             (f"a causal function where the last token moves one number of the first output by about {tiny:.0e}",
-             one_entry_leak(False), True, (one_entry_leak(True), LEAK_MEAN))]
+             one_entry_leak(False), True, (one_entry_leak(True), LEAK_MEAN)),
+            ("a function whose outputs are near 1000 and whose leak changes them by about 1e-8", large_tiny_leak(1e3),
+             True, (large_tiny_leak(0.0), LEAK_RELATIVE)),
+            ("a causal function whose earlier outputs move by rounding only (about 1e-12) and are near 0 (about 1e-6)",
+             rounding_near_zero, False, None)]
+
+
+LEAK_RELATIVE = ("it finds this leak on outputs near 1 and misses it on outputs near 1000. Compare the largest "
+                 "absolute change with 1e-9 itself, not with 1e-9 times the size of the outputs: the threshold is "
+                 "absolute")
 
 
 LEAK_MEAN = ("Compare the largest absolute change with 1e-9, not the average change: a leak may move one "
@@ -804,6 +825,10 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: 
                     return failed(name, f"{context}, your detector says no leak, but there is one: {why}.")
             return failed(name, f"{context}, your detector says no leak, but there is one. Change every later "
                                 "token in turn and compare every earlier output, with the 1e-9 threshold.")
+        if label.endswith("near 0 (about 1e-6)"):
+            return failed(name, f"{context}, your detector reports a leak where there is none: differences below "
+                                "1e-9 are rounding, not a leak, however small the outputs are. Compare the largest "
+                                "absolute difference with 1e-9 itself, not with 1e-9 times the outputs.")
         if label.startswith("a causal function whose earlier outputs move by rounding"):
             return failed(name, f"{context}, your detector reports a leak where there is none: differences below "
                                 "1e-9 are rounding, not a leak. Compare the largest absolute difference with 1e-9 "

@@ -1987,16 +1987,18 @@ ALREADY_MASKED = ("Here a row's allowed scores are all -inf already (keys masked
 def _already_masked(fn, rng, name):
     """adv17 F1: no finite score lies below np.finfo(float).min, so only a row whose allowed scores are all -inf tells
     that fill from -inf: with -inf no weight above the diagonal is a nonzero number (0 from attnlib's softmax, NaN
-    from one written by hand, both fine there); with the finite fill the future gets all of that row's weight."""
+    from one written by hand, both fine there); with the finite fill the future gets all of that row's weight.
+    Such a row is outside the inputs the statement promises (its weights cannot sum to 1), so an answer that raises
+    there (a sanity check of its own, such as `np.testing.assert_allclose(W.sum(-1), 1)`: adv17 F7) is not failed:
+    only weight given to the future is."""
     S = with_bias_inputs(rng, 6, 6)
     k = int(rng.integers(1, 5))
     S[0, 0] = -np.inf
     S[k, : k + 1] = -np.inf
     try:
         W = np.asarray(fn(S.copy()), dtype=float)
-    except Exception as err:  # noqa: BLE001 (any error of the learner's function is a failed check)
-        return failed(name, f"on scores with -inf among the allowed ones, your function raised {type(err).__name__}: "
-                            f"{str(err)[:200]}")
+    except Exception:  # noqa: BLE001 (refusing such a row is fair; giving the future weight is not)
+        return passed(name, "every weight above the diagonal is exactly 0.")
     if W.shape != S.shape:
         return failed(name, f"on scores of shape {S.shape}, your weights have shape {W.shape}.")
     above = W[np.triu_indices(len(S), 1)]
@@ -2555,6 +2557,10 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9"),  # adv16 F3: the average change
      "Compare the largest absolute change with 1e-9, not the average change"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9 * np.abs(base).max()"),
+     "relative (adv17 F3)"),
+    (_nudge_detector("(np.abs(attend(X_changed)[:j] - base[:j]) / np.abs(base[:j])).max() > 1e-9"),
+     "relative per output"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j])"), "np.allclose"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6)"), "atol 1e-6 (adv11 F5)"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-6"), "threshold 1e-6 (adv11 F5)"),
