@@ -858,7 +858,7 @@ def check_leak_detector(fn, *, name: str = "Future-leak detector", rng=None, n: 
         if label.startswith("a causal function whose earlier outputs move by rounding"):
             return failed(name, f"{context}, your detector reports a leak where there is none: differences below "
                                 "1e-9 are rounding, not a leak. Compare the largest absolute difference with 1e-9 "
-                                "instead of asking for identical outputs.")
+                                "itself, instead of asking for identical outputs or for a change relative to them.")
         return failed(name, f"{context}, your detector reports a leak where there is none: compare only the "
                             "outputs of tokens before the one you changed (changing token j may move output j).")
     return passed(name, "right on causal and leaky functions, the subtle leaks included.")
