@@ -962,12 +962,6 @@ add(Exercise("03", 1, "my_softmax", _grade_softmax, reference=src('''
     (src('''
         def my_softmax(x):
             x = np.asarray(x, dtype=float)
-            e = np.exp(x - x.max(axis=-1, keepdims=True)) + 1e-9
-            return e / e.sum(axis=-1, keepdims=True)
-        '''), MASKED_NOT_ZERO),
-    (src('''
-        def my_softmax(x):
-            x = np.asarray(x, dtype=float)
             e = np.exp(np.clip(x - x.max(axis=-1, keepdims=True), -700, None))  # adv17 F2: exp(-700) is not 0
             return e / e.sum(axis=-1, keepdims=True)
         '''), MASKED_NOT_ZERO),
@@ -2088,12 +2082,6 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
             S = np.asarray(S, dtype=float)
             n = S.shape[0]
             return al.softmax(np.where(al.causal_mask(n), S, np.finfo(S.dtype).min), axis=-1)  # adv17 F1
-        '''), ALREADY_MASKED),
-    (src('''
-        def causal_weights(S):
-            S = np.asarray(S, dtype=float)
-            n = S.shape[0]
-            return al.softmax(np.where(al.causal_mask(n), S, np.finfo(np.float32).min), axis=-1)  # adv17 F1
         '''), ALREADY_MASKED),
 ], right=[src('''
     def causal_weights(S):
