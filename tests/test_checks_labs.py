@@ -371,3 +371,19 @@ def test_the_leak_detector_check_refuses_loose_tolerances_on_every_draw():
         assert check_leak_detector(detector(1e-9), rng=np.random.default_rng(seed)).passed, seed
         for loose in (detector(1e-6, allclose=True), detector(1e-6), detector(1e-7)):
             assert not check_leak_detector(loose, rng=np.random.default_rng(seed)).passed, seed
+
+
+def test_the_greedy_check_computes_what_generate_returns_from_the_last_row_only():
+    """check_greedy_generate's expected continuation (the last row of the attention, O(n) a step) equals
+    attnlib.toy_lm.generate's on random prompts (ties included: small vocabularies) and on a far-back prompt."""
+    from attnlib.checks._labs import _far_back_prompt, _greedy
+    from attnlib.toy_lm import generate
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        vocab = int(rng.integers(2, 10))
+        prompt = rng.integers(0, int(rng.integers(1, vocab + 1)), size=int(rng.integers(1, 30)))
+        n_new = int(rng.integers(0, 10))
+        np.testing.assert_array_equal(_greedy(prompt, vocab, n_new), generate(prompt, vocab, n_new)[0])
+    prompt = _far_back_prompt(rng, 8, (300, 301))
+    np.testing.assert_array_equal(_greedy(prompt, 8, 3), generate(prompt, 8, 3)[0])

@@ -1978,6 +1978,10 @@ def test_every_served_earlier_function_takes_the_arguments_of_the_exercise_that_
         alias = catalogue.resolve(path)
         got = [(p.name, p.kind, p.default) for p in inspect.signature(alias).parameters.values()]
         want = [(p.name, p.kind, p.default) for p in inspect.signature(reference).parameters.values()]
+        extra = got[len(want):]  # adv17 F6: then the optional parameters of the attnlib function it stands for
+        stands_for = inspect.signature(catalogue.resolve(catalogue.EARLIER_FUNCTIONS[lab][name][1])).parameters
+        assert all(p[2] is not inspect.Parameter.empty and p[0] in stands_for for p in extra), got
+        got = got[:len(want)]
         assert got == want, (f"{path} serves {name}{inspect.signature(alias)}, "
                              f"lab {lab} defines {name}{inspect.signature(reference)}")
         assert alias.__name__ == name

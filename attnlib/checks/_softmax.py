@@ -49,6 +49,10 @@ def _bad_values(arr) -> str | None:
     return None
 
 
+MASKED_NOT_ZERO = ("a key scored -inf must get weight exactly 0, not a small number: exp(-inf) is exactly 0, so "
+                   "add nothing to the exponentials (an epsilon) and do not clip the scores")
+
+
 @graded(forbid=FORBID["softmax"])
 def check_softmax(fn, *, name: str = "Softmax", fully_masked_rows: bool = False) -> CheckResult:
     """Check a learner's ``fn(x)``: a softmax over the last axis of ``x``.
@@ -174,6 +178,9 @@ def check_softmax(fn, *, name: str = "Softmax", fully_masked_rows: bool = False)
         else:
             message = f"a key scored -inf should get weight exactly 0 ({difference(got, softmax(x))})."
         return failed(name, f"{context}, {message}")
+    masked = got[np.isneginf(x)]
+    if not np.all(masked == 0):  # adv17 F2: exactly, as the statement says (close() allowed 1e-6)
+        return failed(name, f"{context}, {MASKED_NOT_ZERO} (here {np.max(np.abs(masked)):.1g}).")
 
     tried = "a vector, a matrix, a batch, large scores and -inf entries"
     # 7. optional: a row with no allowed key gives zeros, not NaN

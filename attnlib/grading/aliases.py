@@ -4,7 +4,9 @@ A later exercise may call the learner's own function of an earlier one (``my_rnn
 ``my_causal_mask``, ...), as the notebook lets it; the grader runs each answer cell alone, so it serves
 that name itself, computed by attnlib.  Each function here has the signature and the parameter names of
 the exercise that defines it (``tests/test_grading.py`` compares them with the catalogue's reference),
-so a call that works in the notebook works while grading, by position or by keyword.  Which exercises
+so a call that works in the notebook works while grading, by position or by keyword; after them come the
+optional parameters of the attnlib function it stands for (``axis``, ``n_k``: adv17 F6), which a learner's
+own version may well have, as the lab's ``al.softmax(x, axis=-1)`` does.  Which exercises
 get which of them: :data:`attnlib.grading.catalogue.EARLIER_FUNCTIONS`.
 """
 
@@ -14,9 +16,9 @@ import attnlib as _al
 from attnlib import rnn as _rnn
 
 
-def lab01_my_softmax(scores):
-    """Lab 1 Exercise 2: softmax of a 1-D array of scores."""
-    return _al.softmax(scores)
+def lab01_my_softmax(scores, axis=-1):
+    """Lab 1 Exercise 2: softmax of a 1-D array of scores (``axis`` as attnlib.softmax takes it)."""
+    return _al.softmax(scores, axis=axis)
 
 
 def lab02_my_rnn_step(x, h, W_xh, W_hh, b_h):
@@ -24,14 +26,14 @@ def lab02_my_rnn_step(x, h, W_xh, W_hh, b_h):
     return _rnn.rnn_step(x, h, {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h})
 
 
-def lab03_my_softmax(x):
-    """Lab 3 Exercise 1: softmax of x along the last axis."""
-    return _al.softmax(x, axis=-1)
+def lab03_my_softmax(x, axis=-1):
+    """Lab 3 Exercise 1: softmax of x along the last axis (``axis`` as attnlib.softmax takes it)."""
+    return _al.softmax(x, axis=axis)
 
 
-def lab03_my_softmax_backward(A, dA):
-    """Lab 3 Exercise 6: gradient through a softmax over the last axis."""
-    return _al.softmax_backward(A, dA)
+def lab03_my_softmax_backward(A, dA, axis=-1):
+    """Lab 3 Exercise 6: gradient through a softmax over the last axis (or ``axis``)."""
+    return _al.softmax_backward(A, dA, axis=axis)
 
 
 def lab04_split(X, n_heads):
@@ -39,9 +41,10 @@ def lab04_split(X, n_heads):
     return _al.split_heads(X, n_heads)
 
 
-def lab04_my_causal_mask(n):
-    """Lab 4 Exercise 5: boolean (n, n), True where query i may attend to key j (j <= i)."""
-    return _al.causal_mask(n)
+def lab04_my_causal_mask(n, n_k=None):
+    """Lab 4 Exercise 5: boolean (n, n), True where query i may attend to key j (j <= i); (n, n_k) as
+    attnlib.causal_mask takes it."""
+    return _al.causal_mask(n, n_k)
 
 
 for _fn in (lab01_my_softmax, lab02_my_rnn_step, lab03_my_softmax, lab03_my_softmax_backward, lab04_split,

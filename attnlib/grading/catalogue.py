@@ -58,6 +58,7 @@ from attnlib.checks import (
     passed,
 )
 from attnlib.checks._result import ScoresNear
+from attnlib.checks._softmax import MASKED_NOT_ZERO
 
 
 @dataclass
@@ -906,7 +907,20 @@ def _grade_softmax(fn, rng, data):
     x[0, 1, 2] = -np.inf
     return then(lambda: check_softmax(fn, name=exercise_name(1)),
                 lambda: check_function(hidden(1), fn, al.softmax, [(x,), (np.array([[0.0, 0.0], [1000.0, 1000.0]]),)],
-                                       mistakes=mistakes("03", 1)))
+                                       mistakes=mistakes("03", 1)),
+                lambda: _masked_exactly_zero(fn, x, hidden(1)))
+
+
+def _masked_exactly_zero(fn, x, name):
+    """adv17 F2: the statement asks for weight exactly 0 on -inf entries; the comparisons above allow 1e-5."""
+    try:
+        got = np.asarray(fn(x.copy()), dtype=float)
+    except Exception as err:  # noqa: BLE001 (any error of the learner's function is a failed check)
+        return failed(name, f"your function raised {type(err).__name__}: {str(err)[:200]}")
+    masked = got[np.isneginf(x)] if got.shape == x.shape else np.array([np.nan])
+    if not np.all(masked == 0):
+        return failed(name, f"{MASKED_NOT_ZERO} (here {np.nanmax(np.abs(masked)):.1g}).")
+    return passed(name, "every -inf entry gets weight exactly 0.")
 
 
 add(Exercise("03", 1, "my_softmax", _grade_softmax, reference=src('''
@@ -939,6 +953,18 @@ add(Exercise("03", 1, "my_softmax", _grade_softmax, reference=src('''
             e = np.exp(x - x.max(axis=-1, keepdims=True))
             return (e / e.sum(axis=-1, keepdims=True)).astype(np.float16)
         '''), "float16"),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(x - x.max(axis=-1, keepdims=True)) + 1e-6  # adv17 F2: keeps the sum away from 0
+            return e / e.sum(axis=-1, keepdims=True)
+        '''), MASKED_NOT_ZERO),
+    (src('''
+        def my_softmax(x):
+            x = np.asarray(x, dtype=float)
+            e = np.exp(np.clip(x - x.max(axis=-1, keepdims=True), -700, None))  # adv17 F2: exp(-700) is not 0
+            return e / e.sum(axis=-1, keepdims=True)
+        '''), MASKED_NOT_ZERO),
     (src('''
         def my_softmax(x):
             x = np.asarray(x, dtype=float)
@@ -1932,7 +1958,8 @@ def _grade_causal_weights(fn, rng, data):
                                 (future_dominates(rng),)],
                                mistakes=mistakes("06", 1)),
         lambda: _far_below(fn, rng),
-        lambda: _below_any_fill(fn, rng, hidden(1)))
+        lambda: _below_any_fill(fn, rng, hidden(1)),
+        lambda: _already_masked(fn, rng, hidden(1)))
 
 
 FINITE_FILL = ("These scores are all near -1e35: a finite number put on the future scores (-1e9, -1e30, ...) is "
@@ -1944,6 +1971,34 @@ def _below_any_fill(fn, rng, name):
     only -inf keeps the weights above the diagonal exactly 0."""
     result = _future_exactly_zero(fn, with_bias_inputs(rng, 6, 6) - 1e35, name)
     return result if result.passed else failed(name, f"{FINITE_FILL}.")
+
+
+ALREADY_MASKED = ("Here a row's allowed scores are all -inf already (keys masked before, such as padding): a finite "
+                  "number put on the future scores (np.finfo(float).min, -1e30, ...) is then that row's largest score, "
+                  "and the future takes the weight. Use -np.inf")
+
+
+def _already_masked(fn, rng, name):
+    """adv17 F1: no finite score lies below np.finfo(float).min, so only a row whose allowed scores are all -inf tells
+    that fill from -inf: with -inf no weight above the diagonal is a nonzero number (0 from attnlib's softmax, NaN
+    from one written by hand, both fine there); with the finite fill the future gets all of that row's weight.
+    Such a row is outside the inputs the statement promises (its weights cannot sum to 1), so an answer that raises
+    there (a sanity check of its own, such as `np.testing.assert_allclose(W.sum(-1), 1)`: adv17 F7) is not failed:
+    only weight given to the future is."""
+    S = with_bias_inputs(rng, 6, 6)
+    k = int(rng.integers(1, 5))
+    S[0, 0] = -np.inf
+    S[k, : k + 1] = -np.inf
+    try:
+        W = np.asarray(fn(S.copy()), dtype=float)
+    except Exception:  # noqa: BLE001 (refusing such a row is fair; giving the future weight is not)
+        return passed(name, "every weight above the diagonal is exactly 0.")
+    if W.shape != S.shape:
+        return failed(name, f"on scores of shape {S.shape}, your weights have shape {W.shape}.")
+    above = W[np.triu_indices(len(S), 1)]
+    if np.any(np.nan_to_num(above, nan=0.0) != 0):
+        return failed(name, f"{ALREADY_MASKED}.")
+    return passed(name, "no weight above the diagonal, even where the allowed scores are -inf already.")
 
 
 def _far_below(fn, rng):
@@ -2022,6 +2077,12 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
             n = S.shape[0]
             return al.softmax(np.where(al.causal_mask(n), S, -1e9), axis=-1)  # adv10 F3: masked_fill(-1e9)
         '''), FINITE_FILL),
+    (src('''
+        def causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, np.finfo(S.dtype).min), axis=-1)  # adv17 F1
+        '''), ALREADY_MASKED),
 ], right=[src('''
     def causal_weights(S):
         S = np.asarray(S, dtype=float)
@@ -2041,7 +2102,7 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
 
 def _grade_generate(fn, rng, data):
     return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
-                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=2))
+                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=1))
 
 
 def _windowed(last: int) -> str:
@@ -2238,6 +2299,32 @@ add(Exercise("06", 6, "my_offset_score", _grade_offset, reference=src('''
         '''), "off by one"),
 ]))
 
+FAR_BELOW_MASKED = ("These allowed scores are all far below 0 (about -1000 to -1e35) and the masked ones are not: "
+                    "a finite fill on the masked scores (0, -1e9, ...) still sets the row's maximum, so the allowed "
+                    "exponentials underflow to 0, and multiplying by the mask afterwards cannot bring them back. Fill "
+                    "the masked scores with -np.inf before the softmax")
+
+
+def _far_below_case(rng, depth: float):
+    """adv17 F8: queries whose allowed keys all score exactly ``-depth`` (two equal keys, or one: the right weights are
+    1/2 or 1 in any precision), next to masked keys with ordinary scores."""
+    d = 3
+    Q = rng.normal(size=(3, d))
+    Q[:, 0] = 1.0
+    K = rng.normal(size=(5, d))
+    K[0] = K[1] = [-depth * np.sqrt(d), 0.0, 0.0]
+    mask = np.zeros((3, 5), dtype=bool)
+    mask[:, :2] = True
+    mask[1, 1] = False  # query 1 sees key 0 only
+    return Q, K, with_bias_inputs(rng, 5, 2), mask
+
+
+def _allowed_far_below(name, fn, reference, rng):
+    cases = [_far_below_case(rng, depth) for depth in (1e3, 1e12, 1e35)]
+    result = check_function(name, fn, reference, cases)
+    return result if result.passed else failed(name, f"{result.message} {FAR_BELOW_MASKED}.")
+
+
 # =========================================== Lab 7 ===========================================
 
 
@@ -2245,9 +2332,15 @@ def _grade_attention(fn, rng, data):
     m = np.array([[True, False, True], [False, False, False]])
     cases = [(rng.normal(size=(2, 1, 2, 5)), rng.normal(size=(2, 1, 3, 5)), with_bias_inputs(rng, 2, 1, 3, 4), m),
              (rng.normal(size=(4, 3)), rng.normal(size=(7, 3)), rng.normal(size=(7, 2)), None)]
+    def both(*a):
+        return np.concatenate(_pair(fn(*a)), axis=-1)
+
     return then(lambda: check_attention(fn, name=exercise_name(1)),
-                lambda: check_function(hidden(1), lambda *a: np.concatenate(_pair(fn(*a)), axis=-1),
-                                       lambda *a: np.concatenate(al.scaled_dot_product_attention(*a), axis=-1), cases))
+                lambda: check_function(hidden(1), both,
+                                       lambda *a: np.concatenate(al.scaled_dot_product_attention(*a), axis=-1), cases),
+                lambda: _allowed_far_below(hidden(1), both,
+                                           lambda *a: np.concatenate(al.scaled_dot_product_attention(*a), axis=-1),
+                                           rng))
 
 
 add(Exercise("07", 1, "attention", _grade_attention, helpers=al_helpers("softmax"), reference=src('''
@@ -2290,6 +2383,29 @@ add(Exercise("07", 1, "attention", _grade_attention, helpers=al_helpers("softmax
             weights = al.softmax(scores, axis=-1)
             return weights @ V, weights
         '''), "fully masked"),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            if mask is None:
+                weights = al.softmax(scores, axis=-1)
+            else:  # adv17 F8: the 0 fill kept, the weights masked and renormalised
+                weights = al.softmax(np.where(mask, scores, 0.0), axis=-1) * mask
+                s = weights.sum(axis=-1, keepdims=True)
+                weights = weights / np.where(s == 0, 1, s)
+            return weights @ V, weights
+        '''), FAR_BELOW_MASKED),
+    (src('''
+        def attention(Q, K, V, mask=None):
+            scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
+            if mask is not None:
+                scores = np.where(mask, scores, -1e9)
+            weights = al.softmax(scores, axis=-1)
+            if mask is not None:  # adv17 F8: -1e9, then masked and renormalised
+                weights = weights * mask
+                s = weights.sum(axis=-1, keepdims=True)
+                weights = weights / np.where(s == 0, 1, s)
+            return weights @ V, weights
+        '''), FAR_BELOW_MASKED),
     (src('''
         def attention(Q, K, V, mask=None):
             scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(K.shape[-1])
@@ -2429,6 +2545,10 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9"),  # adv16 F3: the average change
      "Compare the largest absolute change with 1e-9, not the average change"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
+    (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9 * np.abs(base).max()"),
+     "relative (adv17 F3)"),
+    (_nudge_detector("(np.abs(attend(X_changed)[:j] - base[:j]) / np.abs(base[:j])).max() > 1e-9"),
+     "relative per output"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j])"), "np.allclose"),
     (_nudge_detector("not np.allclose(attend(X_changed)[:j], base[:j], rtol=0, atol=1e-6)"), "atol 1e-6 (adv11 F5)"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-6"), "threshold 1e-6 (adv11 F5)"),
@@ -2955,7 +3075,8 @@ def _grade_fixed_causal(fn, rng, data):
                                         (np.array([[2.0]]),), (future_dominates(rng),),
                                         (rng.normal(size=(4, 4)) + 1e3,)],
                                        mistakes=mistakes("06", 7)),
-                lambda: _below_any_fill(fn, rng, hidden(7)))
+                lambda: _below_any_fill(fn, rng, hidden(7)),
+                lambda: _already_masked(fn, rng, hidden(7)))
 
 
 add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
@@ -3006,6 +3127,12 @@ add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_he
             n = S.shape[0]
             return al.softmax(np.where(al.causal_mask(n), S, -1e30), axis=-1)  # adv10 F3: a finite fill
         '''), FINITE_FILL),
+    (src('''
+        def fixed_causal_weights(S):
+            S = np.asarray(S, dtype=float)
+            n = S.shape[0]
+            return al.softmax(np.where(al.causal_mask(n), S, np.finfo(S.dtype).min), axis=-1)  # adv17 F1
+        '''), ALREADY_MASKED),
 ], right=[src('''
     def fixed_causal_weights(S):
         S = np.asarray(S, dtype=float)
@@ -3049,7 +3176,10 @@ def _grade_fixed_masked(fn, rng, data):
     mask = rng.random((3, 4)) < 0.6
     mask[:, 0], mask[1] = True, False
     cases.append((rng.normal(size=(3, 3)), rng.normal(size=(4, 3)), with_bias_inputs(rng, 4, 2), mask))
-    return check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6))
+    return then(lambda: check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6)),
+                lambda: _allowed_far_below(exercise_name(6), fn, _masked_ref, rng))
+
+
 
 
 add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_helpers("softmax"),
@@ -3087,6 +3217,20 @@ add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_
             weights = al.softmax(scores, axis=-1)
             return weights @ V
         '''), ZERO_FILL),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            w = al.softmax(np.where(mask, scores, 0.0), axis=-1) * mask  # adv17 F8: keep the 0 fill, renormalise
+            s = w.sum(axis=-1, keepdims=True)
+            return (w / np.where(s == 0, 1, s)) @ V
+        '''), FAR_BELOW_MASKED),
+    (src('''
+        def fixed_masked_attention(Q, K, V, mask):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            w = al.softmax(np.where(mask, scores, -1e9), axis=-1) * mask  # adv17 F8: -1e9, renormalised
+            s = w.sum(axis=-1, keepdims=True)
+            return (w / np.where(s == 0, 1, s)) @ V
+        '''), FAR_BELOW_MASKED),
     (src('''
         def fixed_masked_attention(Q, K, V, mask):
             scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])

@@ -625,6 +625,30 @@ def _stand_in_notebook(ns):
     for name in ("attnlib.checks", "attnlib.plotting", "matplotlib.pyplot", "matplotlib.animation",
                  "IPython.display"):
         module(name)
+    for name in ("tqdm.auto", "tqdm.notebook", "tqdm.std", "tqdm.autonotebook"):  # adv17 F5: progress bars
+        for mod in (module(name), sys.modules["tqdm"]):
+            mod.tqdm, mod.trange = _Bar, _trange
+
+class _Bar:
+    # tqdm's progress bar while grading: it goes through what it wraps and shows nothing (adv17 F5)
+    def __init__(self, iterable=None, *args, **kwargs):
+        self._items = iterable
+        self.n = 0
+    def __iter__(self):
+        return iter(() if self._items is None else self._items)
+    def __len__(self):
+        return len(self._items)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+def _trange(*args, **kwargs):
+    return _Bar(range(*args))
 
 def _stand_in_modules(helpers):
     # "import attnlib as al" or "from attnlib import recall" in an answer cell (as in the lab's first cell)
@@ -677,6 +701,10 @@ def _main():
         return
     request = json.loads(_in.readline())
     ns = _namespace(request)
+    if not _PLAIN and "testing" in request["source"]:  # adv17 F7: numpy.testing imports subprocess and socket,
+        import numpy.testing                             # refused to an answer: loaded here, before the hook,
+        for _name in ("subprocess", "_posixsubprocess", "socket", "_socket"):  # and forgotten again, so that
+            sys.modules.pop(_name, None)  # `import subprocess` still fails (the system-call filter refuses a process)
     sys.setrecursionlimit(3000)
     _install_hook(_ALLOWED, _BLOCKED, _NO_IMPORT)
     del globals()["_BLOCKED"], globals()["_NO_IMPORT"]  # the hook holds its own copies
@@ -776,9 +804,36 @@ def python_source(source: str) -> str:
     except ImportError:  # pragma: no cover (IPython comes with Jupyter)
         return source
     try:
-        return TransformerManager().transform_cell(source)
+        code = TransformerManager().transform_cell(source)
     except Exception:  # noqa: BLE001 (a cell IPython cannot read either: the child reports its SyntaxError)
         return source
+    return _magic_body_as_python(code)
+
+
+def _magic_body_as_python(code: str) -> str:
+    """adv17 F4: ``%%time``, ``%%capture``, ``%%prun`` (and ``%%timeit``) run their body through IPython's own
+    transformation (``%timeit``, ``name?``, ``!cmd``, a body indented as a whole): the body in the call of
+    ``run_cell_magic`` becomes plain Python the same way, recursively, so the child needs no IPython."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return code
+    call = tree.body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "run_cell_magic" and len(call.args) == 3
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)
+            and call.args[0].value in CELL_MAGICS_RUN):
+        return code
+    name, line, body = (a.value for a in call.args)
+    return f"get_ipython().run_cell_magic({name!r}, {line!r}, {python_source(body)!r})\n"
+
+
+CELL_MAGICS_RUN = frozenset({"time", "timeit", "capture", "prun"})  # their body is the cell's Python (the child's
+# _Shell runs these bodies)
 
 
 _FIELDS = {  # what each message from the child must hold (anything else is dropped unread)
