@@ -138,8 +138,9 @@ def check_oracle_recall(fn, H_train, H_test, tokens_train, tokens_test, *, scale
     that ``fn`` reads, ``tokens_train`` and ``tokens_test`` their tokens.  The expected mean
     is computed here (``query_attention`` for the features, ``position_recall`` for the
     readout), for each scale in ``scales``; it is never shown.  The recall of every distance
-    instead of their mean, a scale that is not passed on (the default 4.0 instead) and the
-    final state instead of attention are named.
+    instead of their mean, a scale that is not passed on (the default 4.0 instead), the
+    final state instead of attention and the attention weights instead of the attended states
+    are named.
 
     Examples
     --------
@@ -180,6 +181,13 @@ def check_oracle_recall(fn, H_train, H_test, tokens_train, tokens_test, *, scale
         if math.isclose(got, final, rel_tol=1e-9, abs_tol=1e-9):
             return failed(name, f"{context}, your answer is the recall from the final state alone; the exercise "
                                 "asks for the states that the oracle query attends to (recall.query_attention).")
+        query = _oracle_query(H_train.shape[-1], scale=scale)
+        weights = float(_position_recall(_query_attention(H_train, query)[1], _query_attention(H_test, query)[1],
+                                         tokens_train, tokens_test).mean())
+        if math.isclose(got, weights, rel_tol=1e-9, abs_tol=1e-9):
+            return failed(name, f"{context}, your readout reads the attention weights (query_attention's second "
+                                "output). They depend only on positions, the same for every sequence, so they "
+                                "cannot tell tokens apart: give the readout the attended states, the first output.")
         return failed(name, f"{context}, your mean recall {got:.4g} is not what the oracle query with this scale "
                             "gives through the per-position readout of section 4 (recall.position_recall on the "
                             "attended training and test states of the widest encoder).")

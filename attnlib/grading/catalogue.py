@@ -891,6 +891,14 @@ add(Exercise("02", 6, "oracle_recall_with_scale", _grade_oracle_recall, data=_re
         '''), "each of the"),
     (src('''
         def oracle_recall_with_scale(scale):
+            d = HIDDEN_SIZES[-1]
+            H_tr, H_te = encoded[d]
+            query = recall.oracle_query(d, scale=scale)
+            A_tr, A_te = recall.query_attention(H_tr, query)[1], recall.query_attention(H_te, query)[1]
+            return recall.position_recall(A_tr, A_te, train, test).mean()
+        '''), "the attention weights (query_attention's second output)"),
+    (src('''
+        def oracle_recall_with_scale(scale):
             d = HIDDEN_SIZES[0]  # the narrowest encoder, not the widest
             H_tr, H_te = encoded[d]
             query = recall.oracle_query(d, scale=scale)
