@@ -76,3 +76,17 @@ def test_line_magics_time_and_prun_run_their_statement():
     body = "%%time\nSHIFT = 0.0\n" + RIGHT_SOFTMAX + "my_softmax(np.array([1.0, 2.0]), axis=0)\n"
     result = _grade("01", 2, body)
     assert result.passed and "(line 8)" in result.message, result.message
+
+
+def test_messages_say_what_the_answer_did():
+    """Observations: 04-7 a wrong reduction is not told "clearly above 0" (its value is above 0); 07-4 a detector
+    that sets row j to 0 is told the size of its change matters (the catalogue's "mean" mutant of leaks_future
+    checks that message in tests/test_grading.py); an error in a %%time body names the body's line (above)."""
+    from attnlib.checks._labs import check_equivariance_gap
+
+    def row_max_mean(attend, X, perm):
+        return float(np.abs(attend(X[perm]) - attend(X)[perm]).max(axis=-1).mean())
+
+    result = check_equivariance_gap(row_max_mean)
+    assert not result.passed and "clearly above 0" not in result.message, result.message
+    assert "not the largest absolute difference" in result.message, result.message

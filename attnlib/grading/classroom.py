@@ -551,9 +551,14 @@ def main(argv=None) -> int:
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
-    if report["timestamps"]:
-        print(f"classroom: {len(report['timestamps'])} submissions claimed an earlier time in timestamp.txt than they "
-              f"were received; graded at the received time: {', '.join(report['timestamps'])} (lines above)")
+    missing = [s for s, note in report["timestamps"].items() if "said no readable time" in note]
+    earlier = [s for s in report["timestamps"] if s not in missing]
+    if earlier:
+        print(f"classroom: {len(earlier)} submissions claimed an earlier time in timestamp.txt than they "
+              f"were received; graded at the received time: {', '.join(earlier)} (lines above)")
+    if missing:  # adv18: a missing timestamp.txt claims nothing
+        print(f"classroom: {len(missing)} submissions have no readable timestamp.txt (missing or unreadable); "
+              f"graded at the time they were received: {', '.join(missing)} (lines above)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     if report["changed"]:
