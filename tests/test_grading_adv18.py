@@ -90,3 +90,16 @@ def test_messages_say_what_the_answer_did():
     result = check_equivariance_gap(row_max_mean)
     assert not result.passed and "clearly above 0" not in result.message, result.message
     assert "not the largest absolute difference" in result.message, result.message
+
+
+def test_an_error_in_one_copied_cell_stops_that_copy_only():
+    """F1 with copies: the copies of an answer cell are joined (nbgrader_step.run_all_source); Run All runs each copy
+    as its own cell, so an error in the first copy does not stop the definition in the second."""
+    import nbformat
+
+    from attnlib.grading.nbgrader_step import run_all_source
+
+    copies = [nbformat.v4.new_code_cell("my_softmax(np.array([1.0, 2.0]), axis=0)"),
+              nbformat.v4.new_code_cell(RIGHT_SOFTMAX.replace(" + SHIFT", "") + "1 / 0\n")]
+    result = _grade("01", 2, run_all_source(copies))
+    assert result.passed, result.message

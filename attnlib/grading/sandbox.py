@@ -769,7 +769,14 @@ def _main():
     first = None  # the first error of a top-level statement
     stopped = False  # the cell stopped at that error (as it does in the notebook)
     flags = 0  # `from __future__ import ...` holds for the statements after it, as in IPython
+    skipping = False
     for statement in tree.body:
+        if (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                and statement.value.value == "CELL_BREAK_TEXT"):
+            skipping = False
+            continue
+        if skipping:
+            continue
         try:
             if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
                 for alias in statement.names:
@@ -782,7 +789,7 @@ def _main():
                 first = _describe_error(err) | {"line": _error_line(err, statement)}
             if not _alone(err):
                 stopped = True
-                break
+                skipping = True  # up to the next copied cell of this answer, if any (Run All runs each cell)
     fn = ns.get(request["function"])
     if not callable(fn):
         _send(first | {"op": "cell raised", "stopped": stopped} if first else {"op": "missing"})
@@ -812,6 +819,9 @@ def _main():
 
 _main()
 '''
+CELL_BREAK = "attnlib: the next copied cell of this answer starts here"  # joined copies (nbgrader_step): an error
+# stops its own cell only, as in Run All
+CHILD = CHILD.replace("CELL_BREAK_TEXT", CELL_BREAK)
 CHILD = CHILD.replace("THREADS_MESSAGE  # the grader's THREADS, put in below", repr(THREADS))  # one message
 
 
