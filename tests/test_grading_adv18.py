@@ -99,7 +99,7 @@ def test_an_error_in_one_copied_cell_stops_that_copy_only():
 
     from attnlib.grading.nbgrader_step import run_all_source
 
-    copies = [nbformat.v4.new_code_cell("my_softmax(np.array([1.0, 2.0]), axis=0)"),
+    copies = [nbformat.v4.new_code_cell("np.array([1.0, 2.0]).reshape(3)"),
               nbformat.v4.new_code_cell(RIGHT_SOFTMAX.replace(" + SHIFT", "") + "1 / 0\n")]
     result = _grade("01", 2, run_all_source(copies))
     assert result.passed, result.message
