@@ -61,7 +61,7 @@ def test_a_lab_variable_the_grader_does_not_give_does_not_stop_the_cell():
 
 
 def test_a_def_under_cell_timeit_defines_nothing():
-    """F2: IPython runs a %%timeit body in a namespace of its own: the function is missing, and the feedback says why."""
+    """F2: IPython runs a %%timeit body in a namespace of its own: the function is missing, the feedback says why."""
     result = _grade("01", 2, "%%timeit -n1 -r1\n" + RIGHT_SOFTMAX.replace(" + SHIFT", ""))
     assert not result.passed and "namespace of its own" in result.message, result.message
 
