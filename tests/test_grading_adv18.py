@@ -103,3 +103,18 @@ def test_an_error_in_one_copied_cell_stops_that_copy_only():
               nbformat.v4.new_code_cell(RIGHT_SOFTMAX.replace(" + SHIFT", "") + "1 / 0\n")]
     result = _grade("01", 2, run_all_source(copies))
     assert result.passed, result.message
+
+
+def test_a_missing_timestamp_is_said_to_be_missing(tmp_path):
+    """Observation: classroom said a submission without timestamp.txt "claimed an earlier time"; it says it is
+    missing (the student's note, which the summary line reads)."""
+    from attnlib.grading.classroom import check_timestamps
+
+    lab = "01-what-is-attention"
+    (tmp_path / "release" / lab).mkdir(parents=True)
+    folder = tmp_path / "submitted" / "nostamp" / lab
+    folder.mkdir(parents=True)
+    (folder / f"{lab}.ipynb").write_text("{}")
+    notes = check_timestamps(tmp_path, lab, ["nostamp"])
+    assert notes["nostamp"].startswith("timestamp.txt is missing"), notes
+    assert "said" not in notes["nostamp"], notes
