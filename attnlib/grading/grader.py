@@ -58,8 +58,8 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
             if sandbox.cell_error and sandbox.cell_stopped and isinstance(result, CheckResult):
                 result = CheckResult(result.name, result.passed, (
                     f"{result.message} (Your answer cell raised {sandbox.cell_error} outside {ex.function}. A cell "
-                    f"stops at its first error, in Jupyter and here: the lines after it did not run, so the grader "
-                    f"graded {ex.function} as the cell left it at that line, as your notebook has it.)"))
+                    f"stops at its first error, in Jupyter and here: the rest of that cell did not run, so the grader "
+                    f"graded {ex.function} as your notebook has it, as that line left it.)"))
             elif sandbox.cell_error and isinstance(result, CheckResult):
                 result = CheckResult(result.name, result.passed, (
                     f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "
