@@ -391,9 +391,12 @@ def check_equivariance_gap(fn, *, name: str = "Equivariance gap") -> CheckResult
             if causes:  # two mistakes give this same number here: a later case tells them apart
                 first_failure = first_failure or failed(name, f"{context}, {causes[0]}")
                 continue
-            kind = "an equivariant function, so the gap is 0 up to rounding" if expected < 1e-9 else \
-                "not equivariant, so the gap is clearly above 0"
-            return failed(name, f"{context}, your gap is {got:.3g}; this attend is {kind}.")
+            if expected < 1e-9:
+                return failed(name, f"{context}, your gap is {got:.3g}; this attend is an equivariant function, so "
+                                    "the gap is 0 up to rounding.")
+            return failed(name, f"{context}, your gap is {got:.3g}, which is not the largest absolute difference "
+                                "between attend(X[perm]) and attend(X)[perm] for this attend (not equivariant): "
+                                "take np.abs of the difference, then its maximum over all entries.")
     if first_failure is not None:
         return first_failure
     return passed(name, "correct for equivariant and non-equivariant functions on fresh inputs.")
@@ -806,8 +809,10 @@ LEAK_RELATIVE = ("it finds this leak on outputs near 1 and misses it on outputs 
                  "absolute")
 
 
-LEAK_MEAN = ("Compare the largest absolute change with 1e-9, not the average change: a leak may move one "
-             "number of one output, and a mean over all the earlier outputs divides it by their count")
+LEAK_MEAN = ("a leak may move one number of one output, by little: add 1 to every number of the later token's "
+             "row, as the exercise says (setting it to 0 or a smaller nudge moves that number less), and compare "
+             "the largest absolute change with 1e-9, not the average change (a mean over all the earlier outputs "
+             "divides it by their count)")
 
 
 LEAK_ABS = "Take the absolute value of the difference: a leak can lower an output"

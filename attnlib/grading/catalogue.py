@@ -2551,7 +2551,7 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
             return bool(np.abs(attend(X_changed)[:-1] - base[:-1]).max() > 1e-9)
         '''), "only the last"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).mean() > 1e-9"),  # adv16 F3: the average change
-     "Compare the largest absolute change with 1e-9, not the average change"),
+     "compare the largest absolute change with 1e-9, not the average change"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-3"), "threshold"),
     (_nudge_detector("np.abs(attend(X_changed)[:j] - base[:j]).max() > 1e-9 * np.abs(base).max()"),
      "relative (adv17 F3)"),

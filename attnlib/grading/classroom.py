@@ -337,9 +337,12 @@ def check_timestamps(course: Path, assignment: str, students, exchange: Path | N
         if path.is_symlink():
             path.unlink()
         path.write_text(datetime.fromtimestamp(true, UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-        said = "no readable time" if claimed is None else _utc(claimed)
-        notes[student] = (f"timestamp.txt said {said}, but {why}: graded as submitted at {_utc(true)} "
-                          "(timestamp.txt comes from the student's side)")
+        if claimed is None:  # adv18: nothing was claimed, the file is missing
+            when = "the exchange received it" if submitted is not None else "the collected copy was written"
+            notes[student] = f"timestamp.txt is missing or unreadable: graded as submitted at {_utc(true)}, when {when}"
+        else:
+            notes[student] = (f"timestamp.txt said {_utc(claimed)}, but {why}: graded as submitted at {_utc(true)} "
+                              "(timestamp.txt comes from the student's side)")
     return notes
 
 
@@ -551,9 +554,14 @@ def main(argv=None) -> int:
     n = len(report["students"])
     print(f"{n} submissions in {report['total_seconds']:.1f} s with {args.jobs} at once: "
           f"{report['total_seconds'] / n:.1f} s per submission, {report['cpu_seconds'] / n:.1f} CPU seconds each")
-    if report["timestamps"]:
-        print(f"classroom: {len(report['timestamps'])} submissions claimed an earlier time in timestamp.txt than they "
-              f"were received; graded at the received time: {', '.join(report['timestamps'])} (lines above)")
+    missing = [s for s, note in report["timestamps"].items() if note.startswith("timestamp.txt is missing")]
+    earlier = [s for s in report["timestamps"] if s not in missing]
+    if earlier:
+        print(f"classroom: {len(earlier)} submissions claimed an earlier time in timestamp.txt than they "
+              f"were received; graded at the received time: {', '.join(earlier)} (lines above)")
+    if missing:  # adv18: a missing timestamp.txt claims nothing
+        print(f"classroom: {len(missing)} submissions have no readable timestamp.txt (missing or unreadable); "
+              f"graded at the time they were received: {', '.join(missing)} (lines above)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     if report["changed"]:

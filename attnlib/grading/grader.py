@@ -55,7 +55,12 @@ def grade_source(lab: str, number: int, source: str, *, rng=None, time_limit: fl
             result = ex.grade(sandbox.function(), rng, data)
             if sandbox.threads:
                 return threads()
-            if sandbox.cell_error and isinstance(result, CheckResult):
+            if sandbox.cell_error and sandbox.cell_stopped and isinstance(result, CheckResult):
+                result = CheckResult(result.name, result.passed, (
+                    f"{result.message} (Your answer cell raised {sandbox.cell_error} outside {ex.function}. A cell "
+                    f"stops at its first error, in Jupyter and here: the rest of that cell did not run, so the grader "
+                    f"graded {ex.function} as your notebook has it, as that line left it.)"))
+            elif sandbox.cell_error and isinstance(result, CheckResult):
                 result = CheckResult(result.name, result.passed, (
                     f"{result.message} (Your answer cell also raised {sandbox.cell_error} outside {ex.function}; "
                     f"the grader graded {ex.function} all the same. Try your function out in a cell of its own: "

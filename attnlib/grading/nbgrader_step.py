@@ -238,14 +238,14 @@ def _parses(source: str) -> bool:
 def run_all_source(cells) -> str:
     """What Run All leaves in force from several changed code copies of one answer cell: their sources in
     notebook order, each as plain Python (IPython's ``%%time`` and the like work per cell), the copies that
-    cannot be parsed left out (Run All defines nothing from them).  The grader runs every top-level statement
-    and reports a try-out line that raises without grading the answer down for it."""
-    from attnlib.grading.sandbox import python_source
+    cannot be parsed left out (Run All defines nothing from them).  Each copy after the first begins with the
+    sandbox's CELL_BREAK: a line that raises stops its own copy only, as a cell does in Run All (adv18 F1)."""
+    from attnlib.grading.sandbox import CELL_BREAK, python_source
 
     parsed = [c for c in cells if _parses(c.source)]
     if not parsed:
         return cells[-1].source
-    return "\n\n".join(python_source(c.source).rstrip("\n") for c in parsed) + "\n"
+    return f"\n\n{CELL_BREAK!r}\n".join(python_source(c.source).rstrip("\n") for c in parsed) + "\n"
 
 
 def keep_one_cell_per_grade_id(nb) -> dict[str, int]:

@@ -576,17 +576,44 @@ class _Nothing:
     def __repr__(self):
         return "(not available while grading)"
 
-_CELL_MAGICS_RUN = frozenset({"time", "timeit", "capture", "prun"})  # their body is the cell's Python
+_CELL_MAGICS_RUN = frozenset({"time", "capture", "prun"})  # their body is the cell's Python (IPython's %%timeit
+# runs its body in a namespace of its own: a def there defines nothing in the notebook, nor here; adv18 F2)
+_BODY = "<your answer cell, magic body>"  # its line n is line n + 1 of the cell (the magic's line comes first)
+_PRUN_VALUED = "DlsT"  # %prun's options that take a value (IPython: 'D:l:rs:T:q')
+
+def _line_statement(name, line):
+    # the statement of `%time stmt` / `%prun stmt`, without the magic's options (adv18 F3)
+    words = line.split()
+    quiet = False
+    while words and words[0].startswith("-"):
+        word = words.pop(0)
+        if word == "--no-raise-error":
+            quiet = True
+        elif name == "prun" and word[-1] in _PRUN_VALUED and words:
+            words.pop(0)
+    return " ".join(words), quiet
 
 class _Shell:
     # get_ipython() for an answer cell written with IPython syntax (turned into calls by the grader):
-    # magics and shell lines do nothing, but %%time and its kin run their body
+    # magics and shell lines do nothing, but %%time and its kin run their body, and the line magics %time and
+    # %prun their statement, in the answer's namespace as IPython does (%time gives an expression's value back)
     def __init__(self, ns):
         self._ns = ns
     def run_cell_magic(self, name, line, body):
         if name in _CELL_MAGICS_RUN:
-            exec(compile(body, "<your answer cell>", "exec"), self._ns)
+            exec(compile(body, _BODY, "exec"), self._ns)
     def run_line_magic(self, name, line, *args, **kwargs):
+        if name not in ("time", "prun"):
+            return None
+        statement, quiet = _line_statement(name, line)
+        tree = ast.parse(statement, "<your answer cell>")
+        try:
+            if name == "time" and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+                return eval(compile(ast.Expression(tree.body[0].value), "<your answer cell>", "eval"), self._ns)
+            exec(compile(tree, "<your answer cell>", "exec"), self._ns)
+        except Exception:
+            if not quiet:
+                raise
         return None
     def system(self, *args, **kwargs):
         return None
@@ -693,6 +720,29 @@ def _signature(fn):
         return None
     return [[p.name, int(p.kind), p.default is not p.empty] for p in params]
 
+def _alone(err):
+    # an error that comes from running the cell alone, where the notebook's line ran (adv18 F1)
+    if isinstance(err, NameError) and not isinstance(err, UnboundLocalError):
+        return True
+    if isinstance(err, ImportError):
+        return True
+    try:
+        return "while grading" in str(err)
+    except BaseException:
+        return False
+
+def _error_line(err, statement):
+    # the cell's line that raised: inside a %%time body, the body's line (adv18), else the statement's
+    line = getattr(statement, "lineno", 0)
+    if isinstance(err, SyntaxError) and err.filename == _BODY and err.lineno:
+        return err.lineno + 1
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _BODY:
+            line = tb.tb_lineno + 1
+        tb = tb.tb_next
+    return line
+
 def _main():
     # the confinement report is the first message, before the request is read and any line of the answer
     # runs (adv11 F1); the grader takes it from the first message only, so an answer cannot forge it (adv14 F1)
@@ -713,9 +763,20 @@ def _main():
     except BaseException as err:
         _send(_describe_error(err) | {"op": "cell raised"})
         return
-    first = None  # the first error of a top-level statement; the statements after it run too
+    # Jupyter stops a cell at its first uncaught exception: so does the grader (adv18 F1), except for an error
+    # that comes from running the cell alone (a lab variable the grader does not give, a module or helper it does
+    # not serve): in the notebook that line ran, so the statements after it run here too
+    first = None  # the first error of a top-level statement
+    stopped = False  # the cell stopped at that error (as it does in the notebook)
     flags = 0  # `from __future__ import ...` holds for the statements after it, as in IPython
+    skipping = False
     for statement in tree.body:
+        if (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                and statement.value.value == "CELL_BREAK_TEXT"):
+            skipping = False
+            continue
+        if skipping:
+            continue
         try:
             if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
                 for alias in statement.names:
@@ -724,14 +785,17 @@ def _main():
             exec(compile(ast.Module([statement], []), "<your answer cell>", "exec", flags=flags,
                          dont_inherit=True), ns)
         except BaseException as err:
-            if first is None:
-                first = _describe_error(err) | {"line": getattr(statement, "lineno", 0)}
+            if first is None or not _alone(err):
+                first = _describe_error(err) | {"line": _error_line(err, statement)}
+            if not _alone(err):
+                stopped = True
+                skipping = True  # up to the next copied cell of this answer, if any (Run All runs each cell)
     fn = ns.get(request["function"])
     if not callable(fn):
-        _send(first | {"op": "cell raised"} if first else {"op": "missing"})
+        _send(first | {"op": "cell raised", "stopped": stopped} if first else {"op": "missing"})
         return
     ready = {"op": "ready", "signature": _signature(fn), "isolated": _ISOLATED if _FILTERED else 0,
-             "threads": _tried_threads()}
+             "threads": _tried_threads(), "stopped": stopped}
     if first is not None:
         ready["cell_error"] = f"{first['type']}: {first['message'][:200]} (line {first['line']})"
     _send(ready)
@@ -755,6 +819,9 @@ def _main():
 
 _main()
 '''
+CELL_BREAK = "attnlib: the next copied cell of this answer starts here"  # joined copies (nbgrader_step): an error
+# stops its own cell only, as in Run All
+CHILD = CHILD.replace("CELL_BREAK_TEXT", CELL_BREAK)
 CHILD = CHILD.replace("THREADS_MESSAGE  # the grader's THREADS, put in below", repr(THREADS))  # one message
 
 
@@ -811,7 +878,7 @@ def python_source(source: str) -> str:
 
 
 def _magic_body_as_python(code: str) -> str:
-    """adv17 F4: ``%%time``, ``%%capture``, ``%%prun`` (and ``%%timeit``) run their body through IPython's own
+    """adv17 F4: ``%%time``, ``%%capture``, ``%%prun`` run their body through IPython's own
     transformation (``%timeit``, ``name?``, ``!cmd``, a body indented as a whole): the body in the call of
     ``run_cell_magic`` becomes plain Python the same way, recursively, so the child needs no IPython."""
     import ast
@@ -832,7 +899,7 @@ def _magic_body_as_python(code: str) -> str:
     return f"get_ipython().run_cell_magic({name!r}, {line!r}, {python_source(body)!r})\n"
 
 
-CELL_MAGICS_RUN = frozenset({"time", "timeit", "capture", "prun"})  # their body is the cell's Python (the child's
+CELL_MAGICS_RUN = frozenset({"time", "capture", "prun"})  # their body is the cell's Python (the child's
 # _Shell runs these bodies)
 
 
@@ -1162,6 +1229,7 @@ class Sandbox:
         self.isolated = None  # the Landlock ABI the child runs under (0: only the audit hook)
         self.oversized = False  # the child sent a message larger than the grader reads
         self.cell_error: str | None = None  # a top-level statement of the cell failed after the function was defined
+        self.cell_stopped = False  # ... and the cell stopped there, as in Jupyter (adv18 F1)
         self.timed_out = False  # the grader killed the child at a deadline (not the system, not the child itself)
         self.threads = False  # the answer tried to start a thread (refused; the exercise scores 0)
 
@@ -1229,13 +1297,24 @@ class Sandbox:
                     else "not implemented yet."
             else:
                 self.problem = f"your answer cell raised {message['type']}: {self._explained(message['message'][:300])}"
+                line = message.get("line")
+                if message.get("stopped") is True and isinstance(line, int) and line > 0:
+                    self.problem += (f" (line {line}). A cell stops at its first error, in Jupyter and here: the lines "
+                                     f"after line {line} did not run")
+                    self.problem += f", so {self.name} was never defined." if re.search(
+                        rf"\b{re.escape(self.name)}\b", "\n".join(self.source.splitlines()[line:])) else "."
         elif message["op"] == "missing":
             self.problem = f"your answer cell does not define the function {self.name}."
+            if re.match(r"\s*%%timeit\b", self.source) and re.search(rf"\bdef\s+{re.escape(self.name)}\b", self.source):
+                self.problem += (f" IPython runs a %%timeit cell's body in a namespace of its own, so the {self.name} "
+                                 f"it defines is gone when the cell ends (in your notebook too): define {self.name} in "
+                                 "a cell without %%timeit, and time it in another cell.")
         elif message["op"] == "ready":
             self.signature = message["signature"]
             self.isolated = message.get("isolated")
             if isinstance(message.get("cell_error"), str):
                 self.cell_error = message["cell_error"][:300]
+                self.cell_stopped = message.get("stopped") is True
         else:  # e.g. a forged "confinement" report or "returned" written by the cell itself (adv14 F1)
             self.problem = "your answer cell wrote to the grader's channel (a message the grader did not ask for)."
 
