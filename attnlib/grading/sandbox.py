@@ -576,8 +576,7 @@ class _Nothing:
     def __repr__(self):
         return "(not available while grading)"
 
-_CELL_MAGICS_RUN = frozenset({"time", "capture", "prun"})  # their body is the cell's Python (IPython's %%timeit
-# runs its body in a namespace of its own: a def there defines nothing in the notebook, nor here; adv18 F2)
+_CELL_MAGICS_RUN = CELL_MAGICS_RUN_TEXT  # the grader's CELL_MAGICS_RUN, put in below
 _BODY = "<your answer cell, magic body>"  # its line n is line n + 1 of the cell (the magic's line comes first)
 _PRUN_VALUED = "DlsT"  # %prun's options that take a value (IPython: 'D:l:rs:T:q')
 
@@ -785,9 +784,10 @@ def _main():
             exec(compile(ast.Module([statement], []), "<your answer cell>", "exec", flags=flags,
                          dont_inherit=True), ns)
         except BaseException as err:
-            if first is None or not _alone(err):
+            alone = _alone(err)
+            if first is None or not alone:
                 first = _describe_error(err) | {"line": _error_line(err, statement)}
-            if not _alone(err):
+            if not alone:
                 stopped = True
                 skipping = True  # up to the next copied cell of this answer, if any (Run All runs each cell)
     fn = ns.get(request["function"])
@@ -819,6 +819,9 @@ def _main():
 
 _main()
 '''
+CELL_MAGICS_RUN = frozenset({"time", "capture", "prun"})  # their body is the cell's Python, run by the child's
+# _Shell (IPython's %%timeit runs its body in a namespace of its own: a def there defines nothing; adv18 F2)
+CHILD = CHILD.replace("CELL_MAGICS_RUN_TEXT", repr(CELL_MAGICS_RUN))
 CELL_BREAK = "attnlib: the next copied cell of this answer starts here"  # joined copies (nbgrader_step): an error
 # stops its own cell only, as in Run All
 CHILD = CHILD.replace("CELL_BREAK_TEXT", CELL_BREAK)
@@ -899,8 +902,6 @@ def _magic_body_as_python(code: str) -> str:
     return f"get_ipython().run_cell_magic({name!r}, {line!r}, {python_source(body)!r})\n"
 
 
-CELL_MAGICS_RUN = frozenset({"time", "capture", "prun"})  # their body is the cell's Python (the child's
-# _Shell runs these bodies)
 
 
 _FIELDS = {  # what each message from the child must hold (anything else is dropped unread)
