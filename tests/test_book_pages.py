@@ -110,12 +110,36 @@ def test_no_page_shows_raw_myst_markup(built_book):
     assert not {name: found for name, found in shown.items() if found}
 
 
-def test_reading_minutes_counts_prose_code_and_figures():
+def test_reading_minutes_counts_prose_code_figures_and_equations():
     from book_pages import reading_minutes
 
-    assert reading_minutes(2000, 0, 0) == 10
-    assert reading_minutes(2000, 100, 4) == 16
+    assert reading_minutes(1500, 0, 0) == 10
+    assert reading_minutes(1500, 150, 4) == 22
+    assert reading_minutes(1500, 150, 4, 4) == 23
     assert reading_minutes(0, 0, 0) == 1
+
+
+def test_lab_minutes_count_the_exercises():
+    from book_pages import lab_minutes
+
+    assert lab_minutes(0) == 10
+    assert lab_minutes(7) == 80
+    assert lab_minutes(8) == 90
+
+
+def test_every_lab_shows_its_working_time(built_book):
+    """Readers asked how long a lab takes (r58a-d): the line counts the lab's own exercises."""
+    import nbformat
+    import student
+    from book_pages import lab_minutes
+
+    labs = sorted((built_book.html / "notebooks").glob("0*.html"))
+    assert labs
+    for html in labs:
+        line = _page(html).reading
+        assert line, f"{html.name} shows no working time"
+        n = len(student.exercises(nbformat.read(ROOT / "notebooks" / f"{html.stem}.ipynb", 4)))
+        assert line.strip() == f"Working time: about {lab_minutes(n)} minutes ({n} exercises).", line
 
 
 def test_a_glued_figure_counts_once():
@@ -126,7 +150,7 @@ def test_a_glued_figure_counts_once():
     figure = nodes.figure("", nodes.container("", nodes.image(uri="a.png")), nodes.caption("", "Two words."))
     loose = nodes.image(uri="b.png")
     doctree = nodes.section("", nodes.paragraph("", "One two three."), figure, loose)
-    assert page_counts(doctree) == (5, 0, 2)
+    assert page_counts(doctree) == (5, 0, 2, 0)
 
 
 def test_code_the_site_shows_closed_is_not_counted():
@@ -140,4 +164,4 @@ def test_code_the_site_shows_closed_is_not_counted():
 
     shown, closed = cell([]), cell(["tag_hide-input"])
     doctree = nodes.section("", nodes.paragraph("", "One two."), shown, closed, cell(["tag_hide-cell"]))
-    assert page_counts(doctree) == (2, 2, 0)
+    assert page_counts(doctree) == (2, 2, 0, 0)

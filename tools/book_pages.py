@@ -6,8 +6,9 @@
   directive on "How we know" collects the boxes of one chapter and its sub-pages into a table, so
   the page and the index cannot drift apart: the box on the page is the one source.
 * **Reading time.** Each chapter's core page (``book/0N-*.md``) and each deeper page shows how long
-  it takes to read, counted from its words, the code it shows and its figures (:func:`reading_minutes`);
-  the reference pages (intro, glossary, notation, …) do not.
+  a newcomer takes to read it, counted from its words, the code, figures and displayed equations it
+  shows (:func:`reading_minutes`); the reference pages (intro, glossary, notation, …) do not. Each lab
+  shows a working time from its number of exercises (:func:`lab_minutes`).
 * **Forward references.** ``{ahead}`term``` links to a glossary term that a later page defines,
   and says so, so that a reader (and ``tests/test_glossary.py``) can tell it from a term used
   before it was explained.
@@ -28,10 +29,18 @@ FIELDS = ("Compares", "Controls for", "Cannot show", "Tied by")
 REFERENCE_PAGES = {"book/intro", "book/how-we-know", "book/glossary", "book/notation", "book/instructor-guide",
                    "book/bibliography"}
 
-# Reading speed for a first reading of technical prose, and the time a code line or a figure takes.
-WORDS_PER_MINUTE = 200
-CODE_LINES_PER_MINUTE = 20
-MINUTES_PER_FIGURE = 0.25
+# A newcomer's careful first reading of technical prose, and the time a code line, a figure or a displayed
+# equation takes.  Readers in the newcomer role took 1.4 to 2.5 times the times of 200 words and 20 code
+# lines a minute and 15 s a figure (rounds r58a-d); these rates are the instructor guide's too.
+WORDS_PER_MINUTE = 150
+CODE_LINES_PER_MINUTE = 15
+MINUTES_PER_FIGURE = 0.5
+MINUTES_PER_EQUATION = 0.25
+# A lab: running it top to bottom and trying its widgets, then a first attempt at each exercise plus one
+# round with the check's diagnosis.
+MINUTES_TO_RUN_LAB = 10
+MINUTES_PER_EXERCISE = 10
+EXERCISE_TITLE = re.compile(r"Exercise \d+:")
 
 
 # --- experiment boxes -------------------------------------------------------------------------
@@ -176,10 +185,16 @@ def fill_experiment_index(app, doctree, docname):
 
 # --- reading time -----------------------------------------------------------------------------
 
-def reading_minutes(words: int, code_lines: int, figures: int) -> int:
-    """Minutes for a first reading: prose at 200 words a minute, code at 20 lines, 15 s a figure."""
+def reading_minutes(words: int, code_lines: int, figures: int, equations: int = 0) -> int:
+    """Minutes for a newcomer's first reading: prose at 150 words a minute, code at 15 lines, 30 s a
+    figure, 15 s a displayed equation."""
     return max(1, math.ceil(words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE
-                            + figures * MINUTES_PER_FIGURE))
+                            + figures * MINUTES_PER_FIGURE + equations * MINUTES_PER_EQUATION))
+
+
+def lab_minutes(exercises: int) -> int:
+    """Minutes to work through a lab, rounded up to 5."""
+    return 5 * math.ceil((MINUTES_TO_RUN_LAB + MINUTES_PER_EXERCISE * exercises) / 5)
 
 
 # Code cells the site shows closed ("Show code cell source"): not on the main path, like a closed box.
@@ -204,12 +219,16 @@ def _in_figure(node) -> bool:
     return False
 
 
-def page_counts(doctree) -> tuple[int, int, int]:
-    """Words of prose, lines of code shown, and figures on a page (outputs and solutions excluded)."""
-    words = code = figures = 0
+def page_counts(doctree) -> tuple[int, int, int, int]:
+    """Words of prose, lines of code, figures and displayed equations a page shows (outputs, solutions
+    and closed boxes excluded)."""
+    words = code = figures = equations = 0
 
     def walk(node):
-        nonlocal words, code, figures
+        nonlocal words, code, figures, equations
+        if isinstance(node, nodes.math_block):
+            equations += 1
+            return
         if isinstance(node, nodes.literal_block):
             code += len(node.astext().strip().splitlines())
             return
@@ -224,7 +243,7 @@ def page_counts(doctree) -> tuple[int, int, int]:
             walk(child)
 
     walk(doctree)
-    return words, code, figures
+    return words, code, figures, equations
 
 
 def shows_reading_time(docname: str) -> bool:
@@ -232,15 +251,23 @@ def shows_reading_time(docname: str) -> bool:
     return docname.startswith("book/") and docname not in REFERENCE_PAGES
 
 
+def is_lab(docname: str) -> bool:
+    return docname.startswith("notebooks/") and docname.count("/") == 1
+
+
 def add_reading_time(app, doctree):
-    if not shows_reading_time(app.env.docname):
+    docname = app.env.docname
+    if not (shows_reading_time(docname) or is_lab(docname)):
         return
     section = doctree.next_node(nodes.section)
     if section is None:
         return
-    minutes = reading_minutes(*page_counts(doctree))
     note = nodes.paragraph(classes=["reading-time"])
-    note += nodes.emphasis(text=f"Reading time: about {minutes} minutes.")
+    if is_lab(docname):
+        n = sum(1 for title in doctree.findall(nodes.title) if EXERCISE_TITLE.match(title.astext()))
+        note += nodes.emphasis(text=f"Working time: about {lab_minutes(n)} minutes ({n} exercises).")
+    else:
+        note += nodes.emphasis(text=f"Reading time: about {reading_minutes(*page_counts(doctree))} minutes.")
     title = section.next_node(nodes.title)
     section.insert(section.index(title) + 1, note)
 
