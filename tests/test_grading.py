@@ -943,13 +943,13 @@ def test_greedy_generation_with_a_context_window_never_scores(window):
             ids.append(int(probs[-1].argmax()))
         return ids
 
-    greedy = _compiled(catalogue.EXERCISES["06", 2].reference, "greedy_generate")
-    grade = catalogue.EXERCISES["06", 2].grade
+    greedy = _compiled(catalogue.EXERCISES["06", 3].reference, "greedy_generate")
+    grade = catalogue.EXERCISES["06", 3].grade
     passes = [grade(windowed, np.random.default_rng(seed), None).passed for seed in range(draws)]
     assert not any(passes), f"window {window} passed {sum(passes)} of {draws}"
     if window == 4:
         assert all(grade(greedy, np.random.default_rng(seed), None).passed for seed in range(draws))
-    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 2].mistakes) == 8, "catalogued"
+    assert sum(m == "context window" for _, m in catalogue.EXERCISES["06", 3].mistakes) == 8, "catalogued"
 
 
 # --- adv9 F5: float32 arithmetic on the large-score hidden cases --------------------------------
@@ -1738,10 +1738,10 @@ def test_an_answer_that_starts_a_thread_scores_zero_on_that_exercise_with_a_clea
     source = f'''
 import threading, time
 {body}
-def weights_bytes(batch, n_heads, n, itemsize=8):
-{inside}    return batch * n_heads * n * n * itemsize
+def weights_bytes(batch, n_heads, n):
+{inside}    return batch * n_heads * n * n * 8
 '''
-    result = _grade(("07", 3), source, time_limit=5.0)
+    result = _grade(("05", 4), source, time_limit=5.0)
     assert not result.passed and THREADS in result.message, result
     assert not any(_alive(pid) for pid in child_pids)
     # that exercise only: the next one is graded as usual
@@ -1766,19 +1766,19 @@ def test_an_answers_process_killed_by_the_system_is_not_reported_as_too_slow(chi
     memory limit; simulated here by the answer sending it to itself): it is reported as too much memory."""
     source = '''
 import signal
-def weights_bytes(batch, n_heads, n, itemsize=8):
+def weights_bytes(batch, n_heads, n):
     signal.raise_signal(signal.SIGKILL)
 '''
     start = time.perf_counter()
-    result = _grade(("07", 3), source, time_limit=10.0)
+    result = _grade(("05", 4), source, time_limit=10.0)
     assert not result.passed and "memory" in result.message and "did not finish" not in result.message, result
     assert time.perf_counter() - start < 8
     crash = '''
 import os
-def weights_bytes(batch, n_heads, n, itemsize=8):
+def weights_bytes(batch, n_heads, n):
     os._exit(3)
 '''
-    result = _grade(("07", 3), crash, time_limit=10.0)
+    result = _grade(("05", 4), crash, time_limit=10.0)
     assert not result.passed and "exited or crashed" in result.message, result
 
 
@@ -1827,7 +1827,7 @@ def greedy_generate(ids, vocab_size, n_new):
     return ids
 '''
     # the hidden stage's long prompts (the grader asks for 2), without its six short ones: the same prompt kinds
-    result = check_greedy_generate(_in_process(("06", 2), source), rng=np.random.default_rng(0), long_prompts=2)
+    result = check_greedy_generate(_in_process(("06", 3), source), rng=np.random.default_rng(0), long_prompts=2)
     assert not result.passed and "tokens, 1 new)" in result.message and "context window" in result.message, result
 
 
@@ -1869,17 +1869,17 @@ def test_a_prediction_reading_a_lab_variable_fails_the_self_check_as_it_fails_th
     the names its own cell defines, the statement's variables), and says why."""
     from attnlib.checks import check_prediction
 
-    reads_p = _cell("def predicted_patch_count():\n    # 224 / P patches along each side, P = 16 as in the cell "
-                    "above\n    return (224 // P) ** 2\n", "/tmp/ipykernel_0/adv15-f9a.py", P=16)
-    result = check_prediction("Exercise 4", reads_p["predicted_patch_count"], 196, atol=0.5, rtol=0.0)
+    reads_p = _cell("def predicted_weight_growth():\n    # P = 16 as in the cell above: half of it, 4 times the "
+                    "tokens\n    return ((P // 8) ** 2) ** 2\n", "/tmp/ipykernel_0/adv15-f9a.py", P=16)
+    result = check_prediction("Exercise 5", reads_p["predicted_weight_growth"], 16, atol=0.5, rtol=0.0)
     assert not result.passed and "name 'P' is not defined" in result.message
     assert "not the lab's other variables" in result.message
-    graded = _grade(("06", 4), "def predicted_patch_count():\n    return (224 // P) ** 2\n")
+    graded = _grade(("06", 5), "def predicted_weight_growth():\n    return ((P // 8) ** 2) ** 2\n")
     assert not graded.passed and "not the lab's other variables" in graded.message, graded
     # the same number defined in the answer cell itself is the grader's too: both accept it
-    own = _cell("P = 16\n\n\ndef predicted_patch_count():\n    return (224 // P) ** 2\n",
+    own = _cell("P = 16\n\n\ndef predicted_weight_growth():\n    return ((P // 8) ** 2) ** 2\n",
                 "/tmp/ipykernel_0/adv15-f9b.py", P=99)
-    assert check_prediction("Exercise 4", own["predicted_patch_count"], 196, atol=0.5, rtol=0.0).passed
+    assert check_prediction("Exercise 5", own["predicted_weight_growth"], 16, atol=0.5, rtol=0.0).passed
     reads_n = _cell("def predicted_changed_outputs():\n    return sum(1 for i in range(n) if n - 1 <= i)\n",
                     "/tmp/ipykernel_0/adv15-f9c.py", n=6)
     assert not check_prediction("Exercise 5", reads_n["predicted_changed_outputs"], 1, atol=0.5, rtol=0.0).passed
@@ -1905,10 +1905,10 @@ def test_a_prediction_calling_an_array_method_on_values_fails_the_self_check_as_
 
 
 RIGHT_ANSWERS_ADV15 = {
-    "F7": (("07", 3), '''
-def weights_bytes(batch, n_heads, n, itemsize=8):
+    "F7": (("05", 4), '''
+def weights_bytes(batch, n_heads, n):
     weights = np.empty((batch, n_heads, n, n))  # float64, 8 bytes per number
-    return weights.nbytes // 8 * itemsize
+    return weights.nbytes
 '''),
     "F8": (("02", 6), '''
 def oracle_recall_with_scale(scale):

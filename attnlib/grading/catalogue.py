@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import attnlib as al
-from attnlib import induction as _ind
 from attnlib import recall as _recall
 from attnlib import rnn as _rnn
 from attnlib.checks import (
@@ -483,8 +482,9 @@ def prediction(lab: str, number: int, function: str, measure, reference: str, wr
             import numpy
             return 1.0
         ''')  # numpy is out of reach: a measurement cannot be run in place of the prediction
+    named = [w if isinstance(w, tuple) else (w, None) for w in wrong]  # a (source, message) pair is diagnosed
     return add(Exercise(lab, number, function, grade, data=data, reference=reference, plain=True,
-                        mistakes=[(w, None) for w in [*wrong, *cheats, measuring]], right=list(right)))
+                        mistakes=[*named, *[(w, None) for w in [*cheats, measuring]]], right=list(right)))
 
 
 def _lab1_twice(rng):
@@ -2109,8 +2109,8 @@ add(Exercise("06", 1, "causal_weights", _grade_causal_weights, helpers=al_helper
 
 
 def _grade_generate(fn, rng, data):
-    return then(lambda: check_greedy_generate(fn, name=exercise_name(2)),
-                lambda: check_greedy_generate(fn, name=hidden(2), rng=rng, short_prompts=6, long_prompts=1))
+    return then(lambda: check_greedy_generate(fn, name=exercise_name(3)),
+                lambda: check_greedy_generate(fn, name=hidden(3), rng=rng, short_prompts=6, long_prompts=1))
 
 
 def _windowed(last: int) -> str:
@@ -2124,7 +2124,7 @@ def _windowed(last: int) -> str:
         ''')
 
 
-add(Exercise("06", 2, "greedy_generate", _grade_generate,
+add(Exercise("06", 3, "greedy_generate", _grade_generate,
              helpers={"al": {"toy_lm.next_token_head": "attnlib.toy_lm.next_token_head"}}, reference=src('''
     def greedy_generate(ids, vocab_size, n_new):
         ids = np.asarray(ids)
@@ -2183,15 +2183,15 @@ add(Exercise("06", 2, "greedy_generate", _grade_generate,
 def _grade_patches(fn, rng, data):
     ref = lambda image, P: al.vision.image_to_patches(image, P)  # noqa: E731
     return then(
-        lambda: check_function(exercise_name(3), fn, ref,
+        lambda: check_function(exercise_name(4), fn, ref,
                                [(rng.random((32, 48, 3)), 16), (np.arange(48.0).reshape(4, 4, 3), 2)],
-                               mistakes=mistakes("06", 3)),
-        lambda: check_function(hidden(3), fn, ref,
+                               mistakes=mistakes("06", 4)),
+        lambda: check_function(hidden(4), fn, ref,
                                [(rng.normal(size=(6, 9, 1)), 3), (rng.normal(size=(8, 4, 2)), 4),
-                                (rng.normal(size=(5, 5, 3)), 1)], mistakes=mistakes("06", 3)))
+                                (rng.normal(size=(5, 5, 3)), 1)], mistakes=mistakes("06", 4)))
 
 
-add(Exercise("06", 3, "my_patches", _grade_patches, reference=src('''
+add(Exercise("06", 4, "my_patches", _grade_patches, reference=src('''
     def my_patches(image, P):
         image = np.asarray(image, dtype=float)
         H, W, C = image.shape
@@ -2218,25 +2218,41 @@ add(Exercise("06", 3, "my_patches", _grade_patches, reference=src('''
         '''), "each patch is flattened column by column; keep its pixel rows in order."),
 ]))
 
-prediction("06", 4, "predicted_patch_count",
-           lambda: al.vision.image_to_patches(np.zeros((224, 224, 3)), 16).shape[0], src('''
-    def predicted_patch_count():
-        return (224 // 16) ** 2
-    '''), [src('''
-    def predicted_patch_count():
-        return 224 // 16
-    '''), src('''
-    def predicted_patch_count():
-        return 224 * 224 // 16
-    ''')], atol=0.5, rtol=0.0)
+def _patch_weight_growth():
+    """Lab 6 Exercise 5's experiment: one head's weights over a 224 x 224 image's patches, 8 x 8 against 16 x 16."""
+    sizes = {}
+    for P in (16, 8):
+        tokens = al.vision.image_to_patches(np.zeros((224, 224, 3)), P)  # (n, P * P * 3)
+        sizes[P] = al.scaled_dot_product_attention(tokens, tokens, tokens)[1].size  # n * n weights
+    return sizes[8] / sizes[16]
+
+
+prediction("06", 5, "predicted_weight_growth", _patch_weight_growth, src('''
+    def predicted_weight_growth():
+        return ((224 // 8) ** 2 / (224 // 16) ** 2) ** 2
+    '''), [(src('''
+    def predicted_weight_growth():
+        return 4.0
+    '''), "4 is how much the number of tokens grows. One head computes a weight for every (query, key) pair: "
+         "n x n weights, so the bill grows with the square of the token count"),
+    (src('''
+    def predicted_weight_growth():
+        return 2.0
+    '''), "halving the patch side doubles the patches along each side of the image, and an image has two sides; "
+         "then one head computes n x n weights for n tokens"),
+    (src('''
+    def predicted_weight_growth():
+        return 1 / 16
+    '''), "smaller patches cut the image into more tokens, not fewer: the bill grows"),
+], atol=0.5, rtol=0.0)
 
 
 def _grade_image_to_text(fn, rng, data):
-    return then(lambda: check_image_to_text(fn, name=exercise_name(5)),
-                lambda: check_image_to_text(fn, seed=int(rng.integers(2**31)), name=hidden(5)))
+    return then(lambda: check_image_to_text(fn, name=exercise_name(6)),
+                lambda: check_image_to_text(fn, seed=int(rng.integers(2**31)), name=hidden(6)))
 
 
-add(Exercise("06", 5, "image_to_text", _grade_image_to_text, reference=src('''
+add(Exercise("06", 6, "image_to_text", _grade_image_to_text, reference=src('''
     def image_to_text(W_stream, n_text):
         W_stream = np.asarray(W_stream, dtype=float)
         block = W_stream[n_text:, :n_text]
@@ -2264,48 +2280,29 @@ add(Exercise("06", 5, "image_to_text", _grade_image_to_text, reference=src('''
 ]))
 
 
-def _grade_offset(fn, rng, data):
-    patterns = [np.tril(rng.random((2 * n, 2 * n))) for n in (3, 12)]
-    batch = np.tril(rng.random((3, 10, 10)))
-    return then(
-        lambda: check_function(exercise_name(6), fn, _ind.offset_score,
-                               [(patterns[0], 1), (patterns[0], 3), (patterns[1], 11)], mistakes=mistakes("06", 6)),
-        lambda: check_function(hidden(6), fn, _ind.offset_score,
-                               [(batch, 0), (batch, 4), (batch, 5), (np.tril(rng.random((14, 14))), 6)],
-                               mistakes=mistakes("06", 6)))
+FIXED_LENGTH = 12  # Lab 6 section 6 trains on |r| = 12 only; its cell asserts the strongest head looks L - 1 back
 
 
-add(Exercise("06", 6, "my_offset_score", _grade_offset, reference=src('''
-    def my_offset_score(W, offset):
-        L = W.shape[-1] // 2
-        i = np.arange(L, 2 * L)
-        return W[..., i, i - offset].mean(axis=-1)
-    '''), mistakes=[
+prediction("06", 7, "predicted_offset", lambda: FIXED_LENGTH - 1, src('''
+    def predicted_offset():
+        L = 12
+        return L - 1
+    '''), [(src('''
+    def predicted_offset():
+        return 12
+    '''), "position i - 12 holds the same token as position i, which the model already sees; the token to "
+         "predict is the one that came after it in the first copy, one place further right"),
     (src('''
-        def my_offset_score(W, offset):
-            L = W.shape[-1] // 2
-            i = np.arange(L, 2 * L)
-            return W[..., i, i + offset - 2 * offset].sum(axis=-1)
-        '''), "sum"),
+    def predicted_offset():
+        return 13
+    '''), "position i - 13 holds the token before the earlier copy of x_i; the token to predict came after "
+         "that copy, not before it"),
     (src('''
-        def my_offset_score(W, offset):
-            L = W.shape[-1] // 2
-            i = np.arange(0, L)
-            return W[..., i + L, i].mean(axis=-1) if offset == L else W[..., i, np.maximum(i - offset, 0)].mean(axis=-1)
-        '''), "first copy"),
-    (src('''
-        def my_offset_score(W, offset):
-            L = W.shape[-1] // 2
-            i = np.arange(L, 2 * L)
-            return W[..., i - offset, i].mean(axis=-1)
-        '''), "transposed"),
-    (src('''
-        def my_offset_score(W, offset):
-            L = W.shape[-1] // 2
-            i = np.arange(L, 2 * L)
-            return W[..., i, i - offset - 1].mean(axis=-1)
-        '''), "off by one"),
-]))
+    def predicted_offset():
+        return 1
+    '''), "position i - 1 is the previous token of the second copy; the token to predict already appeared "
+         "in the first copy, a whole run of tokens back"),
+], atol=0.5, rtol=0.0)
 
 FAR_BELOW_MASKED = ("These allowed scores are all far below 0 (about -1000 to -1e35) and the masked ones are not: "
                     "a finite fill on the masked scores (0, -1e9, ...) still sets the row's maximum, so the allowed "
@@ -2487,35 +2484,43 @@ add(Exercise("07", 2, "mha_shapes", _grade_mha_shapes, reference=src('''
     ''')]))
 
 
-def _grade_bytes4(fn, rng, data):
-    return then(lambda: check_weights_bytes(fn, name=exercise_name(3)),
-                lambda: check_function(hidden(3), fn, lambda b, h, n, itemsize=8: b * h * n * n * itemsize,
-                                       # adv15 F7: 16 heads of 2048 tokens in float16; also under the grader's
-                                       # 2 GB when an answer builds the array in float64 (512 MiB) to read .nbytes
-                                       [(7, 3, 100), (1, 16, 2048, 2), (2, 1, 1, 4)]))
+def _max_tokens_16gib():
+    """Lab 7 Exercise 3's experiment: the weights of 32 heads in float32, measured at 64 and 128 tokens, extended to
+    16 GiB (the check cannot build 16 GiB)."""
+    m = np.random.default_rng(23)
+    nbytes = {}
+    for n in (64, 128):
+        Q = m.normal(size=(1, 32, n, 8)).astype(np.float32)  # (batch, heads, n, d_k)
+        nbytes[n] = al.scaled_dot_product_attention(Q, Q, Q)[1].nbytes
+    if nbytes[128] != 4 * nbytes[64]:
+        raise RuntimeError(f"the weights should grow like n squared: {nbytes}")
+    return int((16 * 2**30 / (nbytes[64] / 64**2)) ** 0.5)
 
 
-add(Exercise("07", 3, "weights_bytes", _grade_bytes4, reference=src('''
-    def weights_bytes(batch, n_heads, n, itemsize=8):
-        return batch * n_heads * n * n * itemsize
-    '''), mistakes=[
+prediction("07", 3, "predicted_max_tokens", _max_tokens_16gib, src('''
+    def predicted_max_tokens():
+        return int((16 * 2**30 / (1 * 32 * 4)) ** 0.5)
+    '''), [(src('''
+    def predicted_max_tokens():
+        return int((16 * 2**30 / 4) ** 0.5)
+    '''), "this is the length for one head. Each of the 32 heads keeps its own n x n weights"),
     (src('''
-        def weights_bytes(batch, n_heads, n, itemsize=8):
-            return f"{batch * n_heads * n * n * itemsize}"
-        '''), "text"),
+    def predicted_max_tokens():
+        return int((16 * 2**30 / 32) ** 0.5)
+    '''), "this counts numbers, not bytes: each float32 number takes 4 bytes"),
     (src('''
-        def weights_bytes(batch, n_heads, n, itemsize=8):
-            return batch * n_heads * n * n * 8
-        '''), "itemsize"),
+    def predicted_max_tokens():
+        return int((16 * 2**30 / (32 * 8)) ** 0.5)
+    '''), "8 bytes is a float64 number; the layer runs in float32, 4 bytes per number"),
     (src('''
-        def weights_bytes(batch, n_heads, n, itemsize=8):
-            return batch * n_heads * n * n
-        '''), "entries"),
+    def predicted_max_tokens():
+        return int((16e9 / (32 * 4)) ** 0.5)
+    '''), "a GiB is 2**30 bytes (1,073,741,824), not 10**9"),
     (src('''
-        def weights_bytes(batch, n_heads, n, itemsize=8):
-            return batch * n_heads * n * itemsize
-        '''), "n"),
-]))
+    def predicted_max_tokens():
+        return 16 * 2**30 // (32 * 4)
+    '''), "the weights hold n x n numbers per head, one for every (query, key) pair: take a square root"),
+], rtol=0.01)
 
 
 def _grade_leaks(fn, rng, data):
@@ -3078,16 +3083,16 @@ AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: th
 
 
 def _grade_fixed_causal(fn, rng, data):
-    return then(lambda: check_function(exercise_name(7), fn, _causal_ref,
+    return then(lambda: check_function(exercise_name(2), fn, _causal_ref,
                                        [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),),
                                         (np.array([[2.0]]),), (future_dominates(rng),),
                                         (rng.normal(size=(4, 4)) + 1e3,)],
-                                       mistakes=mistakes("06", 7)),
-                lambda: _below_any_fill(fn, rng, hidden(7)),
-                lambda: _already_masked(fn, rng, hidden(7)))
+                                       mistakes=mistakes("06", 2)),
+                lambda: _below_any_fill(fn, rng, hidden(2)),
+                lambda: _already_masked(fn, rng, hidden(2)))
 
 
-add(Exercise("06", 7, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
+add(Exercise("06", 2, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
              reference=src('''
     def fixed_causal_weights(S):
         S = np.asarray(S, dtype=float)
