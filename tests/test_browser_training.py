@@ -85,3 +85,28 @@ def test_training_view_follows_its_slider(site, base_url, browser):  # noqa: F81
     root.screenshot(path=shot(PAGE, "-training"))
     page.close()
     assert not problems, problems
+
+
+def test_cross_attention_readout_names_each_key_by_its_own_token(site, base_url, browser):  # noqa: F811
+    """On the translator page the keys are the source words and every key is allowed: the readout under a
+    table lists a row's three largest weights over all keys, each named by its key's token (a reader's report,
+    c59e: it named keys by the query labels and kept only keys up to the row's index, as if causal)."""
+    page_name = "book/translator.html"
+    problems = []
+    page = open_page(browser, base_url, page_name, problems)
+    wait_for_widgets(page)
+    root = page.locator('[data-attnlib-widget="TrainingView"]').first
+    root.scroll_into_view_if_needed()
+    state = embedded_state(page, root.get_attribute("data-uid"))
+    key_tokens = state["key_tokens"]
+    assert key_tokens and not state["causal"], "the translator's view should be cross-attention"
+    select = root.locator("select")
+    for i in (0, len(select.locator("option").all()) - 1):
+        select.select_option(str(i))
+        _, W = shown(root)
+        line = root.locator(".attnlib-train-readout").first.inner_text()
+        top = np.argsort(-W[0][i], kind="stable")[:3]
+        for j in top:
+            assert f"key {j} ({key_tokens[j]})" in line, (i, line, top)
+    page.close()
+    assert not problems, problems

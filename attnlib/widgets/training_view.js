@@ -135,9 +135,9 @@ function render({ model, el }) {
     layersBox.setAttribute("data-weights", JSON.stringify(W));
     const i = Number(rowSelect.value); // one query row's weights, largest first, as readable text
     W.forEach((layer, l) => {
-      const top = layer[i].map((w, j) => [w, j]).filter(([, j]) => j <= i).sort((a, b) => b[0] - a[0]).slice(0, 3);
+      const top = layer[i].map((w, j) => [w, j]).filter(([, j]) => !causal || j <= i).sort((a, b) => b[0] - a[0]).slice(0, 3);
       rowLines[l].textContent = `${layerNames[l]}, query ${i}: `
-        + top.map(([w, j]) => `key ${j} (${tokens[j]}) ${attnFmt(w, 2)}`).join(", ");
+        + top.map(([w, j]) => `key ${j} (${keyTokens[j]}) ${attnFmt(w, 2)}`).join(", ");
       tables[l].forEach((cells, r) => cells[0].parentElement.classList.toggle("attnlib-train-picked", r === i));
     });
     root.setAttribute("data-checkpoint", String(k));
