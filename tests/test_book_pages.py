@@ -153,6 +153,20 @@ def test_a_glued_figure_counts_once():
     assert page_counts(doctree) == (5, 0, 2, 0)
 
 
+def test_a_closed_design_dropdown_is_not_counted():
+    """sphinx-design's ``{dropdown}`` marks its container with attributes, not a class: closed, its words are off
+    the main path like a closed admonition's; opened (``:open:``), they count."""
+    from book_pages import page_counts
+    from docutils import nodes
+
+    def box(opened):
+        return nodes.container("", nodes.paragraph("", "Four words in here."), design_component="dropdown",
+                               opened=opened)
+
+    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(False))) == (2, 0, 0, 0)
+    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(True))) == (6, 0, 0, 0)
+
+
 def test_code_the_site_shows_closed_is_not_counted():
     """A cell tagged hide-input or hide-cell is closed until a reader opens it: its code is no more on the
     main path than a closed box's."""

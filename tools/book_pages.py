@@ -201,9 +201,14 @@ def lab_minutes(exercises: int) -> int:
 HIDDEN_CELLS = {"tag_hide-input", "tag_hide-cell"}
 
 
+def _closed_dropdown(node) -> bool:
+    """sphinx-design's ``{dropdown}``: a container marked by attributes, not classes; closed unless ``:open:``."""
+    return isinstance(node, nodes.Element) and node.get("design_component") == "dropdown" and not node.get("opened")
+
+
 def _skip(node) -> bool:
     classes = set(node.get("classes", [])) if isinstance(node, nodes.Element) else set()
-    return isinstance(node, (nodes.literal_block, nodes.math_block, nodes.raw, nodes.comment,
+    return _closed_dropdown(node) or isinstance(node, (nodes.literal_block, nodes.math_block, nodes.raw, nodes.comment,
                              nodes.citation, nodes.footnote)) or bool(classes & {"cell_output", "dropdown",
                                                                                   "toggle", "solution",
                                                                                   *HIDDEN_CELLS})
