@@ -829,26 +829,25 @@ add(Exercise("02", 4, "position_weights", _grade_position_weights,
         '''), "your scores are also divided by sqrt(d_pe); here the scale is the only factor."),
 ]))
 
-prediction("02", 5, "predicted_weight_without_scale",
-           lambda: _recall.query_attention(np.zeros((20, 1)), _recall.oracle_query(1, d_pe=32, scale=1e-6))[1][7, 7],
+prediction("02", 5, "predicted_neighbour_ratio",
+           lambda: (lambda W: W[7, 8] / W[7, 6])(
+               _recall.query_attention(np.zeros((20, 1)), _recall.oracle_query(1, d_pe=32, scale=1.0))[1]),
            src('''
-    def predicted_weight_without_scale():
-        return 1 / 20
-    '''), [src('''
-    def predicted_weight_without_scale():
+    def predicted_neighbour_ratio():
         return 1.0
+    '''), [src('''
+    def predicted_neighbour_ratio():
+        return 2.0  # the state after p + 1 has read token p
     '''), src('''
-    def predicted_weight_without_scale():
+    def predicted_neighbour_ratio():
+        return 0.5
+    '''), src('''
+    def predicted_neighbour_ratio():
         return 0.0
-    '''), src('''
-    def predicted_weight_without_scale():
-        return 1 / 21  # adv7 F4: off by one position
-    '''), src('''
-    def predicted_weight_without_scale():
-        return 1 / 19
     ''')], rtol=0.01,
-           explanation="With scale 1e-6 every score is almost 0, the softmax of equal scores is uniform, and the "
-                       "query cannot single out its position: 1/n each.")
+           explanation="PE_p . PE_j depends only on how far apart p and j are, so the two neighbours get equal "
+                       "scores and equal weights: the query cannot tell the state that has read token p from the "
+                       "one that has not.")
 
 
 def _grade_oracle_recall(fn, rng, data):
