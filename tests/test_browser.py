@@ -327,6 +327,16 @@ def embedded_state(page, uid) -> dict:
     raise AssertionError(f"no embedded state for widget {uid}")
 
 
+def first_widget(browser, base_url, path, name, problems):
+    """Open ``path``, wait for its widgets, and return the page, the first ``name`` widget (scrolled into
+    view) and the model state Python embedded for it."""
+    page = open_page(browser, base_url, path, problems)
+    wait_for_widgets(page)
+    root = page.locator(f'[data-attnlib-widget="{name}"]').first
+    root.scroll_into_view_if_needed()
+    return page, root, embedded_state(page, root.get_attribute("data-uid"))
+
+
 def test_the_site_uses_no_third_party_script(site):
     """Belt and braces for the request log: no page even names a script or stylesheet on another host."""
     pattern = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//(?!127\.0\.0\.1)[^"]+"[^>]*>')

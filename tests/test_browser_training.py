@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 import pytest
-from test_browser import TOL, embedded_state, open_page, shot, wait_for_widgets
+from test_browser import TOL, embedded_state, first_widget, open_page, shot, wait_for_widgets
 
 # site, base_url and browser are the session fixtures of tests/conftest.py, shared with test_browser.py.
 
@@ -91,13 +91,8 @@ def test_cross_attention_readout_names_each_key_by_its_own_token(site, base_url,
     """On the translator page the keys are the source words and every key is allowed: the readout under a
     table lists a row's three largest weights over all keys, each named by its key's token (a reader's report,
     c59e: it named keys by the query labels and kept only keys up to the row's index, as if causal)."""
-    page_name = "book/translator.html"
     problems = []
-    page = open_page(browser, base_url, page_name, problems)
-    wait_for_widgets(page)
-    root = page.locator('[data-attnlib-widget="TrainingView"]').first
-    root.scroll_into_view_if_needed()
-    state = embedded_state(page, root.get_attribute("data-uid"))
+    page, root, state = first_widget(browser, base_url, "book/translator.html", "TrainingView", problems)
     key_tokens = state["key_tokens"]
     assert key_tokens and not state["causal"], "the translator's view should be cross-attention"
     select = root.locator("select")

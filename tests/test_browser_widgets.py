@@ -20,6 +20,7 @@ from test_browser import (
     SHOWN,
     TOL,
     embedded_state,
+    first_widget,
     open_page,
     shot,
     wait_for_widgets,
@@ -293,11 +294,7 @@ def test_model_view_on_the_real_transformer_page(widgets, base_url, browser):
     assert "ModelView" in widgets.get(path, []), f"{path} shows no ModelView"
     attentions = attnlib.pretrained.load_minilm()("The cat sat on the mat.").attentions  # (6, 12, n, n)
     problems = []
-    page = open_page(browser, base_url, path, problems)
-    wait_for_widgets(page)
-    root = page.locator('[data-attnlib-widget="ModelView"]').first
-    root.scroll_into_view_if_needed()
-    state = embedded_state(page, root.get_attribute("data-uid"))
+    page, root, state = first_widget(browser, base_url, path, "ModelView", problems)
     assert len(state["layer_names"]) * len(state["head_names"]) == 72
     drive_model_view(page, root, state, path, expected=lambda layer, head: attentions[layer, head])
     root.screenshot(path=shot(path, "-modelview"))
