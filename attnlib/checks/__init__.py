@@ -111,11 +111,36 @@ __all__ = [
     "check_value",
     "check_weights_bytes",
     "compare_arrays",
+    "explanation",
     "failed",
     "mistakes",
     "passed",
     "run_answer",
 ]
+
+
+def explanation(lab: str, number: int) -> str:
+    """Why the measurement of predict-then-measure exercise ``number`` of lab ``lab`` comes out as it does.
+
+    A check cell passes it to ``check_prediction(..., explanation=explanation("04", 6))``: the reason
+    stays out of sight in the notebook until the learner has predicted and run the check.
+
+    Examples
+    --------
+    >>> explanation("01", 5).startswith("With σ = 100 all scores")
+    True
+    >>> explanation("04", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: exercise 1 of lab 04 is not a prediction; predictions: ...
+    """
+    from attnlib.grading.catalogue import EXPLANATIONS
+
+    key = (str(lab), int(number))
+    if key not in EXPLANATIONS:
+        known = ", ".join(f"lab {lab_} exercise {n}" for lab_, n in sorted(EXPLANATIONS))
+        raise ValueError(f"exercise {number} of lab {lab} is not a prediction; predictions: {known}")
+    return EXPLANATIONS[key]
 
 
 def mistakes(lab: str, number: int, **data) -> list:

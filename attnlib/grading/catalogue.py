@@ -90,6 +90,7 @@ class Exercise:
 
 
 EXERCISES: dict[tuple[str, int], Exercise] = {}
+EXPLANATIONS: dict[tuple[str, int], str] = {}  # a prediction's "why the measurement is what it is"
 LABS = {"01": "01-what-is-attention", "02": "02-the-problem-attention-solves", "03": "03-how-attention-works",
         "04": "04-types-of-attention", "05": "05-why-attention-is-revolutionary", "06": "06-real-world-impact",
         "07": "07-key-takeaway"}
@@ -463,7 +464,12 @@ add(Exercise("01", 4, "nearest_key_lookup", _grade_nearest, data=_lab1_data, ref
 
 def prediction(lab: str, number: int, function: str, measure, reference: str, wrong: list, *, rtol=0.05,
                atol=0.0, explanation="", data=None, right=()):
-    """A predict-then-measure exercise: the prediction runs without the measurement, compared here."""
+    """A predict-then-measure exercise: the prediction runs without the measurement, compared here.
+
+    ``explanation`` (why the measurement comes out as it does) is kept here, not in the lab's check cell,
+    so that a learner reads it only after predicting: the check cell asks for it with ``explanation(lab, n)``.
+    """
+    EXPLANATIONS[(lab, number)] = explanation
 
     def grade(fn, rng, data):
         return check_prediction(exercise_name(number), fn, measure(), rtol=rtol, atol=atol, explanation=explanation,
