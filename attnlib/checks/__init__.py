@@ -129,7 +129,7 @@ def explanation(lab: str, number: int) -> str:
     --------
     >>> explanation("01", 5).startswith("With σ = 100 all scores")
     True
-    >>> explanation("04", 1)
+    >>> explanation("04", 1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: exercise 1 of lab 04 is not a prediction; predictions: ...
