@@ -35,6 +35,7 @@ NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "_panels_static
 TOL = 1e-6
 SHOWN = 5e-4 + 1e-9  # display-only views (ModelView, AttentionMap, TrainingView) keep weights to 3 decimals
 HTML_BUDGET = 150_000  # gzip-compressed bytes of a page's HTML, its embedded widget state included
+PHONE = 390  # px: the narrowest window the site is checked in (a phone held upright)
 
 
 # The site, its server and the browser are session fixtures in conftest.py (shared by every browser test).
@@ -50,6 +51,7 @@ class PageReport:
     widgets: list[str] = field(default_factory=list)  # data-attnlib-widget names on the page
     n_views: int = 0  # widget views embedded in the page
     responses: dict[str, str] = field(default_factory=dict)  # URL -> content type of every response
+    phone_width: int = 0  # the page's scroll width in a 390 px wide window (a phone)
 
 
 def open_page(browser, base_url, path, problems):
@@ -192,6 +194,8 @@ async def _survey_page(contexts, base_url, path) -> PageReport:
             "[data-attnlib-widget]", "els => els.map((e) => e.dataset.attnlibWidget)")
         await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))  # inline: no request
         report.axe = await page.evaluate(AXE_RUN)
+        await page.set_viewport_size({"width": PHONE, "height": 900})
+        report.phone_width = await page.evaluate("document.documentElement.scrollWidth")
     except Exception as err:  # a page that never settles is a problem of that page
         report.problems.append(f"{type(err).__name__}: {err}")
     finally:
@@ -276,6 +280,13 @@ def test_axe_finds_no_serious_or_critical_violation(reports):
     bad = {p: [v for v in r.axe if v["impact"] in ("serious", "critical")] for p, r in reports.items()}
     bad = {p: v for p, v in bad.items() if v}
     assert not bad, json.dumps(bad, indent=1)[:6000]
+
+
+def test_every_page_fits_a_phone(reports):
+    """No page scrolls sideways in a 390 px window: a long name, address or table wraps or scrolls inside itself
+    (the bibliography was 426 px wide: a quoted `nn.functional.scaled_dot_product_attention`)."""
+    wide = {p: r.phone_width for p, r in reports.items() if r.phone_width > PHONE}
+    assert not wide, f"pages wider than a {PHONE} px phone (scroll width in px): {wide}"
 
 
 def test_every_embedded_widget_renders(reports):
