@@ -1910,20 +1910,14 @@ def weights_bytes(batch, n_heads, n):
     weights = np.empty((batch, n_heads, n, n))  # float64, 8 bytes per number
     return weights.nbytes
 '''),
-    "F8": (("02", 6), '''
-def oracle_recall_with_scale(scale):
-    H_tr, H_te = encoded[d]
-    query = recall.oracle_query(d, scale=scale)
-    A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
-    return recall.position_recall(A_tr, A_te, train, test).mean()
-'''),
 }
 
 
 @pytest.mark.parametrize("finding", sorted(RIGHT_ANSWERS_ADV15))
 def test_right_answers_that_failed_the_grader_score(finding):
     """adv15 F7 (a lazy float64 array of the hidden sizes needed 4 GiB; now 512 MiB: 16 heads of 2,048 tokens) and
-    F8 (the statement's `d` was not given). F10 (rnn.rnn_step in 02/7) is a right answer of the catalogue."""
+    F8 (the statement's `d` was not given; that exercise, 02/6, is a prediction since r61). F10 (rnn.rnn_step in
+    02/7) is a right answer of the catalogue."""
     key, source = RIGHT_ANSWERS_ADV15[finding]
     result = _grade(key, source)
     assert result.passed, result
@@ -1931,8 +1925,8 @@ def test_right_answers_that_failed_the_grader_score(finding):
 
 def test_a_name_the_grader_does_not_give_is_explained_inside_the_function_too():
     """adv15 F8: a NameError of a lab variable inside the function came without the "runs the cell alone" hint."""
-    result = _grade(("02", 6), catalogue.EXERCISES["02", 6].reference.replace("HIDDEN_SIZES[-1]", "SIZES[-1]"))
-    assert not result.passed and "runs this answer cell alone" in result.message and "HIDDEN_SIZES" in result.message
+    result = _grade(("02", 3), catalogue.EXERCISES["02", 3].reference.replace("VOCAB)", "N_VOCAB)"))
+    assert not result.passed and "runs this answer cell alone" in result.message and "N_VOCAB" in result.message
 
 
 # --- adv16: honest mistakes that scored, and a right answer that failed ----------------------------
