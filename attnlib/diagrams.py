@@ -101,7 +101,7 @@ def pipeline(Q, K, V, mask=None, *, scale=None, weights=None):
 
     Drawn in two rows: the scores, then the weights and the output.  ``weights`` are the
     page's softmax weights (computed by attnlib), drawn as they are.  Colour scales: S and
-    γS share one, so that the scaling shows as paler colours; A is drawn on 0..1; Q, K, V
+    γS share one, so that the scaling shows as paler colours; A on 0..its largest weight; Q, K, V
     and O each on their own.
     """
     Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
@@ -136,8 +136,9 @@ def pipeline(Q, K, V, mask=None, *, scale=None, weights=None):
                  shape_text=f"{n_q}×{n_k}\nfrom {num(scale * scores.min())} to {num(scale * scores.max())}")
     top2 = min(kb[2], sb[2] - 0.5) - 0.9  # the second row, below the first row's notes
     masked = "" if mask is None else "masked "
-    ab = _matrix(ax, 0.6, top2, weights, f"A = softmax({masked}γS)", mask=mask, norm=_norm([0.0, 1.0]),
-                 shape_text=f"n_q×n_k = {n_q}×{n_k}\ncolour 0 to 1")
+    top_w = float(weights.max())  # A on 0..its largest weight, so that each row's favourite key shows
+    ab = _matrix(ax, 0.6, top2, weights, f"A = softmax({masked}γS)", mask=mask, norm=_norm([0.0, top_w]),
+                 shape_text=f"n_q×n_k = {n_q}×{n_k}\ncolour 0 to {top_w:.2f}")
     ax.annotate("", xy=(ab[0] + (ab[1] - ab[0]) / 2, top2 + 0.45), xytext=(gb[0] + (gb[1] - gb[0]) / 2, gb[2] - 0.6),
                 arrowprops={"arrowstyle": "->", "color": _EDGE, "lw": 1.2, "connectionstyle": "arc3,rad=-0.15"})
     ax.text((ab[1] + gb[0]) / 2 + 0.6, (top2 + gb[2]) / 2 - 0.1,
