@@ -1646,7 +1646,9 @@ prediction("04", 6, "predicted_zero_weights", _zero_weights, src('''
     '''), src('''
     def predicted_zero_weights():
         return 0
-    ''')], atol=0.5, rtol=0.0)
+    ''')], atol=0.5, rtol=0.0,
+           explanation="Query i may see keys 0..i, so the n(n - 1)/2 pairs above the diagonal get weight exactly 0; "
+                       "the allowed ones get exp(score) > 0, never exactly 0.")
 
 
 def _grade_equivariance(fn, rng, data):
@@ -1942,7 +1944,9 @@ prediction("05", 5, "predicted_growth", _growth, src('''
     '''), src('''
     def predicted_growth():
         return 1.0
-    ''')])
+    ''')], explanation="Every query has one weight per key: n * n weights, whatever d_k is, so twice the tokens need "
+                        "four times the memory; a narrower d_k makes each score cheaper to compute but leaves their "
+                        "number unchanged.")
 
 # =========================================== Lab 6 ===========================================
 
@@ -2239,7 +2243,9 @@ prediction("06", 5, "predicted_weight_growth", _patch_weight_growth, src('''
     def predicted_weight_growth():
         return 1 / 16
     '''), "smaller patches cut the image into more tokens, not fewer: the bill grows"),
-], atol=0.5, rtol=0.0)
+], atol=0.5, rtol=0.0,
+           explanation="halving the patch side gives 4 times the tokens, and one head computes n x n weights, "
+                       "so 4 x 4 times the weights.")
 
 
 def _grade_image_to_text(fn, rng, data):
@@ -2278,26 +2284,35 @@ add(Exercise("06", 6, "image_to_text", _grade_image_to_text, reference=src('''
 FIXED_LENGTH = 12  # Lab 6 section 6 trains on |r| = 12 only; its cell asserts the strongest head looks L - 1 back
 
 
-prediction("06", 7, "predicted_offset", lambda: FIXED_LENGTH - 1, src('''
-    def predicted_offset():
-        L = 12
-        return L - 1
+SHORTCUT_QUERY, SHORTCUT_TEST_LENGTH = 12, 8  # Exercise 7: where the query at position 12 reads when |r| = 8
+
+prediction("06", 7, "predicted_position", lambda: SHORTCUT_QUERY - (FIXED_LENGTH - 1), src('''
+    def predicted_position():
+        trained_length, i = 12, 12
+        return i - (trained_length - 1)
     '''), [(src('''
-    def predicted_offset():
-        return 12
-    '''), "position i - 12 holds the same token as position i, which the model already sees; the token to "
-         "predict is the one that came after it in the first copy, one place further right"),
+    def predicted_position():
+        return 5
+    '''), "position 5 is where the token to predict sits for |r| = 8 (12 - 8 + 1), but the head never learned to "
+         "find that token: it learned a distance, set by the training sequences, where |r| was always 12"),
     (src('''
-    def predicted_offset():
-        return 13
-    '''), "position i - 13 holds the token before the earlier copy of x_i; the token to predict came after "
-         "that copy, not before it"),
+    def predicted_position():
+        return 4
+    '''), "position 4 holds the earlier copy of the query's own token (12 - 8); the head learned a distance from "
+         "sequences with |r| = 12, not to look for a token"),
     (src('''
-    def predicted_offset():
-        return 1
-    '''), "position i - 1 is the previous token of the second copy; the token to predict already appeared "
-         "in the first copy, a whole run of tokens back"),
-], atol=0.5, rtol=0.0)
+    def predicted_position():
+        return 11
+    '''), "11 is how many places back the head looks; the question asks for the position it lands on, counted "
+         "from 0, starting from the query at position 12"),
+    (src('''
+    def predicted_position():
+        return 0
+    '''), "position 0 is 12 places back: the token that was predicted at |r| = 12 came one place after the "
+         "earlier copy, so the head learned to look one place less far back"),
+], atol=0.5, rtol=0.0,
+    explanation="The head learned a distance, not a token: trained on |r| = 12, it reads 12 - 1 = 11 places back "
+                "at every length, so from position 12 it reads position 1, not the target 12 - 8 + 1 = 5.")
 
 FAR_BELOW_MASKED = ("These allowed scores are all far below 0 (about -1000 to -1e35) and the masked ones are not: "
                     "a finite fill on the masked scores (0, -1e9, ...) still sets the row's maximum, so the allowed "
@@ -2515,7 +2530,7 @@ prediction("07", 3, "predicted_max_tokens", _max_tokens_16gib, src('''
     def predicted_max_tokens():
         return 16 * 2**30 // (32 * 4)
     '''), "the weights hold n x n numbers per head, one for every (query, key) pair: take a square root"),
-], rtol=0.01)
+], rtol=0.01, explanation="32 heads * n * n * 4 bytes must stay within 16 * 2**30 bytes: solve for n, and round down.")
 
 
 def _grade_leaks(fn, rng, data):
@@ -2646,7 +2661,9 @@ prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
     '''), src('''
     def predicted_changed_outputs():
         return [1]
-    ''')], atol=0.5, rtol=0.0)
+    ''')], atol=0.5, rtol=0.0,
+           explanation="Under a causal mask only query n - 1 may attend to key n - 1, so only the last output moves; "
+                       "without a mask all 6 would.")
 
 LARGE_SCORES = 1.25 * 40.0**2  # the size of with_large_scores' scores (1600 and the rest), for ScoresNear
 
