@@ -63,6 +63,17 @@ def test_every_experiment_box_is_in_the_index(built_book):
     assert not stale, f"'How we know' links to boxes that no page has: {stale}"
 
 
+def test_every_experiment_box_says_where_tied_by_is_explained(built_book):
+    """Each box's "Tied by:" label links to "How we know", whose list says what guarded, glued, cited … mean."""
+    label = re.compile(r'<a class="reference internal" href="how-we-know.html"><strong>Tied by:?</strong>')
+    unlinked = {}
+    for html in sorted((built_book.html / "book").glob("*.html")):
+        n_boxes, text = len(_page(html).boxes), html.read_text()
+        if n_boxes and len(label.findall(text)) < n_boxes:
+            unlinked[html.stem] = (n_boxes, len(label.findall(text)))
+    assert not unlinked, f"pages whose experiment boxes' Tied by is not linked (boxes, links): {unlinked}"
+
+
 def test_every_page_that_measures_has_an_experiment_box(built_book):
     """A prose page that computes with code carries at least one experiment box."""
     lacking = []

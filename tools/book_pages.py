@@ -87,6 +87,15 @@ def _box_fields(box: nodes.admonition, docname: str) -> dict:
     return {"title": title.astext()[len("Experiment: "):], "id": box["ids"][0], "items": items}
 
 
+def _link_tied_by(item: nodes.list_item, docname: str) -> None:
+    """The label "Tied by:" of a box links to "How we know", which says what guarded, glued, cited … mean
+    (a reader met "Tied by: guarded, glued" in every box with no word on what it meant: r61d)."""
+    label = item.next_node(nodes.strong)
+    link = addnodes.pending_xref("", label.deepcopy(), refdomain="std", reftype="doc",
+                                 reftarget="/book/how-we-know", refexplicit=True, refwarn=True, refdoc=docname)
+    label.parent.replace(label, link)
+
+
 def collect_experiments(app, doctree):
     env = app.env
     store = env.__dict__.setdefault("attnlib_experiments", {})
@@ -94,6 +103,7 @@ def collect_experiments(app, doctree):
     for box in doctree.findall(nodes.admonition):
         if "experiment" in box["classes"]:
             fields = _box_fields(box, env.docname)
+            _link_tied_by(fields["items"]["Tied by"], env.docname)
             boxes.append({"title": fields["title"], "id": fields["id"],
                           "items": {k: v.deepcopy() for k, v in fields["items"].items()}})
     store[env.docname] = boxes
