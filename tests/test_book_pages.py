@@ -63,6 +63,17 @@ def test_every_experiment_box_is_in_the_index(built_book):
     assert not stale, f"'How we know' links to boxes that no page has: {stale}"
 
 
+def test_every_experiment_box_says_where_tied_by_is_explained(built_book):
+    """Each box's "Tied by:" label links to "How we know", whose list says what guarded, glued, cited … mean."""
+    label = re.compile(r'<a class="reference internal" href="how-we-know.html"><strong>Tied by:?</strong>')
+    unlinked = {}
+    for html in sorted((built_book.html / "book").glob("*.html")):
+        n_boxes, text = len(_page(html).boxes), html.read_text()
+        if n_boxes and len(label.findall(text)) < n_boxes:
+            unlinked[html.stem] = (n_boxes, len(label.findall(text)))
+    assert not unlinked, f"pages whose experiment boxes' Tied by is not linked (boxes, links): {unlinked}"
+
+
 def test_every_page_that_measures_has_an_experiment_box(built_book):
     """A prose page that computes with code carries at least one experiment box."""
     lacking = []
@@ -110,13 +121,22 @@ def test_no_page_shows_raw_myst_markup(built_book):
     assert not {name: found for name, found in shown.items() if found}
 
 
-def test_reading_minutes_counts_prose_code_figures_and_equations():
+def test_reading_minutes_counts_prose_code_figures_equations_and_numbers():
     from book_pages import reading_minutes
 
     assert reading_minutes(1500, 0, 0) == 10
-    assert reading_minutes(1500, 150, 4) == 22
-    assert reading_minutes(1500, 150, 4, 4) == 23
+    assert reading_minutes(1500, 80, 4) == 22
+    assert reading_minutes(1500, 80, 4, 4) == 23
+    assert reading_minutes(1500, 80, 4, 4, 60) == 28  # 5 s a number
     assert reading_minutes(0, 0, 0) == 1
+
+
+def test_a_number_is_a_word_with_a_digit():
+    from book_pages import page_counts
+    from docutils import nodes
+
+    text = "Recall 0.79 at width 64-wide, one in 1/16, and x_2 but not two."
+    assert page_counts(nodes.section("", nodes.paragraph("", text))) == (13, 0, 0, 0, 4)
 
 
 def test_lab_minutes_count_the_exercises():
@@ -150,7 +170,7 @@ def test_a_glued_figure_counts_once():
     figure = nodes.figure("", nodes.container("", nodes.image(uri="a.png")), nodes.caption("", "Two words."))
     loose = nodes.image(uri="b.png")
     doctree = nodes.section("", nodes.paragraph("", "One two three."), figure, loose)
-    assert page_counts(doctree) == (5, 0, 2, 0)
+    assert page_counts(doctree) == (5, 0, 2, 0, 0)
 
 
 def test_a_closed_design_dropdown_is_not_counted():
@@ -163,8 +183,8 @@ def test_a_closed_design_dropdown_is_not_counted():
         return nodes.container("", nodes.paragraph("", "Four words in here."), design_component="dropdown",
                                opened=opened)
 
-    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(False))) == (2, 0, 0, 0)
-    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(True))) == (6, 0, 0, 0)
+    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(False))) == (2, 0, 0, 0, 0)
+    assert page_counts(nodes.section("", nodes.paragraph("", "One two."), box(True))) == (6, 0, 0, 0, 0)
 
 
 def test_code_the_site_shows_closed_is_not_counted():
@@ -178,4 +198,4 @@ def test_code_the_site_shows_closed_is_not_counted():
 
     shown, closed = cell([]), cell(["tag_hide-input"])
     doctree = nodes.section("", nodes.paragraph("", "One two."), shown, closed, cell(["tag_hide-cell"]))
-    assert page_counts(doctree) == (2, 2, 0, 0)
+    assert page_counts(doctree) == (2, 2, 0, 0, 0)

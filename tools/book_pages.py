@@ -29,13 +29,17 @@ FIELDS = ("Compares", "Controls for", "Cannot show", "Tied by")
 REFERENCE_PAGES = {"book/intro", "book/how-we-know", "book/glossary", "book/notation", "book/instructor-guide",
                    "book/bibliography"}
 
-# A newcomer's careful first reading of technical prose, and the time a code line, a figure or a displayed
-# equation takes.  Readers in the newcomer role took 1.4 to 2.5 times the times of 200 words and 20 code
-# lines a minute and 15 s a figure (rounds r58a-d); these rates are the instructor guide's too.
+# A newcomer's careful first reading of technical prose, and the time a code line, a figure, a displayed
+# equation and a number take.  Fitted to the estimates of 19 pages by fresh readers in the newcomer role
+# (round r61; rounds r58-r60 said the same): words and code alone at the old rates (150 words, 15 lines a
+# minute) gave 1.1 to 2.9 times too little, least on prose pages and most on pages dense with numbers;
+# with 5 s for every number a reader meets (a token with a digit: "0.79", "64-wide", "1/16") the times
+# come within 5 minutes of the readers' (root mean square), with no page's bias above 9 minutes.
 WORDS_PER_MINUTE = 150
-CODE_LINES_PER_MINUTE = 15
+CODE_LINES_PER_MINUTE = 8
 MINUTES_PER_FIGURE = 0.5
 MINUTES_PER_EQUATION = 0.25
+MINUTES_PER_NUMBER = 5 / 60
 # A lab: running it top to bottom and trying its widgets, then a first attempt at each exercise plus one
 # round with the check's diagnosis.
 MINUTES_TO_RUN_LAB = 10
@@ -83,6 +87,15 @@ def _box_fields(box: nodes.admonition, docname: str) -> dict:
     return {"title": title.astext()[len("Experiment: "):], "id": box["ids"][0], "items": items}
 
 
+def _link_tied_by(item: nodes.list_item, docname: str) -> None:
+    """The label "Tied by:" of a box links to "How we know", which says what guarded, glued, cited … mean
+    (a reader met "Tied by: guarded, glued" in every box with no word on what it meant: r61d)."""
+    label = item.next_node(nodes.strong)
+    link = addnodes.pending_xref("", label.deepcopy(), refdomain="std", reftype="doc",
+                                 reftarget="/book/how-we-know", refexplicit=True, refwarn=True, refdoc=docname)
+    label.parent.replace(label, link)
+
+
 def collect_experiments(app, doctree):
     env = app.env
     store = env.__dict__.setdefault("attnlib_experiments", {})
@@ -90,6 +103,7 @@ def collect_experiments(app, doctree):
     for box in doctree.findall(nodes.admonition):
         if "experiment" in box["classes"]:
             fields = _box_fields(box, env.docname)
+            _link_tied_by(fields["items"]["Tied by"], env.docname)
             boxes.append({"title": fields["title"], "id": fields["id"],
                           "items": {k: v.deepcopy() for k, v in fields["items"].items()}})
     store[env.docname] = boxes
@@ -185,11 +199,12 @@ def fill_experiment_index(app, doctree, docname):
 
 # --- reading time -----------------------------------------------------------------------------
 
-def reading_minutes(words: int, code_lines: int, figures: int, equations: int = 0) -> int:
-    """Minutes for a newcomer's first reading: prose at 150 words a minute, code at 15 lines, 30 s a
-    figure, 15 s a displayed equation."""
+def reading_minutes(words: int, code_lines: int, figures: int, equations: int = 0, numbers: int = 0) -> int:
+    """Minutes for a newcomer's first reading: prose at 150 words a minute, code at 8 lines, 30 s a
+    figure, 15 s a displayed equation, 5 s a number."""
     return max(1, math.ceil(words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE
-                            + figures * MINUTES_PER_FIGURE + equations * MINUTES_PER_EQUATION))
+                            + figures * MINUTES_PER_FIGURE + equations * MINUTES_PER_EQUATION
+                            + numbers * MINUTES_PER_NUMBER))
 
 
 def lab_minutes(exercises: int) -> int:
@@ -224,13 +239,16 @@ def _in_figure(node) -> bool:
     return False
 
 
-def page_counts(doctree) -> tuple[int, int, int, int]:
-    """Words of prose, lines of code, figures and displayed equations a page shows (outputs, solutions
-    and closed boxes excluded)."""
-    words = code = figures = equations = 0
+NUMBER = re.compile(r"\d")  # a word with a digit in it is a number a reader reads: 0.79, 64-wide, 1/16, x_2
+
+
+def page_counts(doctree) -> tuple[int, int, int, int, int]:
+    """Words of prose, lines of code, figures, displayed equations and numbers (words with a digit, inline
+    maths included) a page shows (outputs, solutions and closed boxes excluded)."""
+    words = code = figures = equations = numbers = 0
 
     def walk(node):
-        nonlocal words, code, figures, equations
+        nonlocal words, code, figures, equations, numbers
         if isinstance(node, nodes.math_block):
             equations += 1
             return
@@ -242,13 +260,15 @@ def page_counts(doctree) -> tuple[int, int, int, int]:
         if _skip(node):
             return
         if isinstance(node, nodes.Text):
-            words += len(node.astext().split())
+            tokens = node.astext().split()
+            words += len(tokens)
+            numbers += sum(1 for token in tokens if NUMBER.search(token))
             return
         for child in node.children:
             walk(child)
 
     walk(doctree)
-    return words, code, figures, equations
+    return words, code, figures, equations, numbers
 
 
 def shows_reading_time(docname: str) -> bool:
