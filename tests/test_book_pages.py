@@ -65,7 +65,8 @@ def test_every_experiment_box_is_in_the_index(built_book):
 
 def test_every_experiment_box_says_where_tied_by_is_explained(built_book):
     """Each box's "Tied by:" label links to "How we know", whose list says what guarded, glued, cited … mean."""
-    label = re.compile(r'<a class="reference internal" href="how-we-know.html"><strong>Tied by:?</strong>')
+    label = re.compile(r'<strong><a class="reference internal" href="how-we-know.html">'
+                       r'<span class="doc">Tied by:?</span></a>')
     unlinked = {}
     for html in sorted((built_book.html / "book").glob("*.html")):
         n_boxes, text = len(_page(html).boxes), html.read_text()

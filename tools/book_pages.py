@@ -91,9 +91,10 @@ def _link_tied_by(item: nodes.list_item, docname: str) -> None:
     """The label "Tied by:" of a box links to "How we know", which says what guarded, glued, cited … mean
     (a reader met "Tied by: guarded, glued" in every box with no word on what it meant: r61d)."""
     label = item.next_node(nodes.strong)
-    link = addnodes.pending_xref("", label.deepcopy(), refdomain="std", reftype="doc",
-                                 reftarget="/book/how-we-know", refexplicit=True, refwarn=True, refdoc=docname)
-    label.parent.replace(label, link)
+    text = label.astext()
+    label.children = []
+    label += addnodes.pending_xref("", nodes.inline(text, text), refdomain="std", reftype="doc",
+                                   reftarget="/book/how-we-know", refexplicit=True, refwarn=True, refdoc=docname)
 
 
 def collect_experiments(app, doctree):
