@@ -132,6 +132,18 @@ def test_reading_minutes_counts_prose_code_figures_equations_and_numbers():
     assert reading_minutes(0, 0, 0) == 1
 
 
+def test_a_citation_counts_as_shown_and_a_figure_text_form_not_at_all():
+    """A citation key (``devlin2018bert``) is read as "[Devlin et al., 2018]": 3 words, 1 number; a glued figure's
+    text form ("<Figure size 640x480 with 1 Axes>") is never shown beside its image."""
+    from book_pages import page_counts
+    from docutils import nodes
+
+    cite = nodes.inline("", "devlin2018bert", classes=["xref", "cite"])
+    figure = nodes.figure("", nodes.container("", nodes.literal_block("", "<Figure size 640x480 with 1 Axes>"),
+                                              nodes.image(uri="a.png")))
+    assert page_counts(nodes.section("", nodes.paragraph("", "As shown ", cite), figure)) == (5, 0, 1, 0, 1)
+
+
 def test_a_number_is_a_word_with_a_digit():
     from book_pages import page_counts
     from docutils import nodes

@@ -231,7 +231,8 @@ def _skip(node) -> bool:
 
 
 def _in_figure(node) -> bool:
-    """Whether an image sits anywhere inside a figure (a glued figure wraps it in a container)."""
+    """Whether a node (an image, a glued figure's text form) sits anywhere inside a figure (a glued figure
+    wraps it in a container)."""
     parent = node.parent
     while parent is not None:
         if isinstance(parent, nodes.figure):
@@ -254,7 +255,11 @@ def page_counts(doctree) -> tuple[int, int, int, int, int]:
             equations += 1
             return
         if isinstance(node, nodes.literal_block):
-            code += len(node.astext().strip().splitlines())
+            if not _in_figure(node):  # a glued figure keeps its text form ("<Figure size …>") beside the image
+                code += len(node.astext().strip().splitlines())
+            return
+        if isinstance(node, nodes.inline) and {"xref", "cite"} <= set(node["classes"]):
+            words, numbers = words + 3, numbers + 1  # the key "devlin2018bert" shows as "[Devlin et al., 2018]"
             return
         if isinstance(node, nodes.figure) or (isinstance(node, nodes.image) and not _in_figure(node)):
             figures += 1
