@@ -694,6 +694,11 @@ add(Exercise("02", 2, "my_ridge", _grade_ridge, reference=src('''
             gram = F.T @ F + alpha
             return np.linalg.solve(gram, F.T @ Y)
         '''), "alpha everywhere"),
+    (src('''
+        def my_ridge(F, Y, alpha):
+            gram = F.T @ F + alpha * np.eye(F.shape[0])
+            return np.linalg.solve(gram, F.T @ Y)
+        '''), "identity of size n"),
 ], right=[src('''
     def my_ridge(F, Y, alpha):
         return np.linalg.inv(F.T @ F + alpha * np.eye(F.shape[1])) @ F.T @ Y
@@ -3169,108 +3174,68 @@ add(Exercise("06", 2, "fixed_causal_weights", _grade_fixed_causal, helpers=al_he
         return al.softmax(S, axis=-1)
     ''')]))
 
-ZERO_FILL = ("hidden keys get score 0, not -inf: exp(0) = 1, so they still get weight. Fill the hidden scores with "
-             "-inf.")
+def _kv_cache_ref(n_q, n_k):
+    return al.causal_mask(n_k)[n_k - n_q:]  # the last n_q rows of the full causal mask
 
 
-def _masked_ref(Q, K, V, mask):
-    return al.scaled_dot_product_attention(Q, K, V, mask)[0]
+def _grade_kv_cache_mask(fn, rng, data):
+    shown = [(2, 5), (3, 3), (1, 4), (4, 7)]
+    n_q = int(rng.integers(2, 6))
+    more = [(n_q, n_q + int(rng.integers(1, 6))), (1, 1), (5, 6), (int(rng.integers(1, 4)), 9)]
+    return then(lambda: check_function(exercise_name(6), fn, _kv_cache_ref, shown, mistakes=mistakes("07", 6)),
+                lambda: check_function(hidden(6), fn, _kv_cache_ref, more, mistakes=mistakes("07", 6)))
 
 
-def _grade_fixed_masked(fn, rng, data):
-    cases = []
-    for n_q, n_k in ((4, 6), (3, 5)):
-        mask = rng.random((n_q, n_k)) < 0.6
-        mask[:, 0] = True
-        cases.append((rng.normal(size=(n_q, 3)), rng.normal(size=(n_k, 3)), with_bias_inputs(rng, n_k, 2), mask))
-    # a hidden key with by far the largest score (a max over the hidden keys makes the allowed exps underflow)
-    Q, K = rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
-    Q[:, 0], K[-1] = 5.0, [500.0, 0.0, 0.0]
-    mask = rng.random((4, 6)) < 0.6
-    mask[:, 0], mask[:, -1] = True, False
-    cases.append((Q, K, rng.normal(size=(6, 2)), mask))
-    # large allowed scores (an exp without the maximum subtracted overflows)
-    mask = rng.random((3, 5)) < 0.6
-    mask[:, 0] = True
-    Q, K = with_large_scores(rng, rng.normal(size=(3, 3)), rng.normal(size=(5, 3)))
-    mask[:, K[:, -1] > 0] = True  # the high keys allowed, so that a clipped softmax shows (adv16 F1)
-    cases.append(large_case(Q, K, rng.normal(size=(5, 2)), mask))
-    Q, K = with_large_scores(rng, rng.normal(size=(3, 3)), rng.normal(size=(5, 3)), last=moderate_last(3))
-    cases.insert(-1, ScoresNear(moderate_last(3) ** 2, Q, K, rng.normal(size=(5, 2)), np.ones((3, 5), dtype=bool)))
-    # a query that may attend to no key: its output is 0, as in exercise 1 (a finite fill such as -1e9 averages V)
-    mask = rng.random((3, 4)) < 0.6
-    mask[:, 0], mask[1] = True, False
-    cases.append((rng.normal(size=(3, 3)), rng.normal(size=(4, 3)), with_bias_inputs(rng, 4, 2), mask))
-    return then(lambda: check_function(exercise_name(6), fn, _masked_ref, cases, mistakes=mistakes("07", 6)),
-                lambda: _allowed_far_below(exercise_name(6), fn, _masked_ref, rng))
+KV_FROM_ZERO = ("your query i sees keys 0..i, as if the new tokens were the first n_q of the sequence (what "
+                "causal_mask(n_q, n_k) or the first n_q rows of the full mask give). They are the last n_q: query i "
+                "is token n_k - n_q + i, and it may see every key up to that token.")
+KV_TRANSPOSED = ("the mask is the wrong way round: each query sees its own token and the tokens after it. A token "
+                 "may see itself and the tokens before it (key j <= its token).")
+KV_STRICT = ("each query is hidden from its own token: a token may attend to itself. Use <= (key j up to and "
+             "including the query's token), not <.")
 
-
-
-
-add(Exercise("07", 6, "fixed_masked_attention", _grade_fixed_masked, helpers=al_helpers("softmax"),
-             reference=src('''
-    def fixed_masked_attention(Q, K, V, mask):
-        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-        scores = np.where(mask, scores, -np.inf)
-        weights = al.softmax(scores, axis=-1)
-        return weights @ V
+add(Exercise("07", 6, "kv_cache_mask", _grade_kv_cache_mask, helpers=al_helpers("causal_mask"), reference=src('''
+    def kv_cache_mask(n_q, n_k):
+        i = np.arange(n_q)[:, None]
+        j = np.arange(n_k)[None, :]
+        return j <= n_k - n_q + i
     '''), mistakes=[
     (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            W = np.exp(S - S.max(axis=-1, keepdims=True)) * mask
-            return (W / W.sum(axis=-1, keepdims=True)) @ V
-        '''), "max over hidden keys"),
+        def kv_cache_mask(n_q, n_k):
+            return al.causal_mask(n_q, n_k)
+        '''), KV_FROM_ZERO),
     (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            scores = np.where(mask, scores, -1e9)
-            weights = al.softmax(scores, axis=-1)
-            return weights @ V
-        '''), "a query that may attend to no key gets the average of all the values: a finite fill such as "
-              "-1e9 is not -inf. Fill the hidden scores with -np.inf (that query's output is then 0)."),
+        def kv_cache_mask(n_q, n_k):
+            return al.causal_mask(n_k)[:, n_k - n_q:].T
+        '''), KV_TRANSPOSED),
     (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            e = np.exp(np.where(mask, scores, -np.inf))
-            return (e / e.sum(axis=-1, keepdims=True)) @ V
-        '''), "overflow"),
+        def kv_cache_mask(n_q, n_k):
+            i = np.arange(n_q)[:, None]
+            j = np.arange(n_k)[None, :]
+            return j < n_k - n_q + i
+        '''), KV_STRICT),
     (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            scores = np.where(mask, scores, 0.0)
-            weights = al.softmax(scores, axis=-1)
-            return weights @ V
-        '''), ZERO_FILL),
+        def kv_cache_mask(n_q, n_k):
+            return al.causal_mask(n_k)[:n_q, :]
+        '''), "the first rows"),
     (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            w = al.softmax(np.where(mask, scores, 0.0), axis=-1) * mask  # adv17 F8: keep the 0 fill, renormalise
-            s = w.sum(axis=-1, keepdims=True)
-            return (w / np.where(s == 0, 1, s)) @ V
-        '''), FAR_BELOW_MASKED),
-    (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            w = al.softmax(np.where(mask, scores, -1e9), axis=-1) * mask  # adv17 F8: -1e9, renormalised
-            s = w.sum(axis=-1, keepdims=True)
-            return (w / np.where(s == 0, 1, s)) @ V
-        '''), FAR_BELOW_MASKED),
-    (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            weights = al.softmax(scores, axis=-1) * mask
-            return weights @ V
-        '''), "the mask is applied after the softmax: the allowed weights no longer sum to 1. Put -inf on the "
-              "hidden scores before the softmax."),
-    (src('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            scores = np.where(mask.T if mask.shape[0] == mask.shape[1] else ~mask, scores, -np.inf)
-            weights = al.softmax(scores, axis=-1)
-            return weights @ V
-        '''), None),
-]))
+        def kv_cache_mask(n_q, n_k):
+            i = np.arange(n_q)[:, None]
+            return np.arange(n_k)[None, :] <= n_q - 1 + i
+        '''), "offset by n_q"),
+], right=[src('''
+    def kv_cache_mask(n_q, n_k):
+        return al.causal_mask(n_k)[-n_q:]
+    '''), src('''
+    def kv_cache_mask(n_q, n_k):
+        return np.tril(np.ones((n_q, n_k), dtype=bool), k=n_k - n_q)
+    '''), src('''
+    def kv_cache_mask(n_q, n_k):
+        mask = np.zeros((n_q, n_k), dtype=bool)
+        for i in range(n_q):
+            mask[i, : n_k - n_q + i + 1] = True  # query i is token n_k - n_q + i
+        return mask
+    ''')]))
 
 
 
@@ -3423,22 +3388,6 @@ _SHIFTED = {
                 w = np.exp(s - s[0]) / np.exp(s - s[0]).sum()
                 rows.append(w @ V)
             return np.stack(rows)
-        '''),
-    ("07", 6): ('''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            scores = np.clip(scores, -30, 30)  # exp overflows above ~709
-            e = np.where(mask, np.exp(scores), 0.0)
-            total = e.sum(axis=-1, keepdims=True)
-            weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
-            return weights @ V
-        ''', '''
-        def fixed_masked_attention(Q, K, V, mask):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            e = np.where(mask, np.exp(scores - scores[..., :1]), 0.0)
-            total = e.sum(axis=-1, keepdims=True)
-            weights = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
-            return weights @ V
         '''),
 }
 for _key, (_clipped, _first) in _SHIFTED.items():
