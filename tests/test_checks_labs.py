@@ -6,62 +6,16 @@ import numpy as np
 import pytest
 
 import attnlib as al
-from attnlib import recall, rnn
 from attnlib.checks import (
     check_equivariance_gap,
     check_greedy_generate,
     check_image_to_text,
     check_leak_detector,
     check_mha_shapes,
-    check_oracle_recall,
     check_prediction,
     check_score_variance,
     check_weights_bytes,
 )
-
-# --- recall through the oracle query (Lab 2) ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def states():
-    """A small recall experiment: tokens and the states of an untrained encoder of width 8."""
-    rng = np.random.default_rng(3)
-    train, test = recall.random_tokens(80, 10, 5, rng), recall.random_tokens(30, 10, 5, rng)
-    encoder = rnn.init_rnn(5, 8, rng)
-    return recall.encode_tokens(train, encoder), recall.encode_tokens(test, encoder), train, test
-
-
-def oracle_recall(states, scale, *, per_distance=False, default_scale=False, final_state=False):
-    H_tr, H_te, train, test = states
-    if final_state:
-        return recall.position_recall(H_tr[:, -1], H_te[:, -1], train, test).mean()
-    query = recall.oracle_query(H_tr.shape[-1], **({} if default_scale else {"scale": scale}))
-    r = recall.position_recall(recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0],
-                               train, test)
-    return r if per_distance else r.mean()
-
-
-def test_oracle_recall_passes_a_correct_answer(states):
-    result = check_oracle_recall(lambda s: oracle_recall(states, s), *states, scales=(0.1, 2.0, 4.0))
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize(("bug", "words"), [
-    ({"per_distance": True}, "each of the 10 distances"),
-    ({"default_scale": True}, "default scale 4.0"),
-    ({"final_state": True}, "final state"),
-])
-def test_oracle_recall_names_the_bug(states, bug, words):
-    result = check_oracle_recall(lambda s: oracle_recall(states, s, **bug), *states)
-    assert not result.passed and words in result.message, result.message
-
-
-def test_oracle_recall_fails_a_hard_coded_answer_and_never_shows_the_expected_one(states):
-    visible = oracle_recall(states, 0.1)
-    result = check_oracle_recall(lambda s: visible, *states, scales=(0.1, 0.5))  # right for the visible scale only
-    assert not result.passed and "scale = 0.5" in result.message, result.message
-    assert f"{oracle_recall(states, 0.5):.4g}" not in result.message
-
 
 # --- score variance (Lab 3) -----------------------------------------------------------------
 

@@ -18,8 +18,7 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
-- the labs' experiments (``_labs.py``): :func:`check_oracle_recall` ``fn(scale)`` (chapter 2),
-  :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
+- the labs' experiments (``_labs.py``): :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
   :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(alignment)``
   (chapter 4), :func:`check_greedy_generate`
   ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
@@ -61,7 +60,6 @@ from attnlib.checks._labs import (
     check_image_to_text,
     check_leak_detector,
     check_mha_shapes,
-    check_oracle_recall,
     check_prediction,
     check_score_variance,
     check_top_words,
@@ -98,7 +96,6 @@ __all__ = [
     "check_merge_heads",
     "check_mha_shapes",
     "check_multi_head",
-    "check_oracle_recall",
     "check_padding_mask",
     "check_prediction",
     "check_score_variance",

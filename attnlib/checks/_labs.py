@@ -2,7 +2,7 @@
 
 Each check computes what it compares with here, after the learner's code has run and under
 the plain calls of :mod:`attnlib.checks._calls`, so that no reference answer is printed in a
-lab: the recall through the oracle query (chapter 2), the variance of scaled scores (chapter 3),
+lab: the variance of scaled scores (chapter 3),
 the permutation-equivariance gap (chapter 4), greedy generation and the image rows and text
 columns of a DALL-E-style stream (chapter 6), the shapes and the memory of multi-head attention
 and a future-leak detector (chapter 7), and :func:`check_prediction` for predict-then-measure
@@ -36,9 +36,6 @@ from attnlib.multihead import merge_heads as _merge_heads
 from attnlib.multihead import multi_head_attention as _multi_head_attention
 from attnlib.multihead import split_heads as _split_heads
 from attnlib.positional import sinusoidal_positional_encoding as _positional_encoding
-from attnlib.recall import oracle_query as _oracle_query
-from attnlib.recall import position_recall as _position_recall
-from attnlib.recall import query_attention as _query_attention
 from attnlib.toy_lm import next_token_head as _next_token_head
 
 
@@ -117,82 +114,6 @@ def check_top_words(fn, cases=None, *, name: str = "The most attended words") ->
             return failed(name, "return tokens of the sentence, as strings.")
         return failed(name, "these are not the k tokens with the largest weights.")
     return passed(name, f"the right tokens in the right order on {len(cases)} sentence(s).")
-
-
-# --- chapter 2: recall through the oracle query --------------------------------------------
-
-
-def _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, scale: float) -> float:
-    """Mean recall over all distances through the oracle query with ``scale``, read by ``position_recall``."""
-    query = _oracle_query(H_train.shape[-1], scale=scale)
-    A_train, A_test = _query_attention(H_train, query)[0], _query_attention(H_test, query)[0]  # (n_seq, n, d)
-    return float(_position_recall(A_train, A_test, tokens_train, tokens_test).mean())
-
-
-@graded()
-def check_oracle_recall(fn, H_train, H_test, tokens_train, tokens_test, *, scales=(0.1, 2.0),
-                        name: str = "Recall through the oracle query") -> CheckResult:
-    """Check a learner's ``fn(scale)``: the mean recall over all distances through ``oracle_query(d, scale=scale)``.
-
-    ``H_train`` ``(n_train, n, d)`` and ``H_test`` ``(n_test, n, d)`` are the encoder's states
-    that ``fn`` reads, ``tokens_train`` and ``tokens_test`` their tokens.  The expected mean
-    is computed here (``query_attention`` for the features, ``position_recall`` for the
-    readout), for each scale in ``scales``; it is never shown.  The recall of every distance
-    instead of their mean, a scale that is not passed on (the default 4.0 instead), the
-    final state instead of attention and the attention weights instead of the attended states
-    are named.
-
-    Examples
-    --------
-    >>> from attnlib import recall, rnn
-    >>> rng = np.random.default_rng(0)
-    >>> train, test = recall.random_tokens(60, 6, 4, rng), recall.random_tokens(20, 6, 4, rng)
-    >>> encoder = rnn.init_rnn(4, 8, rng)
-    >>> H_tr, H_te = recall.encode_tokens(train, encoder), recall.encode_tokens(test, encoder)
-    >>> def mean_recall(scale):
-    ...     query = recall.oracle_query(8, scale=scale)
-    ...     A_tr, A_te = recall.query_attention(H_tr, query)[0], recall.query_attention(H_te, query)[0]
-    ...     return recall.position_recall(A_tr, A_te, train, test).mean()
-    >>> check_oracle_recall(mean_recall, H_tr, H_te, train, test).passed
-    True
-    """
-    H_train, H_test = (np.asarray(H, dtype=float) for H in (H_train, H_test))
-    n = H_train.shape[-2]
-    for scale in scales:
-        scale = float(scale)
-        context = f"for scale = {scale:g}"
-        value, problem = attempt(name, fn, scale, names=("scale",), expected="fn(scale)")
-        if problem is not None:
-            return in_context(problem, context)
-        if np.ndim(value) == 1 and np.size(value) == n:
-            return failed(name, f"{context}, your function returns the recall of each of the {n} distances; "
-                                "return their mean, one number.")
-        got, problem = _number(name, value, context)
-        if problem is not None:
-            return problem
-        expected = _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, scale)
-        if math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9):
-            continue
-        if scale != 4.0 and math.isclose(got, _oracle_mean_recall(H_train, H_test, tokens_train, tokens_test, 4.0),
-                                         rel_tol=1e-9, abs_tol=1e-9):
-            return failed(name, f"{context}, your answer is the one for the default scale 4.0: pass the scale on, "
-                                "recall.oracle_query(d, scale=scale).")
-        final = float(_position_recall(H_train[:, -1], H_test[:, -1], tokens_train, tokens_test).mean())
-        if math.isclose(got, final, rel_tol=1e-9, abs_tol=1e-9):
-            return failed(name, f"{context}, your answer is the recall from the final state alone; the exercise "
-                                "asks for the states that the oracle query attends to (recall.query_attention).")
-        query = _oracle_query(H_train.shape[-1], scale=scale)
-        weights = float(_position_recall(_query_attention(H_train, query)[1], _query_attention(H_test, query)[1],
-                                         tokens_train, tokens_test).mean())
-        if math.isclose(got, weights, rel_tol=1e-9, abs_tol=1e-9):
-            return failed(name, f"{context}, your readout reads the attention weights (query_attention's second "
-                                "output). They depend only on positions, the same for every sequence, so they "
-                                "cannot tell tokens apart: give the readout the attended states, the first output.")
-        return failed(name, f"{context}, your mean recall {got:.4g} is not what the oracle query with this scale "
-                            "gives through the per-position readout of section 4 (recall.position_recall on the "
-                            "attended training and test states of the widest encoder).")
-    shown = ", ".join(f"{float(s):g}" for s in scales)
-    return passed(name, f"the right mean recall for scale = {shown}.")
 
 
 # --- chapter 3: the variance of scaled scores ----------------------------------------------
