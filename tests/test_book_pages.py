@@ -212,3 +212,17 @@ def test_code_the_site_shows_closed_is_not_counted():
     shown, closed = cell([]), cell(["tag_hide-input"])
     doctree = nodes.section("", nodes.paragraph("", "One two."), shown, closed, cell(["tag_hide-cell"]))
     assert page_counts(doctree) == (2, 2, 0, 0, 0)
+
+
+def test_the_closed_boxes_are_counted_apart_from_the_main_path():
+    """A reader who opens the boxes reads more than the main path's time says: ``box_counts`` counts what
+    the closed boxes hold (a box inside a box once), and nothing of the main path."""
+    from book_pages import box_counts, page_counts
+    from docutils import nodes
+
+    inner = nodes.container("", nodes.paragraph("", "Three more words."), design_component="dropdown", opened=False)
+    outer = nodes.admonition("", nodes.paragraph("", "Four words, 2 numbers."), inner, classes=["dropdown"])
+    doctree = nodes.section("", nodes.paragraph("", "One two."), outer, nodes.math_block("", "x"))
+    assert page_counts(doctree) == (2, 0, 0, 1, 0)
+    assert box_counts(doctree) == (7, 0, 0, 0, 1)
+    assert box_counts(nodes.section("", nodes.paragraph("", "No box."))) == (0, 0, 0, 0, 0)

@@ -277,6 +277,23 @@ def page_counts(doctree) -> tuple[int, int, int, int, int]:
     return words, code, figures, equations, numbers
 
 
+def _closed_box(node) -> bool:
+    """A box the site shows folded (an admonition dropdown, a toggle, a sphinx-design dropdown); not a closed
+    code cell, which is the page's code, not more to read."""
+    classes = set(node.get("classes", [])) if isinstance(node, nodes.Element) else set()
+    return _closed_dropdown(node) or bool(classes & {"dropdown", "toggle"})
+
+
+def box_counts(doctree) -> tuple[int, int, int, int, int]:
+    """What a reader who opens every closed box reads besides the main path, counted like ``page_counts``
+    (a box inside a box on its own turn; readers said the shown times fit the main path only: r64a-c)."""
+    totals = [0, 0, 0, 0, 0]
+    for box in doctree.findall(_closed_box):
+        for child in box.children:  # page_counts skips the closed boxes inside: they come on their own turn
+            totals = [t + c for t, c in zip(totals, page_counts(child), strict=True)]
+    return tuple(totals)
+
+
 def shows_reading_time(docname: str) -> bool:
     """A chapter's core page or a deeper page: every page of the book's prose but the reference pages."""
     return docname.startswith("book/") and docname not in REFERENCE_PAGES
@@ -298,7 +315,11 @@ def add_reading_time(app, doctree):
         n = sum(1 for title in doctree.findall(nodes.title) if EXERCISE_TITLE.match(title.astext()))
         note += nodes.emphasis(text=f"Working time: about {lab_minutes(n)} minutes ({n} exercises).")
     else:
-        note += nodes.emphasis(text=f"Reading time: about {reading_minutes(*page_counts(doctree))} minutes.")
+        text = f"Reading time: about {reading_minutes(*page_counts(doctree))} minutes"
+        in_boxes = box_counts(doctree)
+        if any(in_boxes):  # the boxes' figures, numbers … count, but no page gets a free minute
+            text += f"; the closed boxes add about {reading_minutes(*in_boxes)} more"
+        note += nodes.emphasis(text=text + ".")
     title = section.next_node(nodes.title)
     section.insert(section.index(title) + 1, note)
 
