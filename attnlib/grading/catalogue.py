@@ -2286,38 +2286,43 @@ add(Exercise("06", 6, "image_to_text", _grade_image_to_text, reference=src('''
 ]))
 
 
-FIXED_LENGTH = 12  # Lab 6 section 6 trains on |r| = 12 only; its cell asserts the strongest head looks L - 1 back
+FIXED_LENGTH = 10  # Lab 6 section 5 trains on |r| = 10 only; its cell asserts the strongest head looks L - 1 back
 
 
 SHORTCUT_QUERY, SHORTCUT_TEST_LENGTH = 12, 8  # Exercise 7: where the query at position 12 reads when |r| = 8
 
 prediction("06", 7, "predicted_position", lambda: SHORTCUT_QUERY - (FIXED_LENGTH - 1), src('''
     def predicted_position():
-        trained_length, i = 12, 12
+        trained_length, i = 10, 12
         return i - (trained_length - 1)
     '''), [(src('''
     def predicted_position():
         return 5
     '''), "position 5 is where the token to predict sits for |r| = 8 (12 - 8 + 1), but the head never learned to "
-         "find that token: it learned a distance, set by the training sequences, where |r| was always 12"),
+         "find that token: it learned a distance, set by the training sequences, where |r| was always 10"),
     (src('''
     def predicted_position():
         return 4
     '''), "position 4 holds the earlier copy of the query's own token (12 - 8); the head learned a distance from "
-         "sequences with |r| = 12, not to look for a token"),
+         "sequences with |r| = 10, not to look for a token"),
     (src('''
     def predicted_position():
-        return 11
-    '''), "11 is how many places back the head looks; the question asks for the position it lands on, counted "
+        return 9
+    '''), "9 is how many places back the head looks; the question asks for the position it lands on, counted "
          "from 0, starting from the query at position 12"),
     (src('''
     def predicted_position():
-        return 0
-    '''), "position 0 is 12 places back: the token that was predicted at |r| = 12 came one place after the "
+        return 1
+    '''), "position 1 is 11 places back, the distance of the book's run, which was trained on |r| = 12; this "
+         "lab's model was trained on |r| = 10"),
+    (src('''
+    def predicted_position():
+        return 2
+    '''), "position 2 is 10 places back: the token that was predicted at |r| = 10 came one place after the "
          "earlier copy, so the head learned to look one place less far back"),
 ], atol=0.5, rtol=0.0,
-    explanation="The head learned a distance, not a token: trained on |r| = 12, it reads 12 - 1 = 11 places back "
-                "at every length, so from position 12 it reads position 1, not the target 12 - 8 + 1 = 5.")
+    explanation="The head learned a distance, not a token: trained on |r| = 10, it reads 10 - 1 = 9 places back "
+                "at every length, so from position 12 it reads position 3, not the target 12 - 8 + 1 = 5.")
 
 FAR_BELOW_MASKED = ("These allowed scores are all far below 0 (about -1000 to -1e35) and the masked ones are not: "
                     "a finite fill on the masked scores (0, -1e9, ...) still sets the row's maximum, so the allowed "
