@@ -3184,7 +3184,7 @@ def _kv_cache_ref(n_q, n_k):
 
 
 def _grade_kv_cache_mask(fn, rng, data):
-    shown = [(2, 5), (3, 3), (1, 4), (4, 7)]
+    shown = [(1, 4), (2, 5), (3, 3), (4, 7)]  # (1, 4) first: at (2, 5) the n_q shift and the strict < give one mask
     n_q = int(rng.integers(2, 6))
     more = [(n_q, n_q + int(rng.integers(1, 6))), (1, 1), (5, 6), (int(rng.integers(1, 4)), 9)]
     return then(lambda: check_function(exercise_name(6), fn, _kv_cache_ref, shown, mistakes=mistakes("07", 6)),
@@ -3198,6 +3198,9 @@ KV_TRANSPOSED = ("the mask is the wrong way round: each query sees its own token
                  "may see itself and the tokens before it (key j <= its token).")
 KV_STRICT = ("each query is hidden from its own token: a token may attend to itself. Use <= (key j up to and "
              "including the query's token), not <.")
+KV_SHIFT_NEW = ("your rows are shifted by n_q, the number of new tokens, which is right only when the cache holds "
+                "as many tokens as there are new ones. Shift each query by the number of tokens before the first "
+                "new one.")
 
 add(Exercise("07", 6, "kv_cache_mask", _grade_kv_cache_mask, helpers=al_helpers("causal_mask"), reference=src('''
     def kv_cache_mask(n_q, n_k):
@@ -3228,6 +3231,12 @@ add(Exercise("07", 6, "kv_cache_mask", _grade_kv_cache_mask, helpers=al_helpers(
             i = np.arange(n_q)[:, None]
             return np.arange(n_k)[None, :] <= n_q - 1 + i
         '''), "offset by n_q"),
+    (src('''
+        def kv_cache_mask(n_q, n_k):
+            i = np.arange(n_q)[:, None]
+            j = np.arange(n_k)[None, :]
+            return j <= i + n_q
+        '''), KV_SHIFT_NEW),  # Lab 7's buggy_kv_cache_mask: it passes a test with n_q = n_k - n_q
 ], right=[src('''
     def kv_cache_mask(n_q, n_k):
         return al.causal_mask(n_k)[-n_q:]
