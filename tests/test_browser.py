@@ -90,11 +90,23 @@ COUNT_OUR_VIEWS = """() => {
     }).length;
 }"""
 
-AXE_RUN = """async () => {
-    const r = await axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+AXE_RUN = """async (colours) => {
+    // colours: "all" (every rule), "not code" (color-contrast skips highlighted code), "none" (no color-contrast)
+    const found = (r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
         nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+    if (!colours || colours === "all") return found(await axe.run(document, { resultTypes: ["violations"] }));
+    const rest = await axe.run(document, { resultTypes: ["violations"],
+                                           rules: { "color-contrast": { enabled: false } } });
+    if (colours === "none") return found(rest);
+    const text = await axe.run({ include: [["html"]], exclude: [["div.highlight"]] },
+                               { resultTypes: ["violations"], runOnly: { type: "rule", values: ["color-contrast"] } });
+    return found(rest).concat(found(text));
 }"""
+# axe-core's colour-contrast rule is two thirds of its time, most of it on highlighted code, whose colours are
+# one Pygments theme on every page: the survey checks them on these pages (the most code, a chapter's code
+# cells), and the contrast of every other page's prose, tables, outputs and widgets (r66 timing: a lab's
+# axe run 19 s, 14 s without the code's contrast).
+CODE_COLOURS_CHECKED_ON = ("notebooks/02-the-problem-attention-solves.html", "book/03-how-attention-works.html")
 
 
 def wait_for_widgets(page) -> int:
@@ -193,7 +205,7 @@ async def _survey_page(contexts, base_url, path) -> PageReport:
         report.widgets = await page.eval_on_selector_all(
             "[data-attnlib-widget]", "els => els.map((e) => e.dataset.attnlibWidget)")
         await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))  # inline: no request
-        report.axe = await page.evaluate(AXE_RUN)
+        report.axe = await page.evaluate(AXE_RUN, "all" if path in CODE_COLOURS_CHECKED_ON else "not code")
         await page.set_viewport_size({"width": PHONE, "height": 900})
         report.phone_width = await page.evaluate("document.documentElement.scrollWidth")
     except Exception as err:  # a page that never settles is a problem of that page
