@@ -1348,11 +1348,13 @@ def fixed_lookup(q, K, V):
     return my_softmax(K @ q) @ V
 '''),
     (("03", 7), '''
-def my_attention_backward(Q, K, V, dO, mask=None):
+def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
     scale = 1 / np.sqrt(Q.shape[-1])
-    _, A = al.scaled_dot_product_attention(Q, K, V, mask)
-    dS = my_softmax_backward(A, dO @ V.swapaxes(-1, -2))
-    return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), A.swapaxes(-1, -2) @ dO
+    _, A = al.scaled_dot_product_attention(Q, K, V)
+    dS = my_softmax_backward(A, dO @ V.T)
+    dQ, dK, dV = scale * (dS @ K), scale * (dS.T @ Q), A.T @ dO
+    return dQ @ W_q.T + dK @ W_k.T + dV @ W_v.T
 '''),
     (("03", 8), '''
 def fixed_attention(Q, K, V):

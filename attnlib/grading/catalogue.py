@@ -35,7 +35,6 @@ from attnlib import rnn as _rnn
 from attnlib.checks import (
     CheckResult,
     check_attention,
-    check_attention_backward,
     check_causal_mask,
     check_crossing_rows,
     check_equivariance_gap,
@@ -1208,13 +1207,10 @@ TOO_SLOW_SOFTMAX_BACKWARD = (
     "difference along dA for all rows at once, takes milliseconds")
 # adv12 F1, decided (a): Exercise 6 is graded on its values. The softmax Jacobian is symmetric, so one central
 # difference along dA is the vector-Jacobian product for every row at once (a right answer, in ``right``).
-# Exercise 7 keeps its large-input defence because it holds there: dK is the gradient of one number with
-# respect to 24,576 entries of K, none of them separable (each moves every row's softmax), so differences
-# need a pair of forward passes per entry; batched 64 entries at a time they took 287 s on the 384 x 64
-# input on one core (limit 20 s; dQ by columns at once and dV by rows at once take about a second).
-FINITE_DIFFERENCES = ("on the large input (384 tokens of width 64) the backward pass by the formulas takes "
-                      "milliseconds; finite differences need a pair of forward passes per entry of K (24,576 "
-                      "of them) and do not finish within the time limit: follow the formulas above")
+# Exercise 7 keeps a large-input defence because it holds there: dX is the gradient of one number with
+# respect to 24,576 entries of X, none of them separable (each row of X makes a key, which moves every row's
+# softmax), so differences need a pair of forward passes per entry (for dK, the same count, batched 64 entries
+# at a time, took 287 s on the 384 x 64 input on one core; the limit is 20 s).
 
 
 def _large_backward_case(check, message):
@@ -1299,84 +1295,107 @@ add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=
     ''')]))
 
 
-def _grade_attention_backward(fn, rng, data):
-    Q, K, V = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 7, 3)), with_bias_inputs(rng, 2, 7, 5)
-    mask = rng.random((2, 4, 7)) < 0.6
-    mask[1, 3] = False
-    inputs = [(Q, K, V, rng.normal(size=(2, 4, 5)), mask), (Q[0], K[0], V[0], rng.normal(size=(4, 5)))]
-    checks = [lambda: check_attention_backward(fn, name=exercise_name(7))]
-    for k, grad in enumerate(("dQ", "dK", "dV")):
-        checks.append(lambda k=k, grad=grad: check_function(
-            f"{hidden(7)}, {grad}", lambda *a: fn(*a)[k], lambda *a: al.attention_backward(*a)[k], inputs))
-    # 384 tokens of width 64 (24,576 entries of K, each its own pair of forward passes): minutes (adv11 F2)
-    big = (rng.normal(size=(384, 64)), rng.normal(size=(384, 64)), with_bias_inputs(rng, 384, 64),
-           rng.normal(size=(384, 64)))
-    checks.append(lambda: _large_backward_case(lambda: check_function(
-        f"{hidden(7)}, a large input", lambda *a: np.concatenate([np.asarray(g, dtype=float) for g in fn(*a)]),
-        lambda *a: np.concatenate(al.attention_backward(*a)), [big]), FINITE_DIFFERENCES))
-    return then(*checks)
+FINITE_DIFFERENCES_X = ("on the large input (384 tokens of width 64) the formulas take milliseconds; finite "
+                        "differences need a pair of forward passes per entry of X (24,576 of them) and do not finish "
+                        "within the time limit: follow the rule for a matrix product, path by path")
 
 
-add(Exercise("03", 7, "my_attention_backward", _grade_attention_backward,
-             helpers=al_helpers("scaled_dot_product_attention", "softmax_backward", "softmax"), reference=src('''
-    def my_attention_backward(Q, K, V, dO, mask=None):
-        scale = 1 / np.sqrt(Q.shape[-1])
-        _, A = al.scaled_dot_product_attention(Q, K, V, mask)
-        dV = A.swapaxes(-1, -2) @ dO
-        dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
-        return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
+def _self_attention_dX(X, W_q, W_k, W_v, dO):
+    """dX of sum(O * dO), O = attention(X W_q, X W_k, X W_v): attnlib's one-head backward with W_o = I."""
+    params = {"W_q": W_q, "W_k": W_k, "W_v": W_v, "W_o": np.eye(W_q.shape[0])}
+    dX_q, dX_kv, _ = al.multi_head_attention_backward(X, X, params, 1, dO)
+    return dX_q + dX_kv
+
+
+def _self_attention_case(rng, n, d):
+    """(X, W_q, W_k, W_v, dO): tokens with an offset, square weights (a missing transpose keeps the shape)."""
+    W = [rng.normal(size=(d, d)) / np.sqrt(d) for _ in range(3)]
+    return (with_bias_inputs(rng, n, d), *W, rng.normal(size=(n, d)))
+
+
+def _grade_self_attention_backward(fn, rng, data):
+    big = _self_attention_case(rng, 384, 64)  # 24,576 entries of X, each its own pair of forward passes: minutes
+    return then(
+        lambda: check_function(exercise_name(7), fn, _self_attention_dX,
+                               [_self_attention_case(rng, 4, 3) for _ in range(3)], mistakes=mistakes("03", 7)),
+        lambda: check_function(hidden(7), fn, _self_attention_dX,
+                               [_self_attention_case(rng, 6, 4), _self_attention_case(rng, 1, 5),
+                                _self_attention_case(rng, 9, 2)], mistakes=mistakes("03", 7)),
+        lambda: _large_backward_case(lambda: check_function(
+            f"{hidden(7)}, a large input", fn, _self_attention_dX, [big]), FINITE_DIFFERENCES_X))
+
+
+# r65: the backward-pass page prints attention's backward in full, so Exercise 7 takes the one step it leaves out:
+# from dQ, dK, dV back through the projections to the tokens X, which feed all three.
+add(Exercise("03", 7, "my_self_attention_backward", _grade_self_attention_backward,
+             helpers=al_helpers("attention_backward", "scaled_dot_product_attention", "softmax_backward", "softmax"),
+             reference=src('''
+    def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+        Q, K, V = X @ W_q, X @ W_k, X @ W_v
+        dQ, dK, dV = al.attention_backward(Q, K, V, dO)
+        return dQ @ W_q.T + dK @ W_k.T + dV @ W_v.T
     '''), mistakes=[
     (src('''
-        def my_attention_backward(Q, K, V, dO, mask=None):
-            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
-            dV = A.swapaxes(-1, -2) @ dO
-            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
-            return dS @ K, dS.swapaxes(-1, -2) @ Q, dV
-        '''), "scale"),
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            dQ, dK, dV = al.attention_backward(Q, K, V, dO)
+            return dQ @ W_q.T
+        '''), "your dX follows only the path through Q. X also makes K and V, so a nudge to X moves all three: "
+             "add the gradient that comes back along each of the three paths"),
     (src('''
-        def my_attention_backward(Q, K, V, dO, mask=None):
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            dQ, dK, dV = al.attention_backward(Q, K, V, dO)
+            return dQ @ W_q.T + dK @ W_k.T
+        '''), "your dX leaves out the path through V: X makes the values too, so their gradient dV comes "
+             "back to X as well"),
+    (src('''
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            dQ, dK, dV = al.attention_backward(Q, K, V, dO)
+            return dQ @ W_q + dK @ W_k + dV @ W_v
+        '''), "the matrices are not transposed: for P = XY the rule gives dX = dP Y^T, so each path's "
+             "gradient goes back through its matrix transposed (the shapes agree here only because the "
+             "matrices are square)"),
+    (src('''
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            dQ, dK, dV = al.attention_backward(Q, K, V, dO)
+            return dQ @ W_k.T + dK @ W_q.T + dV @ W_v.T
+        '''), "dQ and dK went back through each other's matrix: each gradient goes back through the matrix "
+             "that made it, dQ through W_q and dK through W_k"),
+    (src('''
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):
+            Q, K, V = X @ W_q, X @ W_k, X @ W_v
+            dQ, dK, dV = al.attention_backward(Q, K, V, dO)
             scale = 1 / np.sqrt(Q.shape[-1])
-            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
-            dV = A.swapaxes(-1, -2) @ dO
-            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
-            return scale * (dS.swapaxes(-1, -2) @ Q), scale * (dS @ K), dV
-        '''), "swapped"),
+            return scale * (dQ @ W_q.T + dK @ W_k.T) + dV @ W_v.T
+        '''), "the scale is counted twice: al.attention_backward's dQ and dK already carry the factor "
+             "1/sqrt(d_k), so multiplying by it again makes those two paths too small"),
     (src('''
-        def my_attention_backward(Q, K, V, dO, mask=None):
-            scale = 1 / np.sqrt(Q.shape[-1])
-            _, A = al.scaled_dot_product_attention(Q, K, V, mask)
-            dV = A.swapaxes(-1, -2) @ dO
-            dS = A * (dO @ V.swapaxes(-1, -2))
-            return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
-        '''), "softmax's backward"),
-    (src('''
-        def my_attention_backward(Q, K, V, dO, mask=None):
-            scale = 1 / np.sqrt(Q.shape[-1])
-            _, A = al.scaled_dot_product_attention(Q, K, V)
-            dV = A.swapaxes(-1, -2) @ dO
-            dS = al.softmax_backward(A, dO @ V.swapaxes(-1, -2))
-            return scale * (dS @ K), scale * (dS.swapaxes(-1, -2) @ Q), dV
-        '''), "mask"),
-    (src('''
-        def my_attention_backward(Q, K, V, dO, mask=None):  # adv11 F2: finite differences through the helper
-            def f(Q, K, V):
-                out, _ = al.scaled_dot_product_attention(Q, K, V, mask)
+        def my_self_attention_backward(X, W_q, W_k, W_v, dO):  # adv11 F2: finite differences, entry by entry
+            def f(X):
+                out, _ = al.scaled_dot_product_attention(X @ W_q, X @ W_k, X @ W_v)
                 return float(np.sum(out * dO))
-            args = [np.array(Q, dtype=float), np.array(K, dtype=float), np.array(V, dtype=float)]
-            grads = []
+            X = np.array(X, dtype=float)
+            dX = np.zeros_like(X)
             h = 1e-5
-            for k in range(3):
-                g = np.zeros_like(args[k])
-                for idx in np.ndindex(args[k].shape):
-                    plus = [a.copy() for a in args]
-                    minus = [a.copy() for a in args]
-                    plus[k][idx] += h
-                    minus[k][idx] -= h
-                    g[idx] = (f(*plus) - f(*minus)) / (2 * h)
-                grads.append(g)
-            return tuple(grads)
-        '''), FINITE_DIFFERENCES),
-]))
+            for idx in np.ndindex(X.shape):
+                plus, minus = X.copy(), X.copy()
+                plus[idx] += h
+                minus[idx] -= h
+                dX[idx] = (f(plus) - f(minus)) / (2 * h)
+            return dX
+        '''), FINITE_DIFFERENCES_X),
+], right=[src('''
+    def my_self_attention_backward(X, W_q, W_k, W_v, dO):  # the whole chain by hand, Exercise 6's rule inside
+        Q, K, V = X @ W_q, X @ W_k, X @ W_v
+        scale = 1 / np.sqrt(Q.shape[-1])
+        _, A = al.scaled_dot_product_attention(Q, K, V)
+        dS = al.softmax_backward(A, dO @ V.T)
+        dQ, dK, dV = scale * (dS @ K), scale * (dS.T @ Q), A.T @ dO
+        return dQ @ W_q.T + dK @ W_k.T + dV @ W_v.T
+    ''')]))
 
 # =========================================== Lab 4 ===========================================
 
