@@ -1866,7 +1866,7 @@ add(Exercise("05", 2, "removal_effects", _grade_removal, helpers=al_helpers("sca
         '''), "weights"),
     (src('''
         def removal_effects(q, K, V, u):
-            # chapter 5's exact formula, as in the cell above and in the check below
+            # chapter 5's exact formula, as in the lab's check and the cell after it
             out, w = al.scaled_dot_product_attention(q, K, V)
             y = (out @ u).item()
             return np.abs(w[0] / (1 - w[0]) * (V @ u - y))
