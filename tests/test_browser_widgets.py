@@ -288,9 +288,9 @@ def drive_neuron_view(root, state, what):
         assert h2 == len(state["head_names"]) - 1
 
 
-def test_model_view_on_the_real_transformer_page(widgets, base_url, browser):
+def test_model_view_on_the_real_model_weights_page(widgets, base_url, browser):
     """MiniLM's 72 heads: a click enlarges one, whose weights are attnlib's (MiniLM in numpy)."""
-    path = "book/real-transformer.html"
+    path = "book/real-model-weights.html"
     assert "ModelView" in widgets.get(path, []), f"{path} shows no ModelView"
     attentions = attnlib.pretrained.load_minilm()("The cat sat on the mat.").attentions  # (6, 12, n, n)
     problems = []
@@ -304,7 +304,7 @@ def test_model_view_on_the_real_transformer_page(widgets, base_url, browser):
 
 def test_neuron_views_in_the_book(widgets, base_url, browser):
     pages = widget_pages(widgets, "NeuronView")
-    assert "book/real-transformer.html" in pages, "the real-transformer page shows no NeuronView"
+    assert "book/real-model-weights.html" in pages, "the real-model-weights page shows no NeuronView"
     assert {"book/03-how-attention-works.html", "book/04-types-of-attention.html"} & set(pages), \
         "neither chapter 3 nor 4 shows a NeuronView"
     drive_every_view(browser, base_url, pages, ["NeuronView"], "neuron",
