@@ -26,8 +26,12 @@ the width of a head's queries, keys and values, ``n_vocab`` the vocabulary size.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +40,11 @@ from attnlib._validate import check_rng, positive_int
 from attnlib.attention import scaled_dot_product_attention
 from attnlib.backward import attention_backward
 from attnlib.masks import causal_mask
+
+try:
+    import fcntl  # file locks (POSIX); elsewhere two pages at once may both train, with the same result
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 N_VOCAB = 32
 D_MODEL = 64
@@ -616,3 +625,83 @@ def train(rng: np.random.Generator, n_steps: int, *, batch: int = 32, lengths=LE
             record(step + 1, losses[step], repeat_losses[step])
     seconds = time.perf_counter() - start
     return TrainingRun(params, probe, losses, repeat_losses, checkpoints, seconds)
+
+
+# --- one training run, shared by the pages that show it ----------------------------------------
+
+
+def _source_digest() -> str:
+    """A digest of attnlib's source and numpy's version: a cached run is reused only by the same code."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256(np.__version__.encode())
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _save_run(run: TrainingRun, path: Path) -> None:
+    arrays = {f"param_{k}": v for k, v in run.params.items()}
+    arrays.update(probe=run.probe, losses=run.losses, repeat_losses=run.repeat_losses,
+                  seconds=np.array(run.seconds),
+                  ck_step=np.array([c.step for c in run.checkpoints]),
+                  ck_loss=np.array([c.loss for c in run.checkpoints]),
+                  ck_repeat_loss=np.array([c.repeat_loss for c in run.checkpoints]),
+                  ck_weights=np.stack([c.weights for c in run.checkpoints]))
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with open(partial, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(partial, path)  # readers see the whole file or none
+
+
+def _load_run(path: Path) -> TrainingRun:
+    with np.load(path, allow_pickle=False) as z:
+        params = {k.removeprefix("param_"): z[k] for k in z.files if k.startswith("param_")}
+        checkpoints = [Checkpoint(int(s), float(loss), float(rep), w) for s, loss, rep, w
+                       in zip(z["ck_step"], z["ck_loss"], z["ck_repeat_loss"], z["ck_weights"], strict=True)]
+        return TrainingRun(params, z["probe"], z["losses"], z["repeat_losses"], checkpoints, float(z["seconds"]))
+
+
+def train_shared(seed: int, n_steps: int, *, cache_dir=None, **options) -> TrainingRun:
+    """``train(np.random.default_rng(seed), n_steps, **options)``, trained once and then read from disk.
+
+    Two book pages show the same run; each runs in its own kernel, at the same time. The first
+    call trains and saves the run; a call that arrives meanwhile waits for it (a file lock), and
+    later calls read it. A saved run is used only for the same arguments, the same attnlib source
+    and the same numpy version, so it is always the run that ``train`` would give.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the generator that :func:`train` draws everything from.
+    n_steps : int
+        Adam steps.
+    cache_dir : str or Path, optional
+        Where runs are saved; default ``$ATTNLIB_CACHE``, else ``attnlib-cache`` in the temp folder.
+    **options
+        Passed to :func:`train` (``batch``, ``lengths``, ``lr``, ``betas``, ``checkpoint_every``, ``probe``).
+
+    Returns
+    -------
+    TrainingRun
+        ``seconds`` is the time the training took when it ran.
+    """
+    seed = positive_int(seed, "seed", minimum=0)
+    if "params" in options:
+        raise ValueError("train_shared starts from the seed's own initial parameters; got params")
+    key = repr((seed, n_steps, sorted((k, np.asarray(v).tolist()) for k, v in options.items()), _source_digest()))
+    name = f"induction-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+    folder = Path(cache_dir or os.environ.get("ATTNLIB_CACHE") or Path(tempfile.gettempdir()) / "attnlib-cache")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(folder / f"{name}.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one trains; the others wait, then read
+        if path.exists():
+            try:
+                return _load_run(path)
+            except (OSError, ValueError, KeyError):  # a damaged file: train again and replace it
+                pass
+        run = train(np.random.default_rng(seed), n_steps, **options)
+        _save_run(run, path)
+        return run

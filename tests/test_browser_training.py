@@ -1,4 +1,4 @@
-"""The TrainingView widget on the built induction-heads page, driven in headless Chromium.
+"""The TrainingView widget on the built induction-heads-evidence page, driven in headless Chromium.
 
 The slider picks a checkpoint; ``data-weights`` must change and equal that checkpoint's
 weights as stored in the page's embedded widget state within 1e-6, the heatmap tables
@@ -21,7 +21,7 @@ from test_browser import TOL, embedded_state, first_widget, open_page, shot, wai
 
 pytestmark = pytest.mark.browser
 
-PAGE = "book/induction-heads.html"
+PAGE = "book/induction-heads-evidence.html"
 
 
 def shown(root) -> tuple[int, np.ndarray]:

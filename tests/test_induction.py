@@ -153,6 +153,26 @@ def test_training_records_checkpoints_and_lowers_the_loss():
     assert run.scores(2, ind.induction_score).shape == (4,)
 
 
+def test_train_shared_trains_once_and_gives_the_run_train_gives(tmp_path, monkeypatch):
+    fresh = ind.train(np.random.default_rng(3), 20, checkpoint_every=10, lengths=5)
+    first = ind.train_shared(3, 20, checkpoint_every=10, lengths=5, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    monkeypatch.setattr(ind, "train", lambda *a, **k: pytest.fail("trained again"))
+    again = ind.train_shared(3, 20, checkpoint_every=10, lengths=5, cache_dir=tmp_path)
+    for run in (first, again):
+        np.testing.assert_array_equal(run.losses, fresh.losses)
+        np.testing.assert_array_equal(run.probe, fresh.probe)
+        assert run.params.keys() == fresh.params.keys()
+        assert all(np.array_equal(run.params[k], fresh.params[k]) for k in fresh.params)
+        assert list(run.checkpoint_steps) == [0, 10, 20]
+        np.testing.assert_array_equal(run.checkpoints[-1].weights, fresh.checkpoints[-1].weights)
+    monkeypatch.undo()
+    other = ind.train_shared(3, 20, checkpoint_every=10, lengths=6, cache_dir=tmp_path)  # other options: trained
+    assert len(list(tmp_path.glob("*.npz"))) == 2 and len(other.probe) == 12
+    with pytest.raises(ValueError, match="params"):
+        ind.train_shared(3, 20, params=fresh.params, cache_dir=tmp_path)
+
+
 def test_offset_score_is_the_general_score():
     w = np.random.default_rng(0).dirichlet(np.ones(8), size=(3, 8))  # (3, 8, 8), rows sum to 1
     L = 4

@@ -1,6 +1,6 @@
 """TrainingView: slide over training time and watch attention patterns form.
 
-The induction-heads page (under chapter 6) uses it.  A slider picks a checkpoint; the
+The induction-heads-evidence page (under chapter 6) uses it.  A slider picks a checkpoint; the
 widget shows every layer's attention on a fixed probe sequence at that step, as
 heatmap tables, and the loss curve up to that step.  All checkpoints are computed in
 Python at training time and embedded in the widget's state, so the browser only picks
