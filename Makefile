@@ -46,8 +46,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
+# The induction pages share one training run, saved beside the build (a fresh clone trains it once).
 book: $(STAMP) $(NODE_STAMP)
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	ATTNLIB_CACHE=$(CURDIR)/_build/attnlib-cache $(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in $(CURDIR)/_build/html/index.html (make serve to view it)"
 
 # Two pytest-xdist workers, each taking whole files (a lab's cells stay in one kernel, in order) in the

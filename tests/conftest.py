@@ -58,7 +58,7 @@ def _start_build(done: Path | None = None) -> subprocess.Popen:
     cmd = [str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "book-build.log", "w") as log:  # the child keeps its own copy of the handle
-        build = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        build = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={"ATTNLIB_CACHE": str(ROOT / "_build" / "attnlib-cache"), **os.environ})
     if done is not None:
         def report():
             returncode = build.wait()
