@@ -57,8 +57,9 @@ def _start_build(done: Path | None = None) -> subprocess.Popen:
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
     ARTIFACTS.mkdir(exist_ok=True)
+    env = {"ATTNLIB_CACHE": str(ROOT / "_build" / "attnlib-cache"), **os.environ}  # as `make book` sets it
     with open(ARTIFACTS / "book-build.log", "w") as log:  # the child keeps its own copy of the handle
-        build = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={"ATTNLIB_CACHE": str(ROOT / "_build" / "attnlib-cache"), **os.environ})
+        build = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     if done is not None:
         def report():
             returncode = build.wait()
