@@ -888,7 +888,7 @@ def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(mon
     your answer" and a 0 for the student; it is the grading machine's fault and must stop the run, loudly."""
     from attnlib.grading import nbgrader_step, sandbox
 
-    def broken():
+    def broken(*args):
         raise OSError("setrlimit refused")
 
     monkeypatch.setattr(sandbox, "_limit_child", broken)
@@ -898,6 +898,34 @@ def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(mon
     nb = _graded_notebook(catalogue.EXERCISES["01", 4].reference)
     with pytest.raises(sandbox.GraderFault):
         nbgrader_step.verdicts(nb, "01")
+
+
+def test_the_answers_process_has_its_limits_and_its_own_session_before_the_answer_runs():
+    """The limits are set from the grader before it writes the request (the child starts by vfork, without a
+    preexec_fn): the answer's top-level lines, not only its function, run with 2 GB of address space, no file
+    size, first in line for the memory killer, in a session of its own, unprivileged and filtered."""
+    import os
+
+    from attnlib.grading import sandbox
+
+    source = '''
+import os, resource
+AT_TOP = [resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_FSIZE),
+          os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid()]
+def probe():
+    return AT_TOP
+'''
+    with Sandbox(source, "probe") as box:
+        assert box.problem is None, box.problem
+        limit = sandbox.MEMORY_LIMIT
+        assert box.function()() == [(limit, limit), (0, 0), True, True]
+        with open(f"/proc/{box.process.pid}/oom_score_adj") as f:
+            assert f.read().strip() == "1000"
+        with open(f"/proc/{box.process.pid}/status") as f:
+            status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+        assert int(status["CapEff"], 16) == 0
+        assert box.process.pid != os.getpgid(0)
 
 
 def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
