@@ -175,7 +175,8 @@ if _PLAIN:
     np = None
 else:
     import numpy as np
-    import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
+    import numpy.linalg  # numpy.random and numpy.fft load when first used (a sixth of the child's start-up):
+    # the hook lets numpy's own files be read, Landlock too, and neither imports a module the hook refuses
 import gc
 # "ls:<folder>": the folder may be listed, its files read only where another root allows it (the
 # standard library's folders hold site-packages, which must stay unreadable: attnlib may be there)
