@@ -1070,7 +1070,8 @@ def _limit_child(child: int) -> None:
 def _one_blas_thread() -> None:
     """Keep this (grading) process's BLAS to one thread before it forks a child (adv12 F2).
 
-    ``Popen(preexec_fn=...)`` forks; OpenBLAS stops its worker threads around a fork, so when another grading
+    ``Popen(preexec_fn=...)`` forked (the answer's process now starts by vfork, but a helper's worker,
+    :class:`_HelperWorker`, is a fork); OpenBLAS stops its worker threads around a fork, so when another grading
     thread was inside a multi-threaded matrix product at that moment, the product waited forever for workers
     that were gone: plain ``nbgrader autograde`` (two grading threads) hung on half the runs of Lab 3.
     With one BLAS thread there are no workers to lose.
