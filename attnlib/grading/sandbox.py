@@ -162,8 +162,7 @@ def _die_with_grader(grader):
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    if ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG, SIGKILL
-        os._exit(1)
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
     if os.getppid() != grader:  # the grader died before the line above: nobody would send the signal
         os._exit(1)
 _die_with_grader(int(sys.argv.pop(1)))
