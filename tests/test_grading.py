@@ -45,7 +45,8 @@ def _grade(key, source, seed=0, **kw):
 
 @functools.cache
 def _grade_mutant(key, number):
-    """Mutant ``number`` of exercise ``key`` graded once per test run (two tests read its result).
+    """Mutant ``number`` of exercise ``key`` graded once per test run (several tests read its result: each grading
+    starts a sandboxed Python with numpy, the bulk of this file's time, and the verdict on one source is one verdict).
 
     With a 5 s limit instead of the grader's 20 s: every mutant's work takes milliseconds, and the ones that
     must time out (finite differences on the large backward-pass inputs, minutes) need not wait 20 s."""
@@ -214,10 +215,10 @@ def my_softmax(x):
 def test_predictions_are_graded_without_the_measurement():
     for key in [k for k, ex in catalogue.EXERCISES.items() if ex.function.startswith("predicted_")]:
         ex = catalogue.EXERCISES[key]
-        cheats = [src for src, _ in ex.mistakes if "measured" in src]
+        cheats = [number for number, (src, _) in enumerate(ex.mistakes) if "measured" in src]
         assert len(cheats) == 2
-        for source in cheats:
-            result = _grade(key, source)
+        for number in cheats:  # mutants of the catalogue: their verdicts, graded once for the run
+            result = _grade_mutant(key, number)
             assert not result.passed and "NameError" in result.message or "KeyError" in result.message, result
 
 
@@ -888,7 +889,7 @@ def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(mon
     your answer" and a 0 for the student; it is the grading machine's fault and must stop the run, loudly."""
     from attnlib.grading import nbgrader_step, sandbox
 
-    def broken():
+    def broken(*args):
         raise OSError("setrlimit refused")
 
     monkeypatch.setattr(sandbox, "_limit_child", broken)
@@ -898,6 +899,34 @@ def test_a_sandbox_that_cannot_start_is_a_grader_fault_never_a_students_zero(mon
     nb = _graded_notebook(catalogue.EXERCISES["01", 4].reference)
     with pytest.raises(sandbox.GraderFault):
         nbgrader_step.verdicts(nb, "01")
+
+
+def test_the_answers_process_has_its_limits_and_its_own_session_before_the_answer_runs():
+    """The limits are set from the grader before it writes the request (the child starts by vfork, without a
+    preexec_fn): the answer's top-level lines, not only its function, run with 2 GB of address space, no file
+    size, first in line for the memory killer, in a session of its own, unprivileged and filtered."""
+    import os
+
+    from attnlib.grading import sandbox
+
+    source = '''
+import os, resource
+AT_TOP = [resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_FSIZE),
+          os.getsid(0) == os.getpid(), os.getpgid(0) == os.getpid()]
+def probe():
+    return AT_TOP
+'''
+    with Sandbox(source, "probe") as box:
+        assert box.problem is None, box.problem
+        limit = sandbox.MEMORY_LIMIT
+        assert box.function()() == [(limit, limit), (0, 0), True, True]
+        with open(f"/proc/{box.process.pid}/oom_score_adj") as f:
+            assert f.read().strip() == "1000"
+        with open(f"/proc/{box.process.pid}/status") as f:
+            status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+        assert int(status["CapEff"], 16) == 0
+        assert box.process.pid != os.getpgid(0)
 
 
 def test_the_grader_refuses_to_grade_once_its_own_limits_were_lowered(tmp_path):
@@ -1469,8 +1498,8 @@ def test_lab1_exercise5_does_not_claim_to_catch_a_lookup_worked_out_by_hand():
     typed = [source for source in ex.right if "keys = [0.0, 2.0" in source]  # the report's answer, as it stands
     assert typed and _grade(("01", 5), typed[0]).passed
     assert not any("the lookup itself" in source for source, _ in ex.mistakes)
-    for source, _ in ex.mistakes:  # what stays in the catalogue is still refused
-        assert not _grade(("01", 5), source).passed, source
+    for number, (source, _) in enumerate(ex.mistakes):  # what stays in the catalogue is still refused
+        assert not _grade_mutant(("01", 5), number).passed, source
     nb = nbformat.read(Path(__file__).parents[1] / "notebooks/01-what-is-attention.ipynb", 4)
     cell = next(c.source for c in nb.cells if c.source.startswith("### Exercise 5"))
     assert "no lookup" not in cell and "the number you worked out" in cell, cell

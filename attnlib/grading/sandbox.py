@@ -150,9 +150,23 @@ def decode(data):
 
 # --- the child ------------------------------------------------------------------------------
 
-# Runs as ``python -I -S -c CHILD <numpy folder> <allowed roots...>``; reads one request per line.
+# Runs as ``python -I -S -c CHILD <grader pid> <numpy folder> <allowed roots...>`` (through :data:`BOOT`, from
+# its compiled form); reads one request per line.
 CHILD = r'''
 import sys
+def _die_with_grader(grader):
+    # SIGKILL when the grader dies (adv13 F2: a child in a session of its own outlived a killed nbgrader).  The
+    # signal comes when the thread that started the child ends; a Sandbox is used and closed in one thread.  Set
+    # here, first, as the child starts (the grader starts it without a fork of its own large process: vfork)
+    import os
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != grader:  # the grader died before the line above: nobody would send the signal
+        os._exit(1)
+_die_with_grader(int(sys.argv.pop(1)))
+del _die_with_grader
 _PLAIN = sys.argv[1] == "--plain"  # a prediction: plain Python, numpy neither loaded nor readable
 sys.path[:] = [p for p in sys.path if p] + ([] if _PLAIN else [sys.argv[1]])
 import __future__, ast, base64, builtins, io, json, math, numbers, os, types, traceback
@@ -160,7 +174,8 @@ if _PLAIN:
     np = None
 else:
     import numpy as np
-    import numpy.linalg, numpy.random, numpy.fft  # loaded before the audit hook closes the files
+    import numpy.linalg  # numpy.random and numpy.fft load when first used (a sixth of the child's start-up):
+    # the hook lets numpy's own files be read, Landlock too, and neither imports a module the hook refuses
 import gc
 # "ls:<folder>": the folder may be listed, its files read only where another root allows it (the
 # standard library's folders hold site-packages, which must stay unreadable: attnlib may be there)
@@ -828,6 +843,23 @@ CHILD = CHILD.replace("CELL_BREAK_TEXT", CELL_BREAK)
 CHILD = CHILD.replace("THREADS_MESSAGE  # the grader's THREADS, put in below", repr(THREADS))  # one message
 
 
+# The child's code is compiled here, once, and handed over compiled (marshal's format, the same interpreter):
+# compiling CHILD's source took each child longer than starting Python itself.  The bootstrap leaves no name.
+BOOT = ("exec(__import__('marshal').loads(__import__('binascii').a2b_base64(__import__('sys').argv.pop(1))))")
+ARG_MAX = 128 * 1024 - 1  # Linux's longest single argument (MAX_ARG_STRLEN, with its NUL)
+
+
+@functools.lru_cache(maxsize=4)
+def _child_command(child: str) -> tuple[str, ...]:
+    """``-c`` and the arguments that run ``child`` (CHILD, or a test's variant of it) in the child: its code
+    compiled as ``python -c`` would compile it, or its source when the compiled form is too long an argument."""
+    import marshal
+
+    code = compile(child, "<string>", "exec", dont_inherit=True, optimize=0)
+    blob = base64.b64encode(marshal.dumps(code)).decode("ascii")
+    return ("-c", BOOT, blob) if len(blob) < ARG_MAX else ("-c", child)
+
+
 def _numpy_folder() -> Path:
     """A folder holding only numpy (and its bundled libraries), for the child's ``sys.path``."""
     global _NUMPY_FOLDER
@@ -849,12 +881,18 @@ PACKAGE_FOLDERS = {"site-packages", "dist-packages"}  # in the standard library'
 
 
 def _allowed_roots(numpy: bool = True) -> list[str]:
+    """:func:`_roots` for this process's numpy folder (worked out once: thousands of paths resolved, per answer)."""
+    return list(_roots(str(_numpy_folder()) if numpy else None))
+
+
+@functools.lru_cache(maxsize=8)
+def _roots(numpy_folder: str | None) -> tuple[str, ...]:
     """What the child may read: every entry of the standard library's folders except the installed
     packages in them (a venv's, a Docker image's or conda's site-packages sits inside, and attnlib, its
     reference answers included, may be installed there), numpy unless it runs a prediction, and the
     standard library's folders themselves as ``ls:`` roots (listed, for imports; read through the entries)."""
     site = Path(np.__file__).resolve().parent.parent
-    roots = [str(_numpy_folder()), str(site / "numpy"), str(site / "numpy.libs")] if numpy else []
+    roots = [numpy_folder, str(site / "numpy"), str(site / "numpy.libs")] if numpy_folder else []
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     folders = [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")]
     folders += [str(Path(prefix) / "lib" / version) for prefix in (sys.base_prefix, sys.base_exec_prefix)]
@@ -863,7 +901,7 @@ def _allowed_roots(numpy: bool = True) -> list[str]:
             continue
         roots.append("ls:" + folder)
         roots += [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name not in PACKAGE_FOLDERS]
-    return list(dict.fromkeys(r if r.startswith("ls:") else os.path.realpath(r) for r in roots))
+    return tuple(dict.fromkeys(r if r.startswith("ls:") else os.path.realpath(r) for r in roots))
 
 
 def python_source(source: str) -> str:
@@ -937,8 +975,8 @@ def _raised(message: dict) -> Exception:
 class GraderFault(RuntimeError):
     """The grading machine, not the answer, is at fault: no grade may be given (adv9 F1).
 
-    Raised when an answer's process cannot be started (``subprocess`` reports "Exception occurred
-    in preexec_fn" when the grader's own hard limits were lowered below what it gives each answer)
+    Raised when an answer's process cannot be started or limited (setting its limits fails when the
+    grader's own hard limits were lowered below what it gives each answer)
     or when the grader's own limits, priority, scheduling or CPU affinity are no longer what they
     were when it started.  It is never turned into a student's 0: nbgrader then fails the notebook,
     and ``python -m attnlib.grading.classroom`` reports it NOT GRADED.
@@ -1008,20 +1046,21 @@ def check_grader_state(baseline: dict) -> None:
 _BASELINE = grader_state()  # when the grader (nbgrader, classroom, a test) imported this module
 
 
-def _limit_child(grader: int) -> None:  # runs in the child before it starts Python
+def _limit_child(child: int) -> None:
+    """The answer's process's limits, set from the grader right after it started and before its request is
+    written: the child reads the answer's source only from that request, so no line of the answer runs before.
+
+    (They were set between fork and exec, by ``Popen(preexec_fn=...)``; that forced a ``fork`` of the whole grader,
+    hundreds of MB under nbgrader or pytest, for every answer.  Without a ``preexec_fn``, Python starts the child
+    with ``vfork``.  The child sets its parent-death signal itself, first thing: see :data:`CHILD`; its session of
+    its own comes from ``start_new_session``.)
+    """
     import resource
 
-    os.setsid()
-    # SIGKILL when the grader dies (adv13 F2: a child in a session of its own outlived a killed nbgrader).  The
-    # signal comes when the thread that started the child ends; a Sandbox is used and closed in one thread.
-    if _PRCTL is not None:
-        _PRCTL(1, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
-        if os.getppid() != grader:  # the grader died before the line above: nobody would send the signal
-            os._exit(1)
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.prlimit(child, resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.prlimit(child, resource.RLIMIT_FSIZE, (0, 0))
     try:  # the first process the system's memory killer takes, before the grader (adv15 F5)
-        with open("/proc/self/oom_score_adj", "w") as f:
+        with open(f"/proc/{child}/oom_score_adj", "w") as f:
             f.write("1000")
     except OSError:
         pass
@@ -1030,7 +1069,8 @@ def _limit_child(grader: int) -> None:  # runs in the child before it starts Pyt
 def _one_blas_thread() -> None:
     """Keep this (grading) process's BLAS to one thread before it forks a child (adv12 F2).
 
-    ``Popen(preexec_fn=...)`` forks; OpenBLAS stops its worker threads around a fork, so when another grading
+    ``Popen(preexec_fn=...)`` forked (the answer's process now starts by vfork, but a helper's worker,
+    :class:`_HelperWorker`, is a fork); OpenBLAS stops its worker threads around a fork, so when another grading
     thread was inside a multi-threaded matrix product at that moment, the product waited forever for workers
     that were gone: plain ``nbgrader autograde`` (two grading threads) hung on half the runs of Lab 3.
     With one BLAS thread there are no workers to lose.
@@ -1253,11 +1293,17 @@ class Sandbox:
         _one_blas_thread()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", CHILD, "--plain" if self.plain else str(_numpy_folder()), *roots],
+                [sys.executable, "-I", "-S", *_child_command(CHILD), str(os.getpid()),
+                 "--plain" if self.plain else str(_numpy_folder()), *roots],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                cwd=tempfile.gettempdir(), env=env, preexec_fn=functools.partial(_limit_child, os.getpid()))
+                cwd=tempfile.gettempdir(), env=env, start_new_session=True)
+            try:
+                _limit_child(self.process.pid)  # before the request: no line of the answer runs unlimited
+            except BaseException:
+                self.close()
+                raise
             os.set_blocking(self.process.stdin.fileno(), False)  # every write has a deadline (see _write)
-        except (OSError, subprocess.SubprocessError) as err:
+        except Exception as err:  # noqa: BLE001 (whatever failed, it failed before any line of the answer ran)
             raise GraderFault(
                 f"the grader could not start the process that runs an answer ({type(err).__name__}: {err}).  This is "
                 "a fault of the grading machine (its limits, memory or process table), not the answer: no grade is "
