@@ -27,6 +27,9 @@ help:
 # The virtual environment is (re)made whenever the pins change.  Its modules are compiled to bytecode
 # once, as pip does and uv does not by default: every kernel, nbgrader run and build then imports
 # them without compiling (with PYTHONDONTWRITEBYTECODE set, Python would compile them in every process).
+# rfc3987-syntax (pinned because jupyter-events asks for it) is removed again: jsonschema builds a Lark
+# grammar from it at import, about 1.6 s of CPU in every process that imports nbformat (nbgrader runs,
+# Jupyter's server, the book build); it only checks "iri" formats, which jsonschema skips without it.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +37,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps -r requirements-nodeps.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python rfc3987-syntax
 	$(BIN)/python tools/lab_settings/install_settings.py  # JupyterLab saves widget state in the labs
 	touch $(STAMP)
 
