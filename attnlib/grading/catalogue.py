@@ -2665,34 +2665,47 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
     ''')]))
 
 
+CHANGED_TOKEN = 2  # Lab 7 Exercise 5: which of the 6 tokens the check changes
+
+
 def _changed_outputs():
     m = np.random.default_rng(7)
     p = al.init_multi_head(8, 2, m)
     X = m.normal(size=(6, 8))
     X2 = X.copy()
-    X2[-1] += 1.0
+    X2[CHANGED_TOKEN] += 1.0
     out = [al.multi_head_attention(x, x, p, 2, al.causal_mask(6))[0] for x in (X, X2)]
     return int((np.abs(out[1] - out[0]).max(axis=-1) > 1e-9).sum())
 
 
 prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
     def predicted_changed_outputs():
+        return 4
+    '''), [(src('''
+    def predicted_changed_outputs():
+        return 3
+    '''), "queries 3, 4 and 5 see key 2, and so does query 2 itself: its allowed keys 0..2 include its own"),
+    (src('''
+    def predicted_changed_outputs():
         return 1
-    '''), [src('''
+    '''), "not only token 2's own output moves: every later query may attend to key 2 as well"),
+    (src('''
     def predicted_changed_outputs():
         return 6
-    '''), src('''
+    '''), "under the causal mask, queries 0 and 1 may not look at key 2, so their outputs stay"),
+    (src('''
     def predicted_changed_outputs():
-        return 0
-    '''), src('''
+        return 2
+    '''), "queries 0 and 1 are the ones that may not see key 2: their outputs are the ones that stay"),
+    src('''
     def predicted_changed_outputs():
         return True  # yes, an output changes: a yes/no, not the count
     '''), src('''
     def predicted_changed_outputs():
-        return [1]
+        return [4]
     ''')], atol=0.5, rtol=0.0,
-           explanation="Under a causal mask only query n - 1 may attend to key n - 1, so only the last output moves; "
-                       "without a mask all 6 would.")
+           explanation="Under a causal mask query i may attend to keys 0..i, so key 2 reaches queries 2, 3, 4 and 5: "
+                       "four outputs move and outputs 0 and 1 stay; without a mask all 6 would.")
 
 LARGE_SCORES = 1.25 * 40.0**2  # the size of with_large_scores' scores (1600 and the rest), for ScoresNear
 
