@@ -2665,34 +2665,47 @@ add(Exercise("07", 4, "leaks_future", _grade_leaks, reference=src('''
     ''')]))
 
 
+CHANGED_TOKEN = 2  # Lab 7 Exercise 5: which of the 6 tokens the check changes
+
+
 def _changed_outputs():
     m = np.random.default_rng(7)
     p = al.init_multi_head(8, 2, m)
     X = m.normal(size=(6, 8))
     X2 = X.copy()
-    X2[-1] += 1.0
+    X2[CHANGED_TOKEN] += 1.0
     out = [al.multi_head_attention(x, x, p, 2, al.causal_mask(6))[0] for x in (X, X2)]
     return int((np.abs(out[1] - out[0]).max(axis=-1) > 1e-9).sum())
 
 
 prediction("07", 5, "predicted_changed_outputs", _changed_outputs, src('''
     def predicted_changed_outputs():
+        return 4
+    '''), [(src('''
+    def predicted_changed_outputs():
+        return 3
+    '''), "queries 3, 4 and 5 see key 2, and so does query 2 itself: its allowed keys 0..2 include its own"),
+    (src('''
+    def predicted_changed_outputs():
         return 1
-    '''), [src('''
+    '''), "not only token 2's own output moves: every later query may attend to key 2 as well"),
+    (src('''
     def predicted_changed_outputs():
         return 6
-    '''), src('''
+    '''), "under the causal mask, queries 0 and 1 may not look at key 2, so their outputs stay"),
+    (src('''
     def predicted_changed_outputs():
-        return 0
-    '''), src('''
+        return 2
+    '''), "queries 0 and 1 are the ones that may not see key 2: their outputs are the ones that stay"),
+    src('''
     def predicted_changed_outputs():
         return True  # yes, an output changes: a yes/no, not the count
     '''), src('''
     def predicted_changed_outputs():
-        return [1]
+        return [4]
     ''')], atol=0.5, rtol=0.0,
-           explanation="Under a causal mask only query n - 1 may attend to key n - 1, so only the last output moves; "
-                       "without a mask all 6 would.")
+           explanation="Under a causal mask query i may attend to keys 0..i, so key 2 reaches queries 2, 3, 4 and 5: "
+                       "four outputs move and outputs 0 and 1 stay; without a mask all 6 would.")
 
 LARGE_SCORES = 1.25 * 40.0**2  # the size of with_large_scores' scores (1600 and the rest), for ScoresNear
 
@@ -3119,84 +3132,89 @@ add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpe
         '''), None),
 ]))
 
-AFTER_SOFTMAX = ("your future weights are 0 but each row no longer sums to 1: the mask is applied after the softmax. "
-                 "Put -inf on the future scores before the softmax.")
+def _copy_head_ref(ids, vocab_size):
+    return al.toy_lm.next_token_head(ids, vocab_size)[0]
 
 
-def _grade_fixed_causal(fn, rng, data):
-    return then(lambda: check_function(exercise_name(2), fn, _causal_ref,
-                                       [(with_bias_inputs(rng, 5, 5),), (rng.normal(size=(3, 3)),),
-                                        (np.array([[2.0]]),), (future_dominates(rng),),
-                                        (rng.normal(size=(4, 4)) + 1e3,)],
+def _copy_head_inputs(rng, n_cases: int):
+    """Token sequences with repeated contexts (a few distinct tokens), so that a copy head has matches to find."""
+    cases = []
+    for _ in range(n_cases):
+        vocab_size = int(rng.integers(3, 7))
+        cases.append((rng.integers(0, vocab_size, size=int(rng.integers(8, 20))), vocab_size))
+    return cases
+
+
+COPY_SENTENCE = "the cat sat on the mat . the dog sat on the rug . the cat".split()
+
+
+def _grade_copy_head(fn, rng, data):
+    vocab = sorted(set(COPY_SENTENCE))
+    sentence = (np.array([vocab.index(w) for w in COPY_SENTENCE]), len(vocab))
+    return then(lambda: check_function(exercise_name(2), fn, _copy_head_ref, [sentence, (np.array([2, 0, 1, 2, 0]), 3)],
                                        mistakes=mistakes("06", 2)),
-                lambda: _below_any_fill(fn, rng, hidden(2)),
-                lambda: _already_masked(fn, rng, hidden(2)))
+                lambda: check_function(hidden(2), fn, _copy_head_ref,
+                                       [*_copy_head_inputs(rng, 4), (np.array([1]), 2), (np.array([0, 1]), 2)],
+                                       mistakes=mistakes("06", 2)))
 
 
-add(Exercise("06", 2, "fixed_causal_weights", _grade_fixed_causal, helpers=al_helpers("softmax", "causal_mask"),
-             reference=src('''
-    def fixed_causal_weights(S):
-        S = np.asarray(S, dtype=float)
-        n = S.shape[0]
-        return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=-1)
-    '''), mistakes=[
-    (src('''
-        def fixed_causal_weights(S):
-            S = np.asarray(S, dtype=float)
-            W = np.exp(S - S.max(axis=-1, keepdims=True)) * np.tri(len(S))
-            return W / W.sum(axis=-1, keepdims=True)
-        '''), "max over the future"),
-    (src('''
-        def fixed_causal_weights(S):
-            n = len(S)
-            e = np.exp(np.where(np.tri(n, dtype=bool), S, -np.inf))
-            return e / e.sum(axis=-1, keepdims=True)
-        '''), "overflow"),
-    (src('''
-        def fixed_causal_weights(S):
-            n = S.shape[0]
-            W = al.softmax(S, axis=-1)
-            return W * al.causal_mask(n)
-        '''), AFTER_SOFTMAX),
-    (src('''
-        def fixed_causal_weights(S):
-            n = S.shape[0]
-            return al.softmax(np.where(al.causal_mask(n), S, 0.0), axis=-1)
-        '''), "the future scores are set to 0, not -inf: exp(0) = 1, so the future still gets weight. Use -inf."),
-    (src('''
-        def fixed_causal_weights(S):
-            n = S.shape[0]
-            return al.softmax(np.where(al.causal_mask(n), S, -np.inf), axis=0)
-        '''), "each column of your weights sums to 1, not each row: the softmax runs over the queries (axis 0). "
-              "Run it over the keys (axis=-1), so that each query's weights sum to 1."),
-    (src('''
-        def fixed_causal_weights(S):
-            n = S.shape[0]
-            W = al.softmax(S, axis=-1) * al.causal_mask(n)
-            return W / W.sum(axis=0, keepdims=True)
-        '''), None),
-    (src('''
-        def fixed_causal_weights(S):
-            S = np.asarray(S, dtype=float)
-            n = S.shape[0]
-            return al.softmax(np.where(al.causal_mask(n), S, -1e30), axis=-1)  # adv10 F3: a finite fill
-        '''), FINITE_FILL),
-    (src('''
-        def fixed_causal_weights(S):
-            S = np.asarray(S, dtype=float)
-            n = S.shape[0]
-            return al.softmax(np.where(al.causal_mask(n), S, np.finfo(S.dtype).min), axis=-1)  # adv17 F1
-        '''), ALREADY_MASKED),
-], right=[src('''
-    def fixed_causal_weights(S):
-        S = np.asarray(S, dtype=float)
-        return al.softmax(S + np.where(al.causal_mask(len(S)), 0.0, -np.inf), axis=-1)
-    '''), src('''
-    def fixed_causal_weights(S):
-        S = np.array(S, dtype=np.float32)  # masked_fill style, float32
-        S[~al.causal_mask(len(S))] = -np.inf
-        return al.softmax(S, axis=-1)
-    ''')]))
+def _copy_head(query: str, key: str, value: str = "one_hot(0)", mask: str = "al.causal_mask(n)") -> str:
+    """Lab 6 Exercise 2 written with the given query and key blocks, value and mask."""
+    return src(f"""
+        def fixed_copy_head(ids, vocab_size):
+            n = len(ids)
+
+            def one_hot(offset):
+                return al.toy_lm.shifted_one_hot(ids, vocab_size, offset)
+
+            Q = np.concatenate([{query}], axis=1)
+            K = np.concatenate([{key}], axis=1)
+            V = {value}
+            probs, _ = al.scaled_dot_product_attention(Q, K, V, {mask}, scale=5.0)
+            return probs
+        """)
+
+
+ECHO = ("your head predicts the token each position already holds (\"cat\" after \"the cat\"): key j describes token j "
+        "and the one before it, the same pair as query j, so every query matches itself and copies its own token. "
+        "Key j must describe the two tokens just before j (offsets -1 and -2), so that a match means \"token j "
+        "followed this context\"")
+
+add(Exercise("06", 2, "fixed_copy_head", _grade_copy_head,
+             helpers={"al": {"causal_mask": "attnlib.causal_mask", "softmax": "attnlib.softmax",
+                             "scaled_dot_product_attention": "attnlib.scaled_dot_product_attention",
+                             "toy_lm.shifted_one_hot": "attnlib.toy_lm.shifted_one_hot"}},
+             reference=_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)"), mistakes=[
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(0), one_hot(-1)"), ECHO),
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)", mask="None"),
+     "without the causal mask, key i + 1 describes exactly query i's pair (token i, token i-1), so the head copies "
+     "the true next token: a perfect score on text it already has, and a leak of the future. Keep al.causal_mask(n)"),
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-2), one_hot(-1)"),
+     "the two blocks of your key are in the other order from the query's: the query's first block (token i) must "
+     "meet the key's first block (token j-1, the token just before j), and its second (token i-1) the key's "
+     "second (token j-2)"),
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)", value="one_hot(-1)"),
+     "your values hold the token before each key, the one the query already matched: the head copies the context "
+     "back, not what came after it. The value of key j is token j itself (offset 0)"),
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(1), one_hot(0)"), None),
+    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-1)"), None),
+], right=[src("""
+    def fixed_copy_head(ids, vocab_size):
+        ids = np.asarray(ids)
+        n = len(ids)
+        eye = np.eye(vocab_size)
+        def shifted(offset):  # row i: token i + offset, zeros outside the sequence
+            out = np.zeros((n, vocab_size))
+            for i in range(n):
+                if 0 <= i + offset < n:
+                    out[i] = eye[ids[i + offset]]
+            return out
+        Q = np.hstack([shifted(0), shifted(-1)])
+        K = np.hstack([shifted(-1), shifted(-2)])
+        S = 5.0 * Q @ K.T
+        S = np.where(np.tri(n, dtype=bool), S, -np.inf)
+        return al.softmax(S, axis=-1) @ shifted(0)
+    """)]))
 
 def _kv_cache_ref(n_q, n_k):
     return al.causal_mask(n_k)[n_k - n_q:]  # the last n_q rows of the full causal mask
