@@ -1911,9 +1911,9 @@ def test_a_prediction_reading_a_lab_variable_fails_the_self_check_as_it_fails_th
     own = _cell("P = 16\n\n\ndef predicted_weight_growth():\n    return ((P // 8) ** 2) ** 2\n",
                 "/tmp/ipykernel_0/adv15-f9b.py", P=99)
     assert check_prediction("Exercise 5", own["predicted_weight_growth"], 16, atol=0.5, rtol=0.0).passed
-    reads_n = _cell("def predicted_changed_outputs():\n    return sum(1 for i in range(n) if n - 1 <= i)\n",
-                    "/tmp/ipykernel_0/adv15-f9c.py", n=6)
-    assert not check_prediction("Exercise 5", reads_n["predicted_changed_outputs"], 1, atol=0.5, rtol=0.0).passed
+    reads_n = _cell("def predicted_changed_outputs():\n    return sum(1 for i in range(n) if 2 <= i)\n",
+                    "/tmp/ipykernel_0/adv15-f9c.py", n=6)  # token 2 of 6 changed: 4 outputs, read from the lab's n
+    assert not check_prediction("Exercise 5", reads_n["predicted_changed_outputs"], 4, atol=0.5, rtol=0.0).passed
 
 
 def test_a_prediction_calling_an_array_method_on_values_fails_the_self_check_as_it_fails_the_grade():
