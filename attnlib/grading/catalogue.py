@@ -3177,27 +3177,27 @@ def _copy_head(query: str, key: str, value: str = "one_hot(0)", mask: str = "al.
 
 ECHO = ("your head predicts the token each position already holds (\"cat\" after \"the cat\"): key j describes token j "
         "and the one before it, the same pair as query j, so every query matches itself and copies its own token. "
-        "Key j must describe the two tokens just before j (offsets -1 and -2), so that a match means \"token j "
+        "Key j must describe the two tokens just before j (offsets -2 and -1), so that a match means \"token j "
         "followed this context\"")
 
 add(Exercise("06", 2, "fixed_copy_head", _grade_copy_head,
              helpers={"al": {"causal_mask": "attnlib.causal_mask", "softmax": "attnlib.softmax",
                              "scaled_dot_product_attention": "attnlib.scaled_dot_product_attention",
                              "toy_lm.shifted_one_hot": "attnlib.toy_lm.shifted_one_hot"}},
-             reference=_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)"), mistakes=[
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(0), one_hot(-1)"), ECHO),
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)", mask="None"),
-     "without the causal mask, key i + 1 describes exactly query i's pair (token i, token i-1), so the head copies "
+             reference=_copy_head("one_hot(-1), one_hot(0)", "one_hot(-2), one_hot(-1)"), mistakes=[
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(-1), one_hot(0)"), ECHO),
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(-2), one_hot(-1)", mask="None"),
+     "without the causal mask, key i + 1 describes exactly query i's pair (token i-1, token i), so the head copies "
      "the true next token: a perfect score on text it already has, and a leak of the future. Keep al.causal_mask(n)"),
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-2), one_hot(-1)"),
-     "the two blocks of your key are in the other order from the query's: the query's first block (token i) must "
-     "meet the key's first block (token j-1, the token just before j), and its second (token i-1) the key's "
-     "second (token j-2)"),
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-2)", value="one_hot(-1)"),
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(-1), one_hot(-2)"),
+     "the two blocks of your key are in the other order from the query's: the query's first block (token i-1) "
+     "must meet the key's first block (token j-2), and its second (token i) the key's second (token j-1, the "
+     "token just before j)"),
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(-2), one_hot(-1)", value="one_hot(-1)"),
      "your values hold the token before each key, the one the query already matched: the head copies the context "
      "back, not what came after it. The value of key j is token j itself (offset 0)"),
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(1), one_hot(0)"), None),
-    (_copy_head("one_hot(0), one_hot(-1)", "one_hot(-1), one_hot(-1)"), None),
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(0), one_hot(1)"), None),
+    (_copy_head("one_hot(-1), one_hot(0)", "one_hot(-1), one_hot(-1)"), None),
 ], right=[src("""
     def fixed_copy_head(ids, vocab_size):
         ids = np.asarray(ids)
@@ -3209,8 +3209,8 @@ add(Exercise("06", 2, "fixed_copy_head", _grade_copy_head,
                 if 0 <= i + offset < n:
                     out[i] = eye[ids[i + offset]]
             return out
-        Q = np.hstack([shifted(0), shifted(-1)])
-        K = np.hstack([shifted(-1), shifted(-2)])
+        Q = np.hstack([shifted(-1), shifted(0)])
+        K = np.hstack([shifted(-2), shifted(-1)])
         S = 5.0 * Q @ K.T
         S = np.where(np.tri(n, dtype=bool), S, -np.inf)
         return al.softmax(S, axis=-1) @ shifted(0)
