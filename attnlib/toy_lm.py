@@ -74,8 +74,8 @@ def shifted_one_hot(ids, vocab_size: int, offset: int) -> np.ndarray:
 def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
     """GPT-style: a causal induction head that predicts the next token at every position.
 
-    Query ``i`` describes the context ``(token i, token i-1)``; key ``j`` describes
-    the context that *preceded* token ``j``, ``(token j-1, token j-2)``; the value of
+    Query ``i`` describes the context ``(token i-1, token i)``, in reading order; key ``j``
+    describes the context that *preceded* token ``j``, ``(token j-2, token j-1)``; the value of
     key ``j`` is token ``j`` itself.  A query therefore finds earlier places where
     its context occurred and copies what came next there.
 
@@ -105,10 +105,10 @@ def next_token_head(ids, vocab_size: int, *, scale: float = 5.0):
     2
     """
     ids = _check_ids(ids, vocab_size)
-    Q = np.concatenate([shifted_one_hot(ids, vocab_size, 0),
+    Q = np.concatenate([shifted_one_hot(ids, vocab_size, -1),
+                        shifted_one_hot(ids, vocab_size, 0)], axis=1)  # (n, 2 * vocab_size)
+    K = np.concatenate([shifted_one_hot(ids, vocab_size, -2),
                         shifted_one_hot(ids, vocab_size, -1)], axis=1)  # (n, 2 * vocab_size)
-    K = np.concatenate([shifted_one_hot(ids, vocab_size, -1),
-                        shifted_one_hot(ids, vocab_size, -2)], axis=1)  # (n, 2 * vocab_size)
     V = shifted_one_hot(ids, vocab_size, 0)  # (n, vocab_size): what token j is
     return scaled_dot_product_attention(Q, K, V, causal_mask(ids.size), scale=scale)
 
