@@ -59,7 +59,7 @@ import numpy as np
 
 from attnlib.checks._labs import PLAIN_RULE
 
-try:  # looked up here, in the grader: the child calls it between fork and exec (no dlopen there)
+try:  # looked up here, in the grader: the forked helper worker (_HelperWorker) calls it after the fork
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
     _PRCTL.restype = ctypes.c_int
 except (OSError, AttributeError):  # not Linux: no parent-death signal
