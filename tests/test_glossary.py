@@ -149,6 +149,53 @@ def uses_before_explained(path: Path = GLOSSARY) -> list[str]:
     return problems
 
 
+def met_on_chapter_path(path: Path = GLOSSARY) -> dict[str, str]:
+    """``{main term: chapter page}`` for the terms whose glossary entry says where a reader who skips
+    the deeper pages meets them ("Without the deeper pages, you meet it in {doc}`…`")."""
+    met = {}
+    for main, block in re.findall(r"\n\n([^\s][^\n]*)\n(.*?)(?=\n\n|\n```)", GLOSSARY_BLOCK(path), re.S):
+        where = re.search(r"you meet it in \{doc\}`(?:[^`<]*<)?/?([^`>]+)>?`", block)
+        if where:
+            met[main.strip()] = where.group(1)
+    return met
+
+
+def GLOSSARY_BLOCK(path: Path) -> str:  # noqa: N802 (the text inside the glossary directive)
+    return "\n\n" + re.search(r"```\{glossary\}\n(.*?\n```)", path.read_text(), re.S).group(1)
+
+
+def chapter_path_problems(path: Path = GLOSSARY) -> list[str]:
+    """The intro promises that the chapter pages alone are a path: a term explained on a deeper page
+    may appear on a chapter page only from the page its glossary entry names as where a reader who
+    skips the deeper pages meets it (that page says in a few words what it means)."""
+    chapters = chapter_of()
+    order = list(chapters)
+    on_path = [n for n in order if n == order[0] or re.match(r"book/\d\d-", n)]
+    deeper = {n for n in order if n.startswith("book/") and n not in on_path and chapters[n] != 99}
+    texts = {n: without_pointers_ahead(prose(_source(n)[1]), chapters[n]) for n in on_path}
+    met = met_on_chapter_path(path)
+    problems = []
+    for main, (terms, page) in glossary(path).items():
+        if page not in deeper:
+            if main in met:
+                problems.append(f"{main!r} is explained on the chapter path ({page}): drop its 'you meet it in'")
+            continue
+        first = met.get(main)
+        if first is not None and first not in on_path:
+            problems.append(f"{main!r}: 'you meet it in' names {first}, which is not a chapter page")
+            continue
+        if first is not None and not any(pattern(t).search(_source(first)[1]) for t in terms):
+            problems.append(f"{main!r}: 'you meet it in' names {first}, which never uses it")
+        for name in on_path[: on_path.index(first)] if first else on_path:
+            hit = next((h for t in terms if (h := pattern(t).search(texts[name]))), None)
+            if hit:
+                context = " ".join(texts[name][max(0, hit.start() - 60): hit.end() + 40].split())
+                problems.append(f"{main!r} (explained on the deeper page {page}) is used on the chapter path in "
+                                f"{name}: …{context}… (say what it means there and name that page in the glossary)")
+                break
+    return problems
+
+
 def test_glossary_lists_terms_with_their_pages():
     entries = glossary()
     assert len(entries) >= 30, f"only {len(entries)} glossary entries with an 'Explained in' page"
@@ -174,7 +221,22 @@ def test_the_check_can_fail(tmp_path):
     assert any(p.startswith(f"{main!r} is used in {page} before book/how-we-know") for p in problems), problems[:3]
 
 
+def test_chapter_pages_alone_are_a_path():
+    problems = chapter_path_problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_chapter_path_check_can_fail(tmp_path):
+    """Dropping a term's 'you meet it in' line makes its use on that chapter page a problem."""
+    main, page = next(iter(met_on_chapter_path().items()))
+    text = GLOSSARY.read_text()
+    line = re.search(r"\n[^\n]*you meet it in \{doc\}`/" + re.escape(page) + "`[^\n]*", text[text.index(f"\n{main}\n"):])
+    (tmp_path / "glossary.md").write_text(text.replace(line.group(0), "", 1))
+    problems = chapter_path_problems(tmp_path / "glossary.md")
+    assert any(p.startswith(f"{main!r} (explained on the deeper page") and page in p for p in problems), problems[:3]
+
+
 if __name__ == "__main__":  # a report for authors: python tests/test_glossary.py
-    for problem in uses_before_explained():
+    for problem in uses_before_explained() + chapter_path_problems():
         print(problem)
     pytest.main([__file__, "-q", "-o", "addopts="])

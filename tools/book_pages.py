@@ -26,7 +26,7 @@ from sphinx.errors import NoUri
 from sphinx.util.docutils import SphinxDirective, SphinxRole, new_document
 
 FIELDS = ("Compares", "Controls for", "Cannot show", "Tied by")
-REFERENCE_PAGES = {"book/intro", "book/how-we-know", "book/glossary", "book/notation", "book/instructor-guide",
+REFERENCE_PAGES = {"book/how-we-know", "book/glossary", "book/notation", "book/instructor-guide",
                    "book/bibliography"}
 
 # A newcomer's careful first reading of technical prose, and the time a code line, a figure, a displayed
