@@ -153,14 +153,15 @@ def met_on_chapter_path(path: Path = GLOSSARY) -> dict[str, str]:
     """``{main term: chapter page}`` for the terms whose glossary entry says where a reader who skips
     the deeper pages meets them ("Without the deeper pages, you meet it in {doc}`…`")."""
     met = {}
-    for main, block in re.findall(r"\n\n([^\s][^\n]*)\n(.*?)(?=\n\n|\n```)", GLOSSARY_BLOCK(path), re.S):
+    for main, block in re.findall(r"\n\n([^\s][^\n]*)\n(.*?)(?=\n\n|\n```)", _glossary_block(path), re.S):
         where = re.search(r"you meet it in \{doc\}`(?:[^`<]*<)?/?([^`>]+)>?`", block)
         if where:
             met[main.strip()] = where.group(1)
     return met
 
 
-def GLOSSARY_BLOCK(path: Path) -> str:  # noqa: N802 (the text inside the glossary directive)
+def _glossary_block(path: Path) -> str:
+    """The text inside the glossary directive, each entry after a blank line."""
     return "\n\n" + re.search(r"```\{glossary\}\n(.*?\n```)", path.read_text(), re.S).group(1)
 
 
@@ -230,7 +231,8 @@ def test_the_chapter_path_check_can_fail(tmp_path):
     """Dropping a term's 'you meet it in' line makes its use on that chapter page a problem."""
     main, page = next(iter(met_on_chapter_path().items()))
     text = GLOSSARY.read_text()
-    line = re.search(r"\n[^\n]*you meet it in \{doc\}`/" + re.escape(page) + "`[^\n]*", text[text.index(f"\n{main}\n"):])
+    entry = text[text.index(f"\n{main}\n"):]
+    line = re.search(r"\n[^\n]*you meet it in \{doc\}`/" + re.escape(page) + "`[^\n]*", entry)
     (tmp_path / "glossary.md").write_text(text.replace(line.group(0), "", 1))
     problems = chapter_path_problems(tmp_path / "glossary.md")
     assert any(p.startswith(f"{main!r} (explained on the deeper page") and page in p for p in problems), problems[:3]
