@@ -97,18 +97,20 @@ def test_the_self_check_names_a_catalogue_mistake_in_the_learners_kernel():
     """The same catalogue drives the notebook's self-check (mistakes=...)."""
     import attnlib
 
-    keys, values = np.arange(0.0, 11, 2), np.arange(0.0, 11, 2) ** 2
+    keys = np.arange(0.0, 11, 2)
 
-    def nw(q, k, v, s):
-        return attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
+    def least_sure(queries, k, s):  # the notebook's reference: the weights of attnlib's soft lookup
+        return queries[attnlib.nadaraya_watson(queries, k, k, bandwidth=s)[1].max(axis=1).argmin()]
 
+    cases = [(np.linspace(1.35, 7.15, 100).round(3), np.array([1.3, 2.5, 4.1, 4.6, 5.0, 7.2]), 0.7),
+             (np.linspace(-1.0, 12.0, 131), keys, 1.0)]
     for source, message in catalogue.EXERCISES["01", 3].mistakes:
         if not message:  # a mutant for the hidden tests, no diagnosis of its own
             continue
         namespace = {"np": np, "al": attnlib}
         exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
-        result = check_function("Exercise 3", namespace["soft_lookup"], nw,
-                                [(5.0, keys, values, 1.0), (2.5, keys, values, 0.5)], mistakes=mistakes("01", 3))
+        result = check_function("Exercise 3", namespace["least_sure_query"], least_sure, cases,
+                                mistakes=mistakes("01", 3))
         assert not result.passed and message in result.message, result.message
 
 
@@ -656,8 +658,9 @@ def test_lab3_exercise3_states_the_draw_order_its_check_requires():
 
 
 IMPORTING_ANSWERS = {  # adv6 F8: right answers that import attnlib as the lab's first cell does
-    ("01", 3): "import attnlib as al\n\ndef soft_lookup(query, keys, values, sigma):\n"
-               "    scores = -((query - keys) ** 2) / (2 * sigma**2)\n    return al.softmax(scores) @ values\n",
+    ("01", 3): "import attnlib as al\n\ndef least_sure_query(queries, keys, sigma):\n"
+               "    largest = [al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries]\n"
+               "    return queries[np.argmin(largest)]\n",
     ("01", 6): "from attnlib import softmax\n\ndef dot_product_lookup(q, K, V):\n"
                "    return softmax(K @ q) @ V\n",
     ("02", 3): "from attnlib import recall\nimport attnlib.recall\n\n"
@@ -676,8 +679,9 @@ def test_a_right_answer_that_imports_attnlib_scores(key):
 
 
 def test_an_imported_attnlib_holds_only_the_served_helpers():
-    source = "import attnlib\n\ndef soft_lookup(query, keys, values, sigma):\n" \
-             "    return attnlib.nadaraya_watson([query], keys, values, bandwidth=sigma)[0][0]\n"
+    source = "import attnlib\n\ndef least_sure_query(queries, keys, sigma):\n" \
+             "    w = attnlib.nadaraya_watson(queries, keys, keys, bandwidth=sigma)[1]\n" \
+             "    return queries[w.max(axis=1).argmin()]\n"
     result = _grade(("01", 3), source)
     assert not result.passed and "not available while grading: attnlib.nadaraya_watson" in result.message, result
 
@@ -700,7 +704,7 @@ def test_an_oversized_helper_message_is_refused_before_it_is_parsed(monkeypatch)
     source = '''
 import sys
 _m = sys.modules["__main__"]
-def soft_lookup(query, keys, values, sigma):
+def least_sure_query(queries, keys, sigma):
     _m._out.write('{"op": "helper", "name": "attnlib.softmax", "args": [[' + "0," * 3_000_000 + '0]], "kwargs": {}}\\n')
     _m._out.flush()
     _m._in.readline()
@@ -1192,11 +1196,12 @@ def test_a_try_out_line_that_raises_does_not_cost_the_joined_answer():
 
 
 def test_a_try_out_line_that_calls_a_helper_in_the_answer_cell_is_served():
-    """adv10 F2 (the split cell): `soft_lookup(5.0, keys, values, 1.0)` below the answer calls al.softmax while
+    """adv10 F2 (the split cell): `least_sure_query(grid, keys, 1.0)` below the answer calls al.softmax while
     the cell runs; the grader served helpers only during its own calls, so the cell "could not be run"."""
-    source = ("def soft_lookup(query, keys, values, sigma):\n"
-              "    return al.softmax(-((query - keys) ** 2) / (2 * sigma**2)) @ values\n\n"
-              "soft_lookup(5.0, keys, values, 1.0)\n")
+    source = ("def least_sure_query(queries, keys, sigma):\n"
+              "    largest = [al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries]\n"
+              "    return queries[np.argmin(largest)]\n\n"
+              "least_sure_query(np.linspace(-1, 12, 131), keys, 1.0)\n")
     result = _grade(("01", 3), source)
     assert result.passed, result
 
@@ -1364,8 +1369,8 @@ def test_a_prediction_returned_as_a_fraction_or_a_decimal_is_a_number(value):
 
 CALLS_AN_EARLIER_EXERCISE = [
     (("01", 3), '''
-def soft_lookup(query, keys, values, sigma):
-    return my_softmax(-((query - keys) ** 2) / (2 * sigma**2)) @ values
+def least_sure_query(queries, keys, sigma):
+    return queries[np.argmin([my_softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries])]
 '''),
     (("01", 6), '''
 def dot_product_lookup(q, K, V):

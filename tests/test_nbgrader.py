@@ -105,7 +105,7 @@ CHEATS_A = {
                   "def my_softmax(scores):\n    return scores",
     # the expected value taken from the checking function's frame
     "exercise-3": "import sys\n"
-                  "def soft_lookup(query, keys, values, sigma):\n"
+                  "def least_sure_query(queries, keys, sigma):\n"
                   "    f = sys._getframe(1)\n"
                   "    while f is not None:\n"
                   "        if 'expected' in f.f_locals:\n"
@@ -130,8 +130,9 @@ CHEATS_B = {
                   "def my_softmax(scores):\n    return np.exp(nn.log_softmax(np.asarray(scores, dtype=float)))",
     # reload, then the reference
     "exercise-3": "import importlib, attnlib\nimportlib.reload(attnlib)\n"
-                  "def soft_lookup(query, keys, values, sigma):\n"
-                  "    return attnlib.nadaraya_watson([query], keys, values, bandwidth=sigma)[0][0]",
+                  "def least_sure_query(queries, keys, sigma):\n"
+                  "    w = attnlib.nadaraya_watson(queries, keys, keys, bandwidth=sigma)[1]\n"
+                  "    return queries[w.max(axis=1).argmin()]",
     # a loop that catches everything, the timeout included
     "exercise-4": "def nearest_key_lookup(query, keys, values):\n"
                   "    while True:\n        try:\n            pass\n        except BaseException:\n            pass",
@@ -147,8 +148,9 @@ MISTAKES = {
                   "    return [tokens[j] for j in order if tokens[j] not in ('[CLS]', '[SEP]')][:k]",
     "exercise-2": "def my_softmax(scores):\n    s = np.asarray(scores, dtype=float)\n"
                   "    e = np.exp(s - s.max())\n    return (e / e.sum()).astype(np.float16)",
-    "exercise-3": "def soft_lookup(query, keys, values, sigma):\n"
-                  "    return al.softmax((query - keys) ** 2 / (2 * sigma**2)) @ values",
+    "exercise-3": "def least_sure_query(queries, keys, sigma):\n"
+                  "    largest = [al.softmax((q - keys) ** 2 / (2 * sigma**2)).max() for q in queries]\n"
+                  "    return queries[np.argmin(largest)]",
     "exercise-4": "def nearest_key_lookup(query, keys, values):\n    return values[np.argmax(np.abs(keys - query))]",
     "exercise-5": "def predicted_wide_lookup():\n    return 25.0",
     "exercise-6": "def dot_product_lookup(q, K, V):\n    return al.softmax(K @ q) @ K",
@@ -160,9 +162,10 @@ DIFFERENT = {
                   "    return tuple(t for w, t in pairs if t not in ('[CLS]', '[SEP]'))[:k]",
     "exercise-2": "def my_softmax(scores):\n    s = np.asarray(scores, dtype=np.float32)\n"
                   "    e = np.exp(s - s.max())\n    return list(e / e.sum())",
-    "exercise-3": "def soft_lookup(query, keys, values, sigma):\n"
-                  "    d = -((query - keys) ** 2) / (2 * sigma**2)\n"
-                  "    w = np.exp(d - d.max())\n    return float((w * values).sum() / w.sum())",
+    "exercise-3": "def least_sure_query(queries, keys, sigma):\n"
+                  "    d = -((np.asarray(queries)[:, None] - keys) ** 2) / (2 * sigma**2)\n"
+                  "    w = np.exp(d - d.max(axis=1, keepdims=True))\n"
+                  "    return float(queries[(w / w.sum(axis=1, keepdims=True)).max(axis=1).argmin()])",
 }
 LIMITS = {  # adv9 F1: lower the grading process's hard address-space limit to just under what each answer
     # gets (every later sandbox of that nbgrader then failed to start: 0 points, unflagged), and renice it
@@ -245,7 +248,7 @@ def submit_run_all(course: Path, solutions: dict[str, str]) -> None:
         if grade_id == "exercise-2":
             cells.append(copy(cell, "My notes: subtract the max first.\n\n" + cell.source, "markdown"))
         if grade_id == "exercise-3":
-            cells.append(copy(cell, "soft_lookup(5.0, keys, values, 1.0)"))
+            cells.append(copy(cell, "least_sure_query(np.linspace(-1, 12, 131), keys, 1.0)"))
     nb.cells = cells
     nbformat.write(nb, path)
 

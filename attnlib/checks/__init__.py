@@ -149,10 +149,10 @@ def mistakes(lab: str, number: int, **data) -> list:
     Examples
     --------
     >>> import attnlib
-    >>> flipped = lambda q, k, v, s: attnlib.softmax((q - k) ** 2 / (2 * s**2)) @ v
-    >>> nw = lambda q, k, v, s: attnlib.nadaraya_watson([q], k, v, bandwidth=s)[0][0]
-    >>> keys, values = np.arange(0.0, 11, 2), np.arange(0.0, 11, 2) ** 2
-    >>> result = check_function("Exercise 3", flipped, nw, [(5.0, keys, values, 1.0)], mistakes=mistakes("01", 3))
+    >>> flipped = lambda qs, k, s: qs[np.argmin([attnlib.softmax((q - k) ** 2 / (2 * s**2)).max() for q in qs])]
+    >>> least_sure = lambda qs, k, s: qs[attnlib.nadaraya_watson(qs, k, k, bandwidth=s)[1].max(axis=1).argmin()]
+    >>> case = (np.linspace(1.35, 7.15, 100).round(3), np.array([1.3, 2.5, 4.1, 4.6, 5.0, 7.2]), 0.7)
+    >>> result = check_function("Exercise 3", flipped, least_sure, [case], mistakes=mistakes("01", 3))
     >>> "sign of the scores is flipped" in result.message
     True
     """

@@ -328,74 +328,95 @@ add(Exercise("01", 2, "my_softmax", _grade_softmax_1d, reference=src('''
     ''')]))
 
 
-def _nw(q, k, v, sigma):
-    return al.nadaraya_watson([q], k, v, bandwidth=sigma)[0][0]
+def _least_sure(queries, keys, sigma):
+    """Lab 1 Exercise 3's reference: the query whose largest soft-lookup weight is the smallest."""
+    queries = np.asarray(queries, dtype=float)
+    return queries[np.argmin([al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries])]
 
 
-SOFT_LOOKUP_MISTAKES = [
+def _clear_winner(queries, keys, sigma) -> bool:
+    """No near tie for the least sure query: a right answer computed another way picks the same one."""
+    largest = np.sort([al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries])
+    return bool(largest[1] - largest[0] > 1e-6)
+
+
+# the statement's two inputs: keys with one cluster and uneven gaps (every mutant below lands on a query of
+# its own there, so each is told its own diagnosis), then section 2's keys, the case the learner predicts
+LEAST_SURE_KEYS = np.array([1.3, 2.5, 4.1, 4.6, 5.0, 7.2])
+LEAST_SURE_CASES = [(np.linspace(1.35, 7.15, 100).round(3), LEAST_SURE_KEYS, 0.7),
+                    (np.linspace(-1.0, 12.0, 131), np.arange(0.0, 11, 2), 1.0)]
+
+
+def _least_sure_source(largest: str, pick: str = "queries[np.argmin(largest)]") -> str:
+    return src(f'''
+        def least_sure_query(queries, keys, sigma):
+            largest = [{largest} for q in queries]
+            return {pick}
+        ''')
+
+
+LEAST_SURE_MISTAKES = [
+    (_least_sure_source("al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max()", "queries[np.argmax(largest)]"),
+     "you returned the query where the lookup is most sure (its largest weight is the largest of all); the "
+     "least sure query is the one whose largest weight is the smallest."),
+    (_least_sure_source("al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).min()"),
+     "for each query you kept its smallest weight; how sure the lookup is shows in its largest weight (one key "
+     "with almost all of the weight: sure)."),
+    (_least_sure_source("al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max()", "np.argmin(largest)"),
+     "you returned the position of the query in queries; return the query itself."),
+    (_least_sure_source("np.exp(-((q - keys) ** 2) / (2 * sigma**2)).max()"),
+     "your weights are not normalised: without the softmax the largest one only says how near the nearest key "
+     "is, not how the weight is shared. Turn the scores into weights with a softmax (they must sum to 1)."),
+    (_least_sure_source("al.softmax(((q - keys) ** 2) / (2 * sigma**2)).max()"),
+     "the sign of the scores is flipped: the weights favour the keys farthest from the query. A score must fall "
+     "as the distance grows: -(query - key)**2 / (2 sigma**2)."),
+    (_least_sure_source("al.softmax(-((q - keys) ** 2) / (2 * sigma)).max()"),
+     "your scores are divided by 2 sigma where 2 sigma**2 is expected: sigma is a width, and the squared "
+     "distance is compared with its square."),
+    (_least_sure_source("al.softmax(-np.abs(q - keys) / (2 * sigma**2)).max()"),
+     "your scores use the distance |query - key| where its square is expected."),
     (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = ((query - keys) ** 2) / (2 * sigma**2)
-            return al.softmax(scores) @ values
-        '''), "the sign of the scores is flipped: the weights favour the keys farthest from the query. A "
-              "score must fall as the distance grows: -(query - key)**2 / (2 sigma**2)."),
+        def least_sure_query(queries, keys, sigma):
+            scores = -((queries[:, None] - keys[None, :]) ** 2) / (2 * sigma**2)  # (n_q, n_k)
+            return queries[np.argmin(al.softmax(scores, axis=0).max(axis=1))]
+        '''), "your softmax ran over the queries (axis 0): each query's weights over the keys must sum to 1, so "
+              "the softmax runs along the keys (the last axis)."),
+    # for the hidden inputs: a query far from every key (each exp underflows unless the largest score is
+    # subtracted), and keys near and far at once (a shift by the mean overflows)
     (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = -((query - keys) ** 2) / (2 * sigma)
-            return al.softmax(scores) @ values
-        '''), "your scores are divided by 2 sigma where 2 sigma**2 is expected: sigma is a width, and the "
-              "squared distance is compared with its square."),
+        def least_sure_query(queries, keys, sigma):
+            largest = []
+            for q in queries:
+                w = np.exp(-((q - keys) ** 2) / (2 * sigma**2))  # no shift: every weight underflows far away
+                largest.append((w / w.sum()).max())
+            return queries[np.argmin(largest)]
+        '''), None),
     (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = -((query - keys) ** 2) / sigma**2
-            return al.softmax(scores) @ values
-        '''), "your scores are divided by sigma**2 where 2 sigma**2 is expected: the factor 2 is missing."),
-    (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = -np.abs(query - keys) / (2 * sigma**2)
-            return al.softmax(scores) @ values
-        '''), "your scores use the distance |query - key| where its square is expected."),
-    (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = -((query - keys) ** 2) / (2 * sigma**2)
-            return np.exp(scores) @ values
-        '''), "your weights are not normalised: turn the scores into weights with a softmax (they must sum to 1)."),
-    (src('''
-        def soft_lookup(query, keys, values, sigma):
-            scores = -((query - keys) ** 2) / (2 * sigma**2)
-            return al.softmax(scores) @ keys
-        '''), "you averaged the keys; the lookup averages the values."),
+        def least_sure_query(queries, keys, sigma):
+            largest = []
+            for q in queries:
+                s = -((q - keys) ** 2) / (2 * sigma**2)
+                e = np.exp(s - s.mean())  # adv14 F5: the mean, not the largest
+                largest.append((e / e.sum()).max())
+            return queries[np.argmin(largest)]
+        '''), None),
 ]
 
-UNSTABLE_SOFT_LOOKUP = (src('''
-    def soft_lookup(query, keys, values, sigma):
-        w = np.exp(-((query - keys) ** 2) / (2 * sigma**2))  # no shift: every weight underflows far away
-        return (w / w.sum()) @ values
-    '''), None)
 
-MEAN_SHIFT_SOFT_LOOKUP = (src('''
-    def soft_lookup(query, keys, values, sigma):
-        scores = -((query - keys) ** 2) / (2 * sigma**2)
-        e = np.exp(scores - scores.mean())  # adv14 F5: the mean, not the largest
-        return (e / e.sum()) @ values
-    '''), None)
-
-
-def _grade_soft_lookup(fn, rng, data):
-    keys, values = data["keys"], data["values"]
-    k = np.sort(rng.uniform(-3, 3, size=9))
-    v = rng.normal(size=9) + 2.0
+def _grade_least_sure(fn, rng, data):
+    cases = []
+    while len(cases) < 4:
+        k = np.sort(rng.uniform(-3, 3, size=9))
+        mixed = np.concatenate([k[:3], rng.uniform(60, 70, 6)])  # near three keys and far from six
+        candidates = [(np.linspace(-4, 4, 81), k, 0.7), (np.linspace(-4, 4, 81), k, 2.0),
+                      # two queries far from every key, among queries near them
+                      (np.concatenate([np.linspace(-3, 3, 13), rng.uniform(50, 70, 2)]), k, 1.0),
+                      (np.linspace(k[0], k[2], 21), mixed, 1.0)]
+        if all(_clear_winner(*case) for case in candidates):
+            cases = candidates
     return then(
-        lambda: check_function(exercise_name(3), fn, _nw, [(5.0, keys, values, 1.0), (2.5, keys, values, 0.5)],
-                               mistakes=mistakes("01", 3)),
-        lambda: check_function(hidden(3), fn, _nw,
-                               [(0.3, k, v, 0.7), (-2.0, k, v, 2.0), (float(rng.uniform(-1, 1)), k, v, 0.4),
-                                # far from every key: exp of every score underflows unless the largest is subtracted
-                                (float(rng.uniform(50, 70)), keys, values, 1.0),
-                                # near three keys and far from six: a spread of ~2000, so a mean shift overflows
-                                (float(rng.uniform(-1, 1)), np.concatenate([k[:3], rng.uniform(60, 70, 6)]),
-                                 rng.normal(size=9) + 2.0, 1.0)],
-                               mistakes=mistakes("01", 3)))
+        lambda: check_function(exercise_name(3), fn, _least_sure, LEAST_SURE_CASES, mistakes=mistakes("01", 3)),
+        lambda: check_function(hidden(3), fn, _least_sure, cases, mistakes=mistakes("01", 3)))
 
 
 def _lab1_data(rng):
@@ -403,15 +424,30 @@ def _lab1_data(rng):
     return {"keys": np.array(list(squares), dtype=float), "values": np.array(list(squares.values()), dtype=float)}
 
 
-add(Exercise("01", 3, "soft_lookup", _grade_soft_lookup, helpers=al_helpers("softmax"), data=_lab1_data,
+add(Exercise("01", 3, "least_sure_query", _grade_least_sure, helpers=al_helpers("softmax"), data=_lab1_data,
              reference=src('''
-    def soft_lookup(query, keys, values, sigma):
-        scores = -((query - keys) ** 2) / (2 * sigma**2)
-        return al.softmax(scores) @ values
-    '''), mistakes=[*SOFT_LOOKUP_MISTAKES, UNSTABLE_SOFT_LOOKUP, MEAN_SHIFT_SOFT_LOOKUP], right=[src('''
-    def soft_lookup(query, keys, values, sigma):
-        w = np.exp(-((query - keys) ** 2) / (2 * sigma**2) + ((query - keys) ** 2).min() / (2 * sigma**2))
-        return float((w * values).sum() / w.sum())
+    def least_sure_query(queries, keys, sigma):
+        largest = []  # one number per query: its largest weight
+        for q in queries:
+            weights = al.softmax(-((q - keys) ** 2) / (2 * sigma**2))  # (n_k,)
+            largest.append(weights.max())
+        return queries[np.argmin(largest)]
+    '''), mistakes=LEAST_SURE_MISTAKES, right=[src('''
+    def least_sure_query(queries, keys, sigma):
+        s = -((np.asarray(queries)[:, None] - keys[None, :]) ** 2) / (2 * sigma**2)  # (n_q, n_k)
+        w = np.exp(s - s.max(axis=1, keepdims=True))
+        w = w / w.sum(axis=1, keepdims=True)
+        return float(queries[w.max(axis=1).argmin()])
+    '''), src('''
+    def least_sure_query(queries, keys, sigma):
+        best, best_q = 2.0, None
+        for q in list(queries):
+            d = -((q - keys) ** 2) / (2 * sigma**2)
+            w = np.exp(d - d.max())
+            top = (w / w.sum()).max()
+            if top < best:
+                best, best_q = top, q
+        return best_q
     ''')]))
 
 
