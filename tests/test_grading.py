@@ -1433,9 +1433,9 @@ def test_an_answer_may_call_the_labs_earlier_exercise_functions(key, source):
 
 
 def test_an_earlier_function_that_would_be_this_exercises_answer_is_not_served_but_explained():
-    """05/6 is fixing attention_row_by_row (Ex 1): serving it would give the answer away; the NameError
-    says why instead (adv11 F3)."""
-    source = "def fixed_row_attention(Q, K, V):\n    return attention_row_by_row(Q, K, V)\n"
+    """05/6 (fixing a batched attention) calling attention_row_by_row (Ex 1): it is not served; the NameError
+    says why and names al.softmax instead (adv11 F3)."""
+    source = "def fixed_batched_attention(Q, K, V):\n    return attention_row_by_row(Q, K, V)\n"
     result = _grade(("05", 6), source)
     assert not result.passed and "runs this answer cell alone" in result.message and "al.softmax" in result.message
 
@@ -2084,13 +2084,10 @@ def fixed_attention(Q, K, V):                      # Lab 3, exercise-8
     return W @ V
 ''',
     ("05", 6): '''
-def fixed_row_attention(Q, K, V):                  # Lab 5, exercise-6
-    rows = []
-    for q in Q:
-        s = np.clip(K @ q / np.sqrt(K.shape[1]), -500, 500)
-        w = np.exp(s) / np.exp(s).sum()
-        rows.append(w @ V)
-    return np.stack(rows)
+def fixed_batched_attention(Q, K, V):              # Lab 5, exercise-6
+    s = np.clip(Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1]), -500, 500)
+    w = np.exp(s) / np.exp(s).sum(axis=-1, keepdims=True)
+    return w @ V
 ''',
     ("07", 1): '''
 def attention(Q, K, V, mask=None):                 # Lab 7, exercise-1

@@ -3119,52 +3119,78 @@ SQRT_DV = ("your scores are divided by sqrt(d_v), the width of the values; the s
            "queries and keys.")
 
 
-def _grade_fixed_rows(fn, rng, data):
-    cases = [(rng.normal(size=(4, 9)), rng.normal(size=(6, 9)), with_bias_inputs(rng, 6, 2)),
+def _batched_attention(Q, K, V):
+    return al.scaled_dot_product_attention(Q, K, V)[0]
+
+
+def _grade_fixed_batched(fn, rng, data):
+    """A batch first (the buggy axis shows), two leading axes next (axis 2 is the queries there), then single
+    sequences with large scores (a softmax without the maximum subtracted, clipped or shifted by the first score)."""
+    cases = [(rng.normal(size=(2, 4, 9)), rng.normal(size=(2, 6, 9)), with_bias_inputs(rng, 2, 6, 2)),
+             (rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(2, 3, 6, 5)), rng.normal(size=(2, 3, 6, 3))),
              (rng.normal(size=(2, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 7))),
              moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
              large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))),
                         rng.normal(size=(5, 2)))]
-    return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("05", 6))
+    return check_function(exercise_name(6), fn, _batched_attention, cases, mistakes=mistakes("05", 6))
 
 
-add(Exercise("05", 6, "fixed_row_attention", _grade_fixed_rows, helpers=al_helpers("softmax"), reference=src('''
-    def fixed_row_attention(Q, K, V):
-        rows = []
-        for q in Q:
-            w = al.softmax(K @ q / np.sqrt(K.shape[1]))
-            rows.append(w @ V)
-        return np.stack(rows)
+AXIS_1 = ("your softmax runs over axis 1. For one sequence, scores of shape (n_q, n_k), that is the keys; on a batch, "
+          "(batch, n_q, n_k), axis 1 holds the queries, so each key's weights over the queries sum to 1. Name the "
+          "keys' axis counting from the end, so that it stays the keys whatever stands in front.")
+AXIS_2 = ("your softmax runs over axis 2: that is the keys only when exactly one batch axis stands in front. With two "
+          "leading axes, (batch, heads, n_q, n_k), axis 2 holds the queries (and one sequence has no axis 2). Name "
+          "the keys' axis counting from the end.")
+
+add(Exercise("05", 6, "fixed_batched_attention", _grade_fixed_batched, helpers=al_helpers("softmax"),
+             reference=src('''
+    def fixed_batched_attention(Q, K, V):
+        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+        weights = al.softmax(scores, axis=-1)
+        return weights @ V
     '''), mistakes=[
     (src('''
-        def fixed_row_attention(Q, K, V):
-            rows = []
-            for q in Q:
-                s = K @ q / np.sqrt(K.shape[1])
-                e = np.exp(s - s.mean())
-                rows.append((e / e.sum()) @ V)
-            return np.stack(rows)
+        def fixed_batched_attention(Q, K, V):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=1)
+            return weights @ V
+        '''), AXIS_1),
+    (src('''
+        def fixed_batched_attention(Q, K, V):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=2)
+            return weights @ V
+        '''), AXIS_2),
+    (src('''
+        def fixed_batched_attention(Q, K, V):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis=0)
+            return weights @ V
+        '''), "your softmax runs over axis 0, the batch (or, for one sequence, the queries): each query's weights "
+                 "must sum to 1 over its keys. Name the keys' axis counting from the end."),
+    (src('''
+        def fixed_batched_attention(Q, K, V):
+            s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            e = np.exp(s - s.mean(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
         '''), None),  # adv14 F5: the mean, not the largest
     (src('''
-        def fixed_row_attention(Q, K, V):
-            e = np.exp(Q @ K.T / np.sqrt(K.shape[-1]))
+        def fixed_batched_attention(Q, K, V):
+            e = np.exp(Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1]))
             return (e / e.sum(axis=-1, keepdims=True)) @ V
         '''), "overflow"),
     (src('''
-        def fixed_row_attention(Q, K, V):
-            rows = []
-            for q in Q:
-                w = al.softmax(K @ q / np.sqrt(V.shape[1]))
-                rows.append(w @ V)
-            return np.stack(rows)
+        def fixed_batched_attention(Q, K, V):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(V.shape[-1])
+            return al.softmax(scores, axis=-1) @ V
         '''), SQRT_DV),
     (src('''
-        def fixed_row_attention(Q, K, V):
-            return np.stack([al.softmax(K @ q) @ V for q in Q])
+        def fixed_batched_attention(Q, K, V):
+            return al.softmax(Q @ np.swapaxes(K, -1, -2), axis=-1) @ V
         '''), "your scores are not scaled: divide each q . k by sqrt(d_k) before the softmax."),
     (src('''
-        def fixed_row_attention(Q, K, V):
-            return np.stack([al.softmax(K @ q / np.sqrt(Q.shape[0])) @ V for q in Q])
+        def fixed_batched_attention(Q, K, V):
+            return al.softmax(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-2]), axis=-1) @ V
         '''), None),
 ]))
 
@@ -3460,21 +3486,15 @@ _SHIFTED = {
             return (e / e.sum(axis=-1, keepdims=True)) @ V
         '''),
     ("05", 6): ('''
-        def fixed_row_attention(Q, K, V):
-            rows = []
-            for q in Q:
-                s = np.clip(K @ q / np.sqrt(K.shape[1]), -30, 30)
-                w = np.exp(s) / np.exp(s).sum()
-                rows.append(w @ V)
-            return np.stack(rows)
+        def fixed_batched_attention(Q, K, V):
+            s = np.clip(Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1]), -30, 30)
+            w = np.exp(s) / np.exp(s).sum(axis=-1, keepdims=True)
+            return w @ V
         ''', '''
-        def fixed_row_attention(Q, K, V):
-            rows = []
-            for q in Q:
-                s = K @ q / np.sqrt(K.shape[1])
-                w = np.exp(s - s[0]) / np.exp(s - s[0]).sum()
-                rows.append(w @ V)
-            return np.stack(rows)
+        def fixed_batched_attention(Q, K, V):
+            s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            e = np.exp(s - s[..., :1])
+            return (e / e.sum(axis=-1, keepdims=True)) @ V
         '''),
 }
 for _key, (_clipped, _first) in _SHIFTED.items():
@@ -3485,7 +3505,7 @@ _MISTAKE_FUNCTIONS.clear()
 # split, my_causal_mask, my_softmax were a NameError, each answer cell being graded alone).  The earlier
 # function is served under its notebook name as attnlib's own, and only to exercises that already have that
 # attnlib function as a helper (under al.): an alias, so no exercise gets an answer it did not have (the
-# fix-the-bug exercises whose answer is an earlier function, 05/6, 06/7, 07/6, 03/8's my_attention, get
+# fix-the-bug exercises whose answer is an earlier function, 06/7, 07/6, 03/8's my_attention, get
 # none; grader.py explains their NameError).
 # adv16 F4: each name is served as an adapter of attnlib.grading.aliases with the signature and parameter names of
 # the exercise that defines it (attnlib's rnn_step(x, h, params) as my_rnn_step(x, h, W_xh, W_hh, b_h) failed a
