@@ -152,27 +152,29 @@ def test_a_number_is_a_word_with_a_digit():
     assert page_counts(nodes.section("", nodes.paragraph("", text))) == (13, 0, 0, 0, 4)
 
 
-def test_lab_minutes_count_the_exercises():
+def test_lab_minutes_count_the_exercises_and_the_text():
     from book_pages import lab_minutes
 
-    assert lab_minutes(0) == 10
-    assert lab_minutes(7) == 80
-    assert lab_minutes(8) == 90
+    assert lab_minutes(0, 0) == 5
+    assert lab_minutes(7, 2000) == 80  # 56 minutes of exercises, 20 of reading: 76, rounded up to 5
+    assert lab_minutes(7, 4400) == 100
+    assert lab_minutes(8, 2000) > lab_minutes(7, 2000)
 
 
 def test_every_lab_shows_its_working_time(built_book):
     """Readers asked how long a lab takes (r58a-d): the line counts the lab's own exercises."""
     import nbformat
     import student
-    from book_pages import lab_minutes
+    from book_pages import lab_minutes, lab_words
 
     labs = sorted((built_book.html / "notebooks").glob("0*.html"))
     assert labs
     for html in labs:
         line = _page(html).reading
         assert line, f"{html.name} shows no working time"
-        n = len(student.exercises(nbformat.read(ROOT / "notebooks" / f"{html.stem}.ipynb", 4)))
-        assert line.strip() == f"Working time: about {lab_minutes(n)} minutes ({n} exercises).", line
+        source = ROOT / "notebooks" / f"{html.stem}.ipynb"
+        n = len(student.exercises(nbformat.read(source, 4)))
+        assert line.strip() == f"Working time: about {lab_minutes(n, lab_words(source))} minutes ({n} exercises).", line
 
 
 def test_a_glued_figure_counts_once():

@@ -7,8 +7,8 @@
   the page and the index cannot drift apart: the box on the page is the one source.
 * **Reading time.** Each chapter's core page (``book/0N-*.md``) and each deeper page shows how long
   a newcomer takes to read it, counted from its words, the code, figures and displayed equations it
-  shows (:func:`reading_minutes`); the reference pages (intro, glossary, notation, …) do not. Each lab
-  shows a working time from its number of exercises (:func:`lab_minutes`).
+  shows (:func:`reading_minutes`); so does the intro, but not the reference pages (glossary, notation,
+  …). Each lab shows a working time from its text and its number of exercises (:func:`lab_minutes`).
 * **Forward references.** ``{ahead}`term``` links to a glossary term that a later page defines,
   and says so, so that a reader (and ``tests/test_glossary.py``) can tell it from a term used
   before it was explained.
@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -40,10 +42,12 @@ CODE_LINES_PER_MINUTE = 8
 MINUTES_PER_FIGURE = 0.5
 MINUTES_PER_EQUATION = 0.25
 MINUTES_PER_NUMBER = 5 / 60
-# A lab: running it top to bottom and trying its widgets, then a first attempt at each exercise plus one
-# round with the check's diagnosis.
-MINUTES_TO_RUN_LAB = 10
-MINUTES_PER_EXERCISE = 10
+# A lab: reading its text (hints included) while running its cells, slower than a page, then a first attempt
+# at each exercise plus one round with the check's diagnosis.  Fitted to fresh newcomer readers' estimates of
+# the seven labs (rounds r73-r75): a flat 10 minutes to run plus 10 per exercise put Lab 2, the lab with the
+# most text, 20-30 minutes short; these rates come within 10 minutes of the readers on every lab.
+LAB_WORDS_PER_MINUTE = 100
+MINUTES_PER_EXERCISE = 8
 EXERCISE_TITLE = re.compile(r"Exercise \d+:")
 
 
@@ -208,9 +212,15 @@ def reading_minutes(words: int, code_lines: int, figures: int, equations: int = 
                             + numbers * MINUTES_PER_NUMBER))
 
 
-def lab_minutes(exercises: int) -> int:
-    """Minutes to work through a lab, rounded up to 5."""
-    return 5 * math.ceil((MINUTES_TO_RUN_LAB + MINUTES_PER_EXERCISE * exercises) / 5)
+def lab_words(notebook_path) -> int:
+    """The words of a lab's Markdown cells: its text, exercises and hints."""
+    cells = json.loads(Path(notebook_path).read_text())["cells"]
+    return sum(len("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
+
+
+def lab_minutes(exercises: int, words: int) -> int:
+    """Minutes to work through a lab of ``words`` words of text and ``exercises`` exercises, rounded up to 5."""
+    return 5 * math.ceil(max(1, words / LAB_WORDS_PER_MINUTE + MINUTES_PER_EXERCISE * exercises) / 5)
 
 
 # Code cells the site shows closed ("Show code cell source"): not on the main path, like a closed box.
@@ -313,7 +323,8 @@ def add_reading_time(app, doctree):
     note = nodes.paragraph(classes=["reading-time"])
     if is_lab(docname):
         n = sum(1 for title in doctree.findall(nodes.title) if EXERCISE_TITLE.match(title.astext()))
-        note += nodes.emphasis(text=f"Working time: about {lab_minutes(n)} minutes ({n} exercises).")
+        minutes = lab_minutes(n, lab_words(app.env.doc2path(docname)))
+        note += nodes.emphasis(text=f"Working time: about {minutes} minutes ({n} exercises).")
     else:
         text = f"Reading time: about {reading_minutes(*page_counts(doctree))} minutes"
         in_boxes = box_counts(doctree)
