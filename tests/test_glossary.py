@@ -99,22 +99,33 @@ def prose(text: str) -> str:
     return text
 
 
-def glossary(path: Path = GLOSSARY) -> dict[str, tuple[list[str], str]]:
-    """``{main term: ([term and synonyms], page that explains it)}`` read from book/glossary.md."""
+def _entries(path: Path = GLOSSARY) -> list[tuple[list[str], str]]:
+    """The glossary's entries as ``([term and synonyms], definition text)``, read from book/glossary.md."""
     block = re.search(r"```\{glossary\}\n(.*?)\n```", path.read_text(), re.S)
     assert block, f"{path} has no ```{{glossary}} block"
-    entries, terms, in_definition = {}, [], False
-    for line in block.group(1).split("\n"):
+    entries, terms, definition = [], [], []
+    for line in block.group(1).split("\n") + [""]:
         if line.strip() and not line[0].isspace():  # a term line
-            if in_definition:
-                terms, in_definition = [], False
+            if definition:
+                entries.append((terms, "\n".join(definition)))
+                terms, definition = [], []
             terms.append(line.strip())
         elif line.strip():  # a definition line
-            in_definition = True
-            where = re.search(r"Explained in \{doc\}`(?:[^`<]*<)?/?([^`>]+)>?`", line)
-            if where:
-                entries[terms[0]] = (list(terms), where.group(1))
+            definition.append(line)
+    if definition:
+        entries.append((terms, "\n".join(definition)))
     return entries
+
+
+def _page_named(text: str, phrase: str) -> str | None:
+    where = re.search(phrase + r" \{doc\}`(?:[^`<]*<)?/?([^`>]+)>?`", text)
+    return where.group(1) if where else None
+
+
+def glossary(path: Path = GLOSSARY) -> dict[str, tuple[list[str], str]]:
+    """``{main term: ([term and synonyms], page that explains it)}`` read from book/glossary.md."""
+    return {terms[0]: (terms, page) for terms, text in _entries(path)
+            if (page := _page_named(text, "Explained in"))}
 
 
 def pattern(term: str) -> re.Pattern:
@@ -152,17 +163,7 @@ def uses_before_explained(path: Path = GLOSSARY) -> list[str]:
 def met_on_chapter_path(path: Path = GLOSSARY) -> dict[str, str]:
     """``{main term: chapter page}`` for the terms whose glossary entry says where a reader who skips
     the deeper pages meets them ("Without the deeper pages, you meet it in {doc}`…`")."""
-    met = {}
-    for main, block in re.findall(r"\n\n([^\s][^\n]*)\n(.*?)(?=\n\n|\n```)", _glossary_block(path), re.S):
-        where = re.search(r"you meet it in \{doc\}`(?:[^`<]*<)?/?([^`>]+)>?`", block)
-        if where:
-            met[main.strip()] = where.group(1)
-    return met
-
-
-def _glossary_block(path: Path) -> str:
-    """The text inside the glossary directive, each entry after a blank line."""
-    return "\n\n" + re.search(r"```\{glossary\}\n(.*?\n```)", path.read_text(), re.S).group(1)
+    return {terms[0]: page for terms, text in _entries(path) if (page := _page_named(text, "you meet it in"))}
 
 
 def chapter_path_problems(path: Path = GLOSSARY) -> list[str]:
