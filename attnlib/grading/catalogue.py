@@ -137,6 +137,17 @@ def _removal_by_hand(exp_lines: str) -> str:
         """).replace("{exp}", exp_lines)
 
 
+def _fixed_batched_source(axis: int) -> str:
+    """Lab 5 Ex 6's corrected function with its softmax over ``axis``: -1 (the keys) is the fix, the others
+    the debugging mistakes it names."""
+    return src(f"""
+        def fixed_batched_attention(Q, K, V):
+            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
+            weights = al.softmax(scores, axis={axis})
+            return weights @ V
+        """)
+
+
 def add(ex: Exercise) -> Exercise:
     EXERCISES[ex.key] = ex
     return ex
@@ -3143,31 +3154,12 @@ AXIS_2 = ("your softmax runs over axis 2: that is the keys only when exactly one
           "the keys' axis counting from the end.")
 
 add(Exercise("05", 6, "fixed_batched_attention", _grade_fixed_batched, helpers=al_helpers("softmax"),
-             reference=src('''
-    def fixed_batched_attention(Q, K, V):
-        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-        weights = al.softmax(scores, axis=-1)
-        return weights @ V
-    '''), mistakes=[
-    (src('''
-        def fixed_batched_attention(Q, K, V):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            weights = al.softmax(scores, axis=1)
-            return weights @ V
-        '''), AXIS_1),
-    (src('''
-        def fixed_batched_attention(Q, K, V):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            weights = al.softmax(scores, axis=2)
-            return weights @ V
-        '''), AXIS_2),
-    (src('''
-        def fixed_batched_attention(Q, K, V):
-            scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
-            weights = al.softmax(scores, axis=0)
-            return weights @ V
-        '''), "your softmax runs over axis 0, the batch (or, for one sequence, the queries): each query's weights "
-                 "must sum to 1 over its keys. Name the keys' axis counting from the end."),
+             reference=_fixed_batched_source(-1), mistakes=[
+    (_fixed_batched_source(1), AXIS_1),
+    (_fixed_batched_source(2), AXIS_2),
+    (_fixed_batched_source(0), "your softmax runs over axis 0, the batch (or, for one sequence, the queries): "
+                               "each query's weights must sum to 1 over its keys. Name the keys' axis counting "
+                               "from the end."),
     (src('''
         def fixed_batched_attention(Q, K, V):
             s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(K.shape[-1])
