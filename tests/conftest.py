@@ -109,7 +109,8 @@ def _start_order(item) -> tuple[bool, int]:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests of the built book run last, so the build can run beside everything else; long files first."""
+    """Tests of the built book come last, so the build can run beside everything else (under xdist they start
+    as soon as it is done: see pytest_xdist_make_scheduler); long files first."""
     items.sort(key=_start_order)  # a stable sort: the order is otherwise kept
 
 
