@@ -141,10 +141,10 @@ def pytest_xdist_make_scheduler(config, log):
 
     xdist hands a worker its next file when it is nearly done with its last one, in the collection's order,
     where the built book's files come last (they wait for the build).  The non-book files' order is fixed
-    before anyone knows when the build will end: in a fresh clone's ``make test`` the build ended about
-    45 s before a worker reached the survey of every page (tests/test_browser.py, two minutes in one
-    Chromium), which then ran alone at the end.  This scheduler gives a worker the first of the book's
-    files still queued as soon as the build is done, and the other files as before.
+    before anyone knows when the build will end: in a fresh clone's ``make test`` the build ended 41 s
+    before a worker reached the survey of every page (tests/test_browser.py, two minutes in one Chromium,
+    the longest file after the build), which then ended the run.  This scheduler gives a worker the first
+    of the book's files still queued as soon as the build is done, and the other files as before.
     """
     if config.getvalue("dist") != "loadfile":
         return None
