@@ -57,7 +57,7 @@ book: $(STAMP) $(NODE_STAMP)
 
 # Two pytest-xdist workers, each taking whole files (a lab's cells stay in one kernel, in order) in the
 # order tests/conftest.py gives them (xdist would otherwise start the files with most tests first);
-# the book builds beside them from the moment they have collected, and its tests run last.
+# the book builds beside them from the moment they have collected, and its tests start once it is built.
 test: $(STAMP) $(NODE_STAMP) browser-deps
 	$(BIN)/ruff check attnlib tests tools benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=12

@@ -9,14 +9,13 @@ jupytext); a chapter's prose page may open its lab's student version.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import test_browser  # noqa: E402  (its fixtures and helpers)
 
-# site and base_url are the session fixtures of tests/conftest.py.
+# site, base_url and browser are the session fixtures of tests/conftest.py.
 open_page, pages_of = test_browser.open_page, test_browser.pages_of
 
 pytestmark = pytest.mark.browser
@@ -42,32 +41,17 @@ def launch_links(page) -> dict[str, str]:
     return {a.text_content().strip(): a.get_attribute("href") for a in page.locator(LAUNCH_LINKS).all()}
 
 
-def _read_lab_menus(base_url: str) -> dict[str, dict[str, str]]:
-    from playwright.sync_api import sync_playwright
-
-    menus = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=test_browser.CHROMIUM, args=test_browser.CHROMIUM_ARGS)
-        for lab in LABS:
-            problems: list[str] = []
-            page = open_page(browser, base_url, f"notebooks/{lab.stem}.html", problems)
-            menus[lab.stem] = launch_links(page)
-            page.close()
-        browser.close()
-    return menus
-
-
 @pytest.fixture(scope="module")
-def lab_menus(base_url) -> dict[str, dict[str, str]]:
-    """Each lab page's launch menu, read in Chromium.
-
-    In a thread of its own: Playwright's sync API cannot start twice in one thread, and
-    test_browser.py's session browser may be open.
-    """
-    if not Path(test_browser.CHROMIUM).exists():
-        pytest.fail(f"{test_browser.CHROMIUM} is missing: install Debian's chromium (make browser-deps)")
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_read_lab_menus, base_url).result()
+def lab_menus(base_url, browser) -> dict[str, dict[str, str]]:
+    """Each lab page's launch menu, read in Chromium (the session's browser, shared with the other browser
+    tests: this file launched a Chromium of its own, in a thread of its own, for its seven pages)."""
+    menus = {}
+    for lab in LABS:
+        problems: list[str] = []
+        page = open_page(browser, base_url, f"notebooks/{lab.stem}.html", problems)
+        menus[lab.stem] = launch_links(page)
+        page.close()
+    return menus
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
