@@ -882,6 +882,11 @@ def _explain_plain(problem: CheckResult, given) -> CheckResult:
     return problem
 
 
+def _shown(x: float) -> str:
+    """A number as a prediction's message shows it: a whole number in full (11585, not 1.16e+04), else 3 digits."""
+    return f"{int(x)}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.3g}"
+
+
 @graded()
 def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
                      explanation: str = "", mistakes=(), given: dict | None = None) -> CheckResult:
@@ -927,7 +932,7 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
     else:
         within = f"tolerance {atol:g}" if rtol == 0 else f"tolerance {atol:g} + {rtol:.0%}"
     if abs(got - value) <= tolerance:
-        return passed(name, f"your prediction {got:.3g} agrees with the measured {value:.3g} ({within}).")
+        return passed(name, f"your prediction {_shown(got)} agrees with the measured {_shown(value)} ({within}).")
     if got > 0 and value > 0:
         ratio = max(got, value) / min(got, value)
         gap = f"{ratio:.3g} times {'larger' if got > value else 'smaller'} than"
@@ -938,7 +943,7 @@ def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, ato
         if abs(got - wrong) <= 0.01 * abs(wrong) + 1e-12:
             explanation = message
             break
-    return failed(name, f"your prediction {got:.3g} is {gap} the measured {value:.3g} ({within}). "
+    return failed(name, f"your prediction {_shown(got)} is {gap} the measured {_shown(value)} ({within}). "
                         f"{explanation}".rstrip())
 
 
