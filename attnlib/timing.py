@@ -4,7 +4,8 @@ Chapters 2 and 5 compare a recurrence with attention.  Wall time depends on the
 machine; the number of *dependent* steps does not.  This module holds both
 measurements and the three programs they are applied to:
 
-* :func:`best_time` and :func:`loglog_slope`: wall time, and how it grows with ``n``;
+* :func:`best_time`, :func:`best_times` and :func:`loglog_slope`: wall time, and how it
+  grows with ``n``;
 * :func:`count_steps`: runs a plain numpy function on arrays that remember how
   long a chain of operations produced them, and returns the longest chain (the
   *critical path*: the time on a machine with unlimited parallel units, where
@@ -23,8 +24,8 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 
-def best_time(fn, repeats: int = 5, *, clock=time.process_time) -> float:
-    """CPU seconds taken by the fastest of ``repeats`` calls of ``fn()``.
+def best_time(fn, repeats: int = 5, *, min_seconds: float = 0.0, clock=time.process_time) -> float:
+    """CPU seconds of one call of ``fn()``, from the fastest of ``repeats`` runs.
 
     The clock is this process's CPU time (``time.process_time``): with one thread it is what a
     stopwatch shows on an idle machine; other programs disturb it much less than a wall-clock
@@ -33,21 +34,72 @@ def best_time(fn, repeats: int = 5, *, clock=time.process_time) -> float:
     The minimum over repeats removes what noise is left (caches, interrupts): it can only make
     a run slower, never faster.
 
+    A run is one call, or, with ``min_seconds``, as many calls back to back as take at least
+    that long (a number of calls found first by doubling, as :mod:`timeit` does), the run's
+    time divided by their number: a clock's noise of some microseconds is then small beside
+    a run of short calls.
+
     Examples
     --------
     >>> best_time(lambda: sum(range(100)), repeats=3) > 0
     True
+    >>> best_time(lambda: sum(range(100)), repeats=3, min_seconds=1e-3) > 0
+    True
     """
+    return best_times({"fn": fn}, repeats, min_seconds=min_seconds, clock=clock)["fn"]
+
+
+def best_times(fns, repeats: int = 5, *, min_seconds: float = 0.0, clock=time.process_time) -> dict:
+    """:func:`best_time` for several programs, their runs interleaved.
+
+    ``fns`` maps names to functions taking no arguments. Round ``r`` runs each function once,
+    in order, and each keeps its fastest run: a slow spell of the machine then falls on every
+    program alike, instead of on whichever was being timed when it came, so ratios between
+    the programs are steadier than from separate calls of :func:`best_time`.
+
+    Examples
+    --------
+    >>> t = best_times({"short": lambda: sum(range(10)), "long": lambda: sum(range(10**5))}, 3)
+    >>> sorted(t), t["short"] < t["long"]
+    (['long', 'short'], True)
+    """
+    if not hasattr(fns, "items"):
+        raise TypeError(f"fns must map names to functions, got {type(fns).__name__}")
+    repeats = _positive(repeats)
+    if isinstance(min_seconds, bool) or not isinstance(min_seconds, (int, float)) or not min_seconds >= 0:
+        raise ValueError(f"min_seconds must be a number >= 0, got {min_seconds!r}")
+    for name, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"fns[{name!r}] must be callable (a function taking no arguments), "
+                            f"got {type(fn).__name__}")
+    number = {name: _calls_to_fill(fn, min_seconds, clock) for name, fn in fns.items()}
+    best = {name: np.inf for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = clock()
+            for _ in range(number[name]):
+                fn()
+            best[name] = min(best[name], (clock() - start) / number[name])
+    return best
+
+
+def _calls_to_fill(fn, seconds: float, clock) -> int:
+    """How many back-to-back calls of ``fn`` take at least ``seconds`` (1 if ``seconds`` is 0)."""
+    number = 1
+    while seconds > 0:
+        start = clock()
+        for _ in range(number):
+            fn()
+        if clock() - start >= seconds or number >= 2**20:
+            break
+        number *= 2
+    return number
+
+
+def _positive(repeats) -> int:
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if not callable(fn):
-        raise TypeError(f"fn must be callable (a function taking no arguments), got {type(fn).__name__}")
-    best = np.inf
-    for _ in range(int(repeats)):
-        start = clock()
-        fn()
-        best = min(best, clock() - start)
-    return best
+    return int(repeats)
 
 
 def loglog_slope(n, y, k: int | None = None) -> float:

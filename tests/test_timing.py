@@ -63,6 +63,27 @@ def test_best_time_and_slope():
         timing.best_time(lambda: None, repeats=0)
     with pytest.raises(TypeError, match="callable"):
         timing.best_time(3)
+    # best_times interleaves the programs' runs and keeps each one's fastest, on a fake clock
+    now, calls = [0.0], []
+    costs = {"a": iter([3.0, 1.0, 2.0]), "b": iter([5.0, 6.0, 4.0])}
+
+    def run(name):
+        calls.append(name)
+        now[0] += next(costs[name])
+
+    best = timing.best_times({"a": lambda: run("a"), "b": lambda: run("b")}, 3, clock=lambda: now[0])
+    assert calls == ["a", "b"] * 3 and best == {"a": 1.0, "b": 4.0}
+    # with min_seconds, a run is as many calls as fill it (found by doubling), timed per call
+    now, calls = [0.0], []
+    costs = {"a": iter([1.0] * 19)}
+    best = timing.best_times({"a": lambda: run("a")}, 3, min_seconds=3.5, clock=lambda: now[0])
+    assert len(calls) == (1 + 2 + 4) + 4 * 3 and best == {"a": 1.0}  # 1, 2, 4 calls to find 4
+    with pytest.raises(ValueError, match="min_seconds"):
+        timing.best_time(lambda: None, min_seconds=-1)
+    with pytest.raises(TypeError, match="map names"):
+        timing.best_times([lambda: None])
+    with pytest.raises(ValueError, match="repeats"):
+        timing.best_times({"a": lambda: None}, 0)
     with pytest.raises(ValueError, match="k must be"):
         timing.loglog_slope(n, n, k=1)
     with pytest.raises(ValueError, match="same length"):
