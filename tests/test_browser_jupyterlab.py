@@ -280,11 +280,23 @@ def test_widgets_in_jupyterlab_follow_mouse_and_keyboard_and_reopen(jupyterlab, 
         reopened.on("console", lambda m: problems.append(m.text)
                     if m.type == "error" and "widget" in m.text.lower() else None)
         open_notebook(reopened, jupyterlab, "lab03.ipynb")
+        reopened.bring_to_front()  # the active tab: a hidden one gets no animation frames to draw in
         names = ["QueryKeyExplorer", "AttentionMap", "MaskExplorer", "ModelView", "NeuronView", "TrainingView"]
         try:
-            for name in names:  # every widget shows, from the saved state (a busy machine is slow to reopen:
-                # a fresh clone at a load of 26 on 2 cores missed 90 s for the first)
-                show_widget(reopened, name, timeout=240)
+            # every widget shows, from the saved state. Twice in a full `make test` (never alone, nor alone at a
+            # load of 7 on 2 cores) no widget was drawn in 240 s; the view a reader gets then is recorded, and the
+            # reader's remedy, reloading the page, is tried once and said in the output
+            for attempt in (1, 2):
+                try:
+                    for name in names:
+                        show_widget(reopened, name, timeout=120)
+                    break
+                except AssertionError as missing:
+                    say_why_not_drawn(reopened, attempt, missing)
+                    if attempt == 2:
+                        raise
+                    reopened.reload(wait_until="domcontentloaded")
+                    open_notebook(reopened, jupyterlab, "lab03.ipynb")
         finally:
             reopened.screenshot(path=str(ARTIFACTS / "reopened-lab03.png"))
         failed = reopened.locator('.jp-OutputArea-output:has-text("Error displaying widget")')
@@ -330,6 +342,21 @@ def show_widget(page, name, *, timeout):
             page.wait_for_timeout(150)
             if widget.count():
                 break
+
+
+def say_why_not_drawn(page, attempt, missing):
+    """Record what a reopened lab shows when a widget is not drawn: each widget cell's output text, whether
+    the page is visible, and a screenshot (test-artifacts/jupyterlab/), and print it."""
+    seen = page.evaluate("""() => ({
+        visibility: document.visibilityState, focus: document.hasFocus(),
+        said: [...document.querySelectorAll('.jp-OutputArea-output')].map((o) => o.innerText.slice(0, 120))
+            .filter((t) => /widget|error/i.test(t)),
+        drawn: [...document.querySelectorAll('[data-attnlib-widget]')].map((w) => w.dataset.attnlibWidget),
+        kernel: window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status ?? null,
+    })""")
+    page.screenshot(path=str(ARTIFACTS / f"reopened-lab03-not-drawn-{attempt}.png"))
+    (ARTIFACTS / f"reopened-lab03-not-drawn-{attempt}.json").write_text(json.dumps(seen, indent=1))
+    print(f"reopening, attempt {attempt}: {missing}; the page showed {json.dumps(seen)[:600]}")
 
 
 def drive_other_widgets(page):
