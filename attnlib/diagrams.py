@@ -251,13 +251,13 @@ def self_and_cross(source_tokens, target_tokens):
     ax.text(1.5, bottom, "self-attention:\nQ, K, V from\none sequence", ha="center", va="top", fontsize=NOTE_PT)
     ax.plot([3.05, 3.05], [bottom - 0.8, top + 0.3], color="#999999", lw=0.8)  # the two halves
     column(3.4, target_tokens, COLORS[1])
-    roles(3.4 + box_w / 2, "decoder sequence Y")
+    roles(3.4 + box_w / 2, "decoder X_tgt")
     column(6.75, source_tokens, COLORS[4])
-    roles(6.75 + box_w / 2, "encoder sequence X")
-    ax.text(4.65, top - 0.5, "Q = Y W_q", fontsize=NOTE_PT, va="top")
-    ax.text(5.35, top - 1.25, "K = X W_k\nV = X W_v", fontsize=NOTE_PT, va="top")
+    roles(6.75 + box_w / 2, "encoder X_src")
+    ax.text(4.65, top - 0.5, "Q = X_tgt W_q", fontsize=NOTE_PT, va="top")
+    ax.text(5.35, top - 1.25, "K = X_src W_k\nV = X_src W_v", fontsize=NOTE_PT, va="top")
     _arrow(ax, (6.65, top - 2.05), (5.35, top - 2.05))
-    ax.text(5.6, bottom, "cross-attention: Q from Y,\nK and V from X", ha="center", va="top", fontsize=NOTE_PT)
+    ax.text(5.6, bottom, "cross-attention: Q from X_tgt,\nK and V from X_src", ha="center", va="top", fontsize=NOTE_PT)
     return _fit(fig, ax)
 
 
