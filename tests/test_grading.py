@@ -83,6 +83,7 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("03", 3), "sqrt(2 d_k)"),
     (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
     (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs
+    (("03", 6), "plain mean of dP"),  # a94d: Exercise 6's teammate, who passes a row of equal dA
 ]
 
 

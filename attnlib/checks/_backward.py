@@ -41,7 +41,8 @@ def softmax_grad(P, dP, *, axis=-1, variant="right"):
 
     ``variant``: "right"; "no_subtraction" (``P * dP``); "no_P" (the factor ``P`` left
     out: ``dP - rowsum``); "sum_dP" (``rowsum(dP)`` instead of ``rowsum(dP * P)``);
-    "sign" (``P * (rowsum - dP)``); "no_keepdims" (the row sums broadcast along the
+    "sign" (``P * (rowsum - dP)``); "mean_dP" (the plain mean of ``dP`` for the weighted
+    ``rowsum(dP * P)``); "no_keepdims" (the row sums broadcast along the
     wrong axis, for a square matrix); "sum_all" (one sum over the whole array).
     """
     if variant == "no_subtraction":
@@ -50,6 +51,8 @@ def softmax_grad(P, dP, *, axis=-1, variant="right"):
         return P * (dP - np.sum(dP * P))
     if variant == "no_keepdims":
         return P * (dP - np.sum(dP * P, axis=axis))
+    if variant == "mean_dP":
+        return P * (dP - np.mean(dP, axis=axis, keepdims=True))
     rowsum = np.sum((dP if variant == "sum_dP" else dP * P), axis=axis, keepdims=True)
     if variant == "no_P":
         return dP - rowsum
@@ -65,6 +68,8 @@ _SOFTMAX_VARIANTS = {
             "(and a masked key, weight 0, none).",
     "sum_dP": "the row sum should be of dP ⊙ P (each gradient weighted by its key's weight), not of dP alone.",
     "sign": "the sign is flipped: the result is minus the gradient.",
+    "mean_dP": "each row is shifted by the plain mean of dP; the shift must be the mean weighted by the weights, "
+               "the row sum of dP ⊙ P (the two agree only when a row's dP entries, or its weights, are all equal).",
     "no_keepdims": "the row sums broadcast along the wrong axis: the sum over each row must keep its axis "
                    "(keepdims=True), or each row's sum lands in a column.",
     "sum_all": "you summed dP ⊙ P over the whole array; each row (one query's weights) needs its own sum.",
@@ -125,7 +130,7 @@ def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult
     if problem is not None:
         return with_hint(problem, _AXIS_HINT) if "axis" in problem.message else problem
     if not close(got, softmax_backward(P, dP)):
-        message = _softmax_diagnosis(got, P, dP, ["no_subtraction", "no_P", "sum_dP", "sign"])
+        message = _softmax_diagnosis(got, P, dP, ["no_subtraction", "no_P", "sum_dP", "mean_dP", "sign"])
         if message is None and np.isnan(got).any():
             message = "your gradient contains NaN."
         if message is None:
