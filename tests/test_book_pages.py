@@ -125,10 +125,10 @@ def test_no_page_shows_raw_myst_markup(built_book):
 def test_reading_minutes_counts_prose_code_figures_equations_and_numbers():
     from book_pages import reading_minutes
 
-    assert reading_minutes(1500, 0, 0) == 10
-    assert reading_minutes(1500, 80, 4) == 22
-    assert reading_minutes(1500, 80, 4, 4) == 23
-    assert reading_minutes(1500, 80, 4, 4, 60) == 28  # 5 s a number
+    assert reading_minutes(1500, 0, 0) == 13  # 12.5, rounded up
+    assert reading_minutes(1500, 80, 4) == 25
+    assert reading_minutes(1500, 80, 4, 4) == 26
+    assert reading_minutes(1500, 80, 4, 4, 60) == 31  # 5 s a number
     assert reading_minutes(0, 0, 0) == 1
 
 

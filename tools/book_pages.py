@@ -36,8 +36,11 @@ REFERENCE_PAGES = {"book/how-we-know", "book/glossary", "book/notation", "book/i
 # (round r61; rounds r58-r60 said the same): words and code alone at the old rates (150 words, 15 lines a
 # minute) gave 1.1 to 2.9 times too little, least on prose pages and most on pages dense with numbers;
 # with 5 s for every number a reader meets (a token with a digit: "0.79", "64-wide", "1/16") the times
-# come within 5 minutes of the readers' (root mean square), with no page's bias above 9 minutes.
-WORDS_PER_MINUTE = 150
+# came within 5 minutes of the readers' (root mean square), with no page's bias above 9 minutes.
+# Refitted to rounds r88-r93 (26 pages, 10-14 readers each, the median reader per page): at 150 words a
+# minute the shown times were 3.2 minutes short on average (the median reader took 1.2 times as long;
+# root mean square 4.3 minutes); at 120 words a minute, the other rates unchanged, 0.7 minutes short (2.8).
+WORDS_PER_MINUTE = 120
 CODE_LINES_PER_MINUTE = 8
 MINUTES_PER_FIGURE = 0.5
 MINUTES_PER_EQUATION = 0.25
@@ -205,7 +208,7 @@ def fill_experiment_index(app, doctree, docname):
 # --- reading time -----------------------------------------------------------------------------
 
 def reading_minutes(words: int, code_lines: int, figures: int, equations: int = 0, numbers: int = 0) -> int:
-    """Minutes for a newcomer's first reading: prose at 150 words a minute, code at 8 lines, 30 s a
+    """Minutes for a newcomer's first reading: prose at 120 words a minute, code at 8 lines, 30 s a
     figure, 15 s a displayed equation, 5 s a number."""
     return max(1, math.ceil(words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE
                             + figures * MINUTES_PER_FIGURE + equations * MINUTES_PER_EQUATION
