@@ -279,6 +279,8 @@ def test_widgets_in_jupyterlab_follow_mouse_and_keyboard_and_reopen(jupyterlab, 
         reopened = context.new_page()
         reopened.on("console", lambda m: problems.append(m.text)
                     if m.type == "error" and "widget" in m.text.lower() else None)
+        console = []  # everything the reopened page logs, for the record if a widget is not drawn
+        reopened.on("console", lambda m: console.append(f"{m.type}: {m.text[:300]}"))
         open_notebook(reopened, jupyterlab, "lab03.ipynb")
         reopened.bring_to_front()  # the active tab: a hidden one gets no animation frames to draw in
         names = ["QueryKeyExplorer", "AttentionMap", "MaskExplorer", "ModelView", "NeuronView", "TrainingView"]
@@ -292,7 +294,7 @@ def test_widgets_in_jupyterlab_follow_mouse_and_keyboard_and_reopen(jupyterlab, 
                         show_widget(reopened, name, timeout=120)
                     break
                 except AssertionError as missing:
-                    say_why_not_drawn(reopened, attempt, missing)
+                    say_why_not_drawn(reopened, attempt, missing, console)
                     if attempt == 2:
                         raise
                     reopened.reload(wait_until="domcontentloaded")
@@ -344,19 +346,23 @@ def show_widget(page, name, *, timeout):
                 break
 
 
-def say_why_not_drawn(page, attempt, missing):
+def say_why_not_drawn(page, attempt, missing, console):
     """Record what a reopened lab shows when a widget is not drawn: each widget cell's output text, whether
-    the page is visible, and a screenshot (test-artifacts/jupyterlab/), and print it."""
+    the page is visible, the widget state the notebook was read with, what the page logged, and a screenshot
+    (test-artifacts/jupyterlab/), and print it."""
     seen = page.evaluate("""() => ({
         visibility: document.visibilityState, focus: document.hasFocus(),
+        saved_models: Object.keys(((window.jupyterapp.shell.currentWidget.context.model.getMetadata("widgets")
+            || {})["application/vnd.jupyter.widget-state+json"] || {}).state || {}).length,
         said: [...document.querySelectorAll('.jp-OutputArea-output')].map((o) => o.innerText.slice(0, 120))
             .filter((t) => /widget|error/i.test(t)),
         drawn: [...document.querySelectorAll('[data-attnlib-widget]')].map((w) => w.dataset.attnlibWidget),
         kernel: window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status ?? null,
     })""")
+    seen["console"] = console[-60:]
     page.screenshot(path=str(ARTIFACTS / f"reopened-lab03-not-drawn-{attempt}.png"))
     (ARTIFACTS / f"reopened-lab03-not-drawn-{attempt}.json").write_text(json.dumps(seen, indent=1))
-    print(f"reopening, attempt {attempt}: {missing}; the page showed {json.dumps(seen)[:600]}")
+    print(f"reopening, attempt {attempt}: {missing}; the page showed {json.dumps(seen)[:3000]}")
 
 
 def drive_other_widgets(page):
