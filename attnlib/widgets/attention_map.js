@@ -161,7 +161,7 @@ function render({ model, el }) {
     linesBox.hidden = state.view !== "lines";
     legend.hidden = state.view !== "heatmap" && mode !== "masks";
     const headText = heads.length > 1 ? `, ${headNames[state.head]}` : "";
-    caption.textContent = `Attention weights${headText}: row = query, column = key`
+    caption.textContent = `Attention weights${headText}: row = the token looking, column = the token looked at`
       + (state.view === "heatmap" ? " (darker = less weight)" : "");
     table.setAttribute("data-weights", JSON.stringify(W));
     root.setAttribute("data-head", String(state.head));

@@ -113,7 +113,7 @@ function render({ model, el }) {
     layerSelect.value = String(l);
     headSelect.value = String(h);
     const name = `${layerNames[l]}, ${headNames[h]}`;
-    heat.update(A[l][h], `${name}: row = query, column = key`);
+    heat.update(A[l][h], `${name}: row = the token looking, column = the token looked at`);
     root.setAttribute("data-layer", String(l));
     root.setAttribute("data-head", String(h));
     status.textContent = `Showing ${name}.`;
