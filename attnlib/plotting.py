@@ -249,3 +249,54 @@ def plot_mask(mask, labels=None, *, ax=None, title=None, xlabel="key", ylabel="q
                Patch(facecolor=MASK_COLORS["masked"], edgecolor="0.3", label="masked (False)")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
     return ax
+
+
+def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_length: float = 0.66):
+    """Draw 2-number traces as arrows and a readout ``w`` as a line through the origin.
+
+    Each trace's dot product with ``w`` is where its tip lands when dropped onto the line at a right
+    angle (dotted, a small square at the foot), times the length of ``w``: the score ``w`` gives it.
+    Traces that land on the same point share one label. ``traces`` is ``(n, 2)``, ``w`` is ``(2,)``,
+    ``names`` one label per trace. Returns the matplotlib ``Axes``.
+    """
+    import matplotlib.pyplot as plt
+
+    traces, w = np.asarray(traces, dtype=float), np.asarray(w, dtype=float)
+    if traces.ndim != 2 or traces.shape[1] != 2 or w.shape != (2,) or not np.any(w):
+        raise ValueError(f"traces must be (n, 2) and w a nonzero (2,), got {traces.shape} and {w.shape}")
+    if len(names) != len(traces):
+        raise ValueError(f"names must give one label per trace: {len(names)} for {len(traces)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 2.9))
+    colors = colors or (COLORS[0], COLORS[1], COLORS[5], COLORS[2], COLORS[3])
+    scores = traces @ w  # (n,)
+    feet = np.outer(scores, w) / (w @ w)  # (n, 2): the foot of each drop-line
+    unit = w / np.linalg.norm(w)  # along the readout's line
+    across = np.array([unit[1], -unit[0]])  # at a right angle to it
+    end = line_length * unit
+    ax.plot([0, end[0]], [0, end[1]], color="0.55", lw=2.5, solid_capstyle="round", zorder=1)
+    ax.annotate(f"direction of the readout $w$ = [{w[0]:.2f}, {w[1]:.2f}]", xy=end,
+                xytext=(end[0] + 0.04, end[1] - 0.02), fontsize=9, color="0.35", va="center")
+    for i, (trace, foot, name) in enumerate(zip(traces, feet, names, strict=True)):
+        color = colors[i % len(colors)]
+        ax.annotate("", xy=trace, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=color, lw=2), zorder=3)
+        ax.plot([trace[0], foot[0]], [trace[1], foot[1]], ls=":", color=color, lw=1.3, zorder=2)
+        left = trace[0] < foot[0]  # label on the side away from the line
+        ax.annotate(name, xy=trace, xytext=(-5 if left else 4, 3), textcoords="offset points", fontsize=9,
+                    color=color, ha="right" if left else "left")
+        if np.linalg.norm(trace - foot) > 1e-9:  # a small square where the drop meets the line: a right angle
+            side = 0.025
+            corner = np.array([foot - side * unit, foot - side * unit + side * across, foot + side * across])
+            ax.plot(*corner.T, color="0.3", lw=0.8, zorder=2)
+    groups = []  # one label per landing point, lowest score first, placed below and above the line in turn
+    for i in np.argsort(scores, kind="stable"):
+        if not any(np.allclose(feet[i], feet[g[0]]) for g in groups):
+            groups.append([j for j in range(len(feet)) if np.allclose(feet[j], feet[i])])
+    for k, group in enumerate(groups):
+        foot, who = feet[group[0]], ", ".join(names[j].split(" [")[0] for j in group)
+        ax.annotate(f"{who} land{'s' if len(group) == 1 else ''} here: score {scores[group[0]]:.2g}", xy=foot,
+                    xytext=(foot[0] + 0.4, foot[1] + (0.1 if k % 2 else -0.1)), fontsize=8.5,
+                    arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
+    ax.set_aspect("equal")  # equal scales on both axes, so that right angles look right
+    ax.set(xlabel="first number of the state", ylabel="second number")
+    return ax

@@ -93,3 +93,23 @@ def test_check_figures_flags_text_shrunk_below_8pt():
     _, problems = tool.check_figure(fig, 672)
     assert any("no x label" in p for p in problems) and any("no y label" in p for p in problems)
     plt.close(fig)
+
+
+def test_traces_and_readout_drops_each_tip_at_its_score():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnlib.plotting import plot_traces_and_readout
+
+    traces, w = np.array([[1.0, 0.0], [0.0, 0.3], [0.3, 0.3]]), np.array([1 / 1.3, 10 / 3 - 1 / 1.3])
+    ax = plot_traces_and_readout(traces, w, ("newest", "middle", "oldest"))
+    labels = [t.get_text() for t in ax.texts]
+    # the newest and the middle land on the same point (score 0.77), the oldest on its own (score 1)
+    assert "newest, middle land here: score 0.77" in labels and "oldest lands here: score 1" in labels
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="one label per trace"):
+        plot_traces_and_readout(traces, w, ("newest",))
+    with pytest.raises(ValueError, match="nonzero"):
+        plot_traces_and_readout(traces, np.zeros(2), ("a", "b", "c"))
