@@ -83,3 +83,10 @@ def test_code_lines_fit_the_page(path):
     long = [line for cell in code_cells(path) for line in "".join(cell["source"]).split("\n")
             if len(line.split("  # ")[0]) > CODE_WIDTH and not line.lstrip().startswith("#")]
     assert not long, f"{path.name}: {len(long)} code lines longer than {CODE_WIDTH} characters: {long[:3]}"
+
+
+@pytest.mark.parametrize("path", LABS + sorted((ROOT / "notebooks" / "student").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_lab_is_valid_for_its_nbformat_version(path):
+    """A cell added with a newer nbformat (a cell ``id`` in a 4.4 file) makes Jupyter call the notebook invalid."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    nbformat.validate(nb)
