@@ -96,6 +96,7 @@ grade: $(STAMP)
 NB ?= notebooks/*.ipynb
 execute: $(STAMP)
 	$(BIN)/jupyter execute --inplace --timeout=120 $(NB)
+	$(BIN)/python tools/merge_streams.py $(NB)
 
 release: $(STAMP)
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=0.2.0"; exit 1; }

@@ -90,3 +90,14 @@ def test_every_lab_is_valid_for_its_nbformat_version(path):
     """A cell added with a newer nbformat (a cell ``id`` in a 4.4 file) makes Jupyter call the notebook invalid."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     nbformat.validate(nb)
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.stem)
+def test_no_printed_line_is_split_across_output_boxes(path):
+    """Back-to-back outputs to one stream show as separate boxes in the book (a label in one, its value in the
+    next); ``make execute`` merges them (tools/merge_streams.py), as Jupyter and nbval do."""
+    nb = nbformat.read(path, as_version=4)
+    split = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             for a, b in zip(cell.outputs, cell.outputs[1:], strict=False)
+             if a.output_type == b.output_type == "stream" and a.name == b.name]
+    assert not split, f"cells {split} print one stream in several outputs: run tools/merge_streams.py {path.name}"
