@@ -46,6 +46,8 @@ def best_time(fn, repeats: int = 5, *, min_seconds: float = 0.0, clock=time.proc
     >>> best_time(lambda: sum(range(100)), repeats=3, min_seconds=1e-3) > 0
     True
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable (a function taking no arguments), got {type(fn).__name__}")
     return best_times({"fn": fn}, repeats, min_seconds=min_seconds, clock=clock)["fn"]
 
 
@@ -65,7 +67,8 @@ def best_times(fns, repeats: int = 5, *, min_seconds: float = 0.0, clock=time.pr
     """
     if not hasattr(fns, "items"):
         raise TypeError(f"fns must map names to functions, got {type(fns).__name__}")
-    repeats = _positive(repeats)
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     if isinstance(min_seconds, bool) or not isinstance(min_seconds, (int, float)) or not min_seconds >= 0:
         raise ValueError(f"min_seconds must be a number >= 0, got {min_seconds!r}")
     for name, fn in fns.items():
@@ -74,7 +77,7 @@ def best_times(fns, repeats: int = 5, *, min_seconds: float = 0.0, clock=time.pr
                             f"got {type(fn).__name__}")
     number = {name: _calls_to_fill(fn, min_seconds, clock) for name, fn in fns.items()}
     best = {name: np.inf for name in fns}
-    for _ in range(repeats):
+    for _ in range(int(repeats)):
         for name, fn in fns.items():
             start = clock()
             for _ in range(number[name]):
@@ -94,12 +97,6 @@ def _calls_to_fill(fn, seconds: float, clock) -> int:
             break
         number *= 2
     return number
-
-
-def _positive(repeats) -> int:
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    return int(repeats)
 
 
 def loglog_slope(n, y, k: int | None = None) -> float:
