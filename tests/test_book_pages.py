@@ -73,6 +73,14 @@ def test_every_experiment_box_says_where_tied_by_is_explained(built_book):
         if n_boxes and len(label.findall(text)) < n_boxes:
             unlinked[html.stem] = (n_boxes, len(label.findall(text)))
     assert not unlinked, f"pages whose experiment boxes' Tied by is not linked (boxes, links): {unlinked}"
+    # and each box says what its words mean, where the reader meets them
+    glossed = re.compile(r'Tied by:?</span></a></strong> [a-z ]+ \([a-z ]+')
+    bare = {}
+    for html in sorted((built_book.html / "book").glob("*.html")):
+        n_boxes, text = len(_page(html).boxes), html.read_text()
+        if n_boxes and len(glossed.findall(text)) < n_boxes:
+            bare[html.stem] = (n_boxes, len(glossed.findall(text)))
+    assert not bare, f"pages whose boxes' Tied by words are not explained in the box (boxes, explained): {bare}"
 
 
 def test_every_page_that_measures_has_an_experiment_box(built_book):
