@@ -70,8 +70,8 @@ function render({ model, el }) {
   const lineLayer = attnSvg("g", { "aria-hidden": "true" }, svg);
   const valueLayer = attnSvg("g", { "aria-hidden": "true" }, svg);
   const keyLayer = attnSvg("g", { "aria-hidden": "true" }, svg);
-  // Okabe–Ito without vermillion (the query's colour) and black (the output's).
-  const keyColors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"];
+  // Okabe–Ito without vermillion (the query's colour), its neighbour orange, and black (the output's).
+  const keyColors = ["#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#F0E442"];
   const colorOf = (j) => (nK <= keyColors.length ? keyColors[j] : keyColors[0]);
   // Lines from the query to the keys: one per key, or, with many keys, one path per weight
   // level (QKE_LEVELS paths instead of n_k lines: far fewer changes to redraw).
@@ -108,7 +108,10 @@ function render({ model, el }) {
 
   const legend = attnEl("figcaption", {}, figure);
   legend.innerHTML = "<span class=\"attnlib-swatch attnlib-swatch-query\"></span> query "
-    + "<span class=\"attnlib-swatch attnlib-swatch-key\"></span> keys"
+    + (nK <= keyColors.length
+      ? K.map((_, j) => "<span class=\"attnlib-swatch attnlib-swatch-key\" "
+        + `style="background:${colorOf(j)}"></span>`).join("") + " keys (colours as in the table)"
+      : "<span class=\"attnlib-swatch attnlib-swatch-key\"></span> keys")
     + (drawValues ? " <span class=\"attnlib-swatch attnlib-swatch-value\"></span> values "
       + "<span class=\"attnlib-swatch attnlib-swatch-output\"></span> output" : "");
 
@@ -203,8 +206,9 @@ function render({ model, el }) {
     qyOut.textContent = attnFmt(q[1], 2);
     tempOut.textContent = qkeShort(state.temperature);
     sumLine.textContent = `The weights sum to ${attnFmt(w.reduce((a, b) => a + b, 0), 4)}.`;
-    const divisor = (state.scaled ? `√${dK} · ` : "") + qkeShort(state.temperature);
-    formula.textContent = `score_j = (q · k_j) / (${divisor});  weights = softmax(scores)`;
+    const divisor = state.scaled ? `(√${dK} · τ)` : "τ";
+    formula.textContent = `score_j = (q · k_j) / ${divisor}, with τ = ${qkeShort(state.temperature)};  `
+      + "weights = softmax(scores)";
     if (outputLine) {
       outputLine.textContent = `Output = Σ_j weight_j · value_j = [${out.map((x) => attnFmt(x, 3)).join(", ")}]`;
       outputLine.setAttribute("data-output", JSON.stringify(out));
