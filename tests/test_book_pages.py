@@ -236,3 +236,15 @@ def test_the_closed_boxes_are_counted_apart_from_the_main_path():
     assert page_counts(doctree) == (2, 0, 0, 1, 0)
     assert box_counts(doctree) == (7, 0, 0, 0, 1)
     assert box_counts(nodes.section("", nodes.paragraph("", "No box."))) == (0, 0, 0, 0, 0)
+
+
+def test_labs_on_the_site_show_solutions_without_nbgrader_markers(built_book):
+    """The site's labs show each solution as plain code: no "### BEGIN SOLUTION" markers, no stub hint line in it."""
+    marked = []
+    for html in sorted((built_book.html / "notebooks").glob("*.html")):
+        text = html.read_text()
+        if "BEGIN SOLUTION" in text or "END SOLUTION" in text:
+            marked.append(html.stem)
+    assert not marked, f"labs whose site pages show nbgrader's solution markers: {marked}"
+    lab3 = (built_book.html / "notebooks" / "03-how-attention-works.html").read_text()
+    assert "my_softmax" in lab3 and "keepdims" in lab3, "the solutions themselves are still on the page"

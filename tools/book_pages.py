@@ -122,6 +122,31 @@ def _gloss_tied_by(item: nodes.list_item) -> None:
             paragraph[i] = nodes.Text(" " + ", ".join(f"{w} ({TIES[w]})" for w in words))
 
 
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def drop_solution_markers(app, doctree):
+    """A lab's solution cell, as the site shows it, without nbgrader's markers and the stub's ``# Hint:`` line:
+    readers took "### BEGIN SOLUTION" for part of the code (tools/student.py and nbgrader use them)."""
+    if not app.env.docname.startswith("notebooks/"):
+        return
+    for block in doctree.findall(nodes.literal_block):
+        lines = block.astext().split("\n")
+        if not any(line.strip() in SOLUTION_MARKERS for line in lines):
+            continue
+        kept, after_begin = [], False
+        for line in lines:
+            if line.strip() in SOLUTION_MARKERS:
+                after_begin = line.strip() == SOLUTION_MARKERS[0]
+                continue
+            if not (after_begin and line.strip().startswith("# Hint:")):
+                kept.append(line)
+            after_begin = False
+        text = "\n".join(kept)
+        block.children = [nodes.Text(text)]
+        block.rawsource = text
+
+
 def collect_experiments(app, doctree):
     env = app.env
     store = env.__dict__.setdefault("attnlib_experiments", {})
@@ -378,6 +403,7 @@ def setup(app):
     app.add_node(experiment_index)
     app.add_directive("experiment-index", ExperimentIndex)
     app.connect("doctree-read", collect_experiments)
+    app.connect("doctree-read", drop_solution_markers)
     app.connect("doctree-read", add_reading_time)
     app.connect("env-purge-doc", purge_experiments)
     app.connect("env-merge-info", merge_experiments)
