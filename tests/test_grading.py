@@ -83,7 +83,7 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("03", 3), "sqrt(2 d_k)"),
     (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
     (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs
-    (("03", 6), "plain mean of dP"),  # a94d: Exercise 6's teammate, who passes a row of equal dA
+    (("03", 7), "plain mean of dP"),  # a94d: Exercise 7's teammate, who passes a row of equal dA
 ]
 
 
@@ -988,7 +988,7 @@ def test_greedy_generation_with_a_context_window_never_scores(window):
 
 # --- adv9 F5: float32 arithmetic on the large-score hidden cases --------------------------------
 
-FLOAT32_EXERCISES = [("01", 6), ("01", 7), ("03", 8), ("05", 2), ("05", 6), ("06", 1)]
+FLOAT32_EXERCISES = [("01", 6), ("01", 7), ("03", 6), ("05", 2), ("05", 6), ("06", 1)]
 
 
 def _compiled(source, function):
@@ -1382,7 +1382,7 @@ def dot_product_lookup(q, K, V):
 def fixed_lookup(q, K, V):
     return my_softmax(K @ q) @ V
 '''),
-    (("03", 7), '''
+    (("03", 8), '''
 def my_self_attention_backward(X, W_q, W_k, W_v, dO):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     scale = 1 / np.sqrt(Q.shape[-1])
@@ -1391,7 +1391,7 @@ def my_self_attention_backward(X, W_q, W_k, W_v, dO):
     dQ, dK, dV = scale * (dS @ K), scale * (dS.T @ Q), A.T @ dO
     return dQ @ W_q.T + dK @ W_k.T + dV @ W_v.T
 '''),
-    (("03", 8), '''
+    (("03", 6), '''
 def fixed_attention(Q, K, V):
     return my_softmax(Q @ K.T / np.sqrt(K.shape[-1])) @ V  # Exercise 1's my_softmax(x) has no axis (adv16 F4)
 '''),
@@ -1481,19 +1481,19 @@ def test_the_grading_process_keeps_blas_to_one_thread_before_it_forks():
     assert blas and max(blas) == 1, threadpool_info()
 
 
-def test_lab3_exercise6_is_graded_on_values_so_a_directional_difference_scores():
+def test_lab3_exercise7_is_graded_on_values_so_a_directional_difference_scores():
     """adv12 F1, decided (a): the softmax Jacobian is symmetric, so one central difference along dA gives the
     vector-Jacobian product for every row at once; the grader sees values only, so any method that gives the
     gradient accurately scores, and the catalogue does not call numerical differentiation a mistake there."""
-    ex = catalogue.EXERCISES["03", 6]
+    ex = catalogue.EXERCISES["03", 7]
     directional = [source for source in ex.right if "sm(S + h * dA)" in source]  # the report's answer, as it stands
     assert directional, "the directional difference is a right answer"
-    result = _grade(("03", 6), directional[0], seed=3)
+    result = _grade(("03", 7), directional[0], seed=3)
     assert result.passed, result
     for _, message in ex.mistakes:
         assert "derive the gradient" not in (message or ""), message
     statement = nbformat.read(Path(__file__).parents[1] / "notebooks/03-how-attention-works.ipynb", 4)
-    cell = next(c.source for c in statement.cells if c.source.startswith("### Exercise 6"))
+    cell = next(c.source for c in statement.cells if c.source.startswith("### Exercise 7"))
     assert "any method" in cell or "any accurate and fast method" in cell, cell
 
 
@@ -1557,7 +1557,7 @@ def test_the_audit_hook_resolves_paths_with_nothing_the_answer_can_replace():
         assert "not allowed while grading: opening" in f, f
 
 
-def test_a_lab3_ex6_answer_wrong_only_on_the_large_input_costs_the_grader_no_minutes():
+def test_a_lab3_ex7_answer_wrong_only_on_the_large_input_costs_the_grader_no_minutes():
     """The grader names a wrong answer by running the catalogue's mistakes on the same input in its own process
     (no time limit there): the per-entry finite difference, run on the 32 x 64 x 64 input, took about 5 minutes.
     It is a tagged too-slow case now, not a named mistake, and the time-out's message says why."""
@@ -1567,11 +1567,11 @@ def my_softmax_backward(A, dA):
     return out if A.size < 10000 else out * 1.01
 '''
     start = time.perf_counter()
-    result = _grade(("03", 6), source)
+    result = _grade(("03", 7), source)
     assert not result.passed and "a large input" in str(result), result
     assert time.perf_counter() - start < 30
-    number = next(i for i, (s, _) in enumerate(catalogue.EXERCISES["03", 6].mistakes) if "np.ndindex" in s)
-    assert catalogue.TOO_SLOW_SOFTMAX_BACKWARD in _grade_mutant(("03", 6), number).message
+    number = next(i for i, (s, _) in enumerate(catalogue.EXERCISES["03", 7].mistakes) if "np.ndindex" in s)
+    assert catalogue.TOO_SLOW_SOFTMAX_BACKWARD in _grade_mutant(("03", 7), number).message
 
 
 # --- adv13: one submission must not hold up or slow down the others -----------------------------------------
@@ -2077,8 +2077,8 @@ def fixed_lookup(q, K, V):
     weights = np.exp(scores) / np.exp(scores).sum()
     return weights @ V
 ''',
-    ("03", 8): '''
-def fixed_attention(Q, K, V):                      # Lab 3, exercise-8
+    ("03", 6): '''
+def fixed_attention(Q, K, V):                      # Lab 3, exercise-6
     S = np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -500, 500)  # keep exp from overflowing
     W = np.exp(S)
     W = W / W.sum(axis=-1, keepdims=True)
@@ -2116,7 +2116,7 @@ def fixed_lookup(q, K, V):
     e = np.exp(scores - scores[0])
     return (e / e.sum()) @ V
 ''',
-    ("03", 8): '''
+    ("03", 6): '''
 def fixed_attention(Q, K, V):
     S = Q @ K.T / np.sqrt(K.shape[-1])
     e = np.exp(S - S[:, :1])

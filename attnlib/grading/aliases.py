@@ -32,7 +32,7 @@ def lab03_my_softmax(x, axis=-1):
 
 
 def lab03_my_softmax_backward(A, dA, axis=-1):
-    """Lab 3 Exercise 6: gradient through a softmax over the last axis (or ``axis``)."""
+    """Lab 3 Exercise 7: gradient through a softmax over the last axis (or ``axis``)."""
     return _al.softmax_backward(A, dA, axis=axis)
 
 

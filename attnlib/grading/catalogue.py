@@ -1252,9 +1252,9 @@ TOO_SLOW_SOFTMAX_BACKWARD = (
     "too slow on the large input (32 x 64 x 64 weights): any method that gives the gradient's values scores, "
     "finite differences included, but one pass per entry of A takes minutes there; the formula, or one "
     "difference along dA for all rows at once, takes milliseconds")
-# adv12 F1, decided (a): Exercise 6 is graded on its values. The softmax Jacobian is symmetric, so one central
+# adv12 F1, decided (a): Exercise 7 is graded on its values. The softmax Jacobian is symmetric, so one central
 # difference along dA is the vector-Jacobian product for every row at once (a right answer, in ``right``).
-# Exercise 7 keeps a large-input defence because it holds there: dX is the gradient of one number with
+# Exercise 8 keeps a large-input defence because it holds there: dX is the gradient of one number with
 # respect to 24,576 entries of X, none of them separable (each row of X makes a key, which moves every row's
 # softmax), so differences need a pair of forward passes per entry (for dK, the same count, batched 64 entries
 # at a time, took 287 s on the 384 x 64 input on one core; the limit is 20 s).
@@ -1274,16 +1274,16 @@ def _grade_softmax_backward(fn, rng, data):
     S[1, 2, :] = -np.inf
     A = al.softmax(S)
     big = al.softmax(3 * rng.normal(size=(32, 64, 64)))  # 131,072 weights: one difference per entry takes minutes
-    return then(lambda: check_softmax_backward(fn, name=exercise_name(6)),
-                lambda: check_function(hidden(6), fn, al.softmax_backward,
+    return then(lambda: check_softmax_backward(fn, name=exercise_name(7)),
+                lambda: check_function(hidden(7), fn, al.softmax_backward,
                                        [(A, with_bias_inputs(rng, *A.shape)), (A[0, 0], rng.normal(size=6))],
-                                       mistakes=mistakes("03", 6)),
+                                       mistakes=mistakes("03", 7)),
                 lambda: _large_backward_case(lambda: check_function(
-                    f"{hidden(6)}, a large input", fn, al.softmax_backward, [(big, with_bias_inputs(rng, *big.shape))],
-                    mistakes=mistakes("03", 6)), TOO_SLOW_SOFTMAX_BACKWARD))
+                    f"{hidden(7)}, a large input", fn, al.softmax_backward, [(big, with_bias_inputs(rng, *big.shape))],
+                    mistakes=mistakes("03", 7)), TOO_SLOW_SOFTMAX_BACKWARD))
 
 
-add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=src('''
+add(Exercise("03", 7, "my_softmax_backward", _grade_softmax_backward, reference=src('''
     def my_softmax_backward(A, dA):
         return A * (dA - (dA * A).sum(axis=-1, keepdims=True))
     '''), mistakes=[
@@ -1300,7 +1300,7 @@ add(Exercise("03", 6, "my_softmax_backward", _grade_softmax_backward, reference=
             return A * (dA - dA.sum(axis=-1, keepdims=True))
         '''), "weighted"),
     (src('''
-        def my_softmax_backward(A, dA):  # Exercise 6's teammate: passes a row of equal dA
+        def my_softmax_backward(A, dA):  # Exercise 7's teammate: passes a row of equal dA
             return A * (dA - dA.mean(axis=-1, keepdims=True))
         '''), "each row is shifted by the plain mean of dP; the shift must be the mean weighted by the weights"),
     (src('''
@@ -1367,18 +1367,18 @@ def _self_attention_case(rng, n, d):
 def _grade_self_attention_backward(fn, rng, data):
     big = _self_attention_case(rng, 384, 64)  # 24,576 entries of X, each its own pair of forward passes: minutes
     return then(
-        lambda: check_function(exercise_name(7), fn, _self_attention_dX,
-                               [_self_attention_case(rng, 4, 3) for _ in range(3)], mistakes=mistakes("03", 7)),
-        lambda: check_function(hidden(7), fn, _self_attention_dX,
+        lambda: check_function(exercise_name(8), fn, _self_attention_dX,
+                               [_self_attention_case(rng, 4, 3) for _ in range(3)], mistakes=mistakes("03", 8)),
+        lambda: check_function(hidden(8), fn, _self_attention_dX,
                                [_self_attention_case(rng, 6, 4), _self_attention_case(rng, 1, 5),
-                                _self_attention_case(rng, 9, 2)], mistakes=mistakes("03", 7)),
+                                _self_attention_case(rng, 9, 2)], mistakes=mistakes("03", 8)),
         lambda: _large_backward_case(lambda: check_function(
-            f"{hidden(7)}, a large input", fn, _self_attention_dX, [big]), FINITE_DIFFERENCES_X))
+            f"{hidden(8)}, a large input", fn, _self_attention_dX, [big]), FINITE_DIFFERENCES_X))
 
 
-# r65: the backward-pass page prints attention's backward in full, so Exercise 7 takes the one step it leaves out:
+# r65: the backward-pass page prints attention's backward in full, so Exercise 8 takes the one step it leaves out:
 # from dQ, dK, dV back through the projections to the tokens X, which feed all three.
-add(Exercise("03", 7, "my_self_attention_backward", _grade_self_attention_backward,
+add(Exercise("03", 8, "my_self_attention_backward", _grade_self_attention_backward,
              helpers=al_helpers("attention_backward", "scaled_dot_product_attention", "softmax_backward", "softmax"),
              reference=src('''
     def my_self_attention_backward(X, W_q, W_k, W_v, dO):
@@ -1439,7 +1439,7 @@ add(Exercise("03", 7, "my_self_attention_backward", _grade_self_attention_backwa
             return dX
         '''), FINITE_DIFFERENCES_X),
 ], right=[src('''
-    def my_self_attention_backward(X, W_q, W_k, W_v, dO):  # the whole chain by hand, Exercise 6's rule inside
+    def my_self_attention_backward(X, W_q, W_k, W_v, dO):  # the whole chain by hand, Exercise 7's rule inside
         Q, K, V = X @ W_q, X @ W_k, X @ W_v
         scale = 1 / np.sqrt(Q.shape[-1])
         _, A = al.scaled_dot_product_attention(Q, K, V)
@@ -2974,10 +2974,10 @@ def _grade_fixed_attention(fn, rng, data):
              moderate_case(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)), d_k=4),
              large_case(*with_large_scores(rng, rng.normal(size=(3, 4)), rng.normal(size=(5, 4))),
                         rng.normal(size=(5, 2)))]
-    return check_function(exercise_name(8), fn, _attention_2d, cases, mistakes=mistakes("03", 8))
+    return check_function(exercise_name(6), fn, _attention_2d, cases, mistakes=mistakes("03", 6))
 
 
-add(Exercise("03", 8, "fixed_attention", _grade_fixed_attention, helpers=al_helpers("softmax"),
+add(Exercise("03", 6, "fixed_attention", _grade_fixed_attention, helpers=al_helpers("softmax"),
              reference=src('''
     def fixed_attention(Q, K, V):
         d_k = K.shape[-1]
@@ -3469,7 +3469,7 @@ _SHIFTED = {
             e = np.exp(scores - scores[0])
             return (e / e.sum()) @ V
         '''),
-    ("03", 8): ('''
+    ("03", 6): ('''
         def fixed_attention(Q, K, V):
             S = np.clip(Q @ K.T / np.sqrt(K.shape[-1]), -30, 30)  # keep exp from overflowing
             W = np.exp(S)
@@ -3501,7 +3501,7 @@ _MISTAKE_FUNCTIONS.clear()
 # split, my_causal_mask, my_softmax were a NameError, each answer cell being graded alone).  The earlier
 # function is served under its notebook name as attnlib's own, and only to exercises that already have that
 # attnlib function as a helper (under al.): an alias, so no exercise gets an answer it did not have (the
-# fix-the-bug exercises whose answer is an earlier function, 06/7, 07/6, 03/8's my_attention, get
+# fix-the-bug exercises whose answer is an earlier function, 06/7, 07/6, 03/6's my_attention, get
 # none; grader.py explains their NameError).
 # adv16 F4: each name is served as an adapter of attnlib.grading.aliases with the signature and parameter names of
 # the exercise that defines it (attnlib's rnn_step(x, h, params) as my_rnn_step(x, h, W_xh, W_hh, b_h) failed a
