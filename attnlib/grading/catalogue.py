@@ -2356,12 +2356,69 @@ add(Exercise("06", 6, "image_to_text", _grade_image_to_text, reference=src('''
 ]))
 
 
-FIXED_LENGTH = 10  # Lab 6 section 5 trains on |r| = 10 only; its cell asserts the strongest head looks L - 1 back
+
+def _head_weights(rng, n, below=0.0):
+    """Random weights of one head (n, n), rows summing to 1; ``below`` adds weight on the previous token."""
+    W = rng.random((n, n)) ** 3
+    W[np.arange(1, n), np.arange(n - 1)] += below
+    return W / W.sum(axis=1, keepdims=True)
 
 
-SHORTCUT_QUERY, SHORTCUT_TEST_LENGTH = 12, 8  # Exercise 7: where the query at position 12 reads when |r| = 8
+def _previous_token_ref(W):
+    return float(np.diagonal(np.asarray(W, dtype=float), offset=-1).mean())
 
-prediction("06", 7, "predicted_position", lambda: SHORTCUT_QUERY - (FIXED_LENGTH - 1), src('''
+
+def _grade_previous_token(fn, rng, data):
+    return then(
+        lambda: check_function(exercise_name(7), fn, _previous_token_ref,
+                               [(_head_weights(rng, 7),), (_head_weights(rng, 9, 2.0),)], mistakes=mistakes("06", 7)),
+        lambda: check_function(hidden(7), fn, _previous_token_ref,
+                               [(_head_weights(rng, 2),), (_head_weights(rng, 13, 5.0),), (np.eye(5),),
+                                (_head_weights(rng, 30),)], mistakes=mistakes("06", 7)))
+
+
+add(Exercise("06", 7, "previous_token_score", _grade_previous_token, reference=src('''
+    def previous_token_score(W):
+        W = np.asarray(W, dtype=float)
+        return float(np.diagonal(W, offset=-1).mean())
+    '''), mistakes=[
+    (src('''
+        def previous_token_score(W):
+            return float(np.diagonal(W, offset=1).mean())
+        '''), "you averaged W[i, i + 1], the weight on the next token; the token before token i is i - 1, on the "
+              "diagonal just below the main one"),
+    (src('''
+        def previous_token_score(W):
+            return float(np.diagonal(W).mean())
+        '''), "you averaged the main diagonal, the weight each token puts on itself; the token before it sits one "
+              "column to the left"),
+    (src('''
+        def previous_token_score(W):
+            return float(np.diagonal(W, offset=-1).sum() / len(W))
+        '''), "you divided by n, the number of tokens; only the n - 1 tokens after the first have a token before "
+              "them, so average over those"),
+    (src('''
+        def previous_token_score(W):
+            return float(np.diagonal(W, offset=-1).sum())
+        '''), "a sum, not an average: the score is the mean weight over the tokens that have a token before them"),
+    (src('''
+        def previous_token_score(W):
+            W = np.asarray(W)
+            return float(np.mean(W[1:].argmax(axis=1) == np.arange(len(W) - 1)))
+        '''), "you counted the tokens whose largest weight is on the previous token; the score averages the weight "
+              "itself (a token that puts 0.4 there adds 0.4)"),
+], right=[src('''
+    def previous_token_score(W):
+        return sum(W[i][i - 1] for i in range(1, len(W))) / (len(W) - 1)
+    ''')]))
+
+
+FIXED_LENGTH = 10  # Lab 6 section 6 trains on |r| = 10 only; its cell asserts the strongest head looks L - 1 back
+
+
+SHORTCUT_QUERY, SHORTCUT_TEST_LENGTH = 12, 8  # Exercise 8: where the query at position 12 reads when |r| = 8
+
+prediction("06", 8, "predicted_position", lambda: SHORTCUT_QUERY - (FIXED_LENGTH - 1), src('''
     def predicted_position():
         trained_length, i = 10, 12
         return i - (trained_length - 1)
