@@ -2204,3 +2204,21 @@ def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_tim
         assert abs(rewritten.timestamp() - now) < 60, (student, after[student])
     assert after["plausible"] == before["plausible"] and after["honest"] == before["honest"]
     assert check_timestamps(course, lab, students, exchange=exchange) == {}  # a second run finds nothing to change
+
+
+def test_lab5_exercise7s_self_check_names_each_merge_mistake_in_the_learners_kernel():
+    """Lab 5 Ex 7 (r102c/g: the blockwise page's running softmax practised): the notebook's check wraps the learner's
+    merge_blocks (two blocks' (m, l, a) in, the row's output out) and names each catalogue mistake on its inputs."""
+    import attnlib
+
+    cases = catalogue.merge_cases(np.random.default_rng(0))
+    named = [(catalogue.split_and_merge(f), message) for f, message in mistakes("05", 7)]
+    assert len(named) >= 4
+    for source, message in catalogue.EXERCISES["05", 7].mistakes:
+        if not message:
+            continue
+        namespace = {"np": np, "al": attnlib}
+        exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
+        result = check_function("Exercise 7", catalogue.split_and_merge(namespace["merge_blocks"]),
+                                lambda s, V, k: attnlib.softmax(s) @ V, cases, mistakes=named)
+        assert not result.passed and message in result.message, result.message

@@ -3190,6 +3190,112 @@ add(Exercise("05", 6, "fixed_batched_attention", _grade_fixed_batched, helpers=a
         '''), None),
 ]))
 
+
+def block_partial(s, V):
+    """One block of keys' (m, l, a) for one query, as on the blockwise page: the block's largest score m,
+    l = sum of e^(s - m), a = e^(s - m) @ V (d_v,).  Lab 5's cell before Exercise 7 defines the same."""
+    m = float(np.max(s))
+    e = np.exp(s - m)  # (n_block,)
+    return m, float(e.sum()), e @ V
+
+
+def split_and_merge(merge):
+    """``merge`` (Lab 5 Ex 7's function) as a function of one query's scores ``s``, values ``V`` and a split ``k``:
+    it gets the (m, l, a) of keys 0..k-1 and of keys k.. ."""
+    return lambda s, V, k: merge(*block_partial(s[:k], V[:k]), *block_partial(s[k:], V[k:]))
+
+
+def _whole_row(s, V, k):
+    return al.softmax(s) @ V
+
+
+def merge_cases(rng):
+    """The self-check's kinds of split, drawn from ``rng``: the larger maximum in the second block, then in the
+    first, then two maxima about 800 apart (a factor e^(m_big - m_small) overflows there)."""
+    s, V = 3 * rng.normal(size=10), rng.normal(size=(10, 2))
+    s[[1, 7]] = s.max() + np.array([0.5, 2.0])  # key 7, in the second block, holds the row's largest score
+    far = rng.normal(size=8)
+    far[5:] += 800.0  # the second block's scores far above the first's
+    return [(s, V, 4), (s[::-1].copy(), V[::-1].copy(), 6), (far, rng.normal(size=(8, 3)), 5)]
+
+
+def _merge_source(body: str) -> str:
+    return src("""
+        def merge_blocks(m1, l1, a1, m2, l2, a2):
+            {body}
+        """).replace("{body}", textwrap.indent(textwrap.dedent(body).strip(), " " * 4).lstrip())
+
+
+NO_RESCALE = ("you added the two blocks' sums as they are, with no rescale. Each block measured its terms against "
+              "its own maximum, so the block with the smaller maximum counts e^(m_big - m_small) times too much. "
+              "Multiply each block's l and a by e^(its m - the row's m) before adding them.")
+FLIPPED_RESCALE = ("your rescale factor is upside down: e^(m - m_block) is 1 or more. Re-expressing a block's terms "
+                   "against the row's larger maximum m makes them smaller: the factor is e^(m_block - m), at most 1.")
+ONLY_A = ("you rescaled the weighted sums a but not the sums l (or the other way round): l and a of one block were "
+          "measured against the same maximum, so each needs the same factor.")
+NOT_DIVIDED = "you returned the merged a without dividing it by the merged l: the output is a / l."
+OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: a factor "
+            "e^(m_big - m_small) is too large for float64. Rescale both blocks to the larger maximum, so that every "
+            "factor is at most 1 (the blockwise page's reason for subtracting the largest score).")
+
+
+def _grade_merge(fn, rng, data):
+    named = mistakes("05", 7)
+    wrapped = [(split_and_merge(f), message) for f, message in named]
+    hidden_s = 40 * rng.normal(size=16)  # scores spread widely: a block's weights far from even
+    return then(
+        lambda: check_function(exercise_name(7), split_and_merge(fn), _whole_row, merge_cases(rng), mistakes=wrapped),
+        lambda: check_function(hidden(7), split_and_merge(fn), _whole_row,
+                               [(hidden_s, rng.normal(size=(16, 4)), 1),  # one key in the first block
+                                (hidden_s, with_bias_inputs(rng, 16, 1), 15),
+                                (-hidden_s, rng.normal(size=(16, 4)), 9),
+                                (rng.normal(size=3), rng.normal(size=(3, 5)), 2),
+                                # the first block's maximum about 800 above the second's: a factor e^(m1 - m2)
+                                # overflows there
+                                (np.r_[800 + rng.normal(size=3), rng.normal(size=5)], rng.normal(size=(8, 2)), 3)],
+                               mistakes=wrapped))
+
+
+add(Exercise("05", 7, "merge_blocks", _grade_merge, reference=_merge_source("""
+    m = max(m1, m2)
+    f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+    return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+    """), mistakes=[
+    (_merge_source("return (a1 + a2) / (l1 + l2)"), NO_RESCALE),
+    # before the flipped factor: both give nan where the maxima are far apart
+    (_merge_source("""
+        m = min(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+        """), OVERFLOW),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m - m1), np.exp(m - m2)
+        return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+        """), FLIPPED_RESCALE),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return (f1 * a1 + f2 * a2) / (l1 + l2)
+        """), ONLY_A),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return f1 * a1 + f2 * a2
+        """), NOT_DIVIDED),
+    (_merge_source("""
+        f = np.exp(m1 - m2)
+        return (f * a1 + a2) / (f * l1 + l2)
+        """), None),  # rescaled to the second block's maximum: exact until the first block holds a far larger one
+], right=[_merge_source("""
+    # the blockwise page's running update: block 1's state, then block 2 folded in
+    m, l, a = m1, l1, a1
+    m_new = max(m, m2)
+    l = np.exp(m - m_new) * l + np.exp(m2 - m_new) * l2
+    a = np.exp(m - m_new) * a + np.exp(m2 - m_new) * a2
+    return list(a / l)
+    """)]))
+
 def _copy_head_ref(ids, vocab_size):
     return al.toy_lm.next_token_head(ids, vocab_size)[0]
 
