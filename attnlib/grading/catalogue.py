@@ -1801,6 +1801,77 @@ add(Exercise("04", 8, "crossing_rows", _grade_crossing_rows, reference=src('''
     ''')]))
 
 
+def _turn_source(omega: str = "1.0 / 10000 ** (np.arange(0, d_model, 2) / d_model)", angle: str = "w * delta",
+                 block: str = "[[c, -s], [s, c]]", where: str = "2 * f:2 * f + 2, 2 * f:2 * f + 2") -> str:
+    """Lab 4 Ex 10's turn matrix with one part swapped for a mistake (the defaults are the page's R)."""
+    return src(f"""
+        def turn_matrix(delta, d_model):
+            omega = {omega}
+            R = np.zeros((d_model, d_model))
+            for f, w in enumerate(omega):
+                c, s = np.cos({angle}), np.sin({angle})
+                R[{where}] = {block}
+            return R
+        """)
+
+
+def _turn_ref(delta, d_model):
+    omega = 1.0 / 10000 ** (np.arange(0, d_model, 2) / d_model)  # (d_model // 2,)
+    R = np.zeros((d_model, d_model))
+    for f, w in enumerate(omega):
+        c, s = np.cos(w * delta), np.sin(w * delta)
+        R[2 * f:2 * f + 2, 2 * f:2 * f + 2] = [[c, -s], [s, c]]  # for a row (sin, cos)
+    return R
+
+
+def moved(turn):
+    """``turn`` (Lab 4 Ex 10's function) as a function of (delta, d_model, n): the position codes of 0..n-1 times
+    its R, which must be the codes ``delta`` places on."""
+    return lambda delta, d_model, n: al.sinusoidal_positional_encoding(n, d_model) @ turn(delta, d_model)
+
+
+def _codes_on(delta, d_model, n):
+    return al.sinusoidal_positional_encoding(n + delta, d_model)[delta:]
+
+
+TURNS_BACK = ("your R turns every position code back by delta, not on: PE(p) R = PE(p - delta), the turn by -a. Check "
+              "each 2 x 2 block against the sum formulas for a row (sin, cos): column 1 gives the new sine, column 2 "
+              "the new cosine.")
+ONE_PLACE = "your R turns every position code one place on, whatever delta: pair f turns by omega_f * delta."
+FREQUENCIES = ("your pairs turn at the wrong speeds: pair f's frequency is 1 / 10000^(2f / d_model), as in the "
+               "position code, whose exponent counts the columns 0, 2, 4, ... (each pair's sine column).")
+
+
+def _grade_turn(fn, rng, data):
+    named = [(moved(f), message) for f, message in mistakes("04", 10)]
+    return then(
+        lambda: check_function(exercise_name(10), moved(fn), _codes_on, [(3, 16, 20), (1, 8, 12), (7, 64, 50)],
+                               mistakes=named),
+        lambda: check_function(hidden(10), moved(fn), moved(_turn_ref),
+                               [(int(rng.integers(2, 12)), 2 * int(rng.integers(2, 20)), 30), (0, 6, 5),
+                                (-int(rng.integers(1, 5)), 32, 40), (5, 128, 60)],
+                               mistakes=named))
+
+
+add(Exercise("04", 10, "turn_matrix", _grade_turn, reference=_turn_source(), mistakes=[
+    (_turn_source(block="[[c, s], [-s, c]]"), TURNS_BACK),
+    (_turn_source(angle="w"), ONE_PLACE),
+    (_turn_source(omega="1.0 / 10000 ** (np.arange(d_model // 2) / d_model)"), FREQUENCIES),
+    (_turn_source(where="f:f + 2, f:f + 2"), None),  # the blocks overlap instead of running down the diagonal
+    (_turn_source(block="[[c, -s], [-s, c]]"), None),  # one sign wrong too many
+], right=[src("""
+    def turn_matrix(delta, d_model):
+        # from the angles directly: each pair's block from cos and sin of omega_f * delta
+        angles = delta / 10000.0 ** (np.arange(0, d_model, 2) / d_model)
+        R = np.zeros((d_model, d_model))
+        R[0::2, 0::2] = np.diag(np.cos(angles))
+        R[1::2, 1::2] = np.diag(np.cos(angles))
+        R[0::2, 1::2] = np.diag(-np.sin(angles))
+        R[1::2, 0::2] = np.diag(np.sin(angles))
+        return R.tolist()
+    """)]))
+
+
 # =========================================== Lab 5 ===========================================
 
 
