@@ -2204,3 +2204,39 @@ def test_classroom_does_not_take_a_students_own_timestamp_for_the_submission_tim
         assert abs(rewritten.timestamp() - now) < 60, (student, after[student])
     assert after["plausible"] == before["plausible"] and after["honest"] == before["honest"]
     assert check_timestamps(course, lab, students, exchange=exchange) == {}  # a second run finds nothing to change
+
+
+def test_lab5_exercise7s_self_check_names_each_merge_mistake_in_the_learners_kernel():
+    """Lab 5 Ex 7 (r102c/g: the blockwise page's running softmax practised): the notebook's check wraps the learner's
+    merge_blocks (two blocks' (m, l, a) in, the row's output out) and names each catalogue mistake on its inputs."""
+    import attnlib
+
+    cases = catalogue.merge_cases(np.random.default_rng(0))
+    named = [(catalogue.split_and_merge(f), message) for f, message in mistakes("05", 7)]
+    assert len(named) >= 4
+    for source, message in catalogue.EXERCISES["05", 7].mistakes:
+        if not message:
+            continue
+        namespace = {"np": np, "al": attnlib}
+        exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
+        result = check_function("Exercise 7", catalogue.split_and_merge(namespace["merge_blocks"]),
+                                lambda s, V, k: attnlib.softmax(s) @ V, cases, mistakes=named)
+        assert not result.passed and message in result.message, result.message
+
+
+def test_lab4_exercise10s_self_check_names_each_turn_matrix_mistake_in_the_learners_kernel():
+    """Lab 4 Ex 10 (r102c: the positions page's turn practised): the notebook's check moves the position codes with
+    the learner's R and names each catalogue mistake, the colleague's transposed block first."""
+    import attnlib
+
+    cases = [(3, 16, 20), (1, 8, 12), (7, 64, 50)]  # the notebook's
+    named = [(catalogue.moved(f), message) for f, message in mistakes("04", 10)]
+    assert named[0][1] == catalogue.TURNS_BACK
+    for source, message in catalogue.EXERCISES["04", 10].mistakes:
+        if not message:
+            continue
+        namespace = {"np": np, "al": attnlib}
+        exec(source, namespace)  # noqa: S102 (the catalogue's own mutant)
+        result = check_function("Exercise 10", catalogue.moved(namespace["turn_matrix"]), catalogue._codes_on, cases,
+                                mistakes=named)
+        assert not result.passed and message in result.message, result.message

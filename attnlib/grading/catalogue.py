@@ -1801,6 +1801,77 @@ add(Exercise("04", 8, "crossing_rows", _grade_crossing_rows, reference=src('''
     ''')]))
 
 
+def _turn_source(omega: str = "1.0 / 10000 ** (np.arange(0, d_model, 2) / d_model)", angle: str = "w * delta",
+                 block: str = "[[c, -s], [s, c]]", where: str = "2 * f:2 * f + 2, 2 * f:2 * f + 2") -> str:
+    """Lab 4 Ex 10's turn matrix with one part swapped for a mistake (the defaults are the page's R)."""
+    return src(f"""
+        def turn_matrix(delta, d_model):
+            omega = {omega}
+            R = np.zeros((d_model, d_model))
+            for f, w in enumerate(omega):
+                c, s = np.cos({angle}), np.sin({angle})
+                R[{where}] = {block}
+            return R
+        """)
+
+
+def _turn_ref(delta, d_model):
+    omega = 1.0 / 10000 ** (np.arange(0, d_model, 2) / d_model)  # (d_model // 2,)
+    R = np.zeros((d_model, d_model))
+    for f, w in enumerate(omega):
+        c, s = np.cos(w * delta), np.sin(w * delta)
+        R[2 * f:2 * f + 2, 2 * f:2 * f + 2] = [[c, -s], [s, c]]  # for a row (sin, cos)
+    return R
+
+
+def moved(turn):
+    """``turn`` (Lab 4 Ex 10's function) as a function of (delta, d_model, n): the position codes of 0..n-1 times
+    its R, which must be the codes ``delta`` places on."""
+    return lambda delta, d_model, n: al.sinusoidal_positional_encoding(n, d_model) @ turn(delta, d_model)
+
+
+def _codes_on(delta, d_model, n):
+    return al.sinusoidal_positional_encoding(n + delta, d_model)[delta:]
+
+
+TURNS_BACK = ("your R turns every position code back by delta, not on: PE(p) R = PE(p - delta), the turn by -a. Check "
+              "each 2 x 2 block against the sum formulas for a row (sin, cos): column 1 gives the new sine, column 2 "
+              "the new cosine.")
+ONE_PLACE = "your R turns every position code one place on, whatever delta: pair f turns by omega_f * delta."
+FREQUENCIES = ("your pairs turn at the wrong speeds: pair f's frequency is 1 / 10000^(2f / d_model), as in the "
+               "position code, whose exponent counts the columns 0, 2, 4, ... (each pair's sine column).")
+
+
+def _grade_turn(fn, rng, data):
+    named = [(moved(f), message) for f, message in mistakes("04", 10)]
+    return then(
+        lambda: check_function(exercise_name(10), moved(fn), _codes_on, [(3, 16, 20), (1, 8, 12), (7, 64, 50)],
+                               mistakes=named),
+        lambda: check_function(hidden(10), moved(fn), moved(_turn_ref),
+                               [(int(rng.integers(2, 12)), 2 * int(rng.integers(2, 20)), 30), (0, 6, 5),
+                                (-int(rng.integers(1, 5)), 32, 40), (5, 128, 60)],
+                               mistakes=named))
+
+
+add(Exercise("04", 10, "turn_matrix", _grade_turn, reference=_turn_source(), mistakes=[
+    (_turn_source(block="[[c, s], [-s, c]]"), TURNS_BACK),
+    (_turn_source(angle="w"), ONE_PLACE),
+    (_turn_source(omega="1.0 / 10000 ** (np.arange(d_model // 2) / d_model)"), FREQUENCIES),
+    (_turn_source(where="f:f + 2, f:f + 2"), None),  # the blocks overlap instead of running down the diagonal
+    (_turn_source(block="[[c, -s], [-s, c]]"), None),  # one sign wrong too many
+], right=[src("""
+    def turn_matrix(delta, d_model):
+        # from the angles directly: each pair's block from cos and sin of omega_f * delta
+        angles = delta / 10000.0 ** (np.arange(0, d_model, 2) / d_model)
+        R = np.zeros((d_model, d_model))
+        R[0::2, 0::2] = np.diag(np.cos(angles))
+        R[1::2, 1::2] = np.diag(np.cos(angles))
+        R[0::2, 1::2] = np.diag(-np.sin(angles))
+        R[1::2, 0::2] = np.diag(np.sin(angles))
+        return R.tolist()
+    """)]))
+
+
 # =========================================== Lab 5 ===========================================
 
 
@@ -3246,6 +3317,112 @@ add(Exercise("05", 6, "fixed_batched_attention", _grade_fixed_batched, helpers=a
             return al.softmax(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-2]), axis=-1) @ V
         '''), None),
 ]))
+
+
+def block_partial(s, V):
+    """One block of keys' (m, l, a) for one query, as on the blockwise page: the block's largest score m,
+    l = sum of e^(s - m), a = e^(s - m) @ V (d_v,).  Lab 5's cell before Exercise 7 defines the same."""
+    m = float(np.max(s))
+    e = np.exp(s - m)  # (n_block,)
+    return m, float(e.sum()), e @ V
+
+
+def split_and_merge(merge):
+    """``merge`` (Lab 5 Ex 7's function) as a function of one query's scores ``s``, values ``V`` and a split ``k``:
+    it gets the (m, l, a) of keys 0..k-1 and of keys k.. ."""
+    return lambda s, V, k: merge(*block_partial(s[:k], V[:k]), *block_partial(s[k:], V[k:]))
+
+
+def _whole_row(s, V, k):
+    return al.softmax(s) @ V
+
+
+def merge_cases(rng):
+    """The self-check's kinds of split, drawn from ``rng``: the larger maximum in the second block, then in the
+    first, then two maxima about 800 apart (a factor e^(m_big - m_small) overflows there)."""
+    s, V = 3 * rng.normal(size=10), rng.normal(size=(10, 2))
+    s[[1, 7]] = s.max() + np.array([0.5, 2.0])  # key 7, in the second block, holds the row's largest score
+    far = rng.normal(size=8)
+    far[5:] += 800.0  # the second block's scores far above the first's
+    return [(s, V, 4), (s[::-1].copy(), V[::-1].copy(), 6), (far, rng.normal(size=(8, 3)), 5)]
+
+
+def _merge_source(body: str) -> str:
+    return src("""
+        def merge_blocks(m1, l1, a1, m2, l2, a2):
+            {body}
+        """).replace("{body}", textwrap.indent(textwrap.dedent(body).strip(), " " * 4).lstrip())
+
+
+NO_RESCALE = ("you added the two blocks' sums as they are, with no rescale. Each block measured its terms against "
+              "its own maximum, so the block with the smaller maximum counts e^(m_big - m_small) times too much. "
+              "Multiply each block's l and a by e^(its m - the row's m) before adding them.")
+FLIPPED_RESCALE = ("your rescale factor is upside down: e^(m - m_block) is 1 or more. Re-expressing a block's terms "
+                   "against the row's larger maximum m makes them smaller: the factor is e^(m_block - m), at most 1.")
+ONLY_A = ("you rescaled the weighted sums a but not the sums l (or the other way round): l and a of one block were "
+          "measured against the same maximum, so each needs the same factor.")
+NOT_DIVIDED = "you returned the merged a without dividing it by the merged l: the output is a / l."
+OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: a factor "
+            "e^(m_big - m_small) is too large for float64. Rescale both blocks to the larger maximum, so that every "
+            "factor is at most 1 (the blockwise page's reason for subtracting the largest score).")
+
+
+def _grade_merge(fn, rng, data):
+    named = mistakes("05", 7)
+    wrapped = [(split_and_merge(f), message) for f, message in named]
+    hidden_s = 40 * rng.normal(size=16)  # scores spread widely: a block's weights far from even
+    return then(
+        lambda: check_function(exercise_name(7), split_and_merge(fn), _whole_row, merge_cases(rng), mistakes=wrapped),
+        lambda: check_function(hidden(7), split_and_merge(fn), _whole_row,
+                               [(hidden_s, rng.normal(size=(16, 4)), 1),  # one key in the first block
+                                (hidden_s, with_bias_inputs(rng, 16, 1), 15),
+                                (-hidden_s, rng.normal(size=(16, 4)), 9),
+                                (rng.normal(size=3), rng.normal(size=(3, 5)), 2),
+                                # the first block's maximum about 800 above the second's: a factor e^(m1 - m2)
+                                # overflows there
+                                (np.r_[800 + rng.normal(size=3), rng.normal(size=5)], rng.normal(size=(8, 2)), 3)],
+                               mistakes=wrapped))
+
+
+add(Exercise("05", 7, "merge_blocks", _grade_merge, reference=_merge_source("""
+    m = max(m1, m2)
+    f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+    return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+    """), mistakes=[
+    (_merge_source("return (a1 + a2) / (l1 + l2)"), NO_RESCALE),
+    # before the flipped factor: both give nan where the maxima are far apart
+    (_merge_source("""
+        m = min(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+        """), OVERFLOW),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m - m1), np.exp(m - m2)
+        return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
+        """), FLIPPED_RESCALE),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return (f1 * a1 + f2 * a2) / (l1 + l2)
+        """), ONLY_A),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return f1 * a1 + f2 * a2
+        """), NOT_DIVIDED),
+    (_merge_source("""
+        f = np.exp(m1 - m2)
+        return (f * a1 + a2) / (f * l1 + l2)
+        """), None),  # rescaled to the second block's maximum: exact until the first block holds a far larger one
+], right=[_merge_source("""
+    # the blockwise page's running update: block 1's state, then block 2 folded in
+    m, l, a = m1, l1, a1
+    m_new = max(m, m2)
+    l = np.exp(m - m_new) * l + np.exp(m2 - m_new) * l2
+    a = np.exp(m - m_new) * a + np.exp(m2 - m_new) * a2
+    return list(a / l)
+    """)]))
 
 def _copy_head_ref(ids, vocab_size):
     return al.toy_lm.next_token_head(ids, vocab_size)[0]
