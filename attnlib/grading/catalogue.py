@@ -2427,7 +2427,6 @@ add(Exercise("06", 6, "image_to_text", _grade_image_to_text, reference=src('''
 ]))
 
 
-
 def _head_weights(rng, n, below=0.0):
     """Random weights of one head (n, n), rows summing to 1; ``below`` adds weight on the previous token."""
     W = rng.random((n, n)) ** 3
