@@ -135,6 +135,9 @@ def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult
             message = "your gradient contains NaN."
         if message is None:
             message = f"the gradient is wrong ({difference(got, softmax_backward(P, dP))})."
+            if not np.isclose(got.sum(), 0.0, atol=1e-9):  # b96c: the property Lab 3's Exercise 7 teaches
+                message += (f" Your row adds up to {got.sum():.3g}; a right dS adds up to 0 in every row (adding one "
+                            "number to every score moves no weight, so it cannot move the loss).")
         return failed(name, f"{context}, {message}")
 
     # 2. a square matrix: each row is one query's weights
