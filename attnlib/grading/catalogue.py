@@ -3366,9 +3366,10 @@ FLIPPED_RESCALE = ("your rescale factor is upside down: e^(m - m_block) is 1 or 
 ONLY_A = ("you rescaled the weighted sums a but not the sums l (or the other way round): l and a of one block were "
           "measured against the same maximum, so each needs the same factor.")
 NOT_DIVIDED = "you returned the merged a without dividing it by the merged l: the output is a / l."
-MERGE_OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: a factor "
-            "e^(m_big - m_small) is too large for float64. Rescale both blocks to the larger maximum, so that every "
-            "factor is at most 1 (the blockwise page's reason for subtracting the largest score).")
+MERGE_OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: an exponential such "
+                  "as e^(m_big - m_small), or e^m on its own, is too large for float64. Rescale both blocks to the "
+                  "larger maximum m, each factor one exp of a difference, e^(m_block - m), so that every factor is at "
+                  "most 1 (the blockwise page's reason for subtracting the largest score).")
 
 
 def _grade_merge(fn, rng, data):
