@@ -21,8 +21,8 @@ def softmax_backward_right(P, dP):
 
 SOFTMAX_BUGS = {
     "no subtraction": (lambda P, dP: P * dP, "did not subtract each row's sum"),
-    "no factor P": (lambda P, dP: dP - _rowsum(dP * P), "lacks the factor P"),
-    "sum of dP alone": (lambda P, dP: P * (dP - _rowsum(dP)), "not of dP alone"),
+    "no factor P": (lambda P, dP: dP - _rowsum(dP * P), "lacks the factor A"),
+    "sum of dP alone": (lambda P, dP: P * (dP - _rowsum(dP)), "not of dA alone"),
     "sign": (lambda P, dP: P * (_rowsum(dP * P) - dP), "the sign is flipped"),
     "wrong sum axis": (lambda P, dP: P * (dP - (dP * P).sum(axis=0, keepdims=True)), "the wrong axis"),
     "no keepdims": (lambda P, dP: P * (dP - (dP * P).sum(axis=-1)), "keepdims=True"),
@@ -132,7 +132,7 @@ def test_a_missing_transpose_is_named_where_it_fits(bug):
     fn, _ = ATTENTION_BUGS[bug]
     which = {"missing transpose in dV": "dV is missing a transpose",
              "missing transpose in dK": "dK is missing a transpose",
-             "missing transpose in dP": "dP is missing a transpose"}[bug]
+             "missing transpose in dP": "dA is missing a transpose"}[bug]
 
     def square_first(Q, K, V, d_output, mask=None):  # pretend the rectangular case worked
         if Q.shape != (4, 4):

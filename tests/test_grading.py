@@ -83,7 +83,10 @@ NAMED = [  # issue 20 item 4: the mistakes readers really made, each with its ow
     (("03", 3), "sqrt(2 d_k)"),
     (("01", 7), "exp overflows"),  # adv9: was told "not normalised" (the nan of inf / inf matched that mutant)
     (("07", 4), "a leak can lower an output"),  # adv10 F1: the leak detector without abs
-    (("03", 7), "plain mean of dP"),  # a94d: Exercise 7's teammate, who passes a row of equal dA
+    (("03", 7), "plain mean of dA"),  # a94d: Exercise 7's teammate, who passes a row of equal dA
+    (("03", 6), "exp overflows"),  # b96c: a plain exp was told "you subtract the first score" (the same nan)
+    (("01", 6), "exp overflows"),
+    (("05", 6), "exp overflows"),
 ]
 
 

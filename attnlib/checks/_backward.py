@@ -62,17 +62,17 @@ def softmax_grad(P, dP, *, axis=-1, variant="right"):
 
 
 _SOFTMAX_VARIANTS = {
-    "no_subtraction": "you multiplied dP by the weights but did not subtract each row's sum of dP ⊙ P: raising one "
+    "no_subtraction": "you multiplied dA by the weights but did not subtract each row's sum of dA ⊙ A: raising one "
                       "weight lowers the others, and that term is where it shows.",
-    "no_P": "the result lacks the factor P in front: a key with a small weight should get a small gradient "
+    "no_P": "the result lacks the factor A in front: a key with a small weight should get a small gradient "
             "(and a masked key, weight 0, none).",
-    "sum_dP": "the row sum should be of dP ⊙ P (each gradient weighted by its key's weight), not of dP alone.",
+    "sum_dP": "the row sum should be of dA ⊙ A (each gradient weighted by its key's weight), not of dA alone.",
     "sign": "the sign is flipped: the result is minus the gradient.",
-    "mean_dP": "each row is shifted by the plain mean of dP; the shift must be the mean weighted by the weights, "
-               "the row sum of dP ⊙ P (the two agree only when a row's dP entries, or its weights, are all equal).",
+    "mean_dP": "each row is shifted by the plain mean of dA; the shift must be the mean weighted by the weights, "
+               "the row sum of dA ⊙ A (the two agree only when a row's dA entries, or its weights, are all equal).",
     "no_keepdims": "the row sums broadcast along the wrong axis: the sum over each row must keep its axis "
                    "(keepdims=True), or each row's sum lands in a column.",
-    "sum_all": "you summed dP ⊙ P over the whole array; each row (one query's weights) needs its own sum.",
+    "sum_all": "you summed dA ⊙ A over the whole array; each row (one query's weights) needs its own sum.",
 }
 
 
@@ -119,7 +119,7 @@ def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult
     >>> check_softmax_backward(attnlib.softmax_backward, forbid=()).passed
     True
     >>> check_softmax_backward(lambda P, dP: P * dP).message.split(":")[0]
-    "on one row of weights, you multiplied dP by the weights but did not subtract each row's sum of dP ⊙ P"
+    "on one row of weights, you multiplied dA by the weights but did not subtract each row's sum of dA ⊙ A"
     """
     rng = np.random.default_rng(3)
 
@@ -135,6 +135,9 @@ def check_softmax_backward(fn, *, name: str = "Softmax backward") -> CheckResult
             message = "your gradient contains NaN."
         if message is None:
             message = f"the gradient is wrong ({difference(got, softmax_backward(P, dP))})."
+            if not np.isclose(got.sum(), 0.0, atol=1e-9):  # b96c: the property Lab 3's Exercise 7 teaches
+                message += (f" Your row adds up to {got.sum():.3g}; a right dS adds up to 0 in every row (adding one "
+                            "number to every score moves no weight, so it cannot move the loss).")
         return failed(name, f"{context}, {message}")
 
     # 2. a square matrix: each row is one query's weights
@@ -232,21 +235,21 @@ def _variants(d_k: int):
         ({"scale_power": 2}, f"dQ and dK are {root} times too small: the scale 1/sqrt(d_k) is applied twice."),
         ({"scale_dV": True}, "dV is multiplied by the scale, but V does not enter the scores: only dQ and dK carry "
                              "the factor 1/sqrt(d_k)."),
-        ({"axis": -2}, "the softmax step sums over the wrong axis: the sum of dP ⊙ P must run over each query's "
+        ({"axis": -2}, "the softmax step sums over the wrong axis: the sum of dA ⊙ A must run over each query's "
                        "keys (the last axis), the axis the softmax normalised."),
         ({"softmax_step": "no_keepdims"}, "the softmax step's row sums broadcast along the wrong axis: keep the "
                                           "summed axis (keepdims=True)."),
-        ({"softmax_step": "no_subtraction"}, "the softmax step lacks the subtraction of each row's sum of dP ⊙ P."),
-        ({"softmax_step": "sum_dP"}, "the softmax step's row sum should be of dP ⊙ P, not of dP alone."),
-        ({"softmax_step": "no_P"}, "the softmax step lacks the factor P in front."),
+        ({"softmax_step": "no_subtraction"}, "the softmax step lacks the subtraction of each row's sum of dA ⊙ A."),
+        ({"softmax_step": "sum_dP"}, "the softmax step's row sum should be of dA ⊙ A, not of dA alone."),
+        ({"softmax_step": "no_P"}, "the softmax step lacks the factor A in front."),
         ({"masked_backward": False}, "gradient flows through masked entries: your backward pass uses weights "
                                      "computed without the mask. Use the masked weights (0 where masked), the "
                                      "ones the forward pass used."),
         ({"transpose_P": False}, "dV is missing a transpose: value j collects the gradient of every query i, "
-                                 "weighted by P[i, j], a column of the weights."),
+                                 "weighted by A[i, j], a column of the weights."),
         ({"transpose_dS": False}, "dK is missing a transpose: key j collects the gradient of every query i, "
                                   "weighted by dS[i, j], a column of dS."),
-        ({"transpose_V": False}, "dP is missing a transpose: dP[i, j] is the dot product of dO's row i with "
+        ({"transpose_V": False}, "dA is missing a transpose: dA[i, j] is the dot product of dO's row i with "
                                  "value j."),
     ]
 

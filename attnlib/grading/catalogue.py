@@ -1302,7 +1302,7 @@ add(Exercise("03", 7, "my_softmax_backward", _grade_softmax_backward, reference=
     (src('''
         def my_softmax_backward(A, dA):  # Exercise 7's teammate: passes a row of equal dA
             return A * (dA - dA.mean(axis=-1, keepdims=True))
-        '''), "each row is shifted by the plain mean of dP; the shift must be the mean weighted by the weights"),
+        '''), "each row is shifted by the plain mean of dA; the shift must be the mean weighted by the weights"),
     (src('''
         def my_softmax_backward(A, dA):
             return A * ((dA * A).sum(axis=-1, keepdims=True) - dA)
@@ -2473,6 +2473,11 @@ add(Exercise("06", 7, "previous_token_score", _grade_previous_token, reference=s
         '''), "a sum, not an average: the score is the mean weight over the tokens that have a token before them"),
     (src('''
         def previous_token_score(W):
+            return float(np.mean([W[i][i - 1] for i in range(len(W))]))
+        '''), "you included token 0, which has no token before it: W[0, -1] is not a weight on a previous token "
+              "(index -1 wraps round to the last column); average over tokens 1 to n - 1 only"),  # b96c
+    (src('''
+        def previous_token_score(W):
             W = np.asarray(W)
             return float(np.mean(W[1:].argmax(axis=1) == np.arange(len(W) - 1)))
         '''), "you counted the tokens whose largest weight is on the previous token; the score averages the weight "
@@ -3361,9 +3366,10 @@ FLIPPED_RESCALE = ("your rescale factor is upside down: e^(m - m_block) is 1 or 
 ONLY_A = ("you rescaled the weighted sums a but not the sums l (or the other way round): l and a of one block were "
           "measured against the same maximum, so each needs the same factor.")
 NOT_DIVIDED = "you returned the merged a without dividing it by the merged l: the output is a / l."
-OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: a factor "
-            "e^(m_big - m_small) is too large for float64. Rescale both blocks to the larger maximum, so that every "
-            "factor is at most 1 (the blockwise page's reason for subtracting the largest score).")
+MERGE_OVERFLOW = ("your result overflows (inf or nan) where the two blocks' maxima are far apart: an exponential such "
+                  "as e^(m_big - m_small), or e^m on its own, is too large for float64. Rescale both blocks to the "
+                  "larger maximum m, each factor one exp of a difference, e^(m_block - m), so that every factor is at "
+                  "most 1 (the blockwise page's reason for subtracting the largest score).")
 
 
 def _grade_merge(fn, rng, data):
@@ -3394,7 +3400,7 @@ add(Exercise("05", 7, "merge_blocks", _grade_merge, reference=_merge_source("""
         m = min(m1, m2)
         f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
         return (f1 * a1 + f2 * a2) / (f1 * l1 + f2 * l2)
-        """), OVERFLOW),
+        """), MERGE_OVERFLOW),
     (_merge_source("""
         m = max(m1, m2)
         f1, f2 = np.exp(m - m1), np.exp(m - m2)
@@ -3405,6 +3411,11 @@ add(Exercise("05", 7, "merge_blocks", _grade_merge, reference=_merge_source("""
         f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
         return (f1 * a1 + f2 * a2) / (l1 + l2)
         """), ONLY_A),
+    (_merge_source("""
+        m = max(m1, m2)
+        f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
+        return (a1 + a2) / (f1 * l1 + f2 * l2)
+        """), ONLY_A),  # b96c: the other way round, which ONLY_A also names
     (_merge_source("""
         m = max(m1, m2)
         f1, f2 = np.exp(m1 - m), np.exp(m2 - m)
@@ -3727,6 +3738,10 @@ _SHIFTED = {
         '''),
 }
 for _key, (_clipped, _first) in _SHIFTED.items():
+    # b96c: an exp with nothing subtracted gives the nan that the first-score shift gives on the large case, so it
+    # was told "you subtract the first score"; named (and listed before that shift), it gets its own diagnosis
+    EXERCISES[_key].mistakes = [(source, OVERFLOW if message == "overflow" else message)
+                                for source, message in EXERCISES[_key].mistakes]
     EXERCISES[_key].mistakes += [(src(_clipped), CLIPPED), (src(_first), FIRST_SHIFT)]
 _MISTAKE_FUNCTIONS.clear()
 
