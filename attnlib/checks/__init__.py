@@ -18,7 +18,8 @@ The diagnosing checks take the learner's *function*:
 - :func:`check_causal_mask` ``fn(n)``, :func:`check_padding_mask` ``fn(lengths, n_k)`` (chapter 4)
 - :func:`check_split_heads`, :func:`check_merge_heads`, :func:`check_multi_head` (chapter 4)
 - :func:`check_dropout` ``fn(x, p, rng)``: inverted dropout
-- the labs' experiments (``_labs.py``): :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
+- the labs' experiments (``_labs.py``): :func:`check_least_sure_query` ``fn(queries, keys, sigma)``
+  (chapter 1), :func:`check_score_variance` ``fn(d_k, n, rng)`` (chapter 3),
   :func:`check_equivariance_gap` ``fn(attend, X, perm)`` and :func:`check_crossing_rows` ``fn(alignment)``
   (chapter 4), :func:`check_greedy_generate`
   ``fn(ids, vocab_size, n_new)`` and :func:`check_image_to_text` ``fn(W_stream, n_text)`` (chapter 6),
@@ -59,6 +60,7 @@ from attnlib.checks._labs import (
     check_greedy_generate,
     check_image_to_text,
     check_leak_detector,
+    check_least_sure_query,
     check_mha_shapes,
     check_prediction,
     check_score_variance,
@@ -93,6 +95,7 @@ __all__ = [
     "check_greedy_generate",
     "check_image_to_text",
     "check_leak_detector",
+    "check_least_sure_query",
     "check_merge_heads",
     "check_mha_shapes",
     "check_multi_head",

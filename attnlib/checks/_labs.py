@@ -888,6 +888,30 @@ def _shown(x: float) -> str:
 
 
 @graded()
+def check_least_sure_query(fn, *, name: str = "Exercise 3") -> CheckResult:
+    """Check Lab 1 Exercise 3's ``fn(queries, keys, sigma)``: the query whose largest soft-lookup weight is smallest.
+
+    The reference is the grader's (:mod:`attnlib.grading.catalogue`), computed here so that the
+    lab's check cell shows no answer; the cases are the statement's two (keys with a cluster and
+    uneven gaps, then section 2's keys), and every mistake of the grader's catalogue is named.
+
+    Examples
+    --------
+    >>> import attnlib
+    >>> least_sure = lambda qs, k, s: qs[np.argmin([attnlib.softmax(-(q - k) ** 2 / (2 * s**2)).max() for q in qs])]
+    >>> check_least_sure_query(least_sure).passed
+    True
+    >>> check_least_sure_query(lambda qs, k, s: qs[0]).passed
+    False
+    """
+    from attnlib.checks import mistakes
+    from attnlib.checks._result import check_function
+    from attnlib.grading.catalogue import LEAST_SURE_CASES, least_sure_reference
+
+    return check_function(name, fn, least_sure_reference, LEAST_SURE_CASES, forbid=["nadaraya_watson"],
+                          mistakes=mistakes("01", 3))
+
+
 def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
                      explanation: str = "", mistakes=(), given: dict | None = None) -> CheckResult:
     """Compare a learner's prediction (a number, or a function returning one) with a measurement.

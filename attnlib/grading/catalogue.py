@@ -339,7 +339,7 @@ add(Exercise("01", 2, "my_softmax", _grade_softmax_1d, reference=src('''
     ''')]))
 
 
-def _least_sure(queries, keys, sigma):
+def least_sure_reference(queries, keys, sigma):
     """Lab 1 Exercise 3's reference: the query whose largest soft-lookup weight is the smallest."""
     queries = np.asarray(queries, dtype=float)
     return queries[np.argmin([al.softmax(-((q - keys) ** 2) / (2 * sigma**2)).max() for q in queries])]
@@ -426,8 +426,9 @@ def _grade_least_sure(fn, rng, data):
         if all(_clear_winner(*case) for case in candidates):
             cases = candidates
     return then(
-        lambda: check_function(exercise_name(3), fn, _least_sure, LEAST_SURE_CASES, mistakes=mistakes("01", 3)),
-        lambda: check_function(hidden(3), fn, _least_sure, cases, mistakes=mistakes("01", 3)))
+        lambda: check_function(exercise_name(3), fn, least_sure_reference, LEAST_SURE_CASES,
+                               mistakes=mistakes("01", 3)),
+        lambda: check_function(hidden(3), fn, least_sure_reference, cases, mistakes=mistakes("01", 3)))
 
 
 def _lab1_data(rng):
