@@ -887,7 +887,6 @@ def _shown(x: float) -> str:
     return f"{int(x)}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.3g}"
 
 
-@graded()
 def check_least_sure_query(fn, *, name: str = "Exercise 3") -> CheckResult:
     """Check Lab 1 Exercise 3's ``fn(queries, keys, sigma)``: the query whose largest soft-lookup weight is smallest.
 
@@ -912,6 +911,7 @@ def check_least_sure_query(fn, *, name: str = "Exercise 3") -> CheckResult:
                           mistakes=mistakes("01", 3))
 
 
+@graded()
 def check_prediction(name: str, prediction, measured, *, rtol: float = 0.25, atol: float = 0.0,
                      explanation: str = "", mistakes=(), given: dict | None = None) -> CheckResult:
     """Compare a learner's prediction (a number, or a function returning one) with a measurement.
