@@ -30,7 +30,7 @@ function render({ model, el }) {
   const table = attnEl("table", { class: "attnlib-nv" }, box);
   const caption = attnEl("caption", {}, table);
   const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
-  for (const h of ["token", `vector (${dK} dims)`, "q∘k", "score", "weight"]) attnEl("th", { scope: "col" }, headRow, h);
+  for (const h of ["token", `vector (${dK} dims)`, "q × k, entry by entry", "score", "weight"]) attnEl("th", { scope: "col" }, headRow, h);
   attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "weight as a bar"));
   const body = attnEl("tbody", {}, table);
 
@@ -102,7 +102,7 @@ function render({ model, el }) {
       r.tr.classList.toggle("attnlib-nv-top", j === top);
     });
     const headText = headNames.length > 1 ? `${headNames[state.head]}, ` : "";
-    caption.textContent = `${headText}query “${tokQ[state.query]}”: score = ${attnFmt(scale, 4)} × Σ_c (q∘k)_c, `
+    caption.textContent = `${headText}query “${tokQ[state.query]}”: score = ${attnFmt(scale, 4)} × (sum of q × k, entry by entry), `
       + "weight = softmax of the scores";
     table.setAttribute("data-weights", JSON.stringify(w));
     table.setAttribute("data-scores", JSON.stringify(scores));
@@ -112,7 +112,7 @@ function render({ model, el }) {
     let pos = 0;
     let neg = 0;
     for (const x of products[top]) if (x > 0) pos += x; else neg -= x;
-    explain.textContent = `The largest weight, ${attnFmt(w[top], 3)}, goes to “${tokK[top]}”: its products q∘k add up to `
+    explain.textContent = `The largest weight, ${attnFmt(w[top], 3)}, goes to “${tokK[top]}”: its entry-by-entry products q × k add up to `
       + `${attnFmt(pos, 2)} (positive bars) − ${attnFmt(neg, 2)} (negative bars) = ${attnFmt(pos - neg, 2)}, `
       + `times ${attnFmt(scale, 4)} gives the score ${attnFmt(scores[top], 3)}, the highest of the ${nK} keys.`;
   }
