@@ -297,7 +297,8 @@ add(Exercise("01", 2, "my_softmax", _grade_softmax_1d, reference=src('''
         def my_softmax(scores):
             e = np.exp(np.asarray(scores, dtype=float))
             return e / e.sum()
-        '''), None),
+        '''), "your exp overflows on a large score (exp(1000) is inf, and inf / inf is nan): subtract the "
+              "largest score before exp, which changes no weight."),
     (src('''
         def my_softmax(scores):
             scores = np.asarray(scores, dtype=float)
@@ -3001,7 +3002,16 @@ add(Exercise("01", 7, "fixed_lookup", _grade_fixed_lookup, helpers=al_helpers("s
             scores = K @ q
             weights = np.abs(scores) / np.abs(scores).sum()
             return weights @ V
-        '''), None),
+        '''), "your weights are |score| over their sum: positive, but a score of -3 now weighs as much as +3, "
+              "so the most unlike key can win. A weight must grow with its score: use exp (a softmax)."),
+    (src('''
+        def fixed_lookup(q, K, V):
+            scores = K @ q
+            shifted = scores - scores.min()
+            return (shifted / shifted.sum()) @ V
+        '''), "your weights shift the scores up until none is negative, then divide by their sum: positive and "
+              "summing to 1, but the lowest-scoring key gets exactly 0 and the rest grow in a straight line. "
+              "The dot-product lookup's weights are exp(score) over their sum (a softmax)."),
 ]))
 
 STORED_TOO_EARLY = ("your state at position t is the one from before token t was read (row 0 is the zero start "
