@@ -276,7 +276,7 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
     end = line_length * unit
     ax.plot([0, end[0]], [0, end[1]], color="0.55", lw=2.5, solid_capstyle="round", zorder=1)
     ax.annotate(f"direction of the readout $w$ = [{w[0]:.2f}, {w[1]:.2f}]", xy=end,
-                xytext=(end[0] + 0.04, end[1] - 0.02), fontsize=9, color="0.35", va="center")
+                xytext=(end[0] + 0.04, end[1] + 0.04), fontsize=9, color="0.35", va="center")
     for i, (trace, foot, name) in enumerate(zip(traces, feet, names, strict=True)):
         color = colors[i % len(colors)]
         ax.annotate("", xy=trace, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=color, lw=2), zorder=3)
@@ -288,14 +288,14 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
             side = 0.025
             corner = np.array([foot - side * unit, foot - side * unit + side * across, foot + side * across])
             ax.plot(*corner.T, color="0.3", lw=0.8, zorder=2)
-    groups = []  # one label per landing point, lowest score first, placed below and above the line in turn
+    groups = []  # one label per landing point, lowest score first, each a step higher, above the traces' labels
     for i in np.argsort(scores, kind="stable"):
         if not any(np.allclose(feet[i], feet[g[0]]) for g in groups):
             groups.append([j for j in range(len(feet)) if np.allclose(feet[j], feet[i])])
     for k, group in enumerate(groups):
         foot, who = feet[group[0]], ", ".join(names[j].split(" [")[0] for j in group)
         ax.annotate(f"{who} land{'s' if len(group) == 1 else ''} here: score {scores[group[0]]:.2g}", xy=foot,
-                    xytext=(foot[0] + 0.4, foot[1] + (0.1 if k % 2 else -0.1)), fontsize=8.5,
+                    xytext=(foot[0] + 0.4, foot[1] + 0.07 + 0.05 * k), fontsize=8.5,
                     arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
     ax.set_aspect("equal")  # equal scales on both axes, so that right angles look right
     ax.set(xlabel="first number of the state", ylabel="second number")
