@@ -288,14 +288,16 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
             side = 0.025
             corner = np.array([foot - side * unit, foot - side * unit + side * across, foot + side * across])
             ax.plot(*corner.T, color="0.3", lw=0.8, zorder=2)
-    groups = []  # one label per landing point, lowest score first, each a step higher, above the traces' labels
+    groups = []  # one label per landing point, lowest score first
     for i in np.argsort(scores, kind="stable"):
         if not any(np.allclose(feet[i], feet[g[0]]) for g in groups):
             groups.append([j for j in range(len(feet)) if np.allclose(feet[j], feet[i])])
-    for k, group in enumerate(groups):
+    for k, group in enumerate(groups):  # the highest score's label right of the line, the others left of it, apart
         foot, who = feet[group[0]], ", ".join(names[j].split(" [")[0] for j in group)
+        right = k == len(groups) - 1
         ax.annotate(f"{who} land{'s' if len(group) == 1 else ''} here: score {scores[group[0]]:.2g}", xy=foot,
-                    xytext=(foot[0] + 0.4, foot[1] + 0.07 + 0.05 * k), fontsize=8.5,
+                    xytext=(foot[0] + 0.4, foot[1] + 0.07) if right else (foot[0] - 0.22, foot[1] - 0.1 - 0.07 * k),
+                    fontsize=8.5, ha="left" if right else "right",
                     arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
     ax.set_aspect("equal")  # equal scales on both axes, so that right angles look right
     ax.set(xlabel="first number of the state", ylabel="second number")
