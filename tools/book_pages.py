@@ -106,8 +106,8 @@ def _link_tied_by(item: nodes.list_item, docname: str) -> None:
 
 # what each word of a box's "Tied by" means, said in the box: readers rarely follow the label's link (r102e, r102c)
 TIES = {"guarded": "an assert checks it at build", "glued": "its numbers come from the code",
-        "shown": "code and output on the page", "illustration": "inputs or weights set by hand", "cited": "from a paper",
-        "tested": "by the test suite", "recorded run": "one stored run"}
+        "shown": "code and output on the page", "illustration": "inputs or weights set by hand",
+        "cited": "from a paper", "tested": "by the test suite", "recorded run": "one stored run"}
 
 
 def _gloss_tied_by(item: nodes.list_item) -> None:
