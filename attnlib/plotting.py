@@ -292,13 +292,12 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
     for i in np.argsort(scores, kind="stable"):
         if not any(np.allclose(feet[i], feet[g[0]]) for g in groups):
             groups.append([j for j in range(len(feet)) if np.allclose(feet[j], feet[i])])
-    for k, group in enumerate(groups):  # the highest score's label right of the line, the others left of it, apart
+    top = feet[groups[-1][0]]  # the landing point furthest out along the line
+    for k, group in enumerate(groups):  # stacked up-left of the line, the highest score on top: no leader crosses
         foot, who = feet[group[0]], ", ".join(names[j].split(" [")[0] for j in group)
-        right = k == len(groups) - 1
         ax.annotate(f"{who} land{'s' if len(group) == 1 else ''} here: score {scores[group[0]]:.2g}", xy=foot,
-                    xytext=(foot[0] + 0.4, foot[1] + 0.07) if right else (foot[0] - 0.22, foot[1] - 0.1 - 0.07 * k),
-                    fontsize=8.5, ha="left" if right else "right",
-                    arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
+                    xytext=(top[0] - 0.3, top[1] + 0.32 - 0.08 * (len(groups) - 1 - k)), fontsize=8.5, ha="right",
+                    va="center", arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
     ax.set_aspect("equal")  # equal scales on both axes, so that right angles look right
     ax.set(xlabel="first number of the state", ylabel="second number")
     return ax
