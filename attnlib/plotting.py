@@ -292,12 +292,15 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
     for i in np.argsort(scores, kind="stable"):
         if not any(np.allclose(feet[i], feet[g[0]]) for g in groups):
             groups.append([j for j in range(len(feet)) if np.allclose(feet[j], feet[i])])
-    top = feet[groups[-1][0]]  # the landing point furthest out along the line
-    for k, group in enumerate(groups):  # stacked up-left of the line, the highest score on top: no leader crosses
+    marks = []  # one marker per landing point, named in a legend: no leader lines to cross the drawing
+    for k, group in enumerate(reversed(groups)):  # the highest score first
         foot, who = feet[group[0]], ", ".join(names[j].split(" [")[0] for j in group)
-        ax.annotate(f"{who} land{'s' if len(group) == 1 else ''} here: score {scores[group[0]]:.2g}", xy=foot,
-                    xytext=(top[0] - 0.3, top[1] + 0.32 - 0.08 * (len(groups) - 1 - k)), fontsize=8.5, ha="right",
-                    va="center", arrowprops=dict(arrowstyle="-", color="0.4", lw=0.7))
+        style = dict(color="0.15") if k == 0 else dict(markerfacecolor="white", markeredgecolor="0.15")
+        marks += ax.plot(*foot, ls="none", marker="o", ms=5, zorder=4, mew=1.2,
+                         label=f"{who}: score {scores[group[0]]:.2g}",
+                         **style)
+    ax.legend(handles=marks, loc="center right", frameon=False, fontsize=8.5, title="where each lands",
+              title_fontsize=8.5)
     ax.set_aspect("equal")  # equal scales on both axes, so that right angles look right
     ax.set(xlabel="first number of the state", ylabel="second number")
     return ax

@@ -105,9 +105,11 @@ def test_traces_and_readout_drops_each_tip_at_its_score():
 
     traces, w = np.array([[1.0, 0.0], [0.0, 0.3], [0.3, 0.3]]), np.array([1 / 1.3, 10 / 3 - 1 / 1.3])
     ax = plot_traces_and_readout(traces, w, ("newest", "middle", "oldest"))
-    labels = [t.get_text() for t in ax.texts]
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
     # the newest and the middle land on the same point (score 0.77), the oldest on its own (score 1)
-    assert "newest, middle land here: score 0.77" in labels and "oldest lands here: score 1" in labels
+    assert legend == {"newest, middle: score 0.77", "oldest: score 1"}, legend
+    marks = {line.get_label(): line.get_xydata()[0] for line in ax.lines if line.get_label() in legend}
+    assert np.allclose(marks["oldest: score 1"], w / (w @ w)), "the dot sits where the oldest's tip lands"
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="one label per trace"):
         plot_traces_and_readout(traces, w, ("newest",))
