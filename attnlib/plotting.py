@@ -256,7 +256,8 @@ def plot_traces_and_readout(traces, w, names, *, ax=None, colors=None, line_leng
 
     Each trace's dot product with ``w`` is where its tip lands when dropped onto the line at a right
     angle (dotted, a small square at the foot), times the length of ``w``: the score ``w`` gives it.
-    Traces that land on the same point share one label. ``traces`` is ``(n, 2)``, ``w`` is ``(2,)``,
+    Each landing point is a dot named in a legend with its score (the highest filled); traces that land
+    on the same point share one. ``traces`` is ``(n, 2)``, ``w`` is ``(2,)``,
     ``names`` one label per trace. Returns the matplotlib ``Axes``.
     """
     import matplotlib.pyplot as plt
