@@ -432,6 +432,37 @@ def oracle_query(d_hidden: int, *, d_pe: int = 32, scale: float = 4.0) -> dict:
     return {"W_q": scale * np.sqrt(d_pe) * np.eye(d_pe), "W_k": W_k}  # the sqrt(d_k) undoes attention's scaling
 
 
+def oracle_weights(n: int, *, d_pe: int = 32, scale: float = 4.0) -> np.ndarray:
+    r"""The oracle's attention weights over ``n`` positions: row ``p`` says where its query for ``p`` looks.
+
+    The oracle's scores use positions only (:func:`oracle_query`), so its weights
+    do not depend on the states: this is :func:`query_attention`'s weights for
+    any states, here ``n`` states of width 1 that are all zero.
+
+    .. math:: w_{pj} = \operatorname{softmax}_j(\text{scale}\; PE_p \cdot PE_j)
+
+    Parameters
+    ----------
+    n : int
+        Number of positions (and of states).
+    d_pe, scale
+        As in :func:`oracle_query`.
+
+    Returns
+    -------
+    weights : ndarray, shape (n, n)
+        Each row sums to 1 and peaks on its own position.
+
+    Examples
+    --------
+    >>> w = oracle_weights(5, d_pe=8)
+    >>> w.shape, bool((w.argmax(axis=1) == np.arange(5)).all())
+    ((5, 5), True)
+    """
+    n = _positive_int(n, "n")
+    return query_attention(np.zeros((n, 1)), oracle_query(1, d_pe=d_pe, scale=scale))[1]
+
+
 def init_query(d_hidden: int, rng: np.random.Generator, *, d_pe: int = 32, d_k: int = 32,
                key_position: bool = True) -> dict:
     r"""Random query and key weights: the starting point of :func:`train_query`, and the control.

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attnlib
+from attnlib import sinusoidal_positional_encoding, softmax
 from attnlib.backward import attention_backward
 from attnlib.recall import (
     _accuracy_by_distance,
@@ -16,6 +17,7 @@ from attnlib.recall import (
     init_query,
     one_hot,
     oracle_query,
+    oracle_weights,
     position_recall,
     query_attention,
     random_tokens,
@@ -151,6 +153,14 @@ def test_the_oracle_query_peaks_at_its_position(n, p):
     _, w = query_attention(np.zeros((n, 1)), oracle_query(1))
     assert int(w[p].argmax()) == p
     np.testing.assert_allclose(w.sum(axis=-1), 1.0)
+    np.testing.assert_allclose(oracle_weights(n), w)  # the shortcut the lab uses: the same weights
+
+
+def test_oracle_weights_are_the_scaled_softmax_of_the_position_codes():
+    PE = sinusoidal_positional_encoding(7, 16)
+    np.testing.assert_allclose(oracle_weights(7, d_pe=16, scale=2.0), softmax(2.0 * PE @ PE.T), atol=1e-12)
+    with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 0"):
+        oracle_weights(0)
 
 
 def test_train_query_gradient_matches_central_differences(rng):

@@ -846,7 +846,7 @@ add(Exercise("02", 3, "recall_at_distance", _grade_recall_at_distance, helpers={
 
 
 def _oracle_row(p, n, d_pe, s):
-    return _recall.query_attention(np.zeros((n, 1)), _recall.oracle_query(1, d_pe=d_pe, scale=s))[1][p]
+    return _recall.oracle_weights(n, d_pe=d_pe, scale=s)[p]
 
 
 def _grade_position_weights(fn, rng, data):
@@ -890,7 +890,7 @@ add(Exercise("02", 4, "position_weights", _grade_position_weights,
 
 prediction("02", 5, "predicted_neighbour_ratio",
            lambda: (lambda W: W[7, 8] / W[7, 6])(
-               _recall.query_attention(np.zeros((20, 1)), _recall.oracle_query(1, d_pe=32, scale=1.0))[1]),
+               _recall.oracle_weights(20, d_pe=32, scale=1.0)),
            src('''
     def predicted_neighbour_ratio():
         return 1.0
