@@ -305,6 +305,59 @@ def final_state_recall(tokens_train, tokens_test, params: dict, *, alpha: float 
     return position_recall(h_train, h_test, train, test, alpha=alpha)
 
 
+def trace_size(tokens, params: dict, k: int, *, fixed: int = 0) -> float:
+    r"""Mean length of the *trace* of the token ``k`` steps before the end, in the final state.
+
+    A token's trace is the change it makes to the state (chapter 2): run the
+    encoder on each sequence as it is and with that token swapped for the
+    ``fixed`` token, and take the difference of the two final states.
+
+    .. math:: \operatorname{trace} = h_n(x) - h_n(x \text{ with } x_{n-k} = \text{fixed})
+
+    Sequences whose token there already is ``fixed`` have no trace and are left out.
+
+    Parameters
+    ----------
+    tokens : array_like of int, shape (n_sequences, n)
+    params : dict
+        An encoder from :func:`attnlib.rnn.init_rnn` with ``d_in = vocab_size``.
+    k : int
+        Distance from the end, ``1 .. n``: 1 is the last token.
+    fixed : int
+        The token that stands in; it leaves no trace of its own.
+
+    Returns
+    -------
+    size : float
+        The mean over the sequences of :math:`\lVert \operatorname{trace} \rVert`.
+
+    Examples
+    --------
+    >>> from attnlib.rnn import init_rnn
+    >>> p = init_rnn(4, 8, np.random.default_rng(0))
+    >>> p["W_hh"][:] = 0  # no recurrence: only the last token reaches the final state
+    >>> tokens = random_tokens(50, 5, 4, np.random.default_rng(1))
+    >>> trace_size(tokens, p, 1) > 0, trace_size(tokens, p, 2)
+    (True, 0.0)
+    """
+    vocab_size = check_rnn_params(params)[0].shape[0]
+    tokens = _check_tokens(tokens, vocab_size)
+    if tokens.ndim != 2 or tokens.shape[1] < 1:
+        raise ValueError(f"tokens must be 2-D (n_sequences, n) with n >= 1, got shape {tokens.shape}")
+    n = tokens.shape[1]
+    k = _positive_int(k, "k")
+    if k > n:
+        raise ValueError(f"k must be a distance from the end in 1..{n} (the sequences' length), got {k}")
+    fixed = int(_check_tokens(np.asarray([fixed]), vocab_size, "fixed")[0])
+    has_trace = tokens[:, n - k] != fixed  # (n_sequences,)
+    if not has_trace.any():
+        raise ValueError(f"every sequence already has the fixed token {fixed} at distance {k}: no trace to measure")
+    swapped = tokens.copy()
+    swapped[:, n - k] = fixed
+    moved = encode_tokens(tokens, params)[:, -1] - encode_tokens(swapped, params)[:, -1]  # (n_sequences, d_hidden)
+    return float(np.linalg.norm(moved[has_trace], axis=1).mean())
+
+
 def _check_pair(tokens_train, tokens_test, params):
     vocab_size = check_rnn_params(params)[0].shape[0]
     train = _check_tokens(tokens_train, vocab_size, "tokens_train")

@@ -22,11 +22,12 @@ from attnlib.recall import (
     query_attention,
     random_tokens,
     ridge_fit,
+    trace_size,
     train_query,
     weight_on_target,
     with_bias,
 )
-from attnlib.rnn import init_rnn
+from attnlib.rnn import init_rnn, rnn_encode
 
 
 @pytest.fixture
@@ -108,6 +109,53 @@ def test_final_state_recall_is_position_recall_on_the_last_state(rng):
         W = ridge_fit(with_bias(h_train), one_hot(train[:, p], V), 0.1)
         expected.append(np.mean((with_bias(h_test) @ W).argmax(axis=1) == test[:, p]))
     np.testing.assert_allclose(got, expected[::-1])
+
+
+def test_trace_size_matches_a_loop_over_sequences(rng):
+    V, n, d = 5, 6, 10
+    params = init_rnn(V, d, rng)
+    tokens = random_tokens(40, n, V, rng)
+    for k, fixed in ((1, 0), (4, 2), (n, 4)):
+        sizes = []
+        for seq in tokens:  # one sequence at a time, from the recurrence itself
+            if seq[n - k] == fixed:
+                continue
+            other = seq.copy()
+            other[n - k] = fixed
+            h = [rnn_encode(one_hot(s, V), params)[-1] for s in (seq, other)]
+            sizes.append(np.linalg.norm(h[0] - h[1]))
+        assert trace_size(tokens, params, k, fixed=fixed) == pytest.approx(np.mean(sizes))
+
+
+def test_trace_size_shrinks_with_distance_and_vanishes_without_recurrence(rng):
+    V, n, d = 8, 12, 32
+    params = init_rnn(V, d, rng)  # W_hh shrinks every vector: older traces are smaller
+    tokens = random_tokens(200, n, V, rng)
+    sizes = [trace_size(tokens, params, k) for k in range(1, n + 1)]
+    assert all(a > b for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+    params["W_hh"][:] = 0  # no recurrence: only the last token reaches the final state
+    assert trace_size(tokens, params, 1) > 0
+    assert trace_size(tokens, params, 2) == 0
+
+
+def test_trace_size_bad_input(rng):
+    params = init_rnn(3, 4, rng)
+    tokens = random_tokens(5, 4, 3, rng)
+    for k in (0, 5):
+        with pytest.raises(ValueError, match="k must"):
+            trace_size(tokens, params, k)
+    with pytest.raises(TypeError, match="k must"):
+        trace_size(tokens, params, 1.0)
+    with pytest.raises(ValueError, match="fixed must hold ids in 0..2"):
+        trace_size(tokens, params, 1, fixed=3)
+    with pytest.raises(TypeError, match="fixed must be"):
+        trace_size(tokens, params, 1, fixed=0.5)
+    with pytest.raises(ValueError, match="no trace to measure"):
+        trace_size(np.zeros((5, 4), dtype=int), params, 2)
+    with pytest.raises(ValueError, match="2-D"):
+        trace_size(tokens[0], params, 1)
+    with pytest.raises(ValueError, match="tokens must hold ids"):
+        trace_size(tokens + 3, params, 1)
 
 
 def test_position_recall_bad_input(rng):
