@@ -75,7 +75,7 @@ function render({ model, el }) {
   // (a phone) the tables shrink to colour only and a readout prints one query row's weights.
   const layersBox = attnEl("div", { class: "attnlib-train-layers", "data-weights": "[]" }, root);
   attnEl("p", { class: "attnlib-note" }, layersBox,
-    "Row = query position, column = key position; lighter = more weight.");
+    "Rows are queries, columns keys, in position order, each labelled with its token; lighter = more weight.");
   const rowWrap = attnEl("div", { class: "attnlib-control attnlib-train-row" }, layersBox);
   attnEl("label", { for: `${vid}-row` }, rowWrap, "Query position");
   const rowSelect = attnEl("select", { id: `${vid}-row` }, rowWrap);
@@ -87,7 +87,7 @@ function render({ model, el }) {
     const box = attnEl("div", { class: "attnlib-map-heat", role: "group", tabindex: "0",
       "aria-label": `${name}: attention weights as a table` }, layersBox);
     const table = attnEl("table", { class: "attnlib-heat attnlib-train-heat" }, box);
-    attnEl("caption", { class: "attnlib-sr" }, table, `${name}: row = query position, column = key position`);
+    attnEl("caption", { class: "attnlib-sr" }, table, `${name}: rows are queries, columns keys, in position order, labelled with their tokens`);
     const headRow = attnEl("tr", {}, attnEl("thead", {}, table));
     attnEl("th", { scope: "col" }, headRow).appendChild(attnEl("span", { class: "attnlib-sr" }, null, "query \\ key"));
     keyTokens.forEach((t) => attnEl("th", { scope: "col" }, headRow, t));
